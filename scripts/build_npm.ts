@@ -1,0 +1,98 @@
+/**
+ * Build the npm package into `dist/npm/`: one esbuild ESM bundle per export of
+ * `deno.json`, declarations from `tsc --emitDeclarationOnly
+ * --isolatedDeclarations`, and a check that `package.json` and `deno.json`
+ * export the same subpaths.
+ *
+ * Usage: `deno run -A scripts/build_npm.ts`
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { ROOT } from "./_files.ts";
+
+const BIN = join(ROOT, "node_modules", ".bin");
+const OUT = "dist/npm";
+
+interface NpmExport {
+  types: string;
+  import: string;
+}
+
+const denoJson = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as {
+  exports: Record<string, string>;
+};
+const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+  exports: Record<string, NpmExport>;
+};
+
+/** Where npm finds the bundle and types of a JSR export. */
+function expected(source: string): NpmExport {
+  const stem = source.replace(/^\.\//, "").replace(/\.ts$/, "");
+  return { types: `./${OUT}/types/${stem}.d.ts`, import: `./${OUT}/${stem}.mjs` };
+}
+
+const problems: string[] = [];
+for (const [key, source] of Object.entries(denoJson.exports)) {
+  const want = expected(source);
+  const have = pkg.exports?.[key];
+  if (have === undefined) problems.push(`package.json lacks export "${key}"`);
+  else if (have.types !== want.types || have.import !== want.import) {
+    problems.push(`package.json export "${key}" should be ${JSON.stringify(want)}`);
+  }
+}
+for (const key of Object.keys(pkg.exports ?? {})) {
+  if (!(key in denoJson.exports)) problems.push(`deno.json lacks export "${key}"`);
+}
+if (problems.length > 0) {
+  for (const p of problems) console.error(`Export maps disagree: ${p}`);
+  process.exit(1);
+}
+
+function run(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { cwd: ROOT, stdio: "inherit" });
+  if (r.status !== 0) {
+    console.error(`Cannot build the npm package: "${cmd} ${args.join(" ")}" failed`);
+    process.exit(1);
+  }
+}
+
+rmSync(join(ROOT, OUT), { recursive: true, force: true });
+const entries = Object.values(denoJson.exports);
+run(join(BIN, "esbuild"), [
+  "--bundle",
+  "--format=esm",
+  "--platform=node",
+  "--target=node20",
+  "--log-level=warning",
+  `--outdir=${OUT}`,
+  "--outbase=.",
+  "--out-extension:.js=.mjs",
+  ...entries,
+]);
+run(join(BIN, "tsc"), [
+  "--declaration",
+  "--emitDeclarationOnly",
+  "--isolatedDeclarations",
+  "--allowImportingTsExtensions",
+  "--rewriteRelativeImportExtensions",
+  "--skipLibCheck",
+  "--strict",
+  "--target",
+  "es2022",
+  "--module",
+  "nodenext",
+  "--moduleResolution",
+  "nodenext",
+  "--lib",
+  "es2024,dom",
+  "--types",
+  "node",
+  "--outDir",
+  `${OUT}/types`,
+  ...entries,
+]);
+console.log(`npm package built in ${OUT}/ (${entries.length} entries)`);
