@@ -1,0 +1,255 @@
+/**
+ * Device configuration: the id a device runs as, where it listens, which
+ * peers it knows, and its limits. Parsed from `configure({...})` or from the
+ * `LINKWEAVE_*` environment variables, so unmodified programs can be started
+ * as different devices. Pure: the caller passes the environment in.
+ *
+ * @module
+ */
+import { ErrorCode } from "./error_codes.ts";
+import { ParameterError } from "./errors.ts";
+
+/** The TCP port a device listens on unless told otherwise. */
+export const DEFAULT_PORT = 38470;
+
+/** A statically configured peer: `ID@host:port`. */
+export interface StaticPeer {
+  /** The peer's device id, upper-case `AA:BB:CC:DD:EE:FF`. */
+  deviceId: string;
+  /** Its host name or IP address (IPv6 without brackets). */
+  host: string;
+  /** Its TCP port. */
+  port: number;
+}
+
+/** Limits of the linkEnhance API (OpenHarmony's by default). */
+export interface Limits {
+  /** Started servers per process. @default {10} */
+  servers: number;
+  /** Client connections per process (accepted ones do not count). @default {10} */
+  connections: number;
+}
+
+/** OpenHarmony's limits. */
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({ servers: 10, connections: 10 });
+
+/** A device's configuration, complete. */
+export interface DeviceConfig {
+  /** This device's id; `undefined` means "choose one" (adapter address, else a stable random id). */
+  deviceId?: string;
+  /** TCP listen port; when `portExplicit` is false an ephemeral port is used if it is taken. */
+  port: number;
+  /** Whether the port was given explicitly. */
+  portExplicit: boolean;
+  /** Listen address. @default {"127.0.0.1"} */
+  bind: string;
+  /** Static peers. */
+  peers: StaticPeer[];
+  /** Multicast discovery: `auto` announces on the bound interface unless it is loopback. */
+  discovery: "auto" | "off";
+  /** linkEnhance limits. */
+  limits: Limits;
+  /** How long `connect()` waits before `connectResult` fails with 32390200 (ms). @default {10000} */
+  connectTimeout: number;
+  /** How long a silent link lives before it is declared lost (ms). @default {5000} */
+  keepAliveTimeout: number;
+}
+
+/** What `configure()` accepts: every field optional. */
+export interface DeviceOptions {
+  /** This device's id (`AA:BB:CC:DD:EE:FF`). */
+  deviceId?: string;
+  /** TCP listen port. @default {38470} */
+  port?: number;
+  /** Listen address. @default {"127.0.0.1"} */
+  bind?: string;
+  /** Static peers, as objects or as `ID@host:port` strings. */
+  peers?: (StaticPeer | string)[];
+  /** `auto` or `off`. @default {"auto"} */
+  discovery?: "auto" | "off";
+  /** Raise (or lower) OpenHarmony's limits: a linkweave extension. */
+  limits?: Partial<Limits>;
+  /** Connect timeout in ms. @default {10000} */
+  connectTimeout?: number;
+  /** Keep-alive timeout in ms. @default {5000} */
+  keepAliveTimeout?: number;
+}
+
+const MAC = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/;
+
+/**
+ * Whether a string is a device id: a BLE MAC in `AA:BB:CC:DD:EE:FF` form.
+ *
+ * @param id The candidate.
+ * @returns `true` for six colon-separated hex pairs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.ok(isDeviceId("00:11:22:33:44:55"));
+ * assert.ok(!isDeviceId("00-11-22-33-44-55"));
+ * ```
+ */
+export function isDeviceId(id: unknown): id is string {
+  return typeof id === "string" && MAC.test(id);
+}
+
+/**
+ * A device id in canonical (upper-case) form.
+ *
+ * @param id A device id in any case.
+ * @param code The error code for a bad id. @default {401}
+ * @returns The id in upper case.
+ * @throws {ParameterError} When `id` is not a device id.
+ */
+export function normalizeDeviceId(id: unknown, code: number = ErrorCode.PARAMETER_ERROR): string {
+  if (!isDeviceId(id)) {
+    throw new ParameterError(
+      `Invalid device id ${JSON.stringify(id)}: expected the form "AA:BB:CC:DD:EE:FF"`,
+      code,
+    );
+  }
+  return id.toUpperCase();
+}
+
+function parsePort(value: unknown, what: string): number {
+  const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new ParameterError(
+      `Invalid ${what} ${JSON.stringify(value)}: expected an integer in 0..65535`,
+    );
+  }
+  return n;
+}
+
+function parseMs(value: unknown, what: string): number {
+  const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== "number" || !Number.isInteger(n) || n <= 0) {
+    throw new ParameterError(
+      `Invalid ${what} ${JSON.stringify(value)}: expected a positive integer of milliseconds`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Parse one static peer, `ID@host:port` (IPv6 hosts in brackets).
+ *
+ * @param spec The peer.
+ * @returns The peer.
+ * @throws {ParameterError} When it is malformed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(parsePeer("aa:bb:cc:dd:ee:ff@[::1]:38470"), {
+ *   deviceId: "AA:BB:CC:DD:EE:FF", host: "::1", port: 38470,
+ * });
+ * ```
+ */
+export function parsePeer(spec: string): StaticPeer {
+  const m = /^([^@]+)@(\[([^\]]+)\]|[^:\[\]]+):(\d+)$/.exec(spec.trim());
+  if (m === null) {
+    throw new ParameterError(`Invalid peer ${JSON.stringify(spec)}: expected "ID@host:port"`);
+  }
+  return {
+    deviceId: normalizeDeviceId(m[1]),
+    host: m[3] ?? m[2],
+    port: parsePort(m[4], `port of peer ${JSON.stringify(spec)}`),
+  };
+}
+
+/**
+ * Build a complete configuration from `configure()` options and the
+ * environment. Options win over the environment.
+ *
+ * Environment: `LINKWEAVE_DEVICE_ID`, `LINKWEAVE_PORT`, `LINKWEAVE_BIND`,
+ * `LINKWEAVE_PEERS` (`ID@host:port,...`), `LINKWEAVE_DISCOVERY` (`auto`|`off`),
+ * `LINKWEAVE_CONNECT_TIMEOUT`, `LINKWEAVE_KEEPALIVE_TIMEOUT` (ms).
+ *
+ * @param options What `configure()` was given.
+ * @param env The environment variables.
+ * @returns The configuration.
+ * @throws {ParameterError} On any malformed value, naming it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const c = resolveConfig({}, { LINKWEAVE_PEERS: "00:11:22:33:44:55@127.0.0.1:4000" });
+ * assert.equal(c.port, 38470);
+ * assert.equal(c.peers[0].port, 4000);
+ * assert.equal(c.limits.connections, 10);
+ * ```
+ */
+export function resolveConfig(
+  options: DeviceOptions,
+  env: Record<string, string | undefined>,
+): DeviceConfig {
+  const rawId = options.deviceId ?? (env.LINKWEAVE_DEVICE_ID || undefined);
+  const rawPort = options.port ?? (env.LINKWEAVE_PORT || undefined);
+  const discovery = options.discovery ?? (env.LINKWEAVE_DISCOVERY || "auto");
+  if (discovery !== "auto" && discovery !== "off") {
+    throw new ParameterError(
+      `Invalid discovery ${JSON.stringify(discovery)}: expected "auto" or "off"`,
+    );
+  }
+  const peerSpecs = options.peers ??
+    (env.LINKWEAVE_PEERS ?? "").split(",").filter((s) => s.trim() !== "");
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  for (const [k, v] of Object.entries(limits)) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new ParameterError(
+        `Invalid limit ${k} ${JSON.stringify(v)}: expected a positive integer`,
+      );
+    }
+  }
+  const bind = options.bind ?? (env.LINKWEAVE_BIND || "127.0.0.1");
+  if (typeof bind !== "string" || bind === "") {
+    throw new ParameterError(`Invalid bind address ${JSON.stringify(bind)}`);
+  }
+  return {
+    deviceId: rawId === undefined ? undefined : normalizeDeviceId(rawId),
+    port: rawPort === undefined ? DEFAULT_PORT : parsePort(rawPort, "port"),
+    portExplicit: rawPort !== undefined,
+    bind,
+    peers: peerSpecs.map((p) =>
+      typeof p === "string" ? parsePeer(p) : {
+        deviceId: normalizeDeviceId(p.deviceId),
+        host: p.host,
+        port: parsePort(p.port, "peer port"),
+      }
+    ),
+    discovery,
+    limits,
+    connectTimeout: parseMs(
+      options.connectTimeout ?? (env.LINKWEAVE_CONNECT_TIMEOUT || 10000),
+      "connect timeout",
+    ),
+    keepAliveTimeout: parseMs(
+      options.keepAliveTimeout ?? (env.LINKWEAVE_KEEPALIVE_TIMEOUT || 5000),
+      "keep-alive timeout",
+    ),
+  };
+}
+
+/**
+ * A random device id, locally administered (bit 1 of the first byte set,
+ * bit 0 clear), so it never collides with a real adapter's address.
+ *
+ * @param random Fills a byte array with random bytes (e.g. `crypto.getRandomValues`).
+ * @returns A device id.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const id = randomDeviceId((b) => crypto.getRandomValues(b));
+ * assert.ok(isDeviceId(id));
+ * assert.equal(parseInt(id.slice(0, 2), 16) & 3, 2);
+ * ```
+ */
+export function randomDeviceId(random: (bytes: Uint8Array) => void): string {
+  const b = new Uint8Array(6);
+  random(b);
+  b[0] = (b[0] & 0xfc) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":").toUpperCase();
+}
