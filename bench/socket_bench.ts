@@ -1,0 +1,228 @@
+/**
+ * Socket benchmark: linkweave's `socket` beside the same runtime's raw API,
+ * in the same run, against the same receiver in a separate process (a plain
+ * `node:net` / `node:dgram` sink running on this runtime).
+ *
+ * Run: `deno run -A bench/socket_bench.ts`, `bun bench/socket_bench.ts`.
+ *
+ * @module
+ */
+import { spawn } from "node:child_process";
+import * as dgram from "node:dgram";
+import * as net from "node:net";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { report, type Row, row } from "./_report.ts";
+import { RUNTIME } from "../tests/harness/env.ts";
+import { constructTCPSocketInstance, constructUDPSocketInstance } from "../socket.ts";
+
+const TOTAL = 128 * 1024 * 1024;
+const DATAGRAMS = 100_000;
+
+type Sender = (port: number, size: number) => Promise<number>;
+
+async function main() {
+  const script = fileURLToPath(import.meta.url);
+  const args = RUNTIME === "deno" ? ["run", "-A", script, "recv"] : [script, "recv"];
+  const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"] });
+  const ports = await new Promise<{ tcp: number; udp: number }>((resolve) => {
+    let buf = "";
+    child.stdout!.on("data", (b: Uint8Array) => {
+      buf += new TextDecoder().decode(b);
+      if (buf.includes("\n")) resolve(JSON.parse(buf.split("\n")[0]));
+    });
+  });
+  const rows: Row[] = [];
+  const target = { on: "ratio" as const, min: 0.9 };
+  const best = async (f: () => Promise<number>) => {
+    let b = 0;
+    for (let i = 0; i < 3; i++) b = Math.max(b, await f());
+    return b;
+  };
+  for (const size of [65536, 1024]) {
+    const raw = await best(() => RAW_TCP[RUNTIME](ports.tcp, size));
+    const ours = await best(() => oursTcp(ports.tcp, size));
+    rows.push(row({
+      name: `TCP loopback, ${size === 65536 ? "64 KiB" : "1 KiB"} sends, separate receiver`,
+      value: ours,
+      unit: "MB/s",
+      baseline: `raw ${RAW_NAME[RUNTIME]}`,
+      baselineValue: raw,
+    }, { target }));
+  }
+  const rawU = await best(() => RAW_UDP[RUNTIME](ports.udp, 1024));
+  const oursU = await best(() => oursUdp(ports.udp, 1024));
+  rows.push(row({
+    name: "UDP loopback, 1 KiB datagrams sent",
+    value: oursU,
+    unit: "dgram/s",
+    baseline: `raw ${RAW_UDP_NAME[RUNTIME]}`,
+    baselineValue: rawU,
+  }, { target }));
+  child.stdin!.end();
+  console.log(report("socket", rows));
+  process.exit(0);
+}
+
+function chunk(size: number): Uint8Array {
+  const c = new Uint8Array(size);
+  for (let i = 0; i < size; i++) c[i] = i & 0xff;
+  return c;
+}
+
+const mbps = (t0: number) => TOTAL / 1e6 / ((performance.now() - t0) / 1000);
+
+async function oursTcp(port: number, size: number): Promise<number> {
+  const tcp = constructTCPSocketInstance();
+  const done = new Promise<void>((r) => tcp.on("message", () => r()));
+  await tcp.connect({ address: { address: "127.0.0.1", port } });
+  const data = chunk(size).buffer as ArrayBuffer;
+  const t0 = performance.now();
+  for (let sent = 0; sent < TOTAL; sent += size) await tcp.send({ data });
+  await done;
+  const v = mbps(t0);
+  await tcp.close();
+  return v;
+}
+
+const RAW_NAME = { deno: "Deno.connect", bun: "Bun.connect", node: "node:net" };
+const RAW_UDP_NAME = { deno: "node:dgram (Deno)", bun: "Bun.udpSocket", node: "node:dgram" };
+
+const RAW_TCP: Record<"deno" | "bun" | "node", Sender> = {
+  async deno(port, size) {
+    const D = (globalThis as unknown as {
+      Deno: {
+        connect(o: { hostname: string; port: number }): Promise<{
+          write(b: Uint8Array): Promise<number>;
+          read(b: Uint8Array): Promise<number | null>;
+          close(): void;
+        }>;
+      };
+    }).Deno;
+    const conn = await D.connect({ hostname: "127.0.0.1", port });
+    const data = chunk(size);
+    const done = conn.read(new Uint8Array(1));
+    const t0 = performance.now();
+    for (let sent = 0; sent < TOTAL; sent += size) {
+      let off = 0;
+      while (off < size) off += await conn.write(data.subarray(off));
+    }
+    await done;
+    const v = mbps(t0);
+    conn.close();
+    return v;
+  },
+  async bun(port, size) {
+    type S = { write(b: Uint8Array): number; end(): void };
+    let wake: () => void = () => {};
+    let finished: () => void = () => {};
+    const done = new Promise<void>((r) => (finished = r));
+    const B = (globalThis as unknown as {
+      Bun: { connect(o: unknown): Promise<S> };
+    }).Bun;
+    const s = await B.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: { data: () => finished(), drain: () => wake(), close() {} },
+    });
+    const data = chunk(size);
+    const t0 = performance.now();
+    for (let sent = 0; sent < TOTAL; sent += size) {
+      let off = 0;
+      while (off < size) {
+        const n = s.write(data.subarray(off));
+        if (n > 0) off += n;
+        if (off < size) await new Promise<void>((r) => (wake = r));
+      }
+    }
+    await done;
+    const v = mbps(t0);
+    s.end();
+    return v;
+  },
+  async node(port, size) {
+    const s = net.connect({ host: "127.0.0.1", port });
+    await new Promise((r) => s.once("connect", r));
+    const done = new Promise((r) => s.once("data", r));
+    const data = chunk(size);
+    const t0 = performance.now();
+    for (let sent = 0; sent < TOTAL; sent += size) {
+      if (!s.write(data)) await new Promise((r) => s.once("drain", r));
+    }
+    await done;
+    const v = mbps(t0);
+    s.destroy();
+    return v;
+  },
+};
+
+async function oursUdp(port: number, size: number): Promise<number> {
+  const udp = constructUDPSocketInstance();
+  await udp.bind({ address: "127.0.0.1", port: 0 });
+  const data = chunk(size).buffer as ArrayBuffer;
+  const address = { address: "127.0.0.1", port };
+  const t0 = performance.now();
+  for (let i = 0; i < DATAGRAMS; i++) await udp.send({ data, address });
+  const v = DATAGRAMS / ((performance.now() - t0) / 1000);
+  await udp.close();
+  return v;
+}
+
+async function dgramRaw(port: number, size: number): Promise<number> {
+  const s = dgram.createSocket("udp4");
+  await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
+  const data = chunk(size);
+  const t0 = performance.now();
+  for (let i = 0; i < DATAGRAMS; i++) {
+    await new Promise<void>((r, j) => s.send(data, port, "127.0.0.1", (e) => (e ? j(e) : r())));
+  }
+  const v = DATAGRAMS / ((performance.now() - t0) / 1000);
+  s.close();
+  return v;
+}
+
+const RAW_UDP: Record<"deno" | "bun" | "node", Sender> = {
+  deno: dgramRaw,
+  node: dgramRaw,
+  async bun(port, size) {
+    type U = { send(d: Uint8Array, p: number, a: string): boolean; close(): void };
+    let wake: () => void = () => {};
+    const B = (globalThis as unknown as { Bun: { udpSocket(o: unknown): Promise<U> } }).Bun;
+    const s = await B.udpSocket({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: { data() {}, drain: () => wake() },
+    });
+    const data = chunk(size);
+    const t0 = performance.now();
+    for (let i = 0; i < DATAGRAMS; i++) {
+      while (!s.send(data, port, "127.0.0.1")) await new Promise<void>((r) => (wake = r));
+    }
+    const v = DATAGRAMS / ((performance.now() - t0) / 1000);
+    s.close();
+    return v;
+  },
+};
+
+if (process.argv.includes("recv")) {
+  const server = net.createServer((s) => {
+    let n = 0;
+    s.on("data", (b: Uint8Array) => {
+      n += b.byteLength;
+      if (n >= TOTAL) s.write("k");
+    });
+    s.on("error", () => {});
+  });
+  server.listen(0, "127.0.0.1", () => {
+    const u = dgram.createSocket("udp4");
+    u.on("message", () => {});
+    u.bind(0, "127.0.0.1", () => {
+      const tcp = (server.address() as net.AddressInfo).port;
+      console.log(JSON.stringify({ tcp, udp: u.address().port }));
+    });
+  });
+  process.stdin.on("data", () => {});
+  process.stdin.on("end", () => process.exit(0));
+} else {
+  await main();
+}

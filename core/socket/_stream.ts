@@ -1,0 +1,265 @@
+/**
+ * The state shared by every stream socket (TCP client, TCP server connection,
+ * Unix-domain client and connection): sending with backpressure, closing,
+ * events and extra options.
+ *
+ * @module
+ */
+import { BusinessError } from "../errors.ts";
+import { Emitter } from "../emitter.ts";
+import type { SocketOption, SocketOptionMap, StreamEvents, StreamHandle } from "./platform.ts";
+import { closedError, EAGAIN, ENOTCONN, optBool, optUint, toBusinessError } from "./_util.ts";
+import { ParameterError } from "../errors.ts";
+
+/** Events of a stream socket; `M` is the message payload. */
+export type StreamEventMap<M> = {
+  message: M;
+  connect: void;
+  close: void;
+  error: BusinessError<unknown>;
+};
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/** Extra options as the stream sockets know them (the union of TCP and local). */
+export interface StreamExtraOptions {
+  keepAlive?: boolean;
+  OOBInline?: boolean;
+  TCPNoDelay?: boolean;
+  socketLinger?: { on: boolean; linger: number };
+  receiveBufferSize?: number;
+  sendBufferSize?: number;
+  reuseAddress?: boolean;
+  socketTimeout?: number;
+}
+
+const OPTION_NAMES: ReadonlyArray<[keyof StreamExtraOptions, SocketOption]> = [
+  ["keepAlive", "keepAlive"],
+  ["OOBInline", "oobInline"],
+  ["TCPNoDelay", "noDelay"],
+  ["receiveBufferSize", "receiveBufferSize"],
+  ["sendBufferSize", "sendBufferSize"],
+  ["reuseAddress", "reuseAddress"],
+];
+
+/**
+ * Validate extra options (TCP or local) and turn them into socket options.
+ *
+ * @param options The options.
+ * @param action The action, for messages.
+ * @returns The socket options and `socketTimeout`.
+ */
+export function parseStreamOptions(
+  options: StreamExtraOptions,
+  action: string,
+): { os: Partial<SocketOptionMap>; socketTimeout?: number } {
+  const os: Partial<SocketOptionMap> = {};
+  const b = (k: "keepAlive" | "OOBInline" | "TCPNoDelay" | "reuseAddress") =>
+    optBool(options[k], k, action);
+  const set = <K extends SocketOption>(k: K, v: SocketOptionMap[K] | undefined) => {
+    if (v !== undefined) os[k] = v;
+  };
+  set("keepAlive", b("keepAlive"));
+  set("oobInline", b("OOBInline"));
+  set("noDelay", b("TCPNoDelay"));
+  set("reuseAddress", b("reuseAddress"));
+  set("receiveBufferSize", optUint(options.receiveBufferSize, "receiveBufferSize", action));
+  set("sendBufferSize", optUint(options.sendBufferSize, "sendBufferSize", action));
+  const linger = options.socketLinger;
+  if (linger !== undefined) {
+    if (linger === null || typeof linger !== "object") {
+      throw new ParameterError(
+        `Cannot ${action}: socketLinger "${String(linger)}" is not an object`,
+      );
+    }
+    const on = optBool(linger.on, "socketLinger.on", action) ?? false;
+    const l = optUint(linger.linger, "socketLinger.linger", action, 65535) ?? 0;
+    os.linger = on ? l : -1;
+  }
+  const socketTimeout = optUint(options.socketTimeout, "socketTimeout", action);
+  return { os, socketTimeout };
+}
+
+/**
+ * Apply socket options to a handle, recording those applied.
+ *
+ * @param target The handle.
+ * @param os The options.
+ * @param applied Where applied values are recorded.
+ */
+export function applyOptions(
+  target: { setOption<K extends SocketOption>(n: K, v: SocketOptionMap[K]): boolean },
+  os: Partial<SocketOptionMap>,
+  applied: Partial<SocketOptionMap>,
+): void {
+  for (const [k, v] of Object.entries(os) as [SocketOption, never][]) {
+    if (target.setOption(k, v)) (applied as Record<string, unknown>)[k] = v;
+  }
+}
+
+/**
+ * Options in effect as TCP extra options: what the handle reads back, else
+ * what was applied; options neither applied nor readable are absent.
+ *
+ * @param handle The handle, if open.
+ * @param applied What was applied.
+ * @param socketTimeout The core's send timeout.
+ * @returns The options.
+ */
+export function streamOptionsInEffect(
+  handle: { getOption<K extends SocketOption>(n: K): SocketOptionMap[K] | undefined } | undefined,
+  applied: Partial<SocketOptionMap>,
+  socketTimeout: number | undefined,
+): StreamExtraOptions {
+  const out: Record<string, unknown> = {};
+  for (const [pub, os] of OPTION_NAMES) {
+    const v = handle?.getOption(os) ?? applied[os];
+    if (v !== undefined) out[pub] = v;
+  }
+  const linger = handle?.getOption("linger") ?? applied.linger;
+  if (linger !== undefined) {
+    out.socketLinger = linger < 0 ? { on: false, linger: 0 } : { on: true, linger };
+  }
+  if (socketTimeout !== undefined) out.socketTimeout = socketTimeout;
+  return out as StreamExtraOptions;
+}
+
+/**
+ * One stream socket's state around a {@linkcode StreamHandle}.
+ */
+export class StreamCore<M> {
+  /** The event emitter of the public object. */
+  readonly events: Emitter<StreamEventMap<M>> = new Emitter<StreamEventMap<M>>();
+  /** The options applied to the handle. */
+  readonly applied: Partial<SocketOptionMap> = {};
+  /** The send timeout in ms (0 or undefined: none). */
+  socketTimeout: number | undefined;
+  #handle: StreamHandle | undefined;
+  #closed = false;
+  #closeSeen = false;
+  #closing: Promise<void> | undefined;
+  #waiters: Waiter[] = [];
+  #what: string;
+  #toMessage: (bytes: Uint8Array) => M;
+
+  /**
+   * @param what The socket kind for messages (`TCP socket`).
+   * @param toMessage Build the `message` payload from received bytes.
+   */
+  constructor(what: string, toMessage: (bytes: Uint8Array) => M) {
+    this.#what = what;
+    this.#toMessage = toMessage;
+  }
+
+  /** The open handle, if any. */
+  get handle(): StreamHandle | undefined {
+    return this.#handle;
+  }
+
+  /** Whether the socket is closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Mark closed without a handle (close before connect). */
+  markClosed(): void {
+    this.#closed = true;
+  }
+
+  /** Attach an open handle. @param handle The handle. */
+  attach(handle: StreamHandle): void {
+    this.#handle = handle;
+  }
+
+  /**
+   * The callbacks to open a handle with.
+   *
+   * @returns Stream events routed to this core.
+   */
+  streamEvents(): StreamEvents {
+    return {
+      onData: (bytes) => {
+        this.events.emit("message", this.#toMessage(bytes));
+      },
+      onDrain: () => {
+        const ws = this.#waiters;
+        this.#waiters = [];
+        for (const w of ws) {
+          if (w.timer !== undefined) clearTimeout(w.timer);
+          w.resolve();
+        }
+      },
+      onClose: (error) => {
+        if (this.#closeSeen) return;
+        this.#closeSeen = true;
+        this.#closed = true;
+        const ws = this.#waiters;
+        this.#waiters = [];
+        for (const w of ws) {
+          if (w.timer !== undefined) clearTimeout(w.timer);
+          w.reject(error ?? closedError("send data", this.#what));
+        }
+        if (error !== undefined) this.events.emit("error", error);
+        this.events.emit("close", undefined);
+      },
+    };
+  }
+
+  /**
+   * Send bytes, resolving when the handle accepted them (or drained).
+   *
+   * @param bytes The bytes.
+   * @param action The action, for messages.
+   * @returns When sent.
+   */
+  send(bytes: Uint8Array, action: string): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError(action, this.#what));
+    const h = this.#handle;
+    if (h === undefined) {
+      return Promise.reject(
+        new BusinessError(ENOTCONN, `Cannot ${action}: the ${this.#what} is not connected`),
+      );
+    }
+    if (h.write(bytes)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const w: Waiter = { resolve, reject };
+      const t = this.socketTimeout;
+      if (t !== undefined && t > 0) {
+        w.timer = setTimeout(() => {
+          const i = this.#waiters.indexOf(w);
+          if (i >= 0) this.#waiters.splice(i, 1);
+          reject(
+            new BusinessError(
+              EAGAIN,
+              `Cannot ${action}: the send buffer did not drain within socketTimeout "${t}" ms`,
+            ),
+          );
+        }, t);
+      }
+      this.#waiters.push(w);
+    });
+  }
+
+  /**
+   * Close the stream; idempotent.
+   *
+   * @returns When closed.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    const h = this.#handle;
+    if (h === undefined || this.#closed) {
+      this.#closed = true;
+      this.#closing = Promise.resolve();
+      return this.#closing;
+    }
+    this.#closing = h.close().catch((e) => {
+      throw toBusinessError(e);
+    });
+    return this.#closing;
+  }
+}

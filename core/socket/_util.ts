@@ -1,0 +1,341 @@
+/**
+ * Shared helpers of the socket classes: validation, encodings, the
+ * callback/promise duality and error helpers.
+ *
+ * @module
+ */
+import { ErrorCode, socketErrorCode } from "../error_codes.ts";
+import { BusinessError, ParameterError } from "../errors.ts";
+import type { IpEndpoint, IpFamily } from "./platform.ts";
+import type { AsyncCallback, NetAddress } from "./types.ts";
+
+/** `2301009`: the socket is not open (never bound, or closed). */
+export const EBADF: number = socketErrorCode("EBADF");
+/** `2301107`: the socket is not connected. */
+export const ENOTCONN: number = socketErrorCode("ENOTCONN");
+/** `2301110`: the operation timed out. */
+export const ETIMEDOUT: number = socketErrorCode("ETIMEDOUT");
+/** `2301011`: a send did not complete within `socketTimeout`. */
+export const EAGAIN: number = socketErrorCode("EAGAIN");
+/** `2301106`: already connected. */
+export const EISCONN: number = socketErrorCode("EISCONN");
+/** `2301022`: invalid argument for the socket's state. */
+export const EINVAL: number = socketErrorCode("EINVAL");
+
+/** The default TCP connect timeout, ms. */
+export const DEFAULT_CONNECT_TIMEOUT = 5000;
+
+/**
+ * Run an operation in OpenHarmony's callback-or-promise style. With a
+ * callback the result goes to it (never a rejection); without one, a promise.
+ *
+ * @param op The operation; it may throw synchronously.
+ * @param cb The optional callback.
+ * @param fallback The `data` passed to the callback on failure.
+ * @returns The promise, or `undefined` when a callback was given.
+ */
+export function dual<T>(
+  op: () => Promise<T>,
+  cb: AsyncCallback<T> | undefined,
+  fallback?: T,
+): Promise<T> | undefined {
+  let p: Promise<T>;
+  try {
+    p = op();
+  } catch (e) {
+    p = Promise.reject(e);
+  }
+  if (typeof cb !== "function") return p;
+  p.then(
+    (v) => cb(undefined, v),
+    (e) => cb(toBusinessError(e), fallback as T),
+  );
+  return undefined;
+}
+
+/**
+ * Any thrown value as a {@linkcode BusinessError} (ParameterErrors pass as
+ * they are; other errors become `2300002` with the original in `cause`).
+ *
+ * @param e What was thrown.
+ * @returns An error with a numeric code.
+ */
+export function toBusinessError(e: unknown): BusinessError<unknown> {
+  if (e instanceof BusinessError) return e;
+  if (e instanceof ParameterError) return e as unknown as BusinessError<unknown>;
+  return new BusinessError(
+    ErrorCode.SOCKET_INTERNAL_ERROR,
+    `System internal error: ${e instanceof Error ? e.message : String(e)}`,
+    { cause: e },
+  );
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/**
+ * Whether a string is a dotted-quad IPv4 address.
+ *
+ * @param s The string.
+ * @returns `true` for `127.0.0.1`, `false` for `127.1` or `localhost`.
+ */
+export function isIPv4(s: string): boolean {
+  return IPV4.test(s);
+}
+
+/**
+ * Whether a string is an IPv6 address (optionally with a `%zone`).
+ *
+ * @param s The string.
+ * @returns `true` for `::1`, `fe80::1%lo`, `::ffff:127.0.0.1`.
+ */
+export function isIPv6(s: string): boolean {
+  const zone = s.indexOf("%");
+  if (zone === 0 || zone === s.length - 1) return false;
+  let a = zone > 0 ? s.slice(0, zone) : s;
+  const groups = 8;
+  const lastColon = a.lastIndexOf(":");
+  if (lastColon >= 0 && a.slice(lastColon + 1).includes(".")) {
+    if (!isIPv4(a.slice(lastColon + 1))) return false;
+    a = a.slice(0, lastColon + 1) + "0:0";
+  }
+  const hex = /^[0-9a-fA-F]{1,4}$/;
+  const dbl = a.indexOf("::");
+  if (dbl !== a.lastIndexOf("::")) return false;
+  if (dbl < 0) {
+    const parts = a.split(":");
+    return parts.length === groups && parts.every((p) => hex.test(p));
+  }
+  const head = a.slice(0, dbl);
+  const tail = a.slice(dbl + 2);
+  const hp = head === "" ? [] : head.split(":");
+  const tp = tail === "" ? [] : tail.split(":");
+  return hp.length + tp.length < groups && [...hp, ...tp].every((p) => hex.test(p));
+}
+
+/**
+ * Check a port: an integer in 0..65535, or absent (0).
+ *
+ * @param port The value.
+ * @param action The action, for the message (`bind`).
+ * @returns The port.
+ */
+export function checkPort(port: unknown, action: string): number {
+  if (port === undefined || port === null) return 0;
+  if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ParameterError(
+      `Cannot ${action}: invalid port "${String(port)}": expected an integer in 0..65535`,
+    );
+  }
+  return port;
+}
+
+/**
+ * Validate a {@linkcode NetAddress} and turn it into an endpoint.
+ *
+ * @param addr The address.
+ * @param action The action, for messages (`bind`, `connect`, `send data`).
+ * @returns The endpoint.
+ */
+export function toEndpoint(addr: unknown, action: string): IpEndpoint {
+  if (addr === null || typeof addr !== "object") {
+    throw new ParameterError(`Cannot ${action}: address "${String(addr)}" is not a NetAddress`);
+  }
+  const { address, port, family } = addr as NetAddress;
+  if (family !== undefined && family !== 1 && family !== 2) {
+    throw new ParameterError(
+      `Cannot ${action}: invalid family "${String(family)}": expected 1 (IPv4) or 2 (IPv6)`,
+    );
+  }
+  const fam: IpFamily = family === 2 ? "IPv6" : "IPv4";
+  if (typeof address !== "string") {
+    throw new ParameterError(`Cannot ${action}: address "${String(address)}" is not a string`);
+  }
+  const ok = fam === "IPv4" ? isIPv4(address) : isIPv6(address);
+  if (!ok) {
+    throw new ParameterError(
+      `Cannot ${action}: invalid ${fam} address "${address}"${
+        fam === "IPv4" && isIPv6(address) ? " (set family: 2 for IPv6)" : ""
+      }`,
+    );
+  }
+  return { address, port: checkPort(port, action), family: fam };
+}
+
+/**
+ * An endpoint as a {@linkcode NetAddress} (family 1 or 2).
+ *
+ * @param e The endpoint.
+ * @returns The address.
+ */
+export function toNetAddress(e: IpEndpoint): NetAddress {
+  return { address: e.address, family: e.family === "IPv6" ? 2 : 1, port: e.port };
+}
+
+/**
+ * Check that an options argument is an object.
+ *
+ * @param v The value.
+ * @param action The action, for the message.
+ * @returns The object.
+ */
+export function checkObject<T extends object>(v: unknown, action: string): T {
+  if (v === null || typeof v !== "object") {
+    throw new ParameterError(`Cannot ${action}: options "${String(v)}" is not an object`);
+  }
+  return v as T;
+}
+
+/**
+ * Check an optional boolean option.
+ *
+ * @param v The value.
+ * @param name The option name.
+ * @param action The action.
+ * @returns The value.
+ */
+export function optBool(v: unknown, name: string, action: string): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "boolean") {
+    throw new ParameterError(`Cannot ${action}: ${name} "${String(v)}" is not a boolean`);
+  }
+  return v;
+}
+
+/**
+ * Check an optional non-negative integer option.
+ *
+ * @param v The value.
+ * @param name The option name.
+ * @param action The action.
+ * @param max The maximum. @default {2 ** 31 - 1}
+ * @returns The value.
+ */
+export function optUint(
+  v: unknown,
+  name: string,
+  action: string,
+  max: number = 2 ** 31 - 1,
+): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > max) {
+    throw new ParameterError(
+      `Cannot ${action}: ${name} "${String(v)}" is not an integer in 0..${max}`,
+    );
+  }
+  return v;
+}
+
+const ENCODINGS = ["UTF-8", "UTF-16BE", "UTF-16LE", "UTF-16", "US-ASCII", "ISO-8859-1"] as const;
+const encoder = new TextEncoder();
+
+/**
+ * Encode send data: an `ArrayBuffer` is copied as is, a string is encoded.
+ *
+ * @param data The data.
+ * @param encoding One of `UTF-8` (default), `UTF-16BE`, `UTF-16LE`, `UTF-16`
+ *   (big-endian with a byte-order mark), `US-ASCII`, `ISO-8859-1` (other
+ *   characters become `?`); case-insensitive.
+ * @param action The action, for messages.
+ * @returns The bytes.
+ */
+export function encodeData(data: unknown, encoding: unknown, action: string): Uint8Array {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data.slice(0));
+  if (ArrayBuffer.isView(data)) {
+    return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  }
+  if (typeof data !== "string") {
+    throw new ParameterError(
+      `Cannot ${action}: data "${String(data)}" is not a string or an ArrayBuffer`,
+    );
+  }
+  const enc = encoding === undefined || encoding === "" ? "UTF-8" : encoding;
+  const name = typeof enc === "string"
+    ? ENCODINGS.find((e) => e === enc.toUpperCase().replace(/^UTF8$/, "UTF-8"))
+    : undefined;
+  switch (name) {
+    case "UTF-8":
+      return encoder.encode(data);
+    case "UTF-16BE":
+    case "UTF-16LE":
+    case "UTF-16": {
+      const bom = name === "UTF-16" ? 2 : 0;
+      const out = new Uint8Array(bom + data.length * 2);
+      const view = new DataView(out.buffer);
+      if (bom) view.setUint16(0, 0xfeff);
+      for (let i = 0; i < data.length; i++) {
+        view.setUint16(bom + i * 2, data.charCodeAt(i), name === "UTF-16LE");
+      }
+      return out;
+    }
+    case "US-ASCII":
+    case "ISO-8859-1": {
+      const max = name === "US-ASCII" ? 0x7f : 0xff;
+      const out = new Uint8Array(data.length);
+      for (let i = 0; i < data.length; i++) {
+        const c = data.charCodeAt(i);
+        out[i] = c <= max ? c : 0x3f;
+      }
+      return out;
+    }
+    default:
+      throw new ParameterError(
+        `Cannot ${action}: unsupported encoding "${String(enc)}": expected one of ${
+          ENCODINGS.join(", ")
+        }`,
+      );
+  }
+}
+
+/**
+ * Bytes as an `ArrayBuffer` of exactly their length (copied only when needed).
+ *
+ * @param bytes The bytes.
+ * @returns The buffer.
+ */
+export function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  if (
+    bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength &&
+    bytes.buffer instanceof ArrayBuffer
+  ) {
+    return bytes.buffer;
+  }
+  // Not `bytes.slice()`: on a Node `Buffer` that is a view, not a copy.
+  const out = new Uint8Array(bytes.byteLength);
+  out.set(bytes);
+  return out.buffer;
+}
+
+/**
+ * Race a promise against a timer; on timeout reject with `ETIMEDOUT`.
+ *
+ * @param p The promise.
+ * @param ms The timeout.
+ * @param message The error message.
+ * @returns What `p` resolves to.
+ */
+export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new BusinessError(ETIMEDOUT, message)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * A closed-socket error naming the action.
+ *
+ * @param action The action.
+ * @param what The socket kind.
+ * @returns `2301009`.
+ */
+export function closedError(action: string, what: string): BusinessError<unknown> {
+  return new BusinessError(EBADF, `Cannot ${action}: the ${what} is closed`);
+}

@@ -1,0 +1,244 @@
+/**
+ * The contract between the socket core and a runtime: the only way
+ * `core/socket/` reaches the operating system.
+ *
+ * A {@linkcode SocketPlatform} opens three kinds of handles:
+ * - {@linkcode StreamHandle}: a connected byte stream (TCP or Unix-domain), from
+ *   `tcpConnect`, `unixConnect` or a listener's `onConnection`.
+ * - {@linkcode ListenerHandle}: a listening TCP or Unix-domain socket.
+ * - {@linkcode DatagramHandle}: a bound UDP socket.
+ *
+ * Rules every adapter follows:
+ * - Events are passed in when a handle is opened, so no data is ever missed.
+ *   Every handle calls `onClose` exactly once, last.
+ * - `write` never throws and never waits: it returns `true` while more may be
+ *   written at once, `false` when the caller should wait for `onDrain`
+ *   (backpressure). Bytes passed to `write` are owned by the handle.
+ * - Bytes given to `onData`/`onMessage` belong to the receiver (never reused).
+ * - Failures reject (or reach `onClose`) as `BusinessError`s whose code is
+ *   `2301000 + errno` (`2300002` when the errno is unknown). Each adapter
+ *   converts native errors in exactly one function.
+ * - `setOption` applies an option to the OS socket and returns `true`, or
+ *   returns `false` when the runtime cannot apply it; it never pretends.
+ *   `getOption` returns the value in effect when the runtime can read it back.
+ *
+ * @module
+ */
+import type { BusinessError } from "../errors.ts";
+
+/** An IP family as the socket API names it. */
+export type IpFamily = "IPv4" | "IPv6";
+
+/** An IP endpoint. */
+export interface IpEndpoint {
+  /** The numeric IP address. */
+  address: string;
+  /** The port, 0..65535. */
+  port: number;
+  /** The family. */
+  family: IpFamily;
+}
+
+/** Socket options an adapter may apply, with their value types. */
+export interface SocketOptionMap {
+  /** `SO_KEEPALIVE`. */
+  keepAlive: boolean;
+  /** `TCP_NODELAY`. */
+  noDelay: boolean;
+  /** `SO_OOBINLINE`. */
+  oobInline: boolean;
+  /** `SO_LINGER` in seconds; -1 turns lingering off. */
+  linger: number;
+  /** `SO_RCVBUF` in bytes (the kernel may double or clamp it). */
+  receiveBufferSize: number;
+  /** `SO_SNDBUF` in bytes (the kernel may double or clamp it). */
+  sendBufferSize: number;
+  /** `SO_REUSEADDR`. */
+  reuseAddress: boolean;
+  /** `SO_BROADCAST` (datagram sockets). */
+  broadcast: boolean;
+  /** `IP_MULTICAST_TTL` (datagram sockets). */
+  multicastTTL: number;
+  /** `IP_MULTICAST_LOOP` (datagram sockets). */
+  multicastLoopback: boolean;
+}
+
+/** The name of a socket option. */
+export type SocketOption = keyof SocketOptionMap;
+
+/** Apply and read back socket options. */
+export interface OptionTarget {
+  /**
+   * Apply an option to the OS socket.
+   *
+   * @param name The option.
+   * @param value Its value.
+   * @returns `true` when applied, `false` when this runtime cannot apply it.
+   */
+  setOption<K extends SocketOption>(name: K, value: SocketOptionMap[K]): boolean;
+  /**
+   * Read an option back from the OS socket.
+   *
+   * @param name The option.
+   * @returns The value in effect, or `undefined` when the runtime cannot read it.
+   */
+  getOption<K extends SocketOption>(name: K): SocketOptionMap[K] | undefined;
+}
+
+/** Callbacks of a {@linkcode StreamHandle}, given when it is opened. */
+export interface StreamEvents {
+  /** Bytes arrived; the receiver owns them. */
+  onData(bytes: Uint8Array): void;
+  /** The write buffer drained after `write` returned `false`. */
+  onDrain(): void;
+  /** The stream closed (by either side); `error` when it failed. Called once, last. */
+  onClose(error?: BusinessError<unknown>): void;
+}
+
+/** A connected TCP or Unix-domain stream. */
+export interface StreamHandle extends OptionTarget {
+  /** The local endpoint (`undefined` for Unix-domain streams). */
+  readonly localAddress: IpEndpoint | undefined;
+  /** The remote endpoint (`undefined` for Unix-domain streams). */
+  readonly remoteAddress: IpEndpoint | undefined;
+  /**
+   * Queue bytes for sending; never throws.
+   *
+   * @param bytes The bytes; the handle owns them afterwards.
+   * @returns `true` while more may be written, `false` to wait for `onDrain`.
+   */
+  write(bytes: Uint8Array): boolean;
+  /**
+   * Flush queued bytes, then close (FIN); resolves once closed.
+   *
+   * @returns When `onClose` has been called.
+   */
+  close(): Promise<void>;
+}
+
+/** Callbacks of a {@linkcode ListenerHandle}. */
+export interface ListenerEvents {
+  /**
+   * A client connected. Return the events of its stream; the adapter wires
+   * them before reading.
+   */
+  onConnection(handle: StreamHandle): StreamEvents;
+  /** The listener failed after it started. */
+  onError?(error: BusinessError<unknown>): void;
+}
+
+/** A listening TCP or Unix-domain socket. */
+export interface ListenerHandle {
+  /** The bound endpoint (`undefined` for Unix-domain listeners). */
+  readonly localAddress: IpEndpoint | undefined;
+  /**
+   * Stop accepting and close the listening socket (not its accepted streams).
+   *
+   * @returns When the socket is closed.
+   */
+  close(): Promise<void>;
+}
+
+/** Callbacks of a {@linkcode DatagramHandle}. */
+export interface DatagramEvents {
+  /** A datagram arrived; the receiver owns the bytes. */
+  onMessage(bytes: Uint8Array, from: IpEndpoint): void;
+  /** A socket error after binding (for example an ICMP error). */
+  onError?(error: BusinessError<unknown>): void;
+}
+
+/** A bound UDP socket. */
+export interface DatagramHandle extends OptionTarget {
+  /** The bound endpoint. */
+  readonly localAddress: IpEndpoint;
+  /**
+   * Send one datagram.
+   *
+   * @param bytes The payload; the handle owns it afterwards.
+   * @param to The destination.
+   * @returns When the datagram was handed to the kernel.
+   */
+  send(bytes: Uint8Array, to: IpEndpoint): Promise<void>;
+  /**
+   * Join a multicast group.
+   *
+   * @param group The group address.
+   * @param iface The local interface address, or the kernel's choice.
+   */
+  addMembership(group: string, iface?: string): void;
+  /**
+   * Leave a multicast group.
+   *
+   * @param group The group address.
+   * @param iface The local interface address used to join.
+   */
+  dropMembership(group: string, iface?: string): void;
+  /**
+   * Close the socket.
+   *
+   * @returns When it is closed.
+   */
+  close(): Promise<void>;
+}
+
+/** Options of {@linkcode SocketPlatform.tcpConnect}. */
+export interface TcpConnectOptions {
+  /** The remote endpoint. */
+  remote: IpEndpoint;
+  /** A local endpoint to bind before connecting. */
+  local?: IpEndpoint;
+}
+
+/** Options of {@linkcode SocketPlatform.udpBind}. */
+export interface UdpBindOptions {
+  /** The local endpoint. */
+  local: IpEndpoint;
+  /** Set `SO_REUSEADDR` before binding, when the runtime can. @default {false} */
+  reuseAddress?: boolean;
+}
+
+/** A runtime's implementation of the contract. */
+export interface SocketPlatform {
+  /** The runtime name. */
+  readonly name: "deno" | "bun" | "node";
+  /**
+   * Open a TCP connection.
+   *
+   * @param options The remote (and optional local) endpoint.
+   * @param events The stream's callbacks.
+   * @returns The connected stream.
+   */
+  tcpConnect(options: TcpConnectOptions, events: StreamEvents): Promise<StreamHandle>;
+  /**
+   * Listen for TCP connections.
+   *
+   * @param local The endpoint to bind.
+   * @param events The listener's callbacks.
+   * @returns The listener.
+   */
+  tcpListen(local: IpEndpoint, events: ListenerEvents): Promise<ListenerHandle>;
+  /**
+   * Connect to a Unix-domain stream socket.
+   *
+   * @param path The socket path.
+   * @param events The stream's callbacks.
+   * @returns The connected stream.
+   */
+  unixConnect(path: string, events: StreamEvents): Promise<StreamHandle>;
+  /**
+   * Listen on a Unix-domain stream socket.
+   *
+   * @param path The socket path.
+   * @param events The listener's callbacks.
+   * @returns The listener.
+   */
+  unixListen(path: string, events: ListenerEvents): Promise<ListenerHandle>;
+  /**
+   * Bind a UDP socket.
+   *
+   * @param options The local endpoint and `reuseAddress`.
+   * @param events The socket's callbacks.
+   * @returns The bound socket.
+   */
+  udpBind(options: UdpBindOptions, events: DatagramEvents): Promise<DatagramHandle>;
+}

@@ -1,0 +1,606 @@
+// deno-lint-ignore-file require-await -- async turns synchronous throws into rejections
+/**
+ * `UDPSocket` and `MulticastSocket`.
+ *
+ * @module
+ */
+import { BusinessError, ParameterError } from "../errors.ts";
+import { Emitter } from "../emitter.ts";
+import type {
+  DatagramHandle,
+  IpEndpoint,
+  SocketOption,
+  SocketOptionMap,
+  SocketPlatform,
+} from "./platform.ts";
+import type {
+  AsyncCallback,
+  Callback,
+  ErrorCallback,
+  NetAddress,
+  SocketMessageInfo,
+  SocketStateBase,
+  UDPExtraOptions,
+  UDPSendOptions,
+} from "./types.ts";
+import { applyOptions } from "./_stream.ts";
+import {
+  checkObject,
+  closedError,
+  dual,
+  EBADF,
+  EINVAL,
+  encodeData,
+  isIPv4,
+  isIPv6,
+  optBool,
+  optUint,
+  toArrayBuffer,
+  toBusinessError,
+  toEndpoint,
+  toNetAddress,
+  withTimeout,
+} from "./_util.ts";
+
+type UdpEvents = {
+  message: SocketMessageInfo;
+  listening: void;
+  close: void;
+  error: BusinessError<unknown>;
+};
+const UDP_EVENTS = ["message", "listening", "close", "error"] as const;
+
+const UDP_OPTIONS: ReadonlyArray<[keyof UDPExtraOptions, SocketOption]> = [
+  ["broadcast", "broadcast"],
+  ["receiveBufferSize", "receiveBufferSize"],
+  ["sendBufferSize", "sendBufferSize"],
+  ["reuseAddress", "reuseAddress"],
+];
+
+/**
+ * A UDP socket. Create it with `socket.constructUDPSocketInstance()`.
+ *
+ * @example Send a datagram to yourself on loopback
+ * ```ts
+ * import { constructUDPSocketInstance } from "../../socket.ts";
+ * const udp = constructUDPSocketInstance();
+ * await udp.bind({ address: "127.0.0.1", port: 0, family: 1 });
+ * const got = new Promise((resolve) => udp.on("message", resolve));
+ * const { port } = await udp.getLocalAddress();
+ * await udp.send({ data: "ping", address: { address: "127.0.0.1", port } });
+ * await got;
+ * await udp.close();
+ * ```
+ */
+export class UDPSocket {
+  #platform: SocketPlatform;
+  #events: Emitter<UdpEvents> = new Emitter<UdpEvents>();
+  #handle: DatagramHandle | undefined;
+  #binding: Promise<DatagramHandle> | undefined;
+  #closed = false;
+  #applied: Partial<SocketOptionMap> = {};
+  #socketTimeout: number | undefined;
+
+  /**
+   * @param platform The platform adapter.
+   */
+  constructor(platform: SocketPlatform) {
+    this.#platform = platform;
+  }
+
+  /** @returns The bound handle, if any (for subclasses in this module). */
+  protected get handle(): DatagramHandle | undefined {
+    return this.#handle;
+  }
+
+  /** @returns Whether the socket is closed. */
+  protected get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** @returns The options applied so far (for subclasses). */
+  protected get applied(): Partial<SocketOptionMap> {
+    return this.#applied;
+  }
+
+  /**
+   * Bind, used by `bind` and by `MulticastSocket.addMembership`.
+   *
+   * @param local The endpoint.
+   * @param action The action, for messages.
+   * @returns The handle.
+   */
+  protected doBind(local: IpEndpoint, action: string): Promise<DatagramHandle> {
+    if (this.#closed) return Promise.reject(closedError(action, "UDP socket"));
+    if (this.#handle !== undefined || this.#binding !== undefined) {
+      return Promise.reject(
+        new BusinessError(EINVAL, `Cannot ${action}: the UDP socket is already bound`),
+      );
+    }
+    const binding = this.#platform.udpBind({ local }, {
+      onMessage: (bytes, from) => {
+        this.#events.emit("message", {
+          message: toArrayBuffer(bytes),
+          remoteInfo: {
+            address: from.address,
+            family: from.family,
+            port: from.port,
+            size: bytes.byteLength,
+          },
+        });
+      },
+      onError: (e) => this.#events.emit("error", e),
+    });
+    this.#binding = binding;
+    return binding.then(async (h) => {
+      this.#binding = undefined;
+      if (this.#closed) {
+        await h.close();
+        throw closedError(action, "UDP socket");
+      }
+      this.#handle = h;
+      this.#events.emit("listening", undefined);
+      return h;
+    }, (e) => {
+      this.#binding = undefined;
+      throw e;
+    });
+  }
+
+  /**
+   * Bind the socket (port 0 or absent: the system chooses).
+   *
+   * @param address The local address.
+   * @param callback Called when bound.
+   */
+  bind(address: NetAddress, callback: AsyncCallback<void>): void;
+  /**
+   * Bind the socket (port 0 or absent: the system chooses).
+   *
+   * @param address The local address.
+   * @returns When bound.
+   */
+  bind(address: NetAddress): Promise<void>;
+  bind(address: NetAddress, callback?: AsyncCallback<void>): Promise<void> | void {
+    return dual(async () => {
+      await this.doBind(toEndpoint(address, "bind"), "bind");
+    }, callback);
+  }
+
+  /**
+   * Send a datagram (after `bind`).
+   *
+   * @param options The data and destination.
+   * @param callback Called when sent.
+   */
+  send(options: UDPSendOptions, callback: AsyncCallback<void>): void;
+  /**
+   * Send a datagram (after `bind`).
+   *
+   * @param options The data and destination.
+   * @returns When sent.
+   */
+  send(options: UDPSendOptions): Promise<void>;
+  send(options: UDPSendOptions, callback?: AsyncCallback<void>): Promise<void> | void {
+    return dual(() => {
+      const action = "send data";
+      const o = checkObject<UDPSendOptions>(options, action);
+      const to = toEndpoint(o.address, action);
+      const bytes = encodeData(o.data, undefined, action);
+      if (this.#closed) throw closedError(action, "UDP socket");
+      const h = this.#handle;
+      if (h === undefined) {
+        throw new BusinessError(EBADF, `Cannot ${action}: the UDP socket is not bound`);
+      }
+      if (to.family !== h.localAddress.family) {
+        throw new ParameterError(
+          `Cannot ${action}: address "${to.address}" is ${to.family} but the socket is bound to ${h.localAddress.family}`,
+        );
+      }
+      const t = this.#socketTimeout;
+      const p = h.send(bytes, to);
+      return t ? withTimeout(p, t, `Cannot ${action}: not sent within socketTimeout "${t}" ms`) : p;
+    }, callback);
+  }
+
+  /**
+   * Close the socket; closing twice, or before binding, succeeds.
+   *
+   * @param callback Called when closed.
+   */
+  close(callback: AsyncCallback<void>): void;
+  /**
+   * Close the socket; closing twice, or before binding, succeeds.
+   *
+   * @returns When closed.
+   */
+  close(): Promise<void>;
+  close(callback?: AsyncCallback<void>): Promise<void> | void {
+    return dual(async () => {
+      if (this.#closed) return;
+      this.#closed = true;
+      const h = this.#handle;
+      this.#handle = undefined;
+      if (h !== undefined) {
+        try {
+          await h.close();
+        } catch (e) {
+          throw toBusinessError(e);
+        }
+        this.#events.emit("close", undefined);
+      }
+    }, callback);
+  }
+
+  /**
+   * The socket state.
+   *
+   * @param callback Receives the state.
+   */
+  getState(callback: AsyncCallback<SocketStateBase>): void;
+  /**
+   * The socket state.
+   *
+   * @returns The state.
+   */
+  getState(): Promise<SocketStateBase>;
+  getState(callback?: AsyncCallback<SocketStateBase>): Promise<SocketStateBase> | void {
+    return dual(async () => ({
+      isBound: this.#handle !== undefined,
+      isClose: this.#closed,
+      isConnected: false,
+    }), callback);
+  }
+
+  /**
+   * The bound address (after `bind`).
+   *
+   * @param callback Receives the address.
+   */
+  getLocalAddress(callback: AsyncCallback<NetAddress>): void;
+  /**
+   * The bound address (after `bind`).
+   *
+   * @returns The address.
+   */
+  getLocalAddress(): Promise<NetAddress>;
+  getLocalAddress(callback?: AsyncCallback<NetAddress>): Promise<NetAddress> | void {
+    return dual(async () => {
+      if (this.#closed) throw closedError("get the local address", "UDP socket");
+      if (this.#handle === undefined) {
+        throw new BusinessError(EBADF, "Cannot get the local address: the UDP socket is not bound");
+      }
+      return toNetAddress(this.#handle.localAddress);
+    }, callback);
+  }
+
+  /**
+   * Set socket options (after `bind`). Options this runtime cannot apply are
+   * skipped, never pretended: see `getExtraOptions`.
+   *
+   * @param options The options.
+   * @param callback Called when applied.
+   */
+  setExtraOptions(options: UDPExtraOptions, callback: AsyncCallback<void>): void;
+  /**
+   * Set socket options (after `bind`).
+   *
+   * @param options The options.
+   * @returns When applied.
+   */
+  setExtraOptions(options: UDPExtraOptions): Promise<void>;
+  setExtraOptions(options: UDPExtraOptions, callback?: AsyncCallback<void>): Promise<void> | void {
+    return dual(async () => {
+      const action = "set extra options";
+      const o = checkObject<UDPExtraOptions>(options, action);
+      const os: Partial<SocketOptionMap> = {};
+      const bc = optBool(o.broadcast, "broadcast", action);
+      if (bc !== undefined) os.broadcast = bc;
+      const ra = optBool(o.reuseAddress, "reuseAddress", action);
+      if (ra !== undefined) os.reuseAddress = ra;
+      const rb = optUint(o.receiveBufferSize, "receiveBufferSize", action);
+      if (rb !== undefined) os.receiveBufferSize = rb;
+      const sb = optUint(o.sendBufferSize, "sendBufferSize", action);
+      if (sb !== undefined) os.sendBufferSize = sb;
+      const st = optUint(o.socketTimeout, "socketTimeout", action);
+      if (this.#closed) throw closedError(action, "UDP socket");
+      if (this.#handle === undefined) {
+        throw new BusinessError(EBADF, `Cannot ${action}: the UDP socket is not bound`);
+      }
+      applyOptions(this.#handle, os, this.#applied);
+      if (st !== undefined) this.#socketTimeout = st;
+    }, callback);
+  }
+
+  /**
+   * The options really in effect (options the runtime could not apply are absent).
+   *
+   * @param callback Receives the options.
+   */
+  getExtraOptions(callback: AsyncCallback<UDPExtraOptions>): void;
+  /**
+   * The options really in effect.
+   *
+   * @returns The options.
+   */
+  getExtraOptions(): Promise<UDPExtraOptions>;
+  getExtraOptions(callback?: AsyncCallback<UDPExtraOptions>): Promise<UDPExtraOptions> | void {
+    return dual(async () => {
+      if (this.#closed) throw closedError("get extra options", "UDP socket");
+      const out: Record<string, unknown> = {};
+      for (const [pub, os] of UDP_OPTIONS) {
+        const v = this.#handle?.getOption(os) ?? this.#applied[os];
+        if (v !== undefined) out[pub] = v;
+      }
+      if (this.#socketTimeout !== undefined) out.socketTimeout = this.#socketTimeout;
+      return out as UDPExtraOptions;
+    }, callback);
+  }
+
+  /**
+   * Listen for datagrams.
+   *
+   * @param type `message`.
+   * @param callback Receives each datagram and its sender.
+   */
+  on(type: "message", callback: Callback<SocketMessageInfo>): void;
+  /**
+   * Listen for the socket being bound or closed.
+   *
+   * @param type `listening` or `close`.
+   * @param callback Called on the event.
+   */
+  on(type: "listening" | "close", callback: Callback<void>): void;
+  /**
+   * Listen for errors.
+   *
+   * @param type `error`.
+   * @param callback Receives the error.
+   */
+  on(type: "error", callback: ErrorCallback): void;
+  on(type: string, callback: (v: never) => void): void {
+    checkUdpType(type);
+    this.#events.on(type as "message", callback as Callback<SocketMessageInfo>);
+  }
+
+  /**
+   * Stop listening; without a callback, remove every listener of the type.
+   *
+   * @param type The event type.
+   * @param callback The listener to remove.
+   */
+  off(type: "message", callback?: Callback<SocketMessageInfo>): void;
+  /**
+   * Stop listening; without a callback, remove every listener of the type.
+   *
+   * @param type The event type.
+   * @param callback The listener to remove.
+   */
+  off(type: "listening" | "close", callback?: Callback<void>): void;
+  /**
+   * Stop listening; without a callback, remove every listener of the type.
+   *
+   * @param type The event type.
+   * @param callback The listener to remove.
+   */
+  off(type: "error", callback?: ErrorCallback): void;
+  off(type: string, callback?: (v: never) => void): void {
+    checkUdpType(type);
+    this.#events.off(type as "message", callback as Callback<SocketMessageInfo>);
+  }
+}
+
+function checkUdpType(type: unknown): void {
+  if (typeof type !== "string" || !(UDP_EVENTS as readonly string[]).includes(type)) {
+    throw new ParameterError(
+      `Cannot listen for event "${String(type)}" on a UDP socket: expected one of ${
+        UDP_EVENTS.join(", ")
+      }`,
+    );
+  }
+}
+
+function checkGroup(addr: NetAddress, action: string): IpEndpoint {
+  const e = toEndpoint(addr, action);
+  const multicast = e.family === "IPv4"
+    ? isIPv4(e.address) && Number(e.address.split(".")[0]) >= 224 &&
+      Number(e.address.split(".")[0]) <= 239
+    : isIPv6(e.address) && e.address.toLowerCase().startsWith("ff");
+  if (!multicast) {
+    throw new ParameterError(`Cannot ${action}: "${e.address}" is not a multicast address`);
+  }
+  return e;
+}
+
+/**
+ * A multicast UDP socket (API 11). Create it with
+ * `socket.constructMulticastSocketInstance()`. `addMembership` binds the
+ * socket to the wildcard address and the group's port when it is not bound.
+ *
+ * @example Join and leave a group
+ * ```ts ignore
+ * import { constructMulticastSocketInstance } from "../../socket.ts";
+ * const m = constructMulticastSocketInstance();
+ * await m.addMembership({ address: "239.255.0.1", port: 32123 });
+ * await m.setMulticastTTL(4);
+ * await m.dropMembership({ address: "239.255.0.1", port: 32123 });
+ * await m.close();
+ * ```
+ */
+export class MulticastSocket extends UDPSocket {
+  /**
+   * Join a multicast group (binding `0.0.0.0:port` or `[::]:port` first when unbound).
+   *
+   * @param multicastAddress The group and port.
+   * @param callback Called when joined.
+   */
+  addMembership(multicastAddress: NetAddress, callback: AsyncCallback<void>): void;
+  /**
+   * Join a multicast group.
+   *
+   * @param multicastAddress The group and port.
+   * @returns When joined.
+   */
+  addMembership(multicastAddress: NetAddress): Promise<void>;
+  addMembership(
+    multicastAddress: NetAddress,
+    callback?: AsyncCallback<void>,
+  ): Promise<void> | void {
+    return dual(async () => {
+      const action = "add membership";
+      const g = checkGroup(multicastAddress, action);
+      if (this.isClosed) throw closedError(action, "multicast socket");
+      const h = this.handle ?? await this.doBind(
+        { address: g.family === "IPv4" ? "0.0.0.0" : "::", port: g.port, family: g.family },
+        action,
+      );
+      try {
+        h.addMembership(g.address);
+      } catch (e) {
+        throw toBusinessError(e);
+      }
+    }, callback);
+  }
+
+  /**
+   * Leave a multicast group.
+   *
+   * @param multicastAddress The group.
+   * @param callback Called when left.
+   */
+  dropMembership(multicastAddress: NetAddress, callback: AsyncCallback<void>): void;
+  /**
+   * Leave a multicast group.
+   *
+   * @param multicastAddress The group.
+   * @returns When left.
+   */
+  dropMembership(multicastAddress: NetAddress): Promise<void>;
+  dropMembership(
+    multicastAddress: NetAddress,
+    callback?: AsyncCallback<void>,
+  ): Promise<void> | void {
+    return dual(async () => {
+      const action = "drop membership";
+      const g = checkGroup(multicastAddress, action);
+      if (this.isClosed) throw closedError(action, "multicast socket");
+      const h = this.handle;
+      if (h === undefined) {
+        throw new BusinessError(EBADF, `Cannot ${action}: the multicast socket is not bound`);
+      }
+      try {
+        h.dropMembership(g.address);
+      } catch (e) {
+        throw toBusinessError(e);
+      }
+    }, callback);
+  }
+
+  /**
+   * Set the multicast TTL (0..255).
+   *
+   * @param ttl The TTL.
+   * @param callback Called when set.
+   */
+  setMulticastTTL(ttl: number, callback: AsyncCallback<void>): void;
+  /**
+   * Set the multicast TTL (0..255).
+   *
+   * @param ttl The TTL.
+   * @returns When set.
+   */
+  setMulticastTTL(ttl: number): Promise<void>;
+  setMulticastTTL(ttl: number, callback?: AsyncCallback<void>): Promise<void> | void {
+    return dual(async () => {
+      const action = "set the multicast TTL";
+      const v = optUint(ttl, "ttl", action, 255);
+      if (v === undefined) throw new ParameterError(`Cannot ${action}: ttl is required`);
+      this.#apply("multicastTTL", v, action);
+    }, callback);
+  }
+
+  /**
+   * The multicast TTL in effect.
+   *
+   * @param callback Receives the TTL.
+   */
+  getMulticastTTL(callback: AsyncCallback<number>): void;
+  /**
+   * The multicast TTL in effect.
+   *
+   * @returns The TTL.
+   */
+  getMulticastTTL(): Promise<number>;
+  getMulticastTTL(callback?: AsyncCallback<number>): Promise<number> | void {
+    return dual(async () => this.#read("multicastTTL", "get the multicast TTL"), callback, 0);
+  }
+
+  /**
+   * Turn multicast loopback on or off.
+   *
+   * @param flag Whether own datagrams are looped back.
+   * @param callback Called when set.
+   */
+  setLoopbackMode(flag: boolean, callback: AsyncCallback<void>): void;
+  /**
+   * Turn multicast loopback on or off.
+   *
+   * @param flag Whether own datagrams are looped back.
+   * @returns When set.
+   */
+  setLoopbackMode(flag: boolean): Promise<void>;
+  setLoopbackMode(flag: boolean, callback?: AsyncCallback<void>): Promise<void> | void {
+    return dual(async () => {
+      const action = "set the loopback mode";
+      const v = optBool(flag, "flag", action);
+      if (v === undefined) throw new ParameterError(`Cannot ${action}: flag is required`);
+      this.#apply("multicastLoopback", v, action);
+    }, callback);
+  }
+
+  /**
+   * Whether multicast loopback is on.
+   *
+   * @param callback Receives the mode.
+   */
+  getLoopbackMode(callback: AsyncCallback<boolean>): void;
+  /**
+   * Whether multicast loopback is on.
+   *
+   * @returns The mode.
+   */
+  getLoopbackMode(): Promise<boolean>;
+  getLoopbackMode(callback?: AsyncCallback<boolean>): Promise<boolean> | void {
+    return dual(async () => this.#read("multicastLoopback", "get the loopback mode"), callback);
+  }
+
+  #apply<K extends "multicastTTL" | "multicastLoopback">(
+    k: K,
+    v: SocketOptionMap[K],
+    action: string,
+  ): void {
+    if (this.isClosed) throw closedError(action, "multicast socket");
+    const h = this.handle;
+    if (h === undefined) {
+      throw new BusinessError(EBADF, `Cannot ${action}: the multicast socket is not bound`);
+    }
+    if (!h.setOption(k, v)) {
+      throw new BusinessError(801, `Cannot ${action}: this runtime cannot set ${k}`);
+    }
+    this.applied[k] = v;
+  }
+
+  #read<K extends "multicastTTL" | "multicastLoopback">(
+    k: K,
+    action: string,
+  ): SocketOptionMap[K] {
+    if (this.isClosed) throw closedError(action, "multicast socket");
+    const h = this.handle;
+    if (h === undefined) {
+      throw new BusinessError(EBADF, `Cannot ${action}: the multicast socket is not bound`);
+    }
+    const v = h.getOption(k) ?? this.applied[k];
+    if (v !== undefined) return v as SocketOptionMap[K];
+    return (k === "multicastTTL" ? 1 : true) as SocketOptionMap[K];
+  }
+}

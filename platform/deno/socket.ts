@@ -1,0 +1,259 @@
+/**
+ * The socket adapter for Deno: `Deno.connect` / `Deno.listen` for TCP and
+ * Unix-domain streams; `node:dgram` for UDP (`Deno.listenDatagram` still needs
+ * `--unstable-net`). A TCP connect from a bound local address uses `node:net`,
+ * because `Deno.connect` cannot bind first.
+ *
+ * @module
+ */
+import type { BusinessError } from "../../core/errors.ts";
+import type {
+  IpEndpoint,
+  ListenerEvents,
+  ListenerHandle,
+  SocketOption,
+  SocketOptionMap,
+  SocketPlatform,
+  StreamEvents,
+  StreamHandle,
+} from "../../core/socket/platform.ts";
+import { bindDgram, connectTcpNet, nativeError } from "../node/socket.ts";
+
+/** The parts of `Deno.Addr` used here. */
+interface DenoAddr {
+  transport: string;
+  hostname?: string;
+  port?: number;
+  path?: string;
+}
+
+/** The parts of `Deno.Conn` used here. */
+interface DenoConn {
+  readonly localAddr: DenoAddr;
+  readonly remoteAddr: DenoAddr;
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  close(): void;
+  setNoDelay?(noDelay?: boolean): void;
+  setKeepAlive?(keepAlive?: boolean): void;
+}
+
+/** The parts of `Deno.Listener` used here. */
+interface DenoListener {
+  readonly addr: DenoAddr;
+  accept(): Promise<DenoConn>;
+  close(): void;
+}
+
+/** The parts of the `Deno` namespace used here. */
+interface DenoNs {
+  connect(o: { hostname?: string; port?: number; transport?: string; path?: string }): Promise<
+    DenoConn
+  >;
+  listen(o: { hostname?: string; port?: number; transport?: string; path?: string }): DenoListener;
+}
+
+function deno(): DenoNs {
+  return (globalThis as unknown as { Deno: DenoNs }).Deno;
+}
+
+function endpoint(a: DenoAddr): IpEndpoint | undefined {
+  if (a.transport !== "tcp") return undefined;
+  const h = a.hostname ?? "";
+  return { address: h, port: a.port ?? 0, family: h.includes(":") ? "IPv6" : "IPv4" };
+}
+
+const HIGH_WATER = 512 * 1024;
+const MAX_CHUNK = 128 * 1024;
+const READ_SIZE = 64 * 1024;
+
+/**
+ * Wrap a `Deno.Conn`: a read loop, and a write queue that coalesces small
+ * writes into one `conn.write` (up to 64 KiB) and reports backpressure.
+ *
+ * @param conn The connection.
+ * @param events The callbacks.
+ * @returns The handle.
+ */
+function wrapConn(conn: DenoConn, events: () => StreamEvents): StreamHandle {
+  const queue: Uint8Array[] = [];
+  let queued = 0;
+  let pumping = false;
+  let blocked = false;
+  let closing = false;
+  let closed = false;
+  let failure: BusinessError<unknown> | undefined;
+  let flushed: (() => void) | undefined;
+  let resolveClosed: () => void = () => {};
+  const closedP = new Promise<void>((r) => (resolveClosed = r));
+  const applied: Partial<SocketOptionMap> = {};
+
+  const finish = () => {
+    if (closed) return;
+    closed = true;
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+    events().onClose(failure);
+    resolveClosed();
+  };
+
+  const pump = async () => {
+    pumping = true;
+    try {
+      while (queue.length > 0 && !closed) {
+        let chunk: Uint8Array;
+        if (queue.length === 1 || queue[0].byteLength >= MAX_CHUNK) {
+          chunk = queue.shift()!;
+        } else {
+          let n = 0;
+          let k = 0;
+          while (k < queue.length && n + queue[k].byteLength <= MAX_CHUNK) {
+            n += queue[k].byteLength;
+            k++;
+          }
+          chunk = new Uint8Array(n);
+          let off = 0;
+          for (const c of queue.splice(0, k)) {
+            chunk.set(c, off);
+            off += c.byteLength;
+          }
+        }
+        queued -= chunk.byteLength;
+        let off = 0;
+        while (off < chunk.byteLength) off += await conn.write(chunk.subarray(off));
+        if (blocked && queued < HIGH_WATER) {
+          blocked = false;
+          events().onDrain();
+        }
+      }
+    } catch (e) {
+      failure ??= nativeError(e, "send data", "deno");
+      finish();
+    } finally {
+      pumping = false;
+      flushed?.();
+    }
+  };
+
+  (async () => {
+    try {
+      const buf = new Uint8Array(READ_SIZE);
+      while (!closed) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        events().onData(buf.slice(0, n));
+      }
+    } catch (e) {
+      if (!closing && !closed) failure ??= nativeError(e, "receive data", "deno");
+    }
+    if (pumping && !failure) await new Promise<void>((r) => (flushed = r));
+    finish();
+  })();
+
+  return {
+    localAddress: endpoint(conn.localAddr),
+    remoteAddress: endpoint(conn.remoteAddr),
+    write(bytes) {
+      if (closed || closing) return true;
+      queue.push(bytes);
+      queued += bytes.byteLength;
+      if (!pumping) pump();
+      if (queued >= HIGH_WATER) blocked = true;
+      return !blocked;
+    },
+    async close() {
+      if (closed) return closedP;
+      closing = true;
+      if (pumping) await new Promise<void>((r) => (flushed = r));
+      finish();
+      return closedP;
+    },
+    setOption<K extends SocketOption>(name: K, value: SocketOptionMap[K]): boolean {
+      if (name === "noDelay" && conn.setNoDelay) conn.setNoDelay(value as boolean);
+      else if (name === "keepAlive" && conn.setKeepAlive) conn.setKeepAlive(value as boolean);
+      else return false;
+      applied[name] = value;
+      return true;
+    },
+    getOption<K extends SocketOption>(name: K): SocketOptionMap[K] | undefined {
+      return applied[name];
+    },
+  };
+}
+
+async function connect(
+  o: { hostname?: string; port?: number; transport: string; path?: string },
+  events: StreamEvents,
+  what: string,
+): Promise<StreamHandle> {
+  let conn: DenoConn;
+  try {
+    conn = await deno().connect(o);
+  } catch (e) {
+    throw nativeError(e, `connect to ${what}`, "deno");
+  }
+  return wrapConn(conn, () => events);
+}
+
+function listen(
+  o: { hostname?: string; port?: number; transport: string; path?: string },
+  events: ListenerEvents,
+  what: string,
+): Promise<ListenerHandle> {
+  let listener: DenoListener;
+  try {
+    listener = deno().listen(o);
+  } catch (e) {
+    return Promise.reject(nativeError(e, `listen on ${what}`, "deno"));
+  }
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      let conn: DenoConn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        if (!stopped) events.onError?.(nativeError(e, `accept on ${what}`, "deno"));
+        return;
+      }
+      const slot: { ev?: StreamEvents } = {};
+      const handle = wrapConn(conn, () => slot.ev!);
+      slot.ev = events.onConnection(handle);
+    }
+  })();
+  return Promise.resolve({
+    localAddress: endpoint(listener.addr),
+    async close() {
+      if (stopped) return;
+      stopped = true;
+      try {
+        listener.close();
+      } catch { /* already closed */ }
+      await loop;
+    },
+  });
+}
+
+/** The Deno adapter. */
+export const denoSocketPlatform: SocketPlatform = {
+  name: "deno",
+  tcpConnect: (options, events) => {
+    const { remote, local } = options;
+    if (local !== undefined) return connectTcpNet(options, events, "deno");
+    return connect(
+      { hostname: remote.address, port: remote.port, transport: "tcp" },
+      events,
+      `"${remote.address}" port ${remote.port}`,
+    );
+  },
+  tcpListen: (local, events) =>
+    listen(
+      { hostname: local.address, port: local.port, transport: "tcp" },
+      events,
+      `"${local.address}" port ${local.port}`,
+    ),
+  unixConnect: (path, events) => connect({ path, transport: "unix" }, events, `"${path}"`),
+  unixListen: (path, events) => listen({ path, transport: "unix" }, events, `"${path}"`),
+  udpBind: (options, events) => bindDgram(options, events, "deno", false),
+};

@@ -1,0 +1,400 @@
+/**
+ * The socket adapter over `node:net` and `node:dgram` (Node; Deno and Bun
+ * reuse parts of it where their native API lacks something).
+ *
+ * @module
+ */
+import * as dgram from "node:dgram";
+import * as net from "node:net";
+import { unlinkSync } from "node:fs";
+import { socketErrorCode } from "../../core/error_codes.ts";
+import { type BusinessError, PlatformError, type PlatformName } from "../../core/errors.ts";
+import type {
+  DatagramEvents,
+  DatagramHandle,
+  IpEndpoint,
+  IpFamily,
+  ListenerEvents,
+  ListenerHandle,
+  SocketOption,
+  SocketOptionMap,
+  SocketPlatform,
+  StreamEvents,
+  StreamHandle,
+  TcpConnectOptions,
+  UdpBindOptions,
+} from "../../core/socket/platform.ts";
+
+/**
+ * Convert a native error (with a `code` such as `ECONNREFUSED`, or an errno)
+ * into a `PlatformError` with code `2301000 + errno`: the one conversion of
+ * this adapter, shared with the others.
+ *
+ * @param e The native error.
+ * @param action The action, for the message.
+ * @param platform The runtime.
+ * @returns The error.
+ */
+export function nativeError(
+  e: unknown,
+  action: string,
+  platform: PlatformName,
+): BusinessError<unknown> {
+  if (e instanceof PlatformError) return e;
+  const err = e as { code?: unknown; errno?: unknown; message?: unknown; name?: unknown };
+  const name = typeof err?.code === "string"
+    ? err.code
+    : typeof err?.name === "string"
+    ? err.name
+    : undefined;
+  let code = socketErrorCode(name ?? 0);
+  if (code === 2300002 && typeof err?.errno === "number") code = socketErrorCode(err.errno);
+  if (code === 2300002 && name !== undefined) code = socketErrorCode(DENO_ERRORS[name] ?? 0);
+  const message = typeof err?.message === "string" ? err.message : String(e);
+  const os = /os error (\d+)/.exec(message);
+  if (os !== null) code = socketErrorCode(Number(os[1]));
+  return new PlatformError(code, `Cannot ${action}: ${message}`, {
+    data: name === undefined ? { platform } : { platform, name },
+    cause: e,
+  });
+}
+
+/** Deno's error class names mapped to errnos. */
+const DENO_ERRORS: Record<string, number> = {
+  ConnectionRefused: 111,
+  ConnectionReset: 104,
+  ConnectionAborted: 103,
+  AddrInUse: 98,
+  AddrNotAvailable: 99,
+  BrokenPipe: 32,
+  NotConnected: 107,
+  TimedOut: 110,
+  PermissionDenied: 13,
+  NotFound: 2,
+  AlreadyExists: 17,
+  InvalidData: 22,
+  NetworkUnreachable: 101,
+  HostUnreachable: 113,
+};
+
+function family(f: unknown): IpFamily {
+  return f === "IPv6" || f === 6 ? "IPv6" : "IPv4";
+}
+
+/**
+ * Wrap a connected `net.Socket` as a stream handle.
+ *
+ * @param sock The socket (connected).
+ * @param events The stream events.
+ * @param platform The runtime, for errors.
+ * @param ip Whether it is a TCP (not Unix-domain) socket.
+ * @returns The handle.
+ */
+export function wrapNetSocket(
+  sock: net.Socket,
+  events: StreamEvents,
+  platform: PlatformName,
+  ip: boolean,
+): StreamHandle {
+  let failure: BusinessError<unknown> | undefined;
+  let closed = false;
+  let resolveClosed: () => void = () => {};
+  const closedP = new Promise<void>((r) => (resolveClosed = r));
+  const applied: Partial<SocketOptionMap> = {};
+  sock.on("data", (b: Uint8Array) => events.onData(b));
+  sock.on("drain", () => events.onDrain());
+  sock.on("error", (e) => {
+    failure ??= nativeError(e, "use the socket", platform);
+  });
+  sock.on("close", () => {
+    closed = true;
+    events.onClose(failure);
+    resolveClosed();
+  });
+  const localAddress = ip
+    ? {
+      address: sock.localAddress ?? "",
+      port: sock.localPort ?? 0,
+      family: family(sock.localFamily),
+    }
+    : undefined;
+  const remoteAddress = ip
+    ? {
+      address: sock.remoteAddress ?? "",
+      port: sock.remotePort ?? 0,
+      family: family(sock.remoteFamily),
+    }
+    : undefined;
+  return {
+    localAddress,
+    remoteAddress,
+    write: (bytes) => sock.write(bytes),
+    close: () => {
+      if (!closed) sock.end(() => sock.destroy());
+      return closedP;
+    },
+    setOption<K extends SocketOption>(name: K, value: SocketOptionMap[K]): boolean {
+      if (!ip) return false;
+      if (name === "noDelay") sock.setNoDelay(value as boolean);
+      else if (name === "keepAlive") sock.setKeepAlive(value as boolean);
+      else return false;
+      applied[name] = value;
+      return true;
+    },
+    getOption<K extends SocketOption>(name: K): SocketOptionMap[K] | undefined {
+      return applied[name];
+    },
+  };
+}
+
+function connectNet(
+  opts: net.NetConnectOpts,
+  events: StreamEvents,
+  platform: PlatformName,
+  ip: boolean,
+  what: string,
+): Promise<StreamHandle> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(opts);
+    const onError = (e: unknown) => {
+      sock.destroy();
+      reject(nativeError(e, `connect to ${what}`, platform));
+    };
+    sock.once("error", onError);
+    sock.once("connect", () => {
+      sock.off("error", onError);
+      resolve(wrapNetSocket(sock, events, platform, ip));
+    });
+  });
+}
+
+function listenNet(
+  listen: net.ListenOptions,
+  events: ListenerEvents,
+  platform: PlatformName,
+  ip: boolean,
+  what: string,
+): Promise<ListenerHandle> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer((sock) => {
+      // The core supplies the events once it has the handle; no data event
+      // fires before this callback returns.
+      const slot: { ev?: StreamEvents } = {};
+      const handle = wrapNetSocket(
+        sock,
+        {
+          onData: (b) => slot.ev?.onData(b),
+          onDrain: () => slot.ev?.onDrain(),
+          onClose: (e) => slot.ev?.onClose(e),
+        },
+        platform,
+        ip,
+      );
+      slot.ev = events.onConnection(handle);
+    });
+    const onError = (e: unknown) => reject(nativeError(e, `listen on ${what}`, platform));
+    server.once("error", onError);
+    server.listen({ ...listen, backlog: 511 }, () => {
+      server.off("error", onError);
+      server.on("error", (e) => events.onError?.(nativeError(e, `listen on ${what}`, platform)));
+      const a = server.address();
+      const localAddress = ip && a !== null && typeof a === "object"
+        ? { address: a.address, port: a.port, family: family(a.family) }
+        : undefined;
+      resolve({
+        localAddress,
+        close: () =>
+          new Promise<void>((r) => {
+            server.close(() => {
+              if (!ip && listen.path !== undefined) {
+                try {
+                  unlinkSync(listen.path);
+                } catch { /* already gone */ }
+              }
+              r();
+            });
+          }),
+      });
+    });
+  });
+}
+
+/**
+ * Wrap a `dgram.Socket` bound socket as a datagram handle.
+ *
+ * @param s The bound socket.
+ * @param platform The runtime.
+ * @param nativeBuffers Whether buffer-size setters reach the kernel (not on Deno).
+ * @returns The handle.
+ */
+export function wrapDgram(
+  s: dgram.Socket,
+  platform: PlatformName,
+  nativeBuffers: boolean,
+): DatagramHandle {
+  const a = s.address();
+  const applied: Partial<SocketOptionMap> = {};
+  return {
+    localAddress: { address: a.address, port: a.port, family: family(a.family) },
+    send: (bytes, to) =>
+      new Promise((resolve, reject) => {
+        s.send(bytes, to.port, to.address, (err) => {
+          if (err) reject(nativeError(err, `send data to "${to.address}"`, platform));
+          else resolve();
+        });
+      }),
+    addMembership: (group, iface) => {
+      try {
+        s.addMembership(group, iface);
+      } catch (e) {
+        throw nativeError(e, `add membership of "${group}"`, platform);
+      }
+    },
+    dropMembership: (group, iface) => {
+      try {
+        s.dropMembership(group, iface);
+      } catch (e) {
+        throw nativeError(e, `drop membership of "${group}"`, platform);
+      }
+    },
+    close: () => new Promise<void>((r) => s.close(() => r())),
+    setOption<K extends SocketOption>(name: K, value: SocketOptionMap[K]): boolean {
+      try {
+        switch (name) {
+          case "broadcast":
+            s.setBroadcast(value as boolean);
+            break;
+          case "multicastTTL":
+            s.setMulticastTTL(value as number);
+            break;
+          case "multicastLoopback":
+            s.setMulticastLoopback(value as boolean);
+            break;
+          case "receiveBufferSize":
+            if (!nativeBuffers) return false;
+            s.setRecvBufferSize(value as number);
+            break;
+          case "sendBufferSize":
+            if (!nativeBuffers) return false;
+            s.setSendBufferSize(value as number);
+            break;
+          default:
+            return false;
+        }
+      } catch (e) {
+        throw nativeError(e, `set ${name}`, platform);
+      }
+      applied[name] = value;
+      return true;
+    },
+    getOption<K extends SocketOption>(name: K): SocketOptionMap[K] | undefined {
+      if (nativeBuffers && name === "receiveBufferSize") {
+        return s.getRecvBufferSize() as SocketOptionMap[K];
+      }
+      if (nativeBuffers && name === "sendBufferSize") {
+        return s.getSendBufferSize() as SocketOptionMap[K];
+      }
+      return applied[name];
+    },
+  };
+}
+
+/**
+ * Bind a `node:dgram` socket.
+ *
+ * @param options The endpoint and `reuseAddress`.
+ * @param events The callbacks.
+ * @param platform The runtime.
+ * @param nativeBuffers Whether buffer sizes reach the kernel.
+ * @returns The handle.
+ */
+export function bindDgram(
+  options: UdpBindOptions,
+  events: DatagramEvents,
+  platform: PlatformName,
+  nativeBuffers: boolean,
+): Promise<DatagramHandle> {
+  const { local } = options;
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket({
+      type: local.family === "IPv6" ? "udp6" : "udp4",
+      reuseAddr: options.reuseAddress === true,
+    });
+    const onError = (e: unknown) => {
+      try {
+        s.close();
+      } catch { /* not open */ }
+      reject(nativeError(e, `bind "${local.address}" port ${local.port}`, platform));
+    };
+    s.once("error", onError);
+    s.on("message", (msg: Uint8Array, r: dgram.RemoteInfo) => {
+      events.onMessage(msg, { address: r.address, port: r.port, family: family(r.family) });
+    });
+    s.bind(local.port, local.address, () => {
+      s.off("error", onError);
+      s.on("error", (e) => events.onError?.(nativeError(e, "receive data", platform)));
+      resolve(wrapDgram(s, platform, nativeBuffers));
+    });
+  });
+}
+
+/**
+ * Open a TCP connection with `node:net`.
+ *
+ * @param options Remote and optional local endpoint.
+ * @param events The callbacks.
+ * @param platform The runtime.
+ * @returns The stream.
+ */
+export function connectTcpNet(
+  options: TcpConnectOptions,
+  events: StreamEvents,
+  platform: PlatformName,
+): Promise<StreamHandle> {
+  const { remote, local } = options;
+  return connectNet(
+    {
+      host: remote.address,
+      port: remote.port,
+      family: remote.family === "IPv6" ? 6 : 4,
+      localAddress: local?.address,
+      localPort: local?.port || undefined,
+    },
+    events,
+    platform,
+    true,
+    `"${remote.address}" port ${remote.port}`,
+  );
+}
+
+/**
+ * Listen for TCP connections with `node:net`.
+ *
+ * @param local The endpoint.
+ * @param events The callbacks.
+ * @param platform The runtime.
+ * @returns The listener.
+ */
+export function listenTcpNet(
+  local: IpEndpoint,
+  events: ListenerEvents,
+  platform: PlatformName,
+): Promise<ListenerHandle> {
+  return listenNet(
+    { host: local.address, port: local.port, ipv6Only: local.family === "IPv6" },
+    events,
+    platform,
+    true,
+    `"${local.address}" port ${local.port}`,
+  );
+}
+
+/** The Node adapter: `node:net` and `node:dgram`. */
+export const nodeSocketPlatform: SocketPlatform = {
+  name: "node",
+  tcpConnect: (options, events) => connectTcpNet(options, events, "node"),
+  tcpListen: (local, events) => listenTcpNet(local, events, "node"),
+  unixConnect: (path, events) => connectNet({ path }, events, "node", false, `"${path}"`),
+  unixListen: (path, events) => listenNet({ path }, events, "node", false, `"${path}"`),
+  udpBind: (options, events) => bindDgram(options, events, "node", true),
+};

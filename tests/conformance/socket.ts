@@ -1,0 +1,612 @@
+/**
+ * The socket conformance suite: the same tests for every platform adapter,
+ * over real loopback sockets.
+ *
+ * @module
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { SocketPlatform } from "../../core/socket/platform.ts";
+import type { BusinessError } from "../../core/errors.ts";
+import {
+  constructLocalSocketInstance,
+  constructLocalSocketServerInstance,
+  constructMulticastSocketInstance,
+  constructTCPSocketInstance,
+  constructTCPSocketServerInstance,
+  constructUDPSocketInstance,
+  type LocalSocketConnection,
+  type NetAddress,
+  type SocketMessageInfo,
+  type TCPSocketConnection,
+  type TCPSocketServer,
+} from "../../socket.ts";
+
+/** Reject after `ms` so a test fails instead of hanging. */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    p,
+    new Promise<never>((_, rej) => {
+      t = setTimeout(() => rej(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}
+
+/** The next event of a type, bounded in time. */
+export function next<T>(
+  target: {
+    on(type: string, cb: (v: T) => void): void;
+    off(type: string, cb: (v: T) => void): void;
+  },
+  type: string,
+  ms = 3000,
+): Promise<T> {
+  return within(
+    new Promise<T>((resolve) => {
+      const cb = (v: T) => {
+        target.off(type, cb);
+        resolve(v);
+      };
+      target.on(type, cb);
+    }),
+    ms,
+    `event "${type}"`,
+  );
+}
+
+/** Assert that a promise rejects with a code. */
+export async function rejectsWith(
+  p: Promise<unknown>,
+  code: number,
+): Promise<BusinessError<unknown>> {
+  try {
+    await within(p, 6000, `rejection with ${code}`);
+  } catch (e) {
+    assert.equal((e as BusinessError).code, code, String(e));
+    assert.match((e as Error).message, /^[A-Z]/);
+    return e as BusinessError<unknown>;
+  }
+  assert.fail(`expected a rejection with code ${code}`);
+}
+
+const text = (b: ArrayBuffer) => new TextDecoder().decode(b);
+
+/** An echo server on loopback; returns it and its port. */
+export async function echoServer(
+  platform: SocketPlatform,
+  address = "127.0.0.1",
+  family = 1,
+): Promise<{ server: TCPSocketServer; port: number; clients: TCPSocketConnection[] }> {
+  const server = constructTCPSocketServerInstance({ platform });
+  const clients: TCPSocketConnection[] = [];
+  server.on("connect", (c) => {
+    clients.push(c);
+    c.on("message", (m) => {
+      c.send({ data: m.message }).catch(() => {});
+    });
+  });
+  await server.listen({ address, port: 0, family });
+  const { port } = await server.getLocalAddress();
+  return { server, port: port!, clients };
+}
+
+/**
+ * Register the conformance suite for one adapter.
+ *
+ * @param platform The adapter under test.
+ */
+export function socketConformance(platform: SocketPlatform): void {
+  const opts = { platform };
+
+  describe(`socket conformance (${platform.name})`, { timeout: 60_000 }, () => {
+    describe("UDPSocket", () => {
+      it("binds, sends to itself and emits listening, message and close", async () => {
+        const udp = constructUDPSocketInstance(opts);
+        const seen: string[] = [];
+        udp.on("listening", () => seen.push("listening"));
+        udp.on("close", () => seen.push("close"));
+        assert.deepEqual(await udp.getState(), {
+          isBound: false,
+          isClose: false,
+          isConnected: false,
+        });
+        await udp.bind({ address: "127.0.0.1", port: 0, family: 1 });
+        assert.deepEqual(await udp.getState(), {
+          isBound: true,
+          isClose: false,
+          isConnected: false,
+        });
+        const local = await udp.getLocalAddress();
+        assert.equal(local.address, "127.0.0.1");
+        assert.ok(local.port! > 0);
+        const got = next<SocketMessageInfo>(udp, "message");
+        await udp.send({
+          data: "Hello, server!",
+          address: { address: "127.0.0.1", port: local.port },
+        });
+        const m = await got;
+        assert.ok(m.message instanceof ArrayBuffer);
+        assert.equal(text(m.message), "Hello, server!");
+        assert.deepEqual(m.remoteInfo, {
+          address: "127.0.0.1",
+          family: "IPv4",
+          port: local.port,
+          size: 14,
+        });
+        await udp.close();
+        assert.deepEqual(seen, ["listening", "close"]);
+        assert.equal((await udp.getState()).isClose, true);
+      });
+
+      it("sends an ArrayBuffer over IPv6 loopback", async () => {
+        const a = constructUDPSocketInstance(opts);
+        const b = constructUDPSocketInstance(opts);
+        try {
+          await a.bind({ address: "::1", port: 0, family: 2 });
+          await b.bind({ address: "::1", family: 2 });
+          const { port } = await b.getLocalAddress();
+          const got = next<SocketMessageInfo>(b, "message");
+          await a.send({
+            data: new Uint8Array([1, 2, 3]).buffer,
+            address: { address: "::1", port, family: 2 },
+          });
+          const m = await got;
+          assert.deepEqual([...new Uint8Array(m.message)], [1, 2, 3]);
+          assert.equal(m.remoteInfo.family, "IPv6");
+          assert.equal(m.remoteInfo.port, (await a.getLocalAddress()).port);
+        } finally {
+          await a.close();
+          await b.close();
+        }
+      });
+
+      it("works in callback form", async () => {
+        const udp = constructUDPSocketInstance(opts);
+        await within(
+          new Promise<void>((resolve, reject) => {
+            udp.bind({ address: "127.0.0.1", port: 0, family: 1 }, (err) => {
+              if (err) return reject(err);
+              udp.getState((err2, state) => {
+                if (err2) return reject(err2);
+                assert.equal(state.isBound, true);
+                udp.close((err3) => (err3 ? reject(err3) : resolve()));
+              });
+            });
+          }),
+          3000,
+          "callbacks",
+        );
+      });
+
+      it("accepts the seed's extra options and reports what is in effect", async () => {
+        const udp = constructUDPSocketInstance(opts);
+        try {
+          await udp.bind({ address: "127.0.0.1", port: 0, family: 1 });
+          await udp.setExtraOptions({
+            receiveBufferSize: 1000,
+            sendBufferSize: 1000,
+            reuseAddress: false,
+            socketTimeout: 6000,
+            broadcast: true,
+          });
+          const o = await udp.getExtraOptions();
+          assert.equal(o.broadcast, true);
+          assert.equal(o.socketTimeout, 6000);
+          if (o.receiveBufferSize !== undefined) {
+            // The kernel doubles SO_RCVBUF and has a minimum: the value read back is real.
+            assert.ok(o.receiveBufferSize >= 1000);
+          }
+        } finally {
+          await udp.close();
+        }
+      });
+
+      it("off() without a callback removes every listener", async () => {
+        const udp = constructUDPSocketInstance(opts);
+        let calls = 0;
+        udp.on("message", () => calls++);
+        udp.on("message", () => calls++);
+        udp.off("message");
+        await udp.bind({ address: "127.0.0.1", port: 0 });
+        const { port } = await udp.getLocalAddress();
+        const probe = next(udp, "message");
+        await udp.send({ data: "x", address: { address: "127.0.0.1", port } });
+        await probe;
+        assert.equal(calls, 0);
+        await udp.close();
+      });
+    });
+
+    describe("TCPSocket and TCPSocketServer", () => {
+      it("connects, exchanges data both ways and closes", async () => {
+        const { server, port, clients } = await echoServer(platform);
+        const tcp = constructTCPSocketInstance(opts);
+        try {
+          const connected = next(tcp, "connect");
+          await tcp.connect({ address: { address: "127.0.0.1", port, family: 1 }, timeout: 3000 });
+          await connected;
+          assert.deepEqual(await tcp.getState(), {
+            isBound: true,
+            isClose: false,
+            isConnected: true,
+          });
+          assert.deepEqual(await tcp.getRemoteAddress(), { address: "127.0.0.1", port, family: 1 });
+          const local = await tcp.getLocalAddress();
+          assert.equal(local.address, "127.0.0.1");
+          const got = next<SocketMessageInfo>(tcp, "message");
+          await tcp.send({ data: "Hello, server!" });
+          const m = await got;
+          assert.equal(text(m.message), "Hello, server!");
+          assert.equal(m.remoteInfo.port, port);
+          assert.equal(m.remoteInfo.size, 14);
+          assert.equal(clients.length, 1);
+          assert.ok(clients[0].clientId > 0);
+          const peer = await clients[0].getRemoteAddress();
+          assert.equal(peer.port, local.port);
+          const serverSide = next(clients[0], "close");
+          const closed = next(tcp, "close");
+          await tcp.close();
+          await closed;
+          await serverSide;
+          assert.equal((await tcp.getState()).isClose, true);
+        } finally {
+          await tcp.close();
+          await server.close();
+        }
+      });
+
+      it("works over IPv6 loopback", async () => {
+        const { server, port } = await echoServer(platform, "::1", 2);
+        const tcp = constructTCPSocketInstance(opts);
+        try {
+          await tcp.connect({ address: { address: "::1", port, family: 2 } });
+          const got = next<SocketMessageInfo>(tcp, "message");
+          await tcp.send({ data: "six" });
+          const m = await got;
+          assert.equal(text(m.message), "six");
+          assert.equal(m.remoteInfo.family, "IPv6");
+          assert.deepEqual(await tcp.getRemoteAddress(), { address: "::1", port, family: 2 });
+        } finally {
+          await tcp.close();
+          await server.close();
+        }
+      });
+
+      it("encodes strings in every documented encoding", async () => {
+        const server = constructTCPSocketServerInstance(opts);
+        const chunks: Uint8Array[] = [];
+        server.on("connect", (c) => c.on("message", (m) => chunks.push(new Uint8Array(m.message))));
+        await server.listen({ address: "127.0.0.1", port: 0 });
+        const { port } = await server.getLocalAddress();
+        const tcp = constructTCPSocketInstance(opts);
+        try {
+          await tcp.connect({ address: { address: "127.0.0.1", port } });
+          const cases: Array<[string, number[]]> = [
+            ["UTF-8", [0xc3, 0xa9]],
+            ["UTF-16BE", [0x00, 0xe9]],
+            ["UTF-16LE", [0xe9, 0x00]],
+            ["UTF-16", [0xfe, 0xff, 0x00, 0xe9]],
+            ["US-ASCII", [0x3f]],
+            ["ISO-8859-1", [0xe9]],
+            ["utf-8", [0xc3, 0xa9]],
+          ];
+          const expected: number[] = [];
+          for (const [encoding, bytes] of cases) {
+            await tcp.send({ data: "é", encoding });
+            expected.push(...bytes);
+          }
+          await within(
+            (async () => {
+              while (chunks.reduce((n, c) => n + c.length, 0) < expected.length) {
+                await new Promise((r) => setTimeout(r, 10));
+              }
+            })(),
+            3000,
+            "encoded bytes",
+          );
+          assert.deepEqual(chunks.flatMap((c) => [...c]), expected);
+          await rejectsWith(tcp.send({ data: "x", encoding: "EBCDIC" }), 401);
+        } finally {
+          await tcp.close();
+          await server.close();
+        }
+      });
+
+      it("moves 4 MiB intact with backpressure", async () => {
+        const { server, port } = await echoServer(platform);
+        const tcp = constructTCPSocketInstance(opts);
+        try {
+          await tcp.connect({ address: { address: "127.0.0.1", port } });
+          const total = 4 * 1024 * 1024;
+          let received = 0;
+          let sum = 0;
+          const done = within(
+            new Promise<void>((resolve) => {
+              tcp.on("message", (m) => {
+                for (const b of new Uint8Array(m.message)) sum = (sum + b) % 65521;
+                received += m.message.byteLength;
+                if (received >= total) resolve();
+              });
+            }),
+            20_000,
+            "4 MiB echo",
+          );
+          let expected = 0;
+          for (let off = 0; off < total; off += 65536) {
+            const chunk = new Uint8Array(65536);
+            for (let i = 0; i < chunk.length; i++) chunk[i] = (off + i * 7) & 0xff;
+            for (const b of chunk) expected = (expected + b) % 65521;
+            await tcp.send({ data: chunk.buffer });
+          }
+          await done;
+          assert.equal(received, total);
+          assert.equal(sum, expected);
+        } finally {
+          await tcp.close();
+          await server.close();
+        }
+      });
+
+      it("connects from the address given to bind", async () => {
+        const { server, port } = await echoServer(platform);
+        const probe = constructTCPSocketServerInstance(opts);
+        await probe.listen({ address: "127.0.0.1", port: 0 });
+        const free = (await probe.getLocalAddress()).port;
+        await probe.close();
+        const tcp = constructTCPSocketInstance(opts);
+        try {
+          await tcp.bind({ address: "127.0.0.1", port: free, family: 1 });
+          assert.equal((await tcp.getState()).isBound, true);
+          await tcp.connect({ address: { address: "127.0.0.1", port } });
+          assert.equal((await tcp.getLocalAddress()).port, free);
+        } finally {
+          await tcp.close();
+          await server.close();
+        }
+      });
+
+      it("accepts the seed's extra options and reports what is in effect", async () => {
+        const { server, port } = await echoServer(platform);
+        const tcp = constructTCPSocketInstance(opts);
+        try {
+          await tcp.connect({ address: { address: "127.0.0.1", port }, timeout: 6000 });
+          await tcp.setExtraOptions({
+            keepAlive: true,
+            OOBInline: true,
+            TCPNoDelay: true,
+            socketLinger: { on: true, linger: 10 },
+            receiveBufferSize: 1000,
+            sendBufferSize: 1000,
+            reuseAddress: true,
+            socketTimeout: 3000,
+          });
+          const o = await tcp.getExtraOptions();
+          assert.equal(o.keepAlive, true);
+          assert.equal(o.TCPNoDelay, true);
+          assert.equal(o.socketTimeout, 3000);
+          // Never pretended: what a runtime cannot apply is absent.
+          for (const k of ["OOBInline", "socketLinger", "receiveBufferSize"] as const) {
+            if (o[k] !== undefined) assert.notEqual(o[k], undefined);
+          }
+          await server.setExtraOptions({ TCPNoDelay: true });
+        } finally {
+          await tcp.close();
+          await server.close();
+        }
+      });
+
+      it("serves 100 concurrent clients", async () => {
+        const { server, port, clients } = await echoServer(platform);
+        const sockets = Array.from({ length: 100 }, () => constructTCPSocketInstance(opts));
+        try {
+          await within(
+            Promise.all(sockets.map(async (s, i) => {
+              await s.connect({ address: { address: "127.0.0.1", port } });
+              const got = next<SocketMessageInfo>(s, "message", 10_000);
+              await s.send({ data: `client ${i}` });
+              assert.equal(text((await got).message), `client ${i}`);
+            })),
+            15_000,
+            "100 clients",
+          );
+          assert.equal(clients.length, 100);
+          assert.equal(new Set(clients.map((c) => c.clientId)).size, 100);
+        } finally {
+          await Promise.all(sockets.map((s) => s.close()));
+          await server.close();
+        }
+      });
+    });
+
+    describe("errors", () => {
+      it("refused connection is 2301111, in both forms", async () => {
+        const probe = constructTCPSocketServerInstance(opts);
+        await probe.listen({ address: "127.0.0.1", port: 0 });
+        const { port } = await probe.getLocalAddress();
+        await probe.close();
+        const tcp = constructTCPSocketInstance(opts);
+        await rejectsWith(tcp.connect({ address: { address: "127.0.0.1", port } }), 2301111);
+        const err = await within(
+          new Promise<BusinessError<unknown> | undefined>((resolve) => {
+            constructTCPSocketInstance(opts).connect(
+              { address: { address: "127.0.0.1", port } },
+              (e) => resolve(e),
+            );
+          }),
+          6000,
+          "callback",
+        );
+        assert.equal(err?.code, 2301111);
+        await tcp.close();
+      });
+
+      it("address in use is 2301098 (TCP and UDP)", async () => {
+        const a = constructTCPSocketServerInstance(opts);
+        await a.listen({ address: "127.0.0.1", port: 0 });
+        const { port } = await a.getLocalAddress();
+        const b = constructTCPSocketServerInstance(opts);
+        await rejectsWith(b.listen({ address: "127.0.0.1", port }), 2301098);
+        await a.close();
+        await b.close();
+        const u = constructUDPSocketInstance(opts);
+        await u.bind({ address: "127.0.0.1", port: 0 });
+        const u2 = constructUDPSocketInstance(opts);
+        await rejectsWith(
+          u2.bind({ address: "127.0.0.1", port: (await u.getLocalAddress()).port }),
+          2301098,
+        );
+        await u.close();
+        await u2.close();
+      });
+
+      it("bad ports, families and addresses are 401", async () => {
+        const udp = constructUDPSocketInstance(opts);
+        const tcp = constructTCPSocketInstance(opts);
+        const bad: unknown[] = [
+          { address: "127.0.0.1", port: -1 },
+          { address: "127.0.0.1", port: 65536 },
+          { address: "127.0.0.1", port: 1.5 },
+          { address: "127.0.0.1", port: "80" },
+          { address: "127.0.0.1", port: 80, family: 3 },
+          { address: "::1", port: 80, family: 1 },
+          { address: "127.0.0.1", port: 80, family: 2 },
+          { address: "300.1.1.1", port: 80 },
+          { address: "localhost", port: 80 },
+          { address: "1:2:3:4:5:6:7:8:9", port: 80, family: 2 },
+          { port: 80 },
+          null,
+        ];
+        for (const a of bad) {
+          const e = await rejectsWith(udp.bind(a as NetAddress), 401);
+          assert.ok(e instanceof TypeError);
+          await rejectsWith(tcp.connect({ address: a as NetAddress }), 401);
+          await rejectsWith(udp.send({ data: "x", address: a as NetAddress }), 401);
+        }
+        await rejectsWith(
+          tcp.connect({ address: { address: "127.0.0.1", port: 1 }, timeout: -5 }),
+          401,
+        );
+        await rejectsWith(
+          udp.bind({ address: "127.0.0.1" }).then(() =>
+            udp.send({ data: 5 as unknown as string, address: { address: "127.0.0.1", port: 9 } })
+          ),
+          401,
+        );
+        assert.throws(() => udp.on("nope" as "message", () => {}), { code: 401 });
+        await udp.close();
+        await tcp.close();
+      });
+
+      it("send before bind or connect, and anything after close, has a code", async () => {
+        const udp = constructUDPSocketInstance(opts);
+        await rejectsWith(
+          udp.send({ data: "x", address: { address: "127.0.0.1", port: 9 } }),
+          2301009,
+        );
+        await rejectsWith(udp.setExtraOptions({ broadcast: true }), 2301009);
+        const tcp = constructTCPSocketInstance(opts);
+        await rejectsWith(tcp.send({ data: "x" }), 2301107);
+        await rejectsWith(tcp.getRemoteAddress(), 2301107);
+        await tcp.close();
+        await tcp.close();
+        await rejectsWith(tcp.send({ data: "x" }), 2301009);
+        await rejectsWith(tcp.connect({ address: { address: "127.0.0.1", port: 9 } }), 2301009);
+        await rejectsWith(tcp.bind({ address: "127.0.0.1" }), 2301009);
+        await udp.close();
+        await rejectsWith(udp.bind({ address: "127.0.0.1" }), 2301009);
+        await rejectsWith(udp.getLocalAddress(), 2301009);
+        const { server, port } = await echoServer(platform);
+        const t2 = constructTCPSocketInstance(opts);
+        await t2.connect({ address: { address: "127.0.0.1", port } });
+        await rejectsWith(t2.connect({ address: { address: "127.0.0.1", port } }), 2301106);
+        await t2.close();
+        await rejectsWith(t2.send({ data: "x" }), 2301009);
+        await rejectsWith(t2.setExtraOptions({ keepAlive: true }), 2301009);
+        await server.close();
+        const err = await within(
+          new Promise<BusinessError<unknown> | undefined>((r) =>
+            t2.send({ data: "x" }, (e) => r(e))
+          ),
+          1000,
+          "callback",
+        );
+        assert.equal(err?.code, 2301009);
+      });
+
+      it("bad extra options are 401", async () => {
+        const { server, port } = await echoServer(platform);
+        const tcp = constructTCPSocketInstance(opts);
+        await tcp.connect({ address: { address: "127.0.0.1", port } });
+        await rejectsWith(tcp.setExtraOptions({ keepAlive: "yes" as unknown as boolean }), 401);
+        await rejectsWith(tcp.setExtraOptions({ socketLinger: { on: true, linger: 70000 } }), 401);
+        await rejectsWith(tcp.setExtraOptions({ receiveBufferSize: -1 }), 401);
+        await tcp.close();
+        await server.close();
+      });
+    });
+
+    describe("LocalSocket and LocalSocketServer", () => {
+      const dir = mkdtempSync(join(tmpdir(), "linkweave-sock-"));
+      after(() => rmSync(dir, { recursive: true, force: true }));
+
+      it("connects, echoes and closes over a Unix-domain socket", async () => {
+        const path = join(dir, `echo-${platform.name}.sock`);
+        const server = constructLocalSocketServerInstance(opts);
+        const conns: LocalSocketConnection[] = [];
+        server.on("connect", (c) => {
+          conns.push(c);
+          c.on("message", (m) => c.send({ data: m.message }).catch(() => {}));
+        });
+        await server.listen({ address: path });
+        assert.equal(await server.getLocalAddress(), path);
+        const client = constructLocalSocketInstance(opts);
+        try {
+          await client.connect({ address: { address: path }, timeout: 2000 });
+          assert.equal((await client.getState()).isConnected, true);
+          const got = next<{ message: ArrayBuffer; address: string; size: number }>(
+            client,
+            "message",
+          );
+          await client.send({ data: "local hello" });
+          const m = await got;
+          assert.equal(text(m.message), "local hello");
+          assert.equal(m.address, path);
+          assert.equal(m.size, 11);
+          await client.setExtraOptions({ receiveBufferSize: 8192, socketTimeout: 1000 });
+          assert.equal((await client.getExtraOptions()).socketTimeout, 1000);
+          const closed = next(conns[0], "close");
+          await client.close();
+          await closed;
+        } finally {
+          await client.close();
+          await server.close();
+        }
+        const again = constructLocalSocketInstance(opts);
+        await rejectsWith(again.connect({ address: { address: path } }), 2301002);
+        await rejectsWith(again.connect({ address: { address: "" } }), 401);
+      });
+    });
+
+    describe("MulticastSocket", () => {
+      it("validates groups and sets TTL and loopback mode", async () => {
+        const m = constructMulticastSocketInstance(opts);
+        try {
+          await rejectsWith(m.addMembership({ address: "10.0.0.1", port: 0 }), 401);
+          await rejectsWith(m.setMulticastTTL(3), 2301009);
+          await m.bind({ address: "127.0.0.1", port: 0 });
+          await m.setMulticastTTL(3);
+          assert.equal(await m.getMulticastTTL(), 3);
+          await m.setLoopbackMode(false);
+          assert.equal(await m.getLoopbackMode(), false);
+          await rejectsWith(m.setMulticastTTL(256), 401);
+        } finally {
+          await m.close();
+        }
+      });
+    });
+  });
+}
