@@ -17,3 +17,4 @@ export { DisconnectReason, ErrorCode, errorMessage } from "./core/error_codes.ts
 export type { ErrorCodeValue } from "./core/error_codes.ts";
 export { Emitter } from "./core/emitter.ts";
 export type { EmitterOptions, ListenerOptions } from "./core/emitter.ts";
+export * as socket from "./socket.ts";

@@ -41,9 +41,9 @@ for (const runtime of ["deno", "bun"]) {
     const got = t.on === "ratio" ? row.ratio : row.value;
     const mark = got >= t.min ? "ok  " : "MISS";
     console.log(
-      `    ${mark} ${row.name.padEnd(50)} ${
-        row.value.toPrecision(4).padStart(10)
-      } ${row.unit.padEnd(9)} (x${row.ratio.toFixed(2)} vs ${row.baseline})`,
+      `    ${mark} ${row.name.padEnd(50)} ${row.value.toPrecision(4).padStart(10)} ${
+        row.unit.padEnd(9)
+      } (x${row.ratio.toFixed(2)} vs ${row.baseline})`,
     );
   }
 }
