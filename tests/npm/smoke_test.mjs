@@ -23,3 +23,36 @@ describe("npm bundle", () => {
     assert.equal(err.message, "Connection is not ready");
   });
 });
+
+describe("npm bundle: wasm and socket", () => {
+  it("the embedded wasm loads and every CRC-32 source agrees on the check value", async () => {
+    const { crcSources, createCodec } = await load("./wasm");
+    const check = new TextEncoder().encode("123456789");
+    const names = [];
+    for (const source of crcSources()) {
+      assert.equal(source.crc32(check) >>> 0, 0xcbf43926, source.name);
+      names.push(source.name);
+    }
+    assert.ok(names.includes("wasm"));
+    assert.equal(createCodec({ engine: "wasm" }).crc32(check) >>> 0, 0xcbf43926);
+  });
+
+  it("a TCP round trip over loopback works through the node adapter", async () => {
+    const { socket } = await load(".");
+    const server = socket.constructTCPSocketServerInstance();
+    server.on("connect", (client) => {
+      client.on("message", (m) => client.send({ data: m.message }));
+    });
+    await server.listen({ address: "127.0.0.1", port: 0 });
+    const { port } = await server.getLocalAddress();
+    const tcp = socket.constructTCPSocketInstance();
+    const echoed = new Promise((resolve) =>
+      tcp.on("message", (m) => resolve(new TextDecoder().decode(m.message)))
+    );
+    await tcp.connect({ address: { address: "127.0.0.1", port }, timeout: 2000 });
+    await tcp.send({ data: "ping" });
+    assert.equal(await echoed, "ping");
+    await tcp.close();
+    await server.close();
+  });
+});
