@@ -8,7 +8,21 @@
 import { BusinessError } from "../errors.ts";
 import { Emitter } from "../emitter.ts";
 import type { SocketOption, SocketOptionMap, StreamEvents, StreamHandle } from "./platform.ts";
-import { closedError, EAGAIN, ENOTCONN, optBool, optUint, toBusinessError } from "./_util.ts";
+import type { AsyncCallback } from "./types.ts";
+import {
+  binaryView,
+  checkObject,
+  closedError,
+  copyBytes,
+  EAGAIN,
+  encodeData,
+  ENOTCONN,
+  optBool,
+  optUint,
+  RESOLVED,
+  settle,
+  toBusinessError,
+} from "./_util.ts";
 import { ParameterError } from "../errors.ts";
 
 /** Events of a stream socket; `M` is the message payload. */
@@ -210,13 +224,41 @@ export class StreamCore<M> {
   }
 
   /**
-   * Send bytes, resolving when the handle accepted them (or drained).
+   * The public `send(options, callback?)` of every stream socket: validate,
+   * then send, in the callback or the promise form.
    *
-   * @param bytes The bytes.
-   * @param action The action, for messages.
-   * @returns When sent.
+   * @param options `{ data, encoding }`.
+   * @param callback The optional callback.
+   * @returns The promise, or `undefined` when a callback was given.
    */
-  send(bytes: Uint8Array, action: string): Promise<void> {
+  sendOptions(
+    options: unknown,
+    callback: AsyncCallback<void> | undefined,
+  ): Promise<void> | undefined {
+    let p: Promise<void>;
+    try {
+      const o = checkObject<{ data: unknown; encoding?: unknown }>(options, "send data");
+      p = this.send(o.data, o.encoding, "send data");
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    return typeof callback === "function" ? settle(p, callback) : p;
+  }
+
+  /**
+   * Send data, resolving once the caller may reuse its buffer and the handle
+   * is not over its high-water mark (else after `onDrain`). Binary data is
+   * lent to the handle, not copied here; strings are encoded into fresh bytes.
+   *
+   * @param data A string, an `ArrayBuffer` or a view.
+   * @param encoding The string encoding.
+   * @param action The action, for messages.
+   * @returns When sent. Throws `ParameterError` for bad data or encoding.
+   */
+  send(data: unknown, encoding: unknown, action: string): Promise<void> {
+    let bytes = binaryView(data);
+    let lent = bytes !== undefined;
+    if (bytes === undefined) bytes = encodeData(data, encoding, action);
     if (this.#closed) return Promise.reject(closedError(action, this.#what));
     const h = this.#handle;
     if (h === undefined) {
@@ -224,10 +266,17 @@ export class StreamCore<M> {
         new BusinessError(ENOTCONN, `Cannot ${action}: the ${this.#what} is not connected`),
       );
     }
-    if (h.write(bytes)) return Promise.resolve();
+    const t = this.socketTimeout;
+    if (lent && t !== undefined && t > 0) {
+      // A send that times out still goes out later: it must not borrow the caller's buffer.
+      bytes = copyBytes(bytes);
+      lent = false;
+    }
+    const r = h.write(bytes, lent);
+    if (r === true) return RESOLVED;
+    if (r !== false) return r;
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = { resolve, reject };
-      const t = this.socketTimeout;
       if (t !== undefined && t > 0) {
         w.timer = setTimeout(() => {
           const i = this.#waiters.indexOf(w);

@@ -45,12 +45,53 @@ export function dual<T>(
   } catch (e) {
     p = Promise.reject(e);
   }
-  if (typeof cb !== "function") return p;
+  return typeof cb === "function" ? settle(p, cb, fallback) : p;
+}
+
+/**
+ * The callback half of {@linkcode dual}, for hot paths that run their
+ * operation inline (no closure): pass the result to `cb`.
+ *
+ * @param p The operation's promise.
+ * @param cb The callback.
+ * @param fallback The `data` passed to the callback on failure.
+ * @returns `undefined`.
+ */
+export function settle<T>(p: Promise<T>, cb: AsyncCallback<T>, fallback?: T): undefined {
   p.then(
     (v) => cb(undefined, v),
     (e) => cb(toBusinessError(e), fallback as T),
   );
   return undefined;
+}
+
+/** One settled promise shared by every send that completed at once. */
+export const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * The caller's send data as a view without copying, when it is binary.
+ *
+ * @param data An `ArrayBuffer` (or a view of one).
+ * @returns A view of the same memory, or `undefined` for anything else.
+ */
+export function binaryView(data: unknown): Uint8Array | undefined {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) {
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  }
+  return undefined;
+}
+
+/**
+ * A copy of bytes (not `slice()`: on a Node `Buffer` that is a view).
+ *
+ * @param bytes The bytes.
+ * @returns A fresh array with the same contents.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.byteLength);
+  out.set(bytes);
+  return out;
 }
 
 /**
@@ -141,6 +182,15 @@ export function toEndpoint(addr: unknown, action: string): IpEndpoint {
     throw new ParameterError(`Cannot ${action}: address "${String(addr)}" is not a NetAddress`);
   }
   const { address, port, family } = addr as NetAddress;
+  return checkEndpoint(address, port, family, action);
+}
+
+function checkEndpoint(
+  address: unknown,
+  port: unknown,
+  family: unknown,
+  action: string,
+): IpEndpoint {
   if (family !== undefined && family !== 1 && family !== 2) {
     throw new ParameterError(
       `Cannot ${action}: invalid family "${String(family)}": expected 1 (IPv4) or 2 (IPv6)`,
@@ -159,6 +209,45 @@ export function toEndpoint(addr: unknown, action: string): IpEndpoint {
     );
   }
   return { address, port: checkPort(port, action), family: fam };
+}
+
+/**
+ * {@linkcode toEndpoint} for repeated sends: remembers the fields of the last
+ * valid address, so a send to the same destination (the same object or an
+ * equal one) skips parsing. Every call still checks the argument.
+ */
+export class EndpointCache {
+  #address: unknown = undefined;
+  #port: unknown = undefined;
+  #family: unknown = undefined;
+  #endpoint: IpEndpoint | undefined = undefined;
+
+  /**
+   * Validate an address and turn it into an endpoint.
+   *
+   * @param addr The address.
+   * @param action The action, for messages.
+   * @returns The endpoint (shared between calls: read-only).
+   */
+  get(addr: unknown, action: string): IpEndpoint {
+    if (addr !== null && typeof addr === "object") {
+      const { address, port, family } = addr as NetAddress;
+      const e = this.#endpoint;
+      if (
+        e !== undefined && address === this.#address && port === this.#port &&
+        family === this.#family
+      ) {
+        return e;
+      }
+      const fresh = checkEndpoint(address, port, family, action);
+      this.#address = address;
+      this.#port = port;
+      this.#family = family;
+      this.#endpoint = fresh;
+      return fresh;
+    }
+    return toEndpoint(addr, action);
+  }
 }
 
 /**

@@ -27,7 +27,6 @@ import {
   dual,
   EBADF,
   EISCONN,
-  encodeData,
   optUint,
   toArrayBuffer,
   withTimeout,
@@ -189,10 +188,7 @@ export class LocalSocket {
    */
   send(options: LocalSendOptions): Promise<void>;
   send(options: LocalSendOptions, callback?: AsyncCallback<void>): Promise<void> | void {
-    return dual(() => {
-      const o = checkObject<LocalSendOptions>(options, "send data");
-      return this.#core.send(encodeData(o.data, o.encoding, "send data"), "send data");
-    }, callback);
+    return this.#core.sendOptions(options, callback);
   }
 
   /**
@@ -392,10 +388,7 @@ export class LocalSocketConnection {
    */
   send(options: LocalSendOptions): Promise<void>;
   send(options: LocalSendOptions, callback?: AsyncCallback<void>): Promise<void> | void {
-    return dual(() => {
-      const o = checkObject<LocalSendOptions>(options, "send data");
-      return this.#core.send(encodeData(o.data, o.encoding, "send data"), "send data");
-    }, callback);
+    return this.#core.sendOptions(options, callback);
   }
 
   /**

@@ -13,7 +13,13 @@
  *   Every handle calls `onClose` exactly once, last.
  * - `write` never throws and never waits: it returns `true` while more may be
  *   written at once, `false` when the caller should wait for `onDrain`
- *   (backpressure). Bytes passed to `write` are owned by the handle.
+ *   (backpressure). Bytes passed to `write` are owned by the handle, unless
+ *   they are lent (`write(bytes, true)`): then the handle either takes them
+ *   at once (copies them, or the kernel took them) and returns a boolean, or
+ *   keeps them without copying and returns a promise that settles once it no
+ *   longer needs them. The caller changes lent bytes only after that.
+ * - Datagram `send` borrows its bytes the same way: `undefined` when the
+ *   kernel took them before `send` returned, else a promise.
  * - Bytes given to `onData`/`onMessage` belong to the receiver (never reused).
  * - Failures reject (or reach `onClose`) as `BusinessError`s whose code is
  *   `2301000 + errno` (`2300002` when the errno is unknown). Each adapter
@@ -102,12 +108,19 @@ export interface StreamHandle extends OptionTarget {
   /** The remote endpoint (`undefined` for Unix-domain streams). */
   readonly remoteAddress: IpEndpoint | undefined;
   /**
-   * Queue bytes for sending; never throws.
+   * Queue bytes for sending; never throws. Adapters copy small lent writes
+   * (into a coalescing buffer) and keep large ones until written.
    *
-   * @param bytes The bytes; the handle owns them afterwards.
-   * @returns `true` while more may be written, `false` to wait for `onDrain`.
+   * @param bytes The bytes; the handle owns them afterwards unless `lent`.
+   * @param lent The caller keeps `bytes` and will change them again: the
+   *   handle must not use them after it returned a boolean, or after the
+   *   promise it returned settled. @default {false}
+   * @returns `true` while more may be written, `false` to wait for `onDrain`;
+   *   or (only when `lent`) a promise that resolves once the bytes were
+   *   handed to the kernel, or rejects with a `BusinessError` when the stream
+   *   failed or closed before that.
    */
-  write(bytes: Uint8Array): boolean;
+  write(bytes: Uint8Array, lent?: boolean): boolean | Promise<void>;
   /**
    * Flush queued bytes, then close (FIN); resolves once closed.
    *
@@ -152,13 +165,16 @@ export interface DatagramHandle extends OptionTarget {
   /** The bound endpoint. */
   readonly localAddress: IpEndpoint;
   /**
-   * Send one datagram.
+   * Send one datagram; never throws.
    *
-   * @param bytes The payload; the handle owns it afterwards.
-   * @param to The destination.
-   * @returns When the datagram was handed to the kernel.
+   * @param bytes The payload, lent: the handle does not use it once the
+   *   datagram was handed to the kernel (or failed).
+   * @param to The destination (read-only; the caller may reuse it).
+   * @returns `undefined` when the datagram was handed to the kernel before
+   *   `send` returned; else a promise that resolves when it was, or rejects
+   *   with a `BusinessError`.
    */
-  send(bytes: Uint8Array, to: IpEndpoint): Promise<void>;
+  send(bytes: Uint8Array, to: IpEndpoint): Promise<void> | undefined;
   /**
    * Join a multicast group.
    *

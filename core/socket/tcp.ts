@@ -26,7 +26,6 @@ import {
   dual,
   EBADF,
   EISCONN,
-  encodeData,
   ENOTCONN,
   optUint,
   toArrayBuffer,
@@ -193,10 +192,7 @@ export class TCPSocket {
    */
   send(options: TCPSendOptions): Promise<void>;
   send(options: TCPSendOptions, callback?: AsyncCallback<void>): Promise<void> | void {
-    return dual(() => {
-      const o = checkObject<TCPSendOptions>(options, "send data");
-      return this.#core.send(encodeData(o.data, o.encoding, "send data"), "send data");
-    }, callback);
+    return this.#core.sendOptions(options, callback);
   }
 
   /**
@@ -434,10 +430,7 @@ export class TCPSocketConnection {
    */
   send(options: TCPSendOptions): Promise<void>;
   send(options: TCPSendOptions, callback?: AsyncCallback<void>): Promise<void> | void {
-    return dual(() => {
-      const o = checkObject<TCPSendOptions>(options, "send data");
-      return this.#core.send(encodeData(o.data, o.encoding, "send data"), "send data");
-    }, callback);
+    return this.#core.sendOptions(options, callback);
   }
 
   /**

@@ -25,16 +25,21 @@ import type {
 } from "./types.ts";
 import { applyOptions } from "./_stream.ts";
 import {
+  binaryView,
   checkObject,
   closedError,
+  copyBytes,
   dual,
   EBADF,
   EINVAL,
   encodeData,
+  EndpointCache,
   isIPv4,
   isIPv6,
   optBool,
   optUint,
+  RESOLVED,
+  settle,
   toArrayBuffer,
   toBusinessError,
   toEndpoint,
@@ -80,6 +85,7 @@ export class UDPSocket {
   #closed = false;
   #applied: Partial<SocketOptionMap> = {};
   #socketTimeout: number | undefined;
+  #to: EndpointCache = new EndpointCache();
 
   /**
    * @param platform The platform adapter.
@@ -182,25 +188,39 @@ export class UDPSocket {
    */
   send(options: UDPSendOptions): Promise<void>;
   send(options: UDPSendOptions, callback?: AsyncCallback<void>): Promise<void> | void {
-    return dual(() => {
-      const action = "send data";
-      const o = checkObject<UDPSendOptions>(options, action);
-      const to = toEndpoint(o.address, action);
-      const bytes = encodeData(o.data, undefined, action);
-      if (this.#closed) throw closedError(action, "UDP socket");
-      const h = this.#handle;
-      if (h === undefined) {
-        throw new BusinessError(EBADF, `Cannot ${action}: the UDP socket is not bound`);
-      }
-      if (to.family !== h.localAddress.family) {
-        throw new ParameterError(
-          `Cannot ${action}: address "${to.address}" is ${to.family} but the socket is bound to ${h.localAddress.family}`,
-        );
-      }
-      const t = this.#socketTimeout;
-      const p = h.send(bytes, to);
-      return t ? withTimeout(p, t, `Cannot ${action}: not sent within socketTimeout "${t}" ms`) : p;
-    }, callback);
+    let p: Promise<void>;
+    try {
+      p = this.#send(options);
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    return typeof callback === "function" ? settle(p, callback) : p;
+  }
+
+  #send(options: UDPSendOptions): Promise<void> {
+    const action = "send data";
+    const o = checkObject<UDPSendOptions>(options, action);
+    const to = this.#to.get(o.address, action);
+    const data = o.data;
+    // Binary data is lent to the handle (it never keeps it past the send); strings are encoded.
+    const view = binaryView(data);
+    let bytes = view ?? encodeData(data, undefined, action);
+    if (this.#closed) throw closedError(action, "UDP socket");
+    const h = this.#handle;
+    if (h === undefined) {
+      throw new BusinessError(EBADF, `Cannot ${action}: the UDP socket is not bound`);
+    }
+    if (to.family !== h.localAddress.family) {
+      throw new ParameterError(
+        `Cannot ${action}: address "${to.address}" is ${to.family} but the socket is bound to ${h.localAddress.family}`,
+      );
+    }
+    const t = this.#socketTimeout;
+    // A send that times out may still go out later: it must not borrow the caller's buffer.
+    if (t && view !== undefined) bytes = copyBytes(view);
+    const p = h.send(bytes, to);
+    if (p === undefined) return RESOLVED;
+    return t ? withTimeout(p, t, `Cannot ${action}: not sent within socketTimeout "${t}" ms`) : p;
   }
 
   /**

@@ -5,6 +5,7 @@
  * @module
  */
 import { unlinkSync } from "node:fs";
+import { setImmediate } from "node:timers";
 import type { BusinessError } from "../../core/errors.ts";
 import type {
   DatagramEvents,
@@ -20,7 +21,7 @@ import type {
   StreamHandle,
   UdpBindOptions,
 } from "../../core/socket/platform.ts";
-import { connectTcpNet, nativeError } from "../node/socket.ts";
+import { connectTcpNet, nativeError, notWritten, SMALL_WRITE } from "../node/socket.ts";
 
 /** The per-socket state kept in `socket.data`. */
 interface State {
@@ -103,39 +104,91 @@ function fam(f: string | undefined, address: string): IpFamily {
 }
 
 const HIGH_WATER = 64 * 1024;
+const CHUNK = 64 * 1024;
+
+/** Unsent bytes: a coalescing chunk (`fill` bytes used), or lent bytes with their promise. */
+class Pending {
+  bytes: Uint8Array;
+  fill: number;
+  pooled: boolean;
+  resolve: (() => void) | undefined = undefined;
+  reject: ((e: BusinessError<unknown>) => void) | undefined = undefined;
+  constructor(bytes: Uint8Array, fill: number, pooled: boolean) {
+    this.bytes = bytes;
+    this.fill = fill;
+    this.pooled = pooled;
+  }
+}
 
 /**
  * Wrap a Bun socket. `Bun` socket writes do not buffer (they return how many
- * bytes the kernel took), so the unsent rest waits in a queue flushed on
- * `drain`.
+ * bytes the kernel took). A write goes straight to the kernel, except that
+ * further small writes in the same turn of the event loop are copied into a
+ * 64 KiB chunk, written when full or at `setImmediate` (one syscall instead of
+ * one per send). What the kernel does not take waits in the queue for
+ * `drain`: copied when small, kept (lent) with a promise when large.
  */
 function wrap(sock: BunSocket, ip: boolean): StreamHandle {
   const st = sock.data;
-  const queue: Uint8Array[] = [];
+  const queue: Pending[] = [];
+  let open: Pending | undefined; // the last entry while it still takes copies
+  let spare: Uint8Array | undefined;
   let queued = 0;
+  let kernelFull = false; // a write was short: wait for `drain`
+  let blocked = false; // `write` returned false: `onDrain` is owed
+  let recent = false; // a small write went out this turn; `turn` is scheduled
   let closing = false;
   let closed = false;
   let resolveClosed: () => void = () => {};
   const closedP = new Promise<void>((r) => (resolveClosed = r));
   const applied: Partial<SocketOptionMap> = {};
-  st.drain = () => {
+
+  /** Write queued entries until the kernel is full; `true` when all went. */
+  const flush = (): boolean => {
     while (queue.length > 0) {
-      const c = queue[0];
+      const p = queue[0];
+      if (p === open) open = undefined;
+      const c = p.fill === p.bytes.byteLength ? p.bytes : p.bytes.subarray(0, p.fill);
       const n = sock.write(c);
-      if (n < 0) return;
-      queued -= Math.max(n, 0);
+      if (n < 0) return false;
+      queued -= n;
       if (n < c.byteLength) {
-        queue[0] = c.subarray(n);
-        return;
+        p.bytes = c.subarray(n);
+        p.fill = p.bytes.byteLength;
+        p.pooled = false;
+        kernelFull = true;
+        return false;
       }
       queue.shift();
+      if (p.pooled) spare = p.bytes;
+      p.resolve?.();
     }
-    if (closing) sock.end();
-    else st.events?.onDrain();
+    kernelFull = false;
+    return true;
+  };
+  let ended = false;
+  const settled = () => {
+    if (closing) {
+      if (!ended) sock.end();
+      ended = true;
+    } else if (blocked) {
+      blocked = false;
+      st.events?.onDrain();
+    }
+  };
+  const turn = () => {
+    recent = false;
+    if (!kernelFull && !closed && flush()) settled();
+  };
+  st.drain = () => {
+    kernelFull = false;
+    if (flush()) settled();
   };
   st.closed = (error) => {
     if (closed) return;
     closed = true;
+    open = undefined;
+    for (const p of queue.splice(0)) p.reject?.(notWritten(error, "bun"));
     st.events?.onClose(error);
     resolveClosed();
   };
@@ -154,21 +207,53 @@ function wrap(sock: BunSocket, ip: boolean): StreamHandle {
         family: fam(sock.remoteFamily, sock.remoteAddress ?? ""),
       }
       : undefined,
-    write(bytes) {
+    write(bytes, lent) {
       if (closed || closing) return true;
-      if (queue.length === 0) {
-        const n = sock.write(bytes);
-        if (n >= bytes.byteLength || n < 0) return true;
-        bytes = bytes.subarray(n);
+      let n = bytes.byteLength;
+      const small = n < SMALL_WRITE;
+      if (queue.length === 0 && !(small && recent)) {
+        const w = sock.write(bytes);
+        if (small && !recent) {
+          recent = true;
+          setImmediate(turn);
+        }
+        if (w >= n || w < 0) return true;
+        if (w > 0) bytes = bytes.subarray(w);
+        n = bytes.byteLength;
+        kernelFull = true;
       }
-      queue.push(bytes);
-      queued += bytes.byteLength;
-      return queued < HIGH_WATER;
+      if (small) {
+        let p = open;
+        if (p === undefined || p.fill + n > p.bytes.byteLength) {
+          if (p !== undefined && !kernelFull) flush();
+          p = open = new Pending(spare ?? new Uint8Array(CHUNK), 0, true);
+          spare = undefined;
+          queue.push(p);
+        }
+        p.bytes.set(bytes, p.fill);
+        p.fill += n;
+        queued += n;
+      } else {
+        open = undefined;
+        const p = new Pending(bytes, n, false);
+        queue.push(p);
+        queued += n;
+        if (!kernelFull) flush();
+        if (lent && queue[queue.length - 1] === p) {
+          return new Promise<void>((resolve, reject) => {
+            p.resolve = resolve;
+            p.reject = reject;
+          });
+        }
+      }
+      if (queued < HIGH_WATER) return true;
+      blocked = true;
+      return false;
     },
     close() {
       if (!closed && !closing) {
         closing = true;
-        if (queue.length === 0) sock.end();
+        if (!kernelFull && flush()) settled();
       }
       return closedP;
     },
@@ -304,11 +389,21 @@ async function udpBind(options: UdpBindOptions, events: DatagramEvents): Promise
   };
   return {
     localAddress: { address: a.address, port: a.port, family: fam(a.family, a.address) },
-    async send(bytes, to) {
-      const what = `send data to "${to.address}" port ${to.port}`;
-      while (!call(what, () => s.send(bytes, to.port, to.address))) {
-        await new Promise<void>((r) => waiting.push(r));
+    send(bytes, to) {
+      // `send` returns `false` when the kernel did not take the datagram: retry at `drain`.
+      try {
+        if (s.send(bytes, to.port, to.address)) return undefined;
+      } catch (e) {
+        return Promise.reject(
+          nativeError(e, `send data to "${to.address}" port ${to.port}`, "bun"),
+        );
       }
+      return (async () => {
+        const what = `send data to "${to.address}" port ${to.port}`;
+        do await new Promise<void>((r) => waiting.push(r)); while (
+          !call(what, () => s.send(bytes, to.port, to.address))
+        );
+      })();
     },
     addMembership: (g, i) => void call(`add membership of "${g}"`, () => s.addMembership(g, i)),
     dropMembership: (g, i) => void call(`drop membership of "${g}"`, () => s.dropMembership(g, i)),

@@ -17,7 +17,7 @@ import type {
   StreamEvents,
   StreamHandle,
 } from "../../core/socket/platform.ts";
-import { bindDgram, connectTcpNet, nativeError } from "../node/socket.ts";
+import { bindDgram, connectTcpNet, nativeError, notWritten, SMALL_WRITE } from "../node/socket.ts";
 
 /** The parts of `Deno.Addr` used here. */
 interface DenoAddr {
@@ -64,26 +64,49 @@ function endpoint(a: DenoAddr): IpEndpoint | undefined {
 }
 
 const HIGH_WATER = 512 * 1024;
-const MAX_CHUNK = 128 * 1024;
+const CHUNK = 64 * 1024;
+const SPARE_CHUNKS = 4;
 const READ_SIZE = 64 * 1024;
 
 /**
- * Wrap a `Deno.Conn`: a read loop, and a write queue that coalesces small
- * writes into one `conn.write` (up to 64 KiB) and reports backpressure.
+ * One entry of the write queue: a coalescing chunk (`fill` bytes of a pooled
+ * buffer), bytes the handle owns, or lent bytes with the promise to settle
+ * once they are written.
+ */
+class Pending {
+  bytes: Uint8Array;
+  fill: number;
+  pooled: boolean;
+  resolve: (() => void) | undefined = undefined;
+  reject: ((e: BusinessError<unknown>) => void) | undefined = undefined;
+  constructor(bytes: Uint8Array, fill: number, pooled: boolean) {
+    this.bytes = bytes;
+    this.fill = fill;
+    this.pooled = pooled;
+  }
+}
+
+/**
+ * Wrap a `Deno.Conn`: a read loop, and a write queue. Small writes are copied
+ * into a reusable 64 KiB chunk that one `conn.write` sends while the next
+ * chunk fills; large lent writes are queued without a copy and settle when
+ * the `conn.write` covering them completed. Reports backpressure above 512 KiB.
  *
  * @param conn The connection.
  * @param events The callbacks.
  * @returns The handle.
  */
 function wrapConn(conn: DenoConn, events: () => StreamEvents): StreamHandle {
-  const queue: Uint8Array[] = [];
+  const queue: Pending[] = [];
+  const spare: Uint8Array[] = [];
+  let open: Pending | undefined; // the last entry while it still takes copies
   let queued = 0;
   let pumping = false;
   let blocked = false;
   let closing = false;
   let closed = false;
   let failure: BusinessError<unknown> | undefined;
-  let flushed: (() => void) | undefined;
+  let flushed: Array<() => void> = [];
   let resolveClosed: () => void = () => {};
   const closedP = new Promise<void>((r) => (resolveClosed = r));
   const applied: Partial<SocketOptionMap> = {};
@@ -94,6 +117,8 @@ function wrapConn(conn: DenoConn, events: () => StreamEvents): StreamHandle {
     try {
       conn.close();
     } catch { /* already closed */ }
+    open = undefined;
+    for (const p of queue.splice(0)) p.reject?.(notWritten(failure, "deno"));
     events().onClose(failure);
     resolveClosed();
   };
@@ -102,26 +127,16 @@ function wrapConn(conn: DenoConn, events: () => StreamEvents): StreamHandle {
     pumping = true;
     try {
       while (queue.length > 0 && !closed) {
-        let chunk: Uint8Array;
-        if (queue.length === 1 || queue[0].byteLength >= MAX_CHUNK) {
-          chunk = queue.shift()!;
-        } else {
-          let n = 0;
-          let k = 0;
-          while (k < queue.length && n + queue[k].byteLength <= MAX_CHUNK) {
-            n += queue[k].byteLength;
-            k++;
-          }
-          chunk = new Uint8Array(n);
-          let off = 0;
-          for (const c of queue.splice(0, k)) {
-            chunk.set(c, off);
-            off += c.byteLength;
-          }
-        }
-        queued -= chunk.byteLength;
-        let off = 0;
-        while (off < chunk.byteLength) off += await conn.write(chunk.subarray(off));
+        const p = queue[0];
+        if (p === open) open = undefined;
+        const n = p.fill;
+        const bytes = n === p.bytes.byteLength ? p.bytes : p.bytes.subarray(0, n);
+        let off = await conn.write(bytes);
+        while (off < n) off += await conn.write(bytes.subarray(off));
+        queue.shift();
+        queued -= n;
+        if (p.pooled && spare.length < SPARE_CHUNKS) spare.push(p.bytes);
+        p.resolve?.();
         if (blocked && queued < HIGH_WATER) {
           blocked = false;
           events().onDrain();
@@ -132,9 +147,13 @@ function wrapConn(conn: DenoConn, events: () => StreamEvents): StreamHandle {
       finish();
     } finally {
       pumping = false;
-      flushed?.();
+      const fs = flushed;
+      flushed = [];
+      for (const f of fs) f();
     }
   };
+
+  const untilFlushed = () => new Promise<void>((r) => flushed.push(r));
 
   (async () => {
     try {
@@ -147,17 +166,41 @@ function wrapConn(conn: DenoConn, events: () => StreamEvents): StreamHandle {
     } catch (e) {
       if (!closing && !closed) failure ??= nativeError(e, "receive data", "deno");
     }
-    if (pumping && !failure) await new Promise<void>((r) => (flushed = r));
+    if (pumping && !failure) await untilFlushed();
     finish();
   })();
 
   return {
     localAddress: endpoint(conn.localAddr),
     remoteAddress: endpoint(conn.remoteAddr),
-    write(bytes) {
+    write(bytes, lent) {
       if (closed || closing) return true;
-      queue.push(bytes);
-      queued += bytes.byteLength;
+      const n = bytes.byteLength;
+      if (n === 0) return !blocked;
+      if (n < SMALL_WRITE) {
+        let p = open;
+        if (p === undefined || p.fill + n > p.bytes.byteLength) {
+          p = open = new Pending(spare.pop() ?? new Uint8Array(CHUNK), 0, true);
+          queue.push(p);
+        }
+        p.bytes.set(bytes, p.fill);
+        p.fill += n;
+      } else {
+        open = undefined;
+        const p = new Pending(bytes, n, false);
+        queue.push(p);
+        if (lent) {
+          queued += n;
+          const done = new Promise<void>((resolve, reject) => {
+            p.resolve = resolve;
+            p.reject = reject;
+          });
+          if (!pumping) pump();
+          if (queued >= HIGH_WATER) blocked = true;
+          return done;
+        }
+      }
+      queued += n;
       if (!pumping) pump();
       if (queued >= HIGH_WATER) blocked = true;
       return !blocked;
@@ -165,7 +208,7 @@ function wrapConn(conn: DenoConn, events: () => StreamEvents): StreamHandle {
     async close() {
       if (closed) return closedP;
       closing = true;
-      if (pumping) await new Promise<void>((r) => (flushed = r));
+      if (pumping) await untilFlushed();
       finish();
       return closedP;
     },

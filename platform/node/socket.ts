@@ -77,6 +77,30 @@ const DENO_ERRORS: Record<string, number> = {
   HostUnreachable: 113,
 };
 
+/**
+ * Lent writes below this many bytes are copied (cheap, and the caller goes on
+ * at once); larger ones are kept without a copy until written.
+ */
+export const SMALL_WRITE = 16 * 1024;
+
+/**
+ * The error of lent bytes a stream could not write because it closed first.
+ *
+ * @param failure The stream's failure, if any.
+ * @param platform The runtime.
+ * @returns `failure`, or `2301032` (EPIPE).
+ */
+export function notWritten(
+  failure: BusinessError<unknown> | undefined,
+  platform: PlatformName,
+): BusinessError<unknown> {
+  return failure ?? new PlatformError(
+    socketErrorCode("EPIPE"),
+    "Cannot send data: the stream closed before the data was written",
+    { data: { platform } },
+  );
+}
+
 function family(f: unknown): IpFamily {
   return f === "IPv6" || f === 6 ? "IPv6" : "IPv4";
 }
@@ -128,7 +152,23 @@ export function wrapNetSocket(
   return {
     localAddress,
     remoteAddress,
-    write: (bytes) => sock.write(bytes),
+    write(bytes, lent) {
+      if (!lent) return sock.write(bytes);
+      if (bytes.byteLength < SMALL_WRITE) {
+        const copy = new Uint8Array(bytes.byteLength);
+        copy.set(bytes);
+        return sock.write(copy);
+      }
+      // The callback runs once libuv wrote the bytes (or with an error when it never will).
+      return new Promise<void>((resolve, reject) => {
+        sock.write(bytes, (e) => {
+          if (e === undefined || e === null) resolve();
+          else if (/^ERR_STREAM/.test(String((e as { code?: unknown }).code))) {
+            reject(notWritten(failure, platform));
+          } else reject(failure ?? nativeError(e, "send data", platform));
+        });
+      });
+    },
     close: () => {
       if (!closed) sock.end(() => sock.destroy());
       return closedP;
@@ -236,6 +276,7 @@ export function wrapDgram(
   const applied: Partial<SocketOptionMap> = {};
   return {
     localAddress: { address: a.address, port: a.port, family: family(a.family) },
+    // The callback runs once the datagram was handed to the kernel; the bytes are kept till then.
     send: (bytes, to) =>
       new Promise((resolve, reject) => {
         s.send(bytes, to.port, to.address, (err) => {

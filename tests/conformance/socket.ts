@@ -164,6 +164,39 @@ export function socketConformance(platform: SocketPlatform): void {
         }
       });
 
+      it("sends to the address as it is at each call (changed or invalid)", async () => {
+        const a = constructUDPSocketInstance(opts);
+        const b = constructUDPSocketInstance(opts);
+        const c = constructUDPSocketInstance(opts);
+        try {
+          await a.bind({ address: "127.0.0.1", port: 0 });
+          await b.bind({ address: "127.0.0.1", port: 0 });
+          await c.bind({ address: "127.0.0.1", port: 0 });
+          const pb = (await b.getLocalAddress()).port;
+          const pc = (await c.getLocalAddress()).port;
+          const to: NetAddress = { address: "127.0.0.1", port: pb };
+          const buf = new Uint8Array([1, 2, 3]);
+          const atB = next<SocketMessageInfo>(b, "message");
+          await a.send({ data: buf.buffer, address: to });
+          assert.deepEqual([...new Uint8Array((await atB).message)], [1, 2, 3]);
+          buf.set([4, 5, 6]);
+          to.port = pc;
+          const atC = next<SocketMessageInfo>(c, "message");
+          await a.send({ data: buf.buffer, address: to });
+          assert.deepEqual([...new Uint8Array((await atC).message)], [4, 5, 6]);
+          to.port = 70000;
+          await rejectsWith(a.send({ data: "x", address: to }), 401);
+          to.port = pc;
+          to.address = "127.0.0.256";
+          await rejectsWith(a.send({ data: "x", address: to }), 401);
+          await rejectsWith(a.send({ data: 42 as unknown as string, address: to }), 401);
+        } finally {
+          await a.close();
+          await b.close();
+          await c.close();
+        }
+      });
+
       it("works in callback form", async () => {
         const udp = constructUDPSocketInstance(opts);
         await within(
@@ -345,6 +378,106 @@ export function socketConformance(platform: SocketPlatform): void {
           await done;
           assert.equal(received, total);
           assert.equal(sum, expected);
+        } finally {
+          await tcp.close();
+          await server.close();
+        }
+      });
+
+      it("lets the caller reuse a large send's buffer once the send settled", async () => {
+        const { server, port } = await echoServer(platform);
+        const tcp = constructTCPSocketInstance(opts);
+        try {
+          await tcp.connect({ address: { address: "127.0.0.1", port } });
+          const size = 256 * 1024;
+          const rounds = 16;
+          const got: Uint8Array[] = [];
+          let received = 0;
+          const done = within(
+            new Promise<void>((resolve) => {
+              tcp.on("message", (m) => {
+                got.push(new Uint8Array(m.message));
+                received += m.message.byteLength;
+                if (received >= size * rounds) resolve();
+              });
+            }),
+            20_000,
+            "echo of reused buffers",
+          );
+          // One buffer, refilled after every send: half the rounds in promise form, half with a callback.
+          const buf = new Uint8Array(size);
+          for (let r = 0; r < rounds; r++) {
+            buf.fill(r + 1);
+            if (r % 2 === 0) await tcp.send({ data: buf.buffer });
+            else {
+              await new Promise<void>((resolve, reject) =>
+                tcp.send({ data: buf.buffer }, (e) => (e ? reject(e) : resolve()))
+              );
+            }
+            buf.fill(0xee);
+          }
+          await done;
+          const all = new Uint8Array(received);
+          let off = 0;
+          for (const c of got) {
+            all.set(c, off);
+            off += c.byteLength;
+          }
+          assert.equal(received, size * rounds);
+          for (let r = 0; r < rounds; r++) {
+            const part = all.subarray(r * size, (r + 1) * size);
+            assert.ok(part.every((b) => b === r + 1), `round ${r} arrived intact`);
+          }
+        } finally {
+          await tcp.close();
+          await server.close();
+        }
+      });
+
+      it("delivers many small sends made without awaiting, intact and in order", async () => {
+        const { server, port } = await echoServer(platform);
+        const tcp = constructTCPSocketInstance(opts);
+        try {
+          await tcp.connect({ address: { address: "127.0.0.1", port } });
+          const count = 5000;
+          const expected: number[] = [];
+          const sends: Promise<void>[] = [];
+          for (let i = 0; i < count; i++) {
+            const n = 1 + (i * 37) % 1500;
+            const b = new Uint8Array(n);
+            for (let j = 0; j < n; j++) b[j] = (i + j) & 0xff;
+            expected.push(...b);
+            // Strings and byte views mixed in: every kind goes through the same queue.
+            if (i % 10 === 0) {
+              const str = String.fromCharCode(...b.map((x) => x & 0x7f));
+              expected.splice(expected.length - n, n, ...b.map((x) => x & 0x7f));
+              sends.push(tcp.send({ data: str, encoding: "US-ASCII" }));
+            } else {sends.push(
+                tcp.send({ data: i % 3 === 0 ? b.buffer : b } as { data: ArrayBuffer }),
+              );}
+          }
+          // A large send between small ones keeps its place.
+          const big = new Uint8Array(100_000).fill(0x5a);
+          sends.push(tcp.send({ data: big.buffer }));
+          expected.push(...big);
+          const tail = new Uint8Array([1, 2, 3]);
+          sends.push(tcp.send({ data: tail.buffer }));
+          expected.push(1, 2, 3);
+          const got: number[] = [];
+          const done = within(
+            new Promise<void>((resolve) => {
+              tcp.on("message", (m) => {
+                got.push(...new Uint8Array(m.message));
+                if (got.length >= expected.length) resolve();
+              });
+            }),
+            20_000,
+            "echo of small sends",
+          );
+          await Promise.all(sends);
+          await done;
+          assert.equal(got.length, expected.length);
+          assert.ok(got.every((b, i) => b === expected[i]), "bytes intact and in order");
         } finally {
           await tcp.close();
           await server.close();
