@@ -81,7 +81,7 @@ const DENO_ERRORS: Record<string, number> = {
  * Lent writes below this many bytes are copied (cheap, and the caller goes on
  * at once); larger ones are kept without a copy until written.
  */
-export const SMALL_WRITE = 16 * 1024;
+export const SMALL_WRITE: number = 16 * 1024;
 
 /**
  * The error of lent bytes a stream could not write because it closed first.
