@@ -22,6 +22,7 @@ import type {
   UdpBindOptions,
 } from "../../core/socket/platform.ts";
 import { connectTcpNet, nativeError, notWritten, SMALL_WRITE } from "../node/socket.ts";
+import { Pending } from "../_pending.ts";
 
 /** The per-socket state kept in `socket.data`. */
 interface State {
@@ -105,20 +106,6 @@ function fam(f: string | undefined, address: string): IpFamily {
 
 const HIGH_WATER = 64 * 1024;
 const CHUNK = 64 * 1024;
-
-/** Unsent bytes: a coalescing chunk (`fill` bytes used), or lent bytes with their promise. */
-class Pending {
-  bytes: Uint8Array;
-  fill: number;
-  pooled: boolean;
-  resolve: (() => void) | undefined = undefined;
-  reject: ((e: BusinessError<unknown>) => void) | undefined = undefined;
-  constructor(bytes: Uint8Array, fill: number, pooled: boolean) {
-    this.bytes = bytes;
-    this.fill = fill;
-    this.pooled = pooled;
-  }
-}
 
 /**
  * Wrap a Bun socket. `Bun` socket writes do not buffer (they return how many

@@ -18,6 +18,7 @@ import type {
   StreamHandle,
 } from "../../core/socket/platform.ts";
 import { bindDgram, connectTcpNet, nativeError, notWritten, SMALL_WRITE } from "../node/socket.ts";
+import { Pending } from "../_pending.ts";
 
 /** The parts of `Deno.Addr` used here. */
 interface DenoAddr {
@@ -67,24 +68,6 @@ const HIGH_WATER = 512 * 1024;
 const CHUNK = 64 * 1024;
 const SPARE_CHUNKS = 4;
 const READ_SIZE = 64 * 1024;
-
-/**
- * One entry of the write queue: a coalescing chunk (`fill` bytes of a pooled
- * buffer), bytes the handle owns, or lent bytes with the promise to settle
- * once they are written.
- */
-class Pending {
-  bytes: Uint8Array;
-  fill: number;
-  pooled: boolean;
-  resolve: (() => void) | undefined = undefined;
-  reject: ((e: BusinessError<unknown>) => void) | undefined = undefined;
-  constructor(bytes: Uint8Array, fill: number, pooled: boolean) {
-    this.bytes = bytes;
-    this.fill = fill;
-    this.pooled = pooled;
-  }
-}
 
 /**
  * Wrap a `Deno.Conn`: a read loop, and a write queue. Small writes are copied
