@@ -1,0 +1,751 @@
+/**
+ * The link state machine: everything between this device and one peer,
+ * sans-IO. A link owns a set of channels (physical paths: TCP connections
+ * today, BLE characteristics later) and multiplexes logical streams over
+ * them: stream open / accept / reject / close, per-stream credit flow
+ * control, a fair scheduler that coalesces frames of many streams into one
+ * channel write, per-link message sequence numbers so messages sent over
+ * several channels are merged back in order, and keep-alive with peer-lost
+ * detection. `docs/link-protocol.md` specifies the messages.
+ *
+ * Inputs are `handle*` calls and commands (`open`, `accept`, `send`,
+ * `closeStream`, `close`); outputs are `pollTransmit`, `pollTimeout` and
+ * `pollEvent`. Time is always an argument; nothing here touches a socket or
+ * a timer.
+ *
+ * @example Two links joined in memory
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createCodec } from "../../wasm/mod.ts";
+ * const codec = createCodec();
+ * const a = new Link({ localId: "00:00:00:00:00:01", peerId: "00:00:00:00:00:02", codec, now: 0 });
+ * const b = new Link({ localId: "00:00:00:00:00:02", peerId: "00:00:00:00:00:01", codec, now: 0 });
+ * a.addChannel(1, { now: 0 });
+ * b.addChannel(1, { now: 0 });
+ * const pump = (from: Link, to: Link) => {
+ *   for (let t = from.pollTransmit(0); t; t = from.pollTransmit(0)) to.handleBytes(t.channel, t.bytes, 0);
+ * };
+ * const s = a.open("demo");
+ * pump(a, b);
+ * const open = b.pollEvent();
+ * assert.equal(open?.type, "open");
+ * b.accept(s);
+ * pump(b, a);
+ * assert.deepEqual(a.pollEvent(), { type: "opened", stream: s });
+ * a.send(s, new Uint8Array([1, 2, 3]));
+ * pump(a, b);
+ * const data = b.pollEvent();
+ * assert.ok(data?.type === "data" && data.data.length === 3);
+ * a.close();
+ * b.close();
+ * ```
+ *
+ * @module
+ */
+import type { Codec, Decoder, Frame, FrameInit, Message, Reassembler } from "../../wasm/mod.ts";
+import { codecErrorMessage, DisconnectReason } from "../error_codes.ts";
+import { Queue } from "./_queue.ts";
+
+// Frame types (docs/spec.md section 1).
+const DATA = 0;
+const CONTROL = 1;
+const ACK = 2;
+const PING = 3;
+const CLOSE = 4;
+const FRAME_OVERHEAD = 22;
+
+/** Default keep-alive timeout: a channel silent this long is lost (ms). */
+export const DEFAULT_KEEPALIVE_TIMEOUT = 5000;
+/** Default receive window of a stream: bytes a peer may send before it gets credit back. */
+export const DEFAULT_STREAM_WINDOW: number = 256 * 1024;
+/** Default bound of a stream's send queue, in payload bytes. */
+export const DEFAULT_SEND_QUEUE_BYTES: number = 1024 * 1024;
+/** Default largest batch of frames handed to a channel in one write. */
+export const DEFAULT_MAX_BATCH_BYTES: number = 256 * 1024;
+/** Default MTU of a channel (TCP: the largest frame). */
+export const DEFAULT_MTU = 65535;
+/** Most messages held for reordering before the link is declared broken. */
+export const MAX_REORDER = 65536;
+/** Bytes a stream may send per scheduler turn before the next stream's turn. */
+const QUANTUM = 16 * 1024;
+
+/** Identifies a channel of a link; chosen by the driver. */
+export type ChannelId = number;
+
+/** Bytes to write to one channel. */
+export interface Transmit {
+  /** The channel. */
+  channel: ChannelId;
+  /** The bytes; owned by the caller. */
+  bytes: Uint8Array;
+}
+
+/** What a link reports. */
+export type LinkEvent =
+  | { type: "open"; stream: number; name: string }
+  | { type: "opened"; stream: number }
+  | { type: "rejected"; stream: number; code: number }
+  | { type: "data"; stream: number; data: Uint8Array }
+  | { type: "closed"; stream: number; reason: number }
+  | { type: "drain"; stream: number }
+  | { type: "linkClosed"; reason: number; message: string };
+
+/** State of a stream as the link sees it. */
+export type StreamState = "opening" | "incoming" | "open" | "closing" | "closed";
+
+/** Options of a {@linkcode Link}. */
+export interface LinkOptions {
+  /** This device's id. */
+  localId: string;
+  /** The peer's id. */
+  peerId: string;
+  /** The framing codec. */
+  codec: Codec;
+  /** The current time (ms). */
+  now: number;
+  /** A channel silent this long is lost (ms); pings go out at a third of it. @default {5000} */
+  keepAliveTimeout?: number;
+  /** Receive window per stream (bytes). @default {262144} */
+  window?: number;
+  /** Bound of each stream's send queue (payload bytes). @default {1048576} */
+  sendQueueBytes?: number;
+  /** Largest batch handed to a channel at once (bytes). @default {262144} */
+  maxBatchBytes?: number;
+  /** Largest message the peer may send (bytes). @default {16777216} */
+  maxMessageSize?: number;
+}
+
+/** Options of {@linkcode Link.addChannel}. */
+export interface ChannelOptions {
+  /** The current time (ms). */
+  now: number;
+  /** Largest frame the channel carries (23..65535). @default {65535} */
+  mtu?: number;
+}
+
+interface Entry {
+  type: number;
+  payload: Uint8Array;
+  /** The stream is finished once this entry is sent (a close or a reject). */
+  final: boolean;
+}
+
+interface Stream {
+  id: number;
+  state: StreamState;
+  queue: Queue<Entry>;
+  queued: number;
+  credit: number;
+  consumed: number;
+  ready: boolean;
+  wantDrain: boolean;
+}
+
+interface Channel {
+  id: ChannelId;
+  mtu: number;
+  decoder: Decoder;
+  writable: boolean;
+  lastRx: number;
+  lastTx: number;
+  ping: boolean;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const EMPTY = new Uint8Array(0);
+
+function control(body: Record<string, unknown>): Uint8Array {
+  return encoder.encode(JSON.stringify(body));
+}
+
+/** A link to one peer. */
+export class Link {
+  /** This device's id. */
+  readonly localId: string;
+  /** The peer's id. */
+  readonly peerId: string;
+  #codec: Codec;
+  #keepAlive: number;
+  #pingInterval: number;
+  #window: number;
+  #sendQueueBytes: number;
+  #maxBatch: number;
+  #reassembler: Reassembler;
+  #channels = new Map<ChannelId, Channel>();
+  #streams = new Map<number, Stream>();
+  #ready = new Queue<Stream>();
+  #urgent: FrameInit[] = [];
+  #events = new Queue<LinkEvent>();
+  #nextStream: number;
+  #txSeq = 0;
+  #rxSeq = 0;
+  #reorder = new Map<number, Message>();
+  #state: "open" | "closing" | "closed" = "open";
+  #byeSent = false;
+  #rx: Channel | undefined;
+  #turn = 0;
+  #onFrame = (f: Frame): void => this.#frame(f);
+  #onMessage = (m: Message): void => this.#arrive(m);
+
+  /** @param options Ids, codec, clock and limits. */
+  constructor(options: LinkOptions) {
+    this.localId = options.localId;
+    this.peerId = options.peerId;
+    this.#codec = options.codec;
+    this.#keepAlive = options.keepAliveTimeout ?? DEFAULT_KEEPALIVE_TIMEOUT;
+    this.#pingInterval = Math.max(1, Math.floor(this.#keepAlive / 3));
+    this.#window = options.window ?? DEFAULT_STREAM_WINDOW;
+    this.#sendQueueBytes = options.sendQueueBytes ?? DEFAULT_SEND_QUEUE_BYTES;
+    this.#maxBatch = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+    this.#reassembler = this.#codec.createReassembler({
+      maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024,
+    });
+    // The device with the lower id opens odd stream ids, the other even ones.
+    this.#nextStream = this.localId < this.peerId ? 1 : 2;
+  }
+
+  /** `open`, `closing` (graceful close under way) or `closed`. */
+  get state(): "open" | "closing" | "closed" {
+    return this.#state;
+  }
+
+  /** Number of channels. */
+  get channels(): number {
+    return this.#channels.size;
+  }
+
+  /** Number of streams not yet closed. */
+  get streams(): number {
+    return this.#streams.size;
+  }
+
+  /** Whether nothing waits to be transmitted. */
+  get idle(): boolean {
+    return this.#ready.length === 0 && this.#urgent.length === 0 &&
+      (this.#state !== "closing" || this.#byeSent);
+  }
+
+  /**
+   * Add a channel (a connected, identified physical path).
+   *
+   * @param id The driver's id for it.
+   * @param options The time and the channel's MTU.
+   */
+  addChannel(id: ChannelId, options: ChannelOptions): void {
+    if (this.#state === "closed" || this.#channels.has(id)) return;
+    const mtu = options.mtu ?? DEFAULT_MTU;
+    this.#channels.set(id, {
+      id,
+      mtu,
+      decoder: this.#codec.createDecoder({ maxFrameSize: mtu }),
+      writable: true,
+      lastRx: options.now,
+      lastTx: options.now,
+      ping: false,
+    });
+  }
+
+  /**
+   * Bytes arrived on a channel.
+   *
+   * @param id The channel.
+   * @param bytes The bytes, in the order the channel delivered them.
+   * @param now The current time (ms).
+   */
+  handleBytes(id: ChannelId, bytes: Uint8Array, now: number): void {
+    const ch = this.#channels.get(id);
+    if (ch === undefined || this.#state === "closed") return;
+    ch.lastRx = now;
+    this.#rx = ch;
+    const err = ch.decoder.push(bytes, this.#onFrame);
+    this.#rx = undefined;
+    if (err !== 0 && this.state !== "closed") {
+      this.#lose(`Link to ${this.peerId} broken: ${codecErrorMessage(err)}`);
+    }
+  }
+
+  /**
+   * A channel's writability changed (the driver's write reported
+   * backpressure, or drained).
+   *
+   * @param id The channel.
+   * @param writable Whether `pollTransmit` may hand it bytes.
+   */
+  handleWritable(id: ChannelId, writable: boolean): void {
+    const ch = this.#channels.get(id);
+    if (ch !== undefined) ch.writable = writable;
+  }
+
+  /**
+   * A channel closed or failed. Without retransmission over the surviving
+   * channels (a later step), losing any channel closes the link.
+   *
+   * @param id The channel.
+   * @param message Why, for the `linkClosed` event.
+   */
+  handleChannelClosed(id: ChannelId, message = "channel closed"): void {
+    if (!this.#channels.has(id) || this.#state === "closed") return;
+    this.#channels.delete(id);
+    this.#lose(`Link to ${this.peerId} lost: ${message}`);
+  }
+
+  /**
+   * Timers are due.
+   *
+   * @param now The current time (ms).
+   */
+  handleTimeout(now: number): void {
+    if (this.#state === "closed") return;
+    for (const ch of this.#channels.values()) {
+      if (now - ch.lastRx >= this.#keepAlive) {
+        this.#lose(`Link to ${this.peerId} lost: peer silent for ${now - ch.lastRx} ms`);
+        return;
+      }
+      if (now - ch.lastTx >= this.#pingInterval) ch.ping = true;
+    }
+  }
+
+  /**
+   * When `handleTimeout` should next be called.
+   *
+   * @returns A time (ms), or `undefined` when no timer is needed.
+   */
+  pollTimeout(): number | undefined {
+    if (this.#state === "closed") return undefined;
+    let t = Infinity;
+    for (const ch of this.#channels.values()) {
+      t = Math.min(t, ch.lastRx + this.#keepAlive, ch.lastTx + this.#pingInterval);
+    }
+    return t === Infinity ? undefined : t;
+  }
+
+  /**
+   * The next event, if any.
+   *
+   * @returns The event.
+   */
+  pollEvent(): LinkEvent | undefined {
+    return this.#events.shift();
+  }
+
+  /**
+   * The next batch of frames to write, coalesced from every stream with
+   * something to send and credit to send it, up to `maxBatchBytes`.
+   *
+   * @param now The current time (ms).
+   * @returns Bytes for one channel, or `undefined` when nothing is due.
+   */
+  pollTransmit(now: number): Transmit | undefined {
+    if (this.#state === "closed") return undefined;
+    const ids = [...this.#channels.keys()];
+    for (let k = 0; k < ids.length; k++) {
+      const ch = this.#channels.get(ids[(this.#turn + k) % ids.length])!;
+      if (!ch.writable) continue;
+      const frames = this.#batch(ch);
+      if (frames.length === 0) continue;
+      this.#turn = (this.#turn + k + 1) % ids.length;
+      ch.lastTx = now;
+      ch.ping = false;
+      return { channel: ch.id, bytes: this.#codec.encodeBatch(frames).slice() };
+    }
+    return undefined;
+  }
+
+  /**
+   * Open a stream to the peer's server `name`. Answered by an `opened` or
+   * `rejected` event.
+   *
+   * @param name The server name.
+   * @returns The stream id.
+   */
+  open(name: string): number {
+    let id = this.#nextStream;
+    for (let tries = 0; this.#streams.has(id); tries++) {
+      if (tries > 32768) throw new RangeError(`No free stream id on the link to ${this.peerId}`);
+      id = id + 2 > 65535 ? id % 2 === 1 ? 1 : 2 : id + 2;
+    }
+    this.#nextStream = id + 2 > 65535 ? id % 2 === 1 ? 1 : 2 : id + 2;
+    const s = this.#stream(id, "opening", 0);
+    this.#enqueue(s, CONTROL, control({ op: "open", name, window: this.#window }));
+    return id;
+  }
+
+  /**
+   * Accept an incoming stream (after its `open` event).
+   *
+   * @param id The stream.
+   */
+  accept(id: number): void {
+    const s = this.#streams.get(id);
+    if (s === undefined || s.state !== "incoming") return;
+    s.state = "open";
+    this.#enqueue(s, CONTROL, control({ op: "accept", window: this.#window }));
+  }
+
+  /**
+   * Reject an incoming stream (after its `open` event).
+   *
+   * @param id The stream.
+   * @param code Why, for the peer's `connectResult`.
+   */
+  reject(id: number, code: number): void {
+    const s = this.#streams.get(id);
+    if (s === undefined || s.state !== "incoming") return;
+    s.state = "closing";
+    this.#enqueue(s, CONTROL, control({ op: "reject", code }), true);
+  }
+
+  /**
+   * The state of a stream.
+   *
+   * @param id The stream.
+   * @returns Its state; `closed` for an unknown id.
+   */
+  streamState(id: number): StreamState {
+    return this.#streams.get(id)?.state ?? "closed";
+  }
+
+  /**
+   * Queue a message on an open (or opening) stream. The link keeps the
+   * bytes until they are written: do not change them.
+   *
+   * @param id The stream.
+   * @param data The message.
+   * @returns `false` when the stream's send queue is full (nothing queued),
+   *   or the stream is closed.
+   */
+  send(id: number, data: Uint8Array): boolean {
+    const s = this.#streams.get(id);
+    if (s === undefined || (s.state !== "open" && s.state !== "opening")) return false;
+    if (s.queued > 0 && s.queued + data.length > this.#sendQueueBytes) {
+      s.wantDrain = true;
+      return false;
+    }
+    s.queued += data.length;
+    if (s.queued * 2 >= this.#sendQueueBytes) s.wantDrain = true;
+    this.#enqueue(s, DATA, data);
+    return true;
+  }
+
+  /**
+   * Payload bytes queued on a stream and not yet handed to a channel.
+   *
+   * @param id The stream.
+   * @returns Bytes.
+   */
+  bufferedAmount(id: number): number {
+    return this.#streams.get(id)?.queued ?? 0;
+  }
+
+  /**
+   * Close a stream gracefully: what was queued is sent first, then the peer
+   * sees `closed` with {@linkcode DisconnectReason.PEER_DISCONNECTED}. No
+   * event is reported locally.
+   *
+   * @param id The stream.
+   */
+  closeStream(id: number): void {
+    const s = this.#streams.get(id);
+    if (s === undefined || s.state === "closing" || s.state === "closed") return;
+    if (s.state === "incoming") {
+      this.reject(id, 0);
+      return;
+    }
+    s.state = "closing";
+    this.#enqueue(s, CLOSE, EMPTY, true);
+  }
+
+  /**
+   * Close the link gracefully: close every stream, send what is queued,
+   * then say goodbye. `linkClosed` follows once the goodbye was handed to a
+   * channel; the driver then closes the channels.
+   */
+  close(): void {
+    if (this.#state !== "open") return;
+    for (const id of [...this.#streams.keys()]) this.closeStream(id);
+    this.#state = "closing";
+    if (this.#channels.size === 0) this.#finish(DisconnectReason.LINK_CLOSED, "Link closed");
+  }
+
+  /**
+   * Drop the link at once, without flushing: every stream gets `closed`
+   * with {@linkcode DisconnectReason.LINK_CLOSED}.
+   *
+   * @param message Why.
+   */
+  abort(message = "Link aborted"): void {
+    if (this.#state !== "closed") this.#lose(message);
+  }
+
+  // ------------------------------------------------------------ sending
+
+  #stream(id: number, state: StreamState, credit: number): Stream {
+    const s: Stream = {
+      id,
+      state,
+      queue: new Queue(),
+      queued: 0,
+      credit,
+      consumed: 0,
+      ready: false,
+      wantDrain: false,
+    };
+    this.#streams.set(id, s);
+    return s;
+  }
+
+  #enqueue(s: Stream, type: number, payload: Uint8Array, final = false): void {
+    s.queue.push({ type, payload, final });
+    this.#schedule(s);
+  }
+
+  #sendable(s: Stream): boolean {
+    const head = s.queue.peek();
+    if (head === undefined) return false;
+    if (head.type !== DATA) return true;
+    if (s.state === "opening") return false;
+    return s.credit >= head.payload.length || s.credit >= this.#window;
+  }
+
+  #schedule(s: Stream): void {
+    if (!s.ready && this.#sendable(s)) {
+      s.ready = true;
+      this.#ready.push(s);
+    }
+  }
+
+  /** Frames for one channel: urgent ones first, then streams round-robin. */
+  #batch(ch: Channel): FrameInit[] {
+    const frames: FrameInit[] = this.#urgent;
+    this.#urgent = [];
+    let bytes = frames.length * FRAME_OVERHEAD;
+    const ready = this.#ready;
+    for (let turns = ready.length; turns > 0 && bytes < this.#maxBatch; turns--) {
+      const s = ready.shift()!;
+      s.ready = false;
+      let spent = 0;
+      while (spent < QUANTUM && bytes < this.#maxBatch && this.#sendable(s)) {
+        const e = s.queue.shift()!;
+        const len = e.payload.length;
+        if (e.type === DATA) {
+          s.credit -= len;
+          s.queued -= len;
+        }
+        bytes += this.#frames(frames, ch.mtu, e.type, s.id, e.payload);
+        spent += len + FRAME_OVERHEAD;
+        if (e.final) {
+          // Our close or reject went out: the stream is finished here.
+          this.#streams.delete(s.id);
+          s.state = "closed";
+          s.queue.clear();
+          break;
+        }
+      }
+      if (s.state !== "closed") {
+        if (s.wantDrain && s.queued === 0) {
+          s.wantDrain = false;
+          this.#events.push({ type: "drain", stream: s.id });
+        }
+        this.#schedule(s);
+      }
+    }
+    if (this.#state === "closing" && !this.#byeSent && ready.length === 0) {
+      const all = [...this.#streams.values()];
+      if (all.every((s) => s.queue.length === 0)) {
+        frames.push(this.#frameInit(CONTROL, 0, 0, control({ op: "bye" })));
+        this.#byeSent = true;
+        this.#finish(DisconnectReason.LINK_CLOSED, "Link closed", true);
+      }
+    }
+    if (frames.length === 0 && ch.ping) {
+      frames.push({ type: PING, stream: 0, seq: 0, total: 0, offset: 0, payload: EMPTY });
+    }
+    return frames;
+  }
+
+  #frameInit(type: number, stream: number, seq: number, payload: Uint8Array): FrameInit {
+    return { type, stream, seq, total: payload.length, offset: 0, payload };
+  }
+
+  /** Append one sequenced message's fragments; returns the bytes they take. */
+  #frames(out: FrameInit[], mtu: number, type: number, stream: number, data: Uint8Array): number {
+    const seq = this.#txSeq;
+    this.#txSeq = (this.#txSeq + 1) >>> 0;
+    const max = mtu - FRAME_OVERHEAD;
+    const total = data.length;
+    if (total <= max) {
+      out.push({ type, stream, seq, total, offset: 0, payload: data });
+      return total + FRAME_OVERHEAD;
+    }
+    for (let off = 0; off < total; off += max) {
+      const end = Math.min(total, off + max);
+      out.push({ type, stream, seq, total, offset: off, payload: data.subarray(off, end) });
+    }
+    return total + Math.ceil(total / max) * FRAME_OVERHEAD;
+  }
+
+  // ---------------------------------------------------------- receiving
+
+  #frame(f: Frame): void {
+    if (this.#state === "closed") return;
+    switch (f.type) {
+      case PING:
+        return;
+      case ACK: {
+        const s = this.#streams.get(f.stream);
+        if (s !== undefined) {
+          s.credit += f.seq;
+          this.#schedule(s);
+        }
+        return;
+      }
+      case CONTROL:
+        if (f.stream === 0) {
+          this.#linkControl(f.payload);
+          return;
+        }
+    }
+    if (f.offset === 0 && f.length === f.total) {
+      this.#arrive({ type: f.type, stream: f.stream, seq: f.seq, data: f.payload.slice() });
+      return;
+    }
+    const err = this.#reassembler.push(f, this.#onMessage);
+    if (err !== 0) this.#lose(`Link to ${this.peerId} broken: ${codecErrorMessage(err)}`);
+  }
+
+  #linkControl(payload: Uint8Array): void {
+    const body = parse(payload);
+    if (body?.op === "bye") {
+      this.#lose(`Link closed by ${this.peerId}`, false);
+    }
+  }
+
+  /** A whole sequenced message: deliver it in link order. */
+  #arrive(m: Message): void {
+    const ahead = (m.seq - this.#rxSeq) >>> 0;
+    if (ahead !== 0) {
+      if (ahead >= 0x80000000 || this.#reorder.has(m.seq)) return; // a duplicate
+      if (this.#reorder.size >= MAX_REORDER) {
+        this.#lose(`Link to ${this.peerId} broken: reorder buffer full`);
+        return;
+      }
+      this.#reorder.set(m.seq, m);
+      return;
+    }
+    this.#deliver(m);
+    this.#rxSeq = (this.#rxSeq + 1) >>> 0;
+    while (this.#reorder.size > 0 && this.#state !== "closed") {
+      const next = this.#reorder.get(this.#rxSeq);
+      if (next === undefined) break;
+      this.#reorder.delete(this.#rxSeq);
+      this.#deliver(next);
+      this.#rxSeq = (this.#rxSeq + 1) >>> 0;
+    }
+  }
+
+  #deliver(m: Message): void {
+    const id = m.stream;
+    const s = this.#streams.get(id);
+    switch (m.type) {
+      case DATA: {
+        if (s === undefined || (s.state !== "open" && s.state !== "closing")) return;
+        this.#events.push({ type: "data", stream: id, data: m.data });
+        s.consumed += m.data.length;
+        if (s.consumed * 4 >= this.#window) {
+          this.#urgent.push({
+            type: ACK,
+            stream: id,
+            seq: s.consumed,
+            total: 0,
+            offset: 0,
+            payload: EMPTY,
+          });
+          s.consumed = 0;
+        }
+        return;
+      }
+      case CLOSE: {
+        if (s === undefined) return;
+        this.#streams.delete(id);
+        const wasOpen = s.state === "open" || s.state === "opening";
+        s.state = "closed";
+        s.queue.clear();
+        if (wasOpen) {
+          this.#events.push({
+            type: "closed",
+            stream: id,
+            reason: DisconnectReason.PEER_DISCONNECTED,
+          });
+        }
+        return;
+      }
+      case CONTROL: {
+        const body = parse(m.data);
+        if (body?.op === "open") {
+          const theirs = (id % 2 === 1) !== (this.peerId < this.localId);
+          if (s !== undefined || theirs || typeof body.name !== "string") {
+            this.#lose(`Link to ${this.peerId} broken: bad open of stream ${id}`);
+            return;
+          }
+          this.#stream(id, "incoming", windowOf(body));
+          this.#events.push({ type: "open", stream: id, name: body.name });
+        } else if (body?.op === "accept") {
+          if (s === undefined || s.state !== "opening") return;
+          s.state = "open";
+          s.credit = windowOf(body);
+          this.#events.push({ type: "opened", stream: id });
+          this.#schedule(s);
+        } else if (body?.op === "reject") {
+          if (s === undefined || s.state !== "opening") return;
+          this.#streams.delete(id);
+          s.state = "closed";
+          s.queue.clear();
+          const code = typeof body.code === "number" ? body.code : 0;
+          this.#events.push({ type: "rejected", stream: id, code });
+        }
+        return;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ closing
+
+  /** The link is gone: every stream learns it, nothing more is sent. */
+  #lose(message: string, error = true): void {
+    for (const s of this.#streams.values()) {
+      const reason = DisconnectReason.LINK_CLOSED;
+      if (s.state === "opening" || s.state === "open") {
+        this.#events.push({ type: "closed", stream: s.id, reason });
+      }
+      s.state = "closed";
+      s.queue.clear();
+    }
+    this.#finish(DisconnectReason.LINK_CLOSED, message, !error);
+  }
+
+  #finish(reason: number, message: string, _graceful = true): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#streams.clear();
+    this.#ready.clear();
+    this.#urgent = [];
+    this.#reorder.clear();
+    this.#reassembler.close();
+    this.#events.push({ type: "linkClosed", reason, message });
+  }
+}
+
+function parse(bytes: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(decoder.decode(bytes));
+    return typeof v === "object" && v !== null ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function windowOf(body: Record<string, unknown>): number {
+  const w = body.window;
+  return typeof w === "number" && Number.isInteger(w) && w > 0 ? w : DEFAULT_STREAM_WINDOW;
+}

@@ -1,0 +1,197 @@
+/**
+ * Two link state machines joined in memory with a virtual clock: channels
+ * with latency, MTU and a byte rate, which can be cut silently or closed,
+ * and sides that can be frozen. No socket, no timer (quinn's `Pair`).
+ *
+ * @module
+ */
+import { Link, type LinkEvent, type LinkOptions } from "../../core/proto/link.ts";
+import { type Codec, createCodec } from "../../wasm/mod.ts";
+
+/** One simulated channel. */
+export interface SimChannelOptions {
+  /** One-way latency (ms). @default {1} */
+  latency?: number;
+  /** MTU. @default {65535} */
+  mtu?: number;
+  /** Bytes per ms the channel carries (0 = unlimited). @default {0} */
+  rate?: number;
+}
+
+interface InFlight {
+  at: number;
+  bytes: Uint8Array;
+}
+
+interface SimChannel {
+  id: number;
+  latency: number;
+  rate: number;
+  up: boolean;
+  toB: InFlight[];
+  toA: InFlight[];
+  busyA: number;
+  busyB: number;
+}
+
+/** Options of a {@linkcode Pair}. */
+export interface PairOptions extends Partial<Omit<LinkOptions, "localId" | "peerId" | "now">> {
+  /** The channels. @default {[{}]} */
+  channels?: SimChannelOptions[];
+  /** Codec for both sides. @default {createCodec()} */
+  codec?: Codec;
+}
+
+/** Two links, A (`00:00:00:00:00:0A`) and B (`00:00:00:00:00:0B`), and their channels. */
+export class Pair {
+  /** Virtual time (ms). */
+  now = 0;
+  /** Side A (the lower id). */
+  readonly a: Link;
+  /** Side B. */
+  readonly b: Link;
+  /** Events A reported, in order. */
+  readonly eventsA: LinkEvent[] = [];
+  /** Events B reported, in order. */
+  readonly eventsB: LinkEvent[] = [];
+  /** Whether a side is frozen (sends and handles nothing, like SIGSTOP). */
+  frozen: { a: boolean; b: boolean } = { a: false, b: false };
+  #channels: SimChannel[] = [];
+  /** Writes per channel (index = channel id - 1), both directions. */
+  readonly writes: number[] = [];
+  /** Callback run on every event, e.g. to accept opens. */
+  onEvent: (side: "a" | "b", e: LinkEvent) => void = () => {};
+
+  /** @param options Channels and link options. */
+  constructor(options: PairOptions = {}) {
+    const codec = options.codec ?? createCodec();
+    const { channels = [{}], ...rest } = options;
+    const common = { ...rest, codec, now: 0 };
+    this.a = new Link({ ...common, localId: "00:00:00:00:00:0A", peerId: "00:00:00:00:00:0B" });
+    this.b = new Link({ ...common, localId: "00:00:00:00:00:0B", peerId: "00:00:00:00:00:0A" });
+    channels.forEach((c, i) => {
+      const id = i + 1;
+      this.#channels.push({
+        id,
+        latency: c.latency ?? 1,
+        rate: c.rate ?? 0,
+        up: true,
+        toB: [],
+        toA: [],
+        busyA: 0,
+        busyB: 0,
+      });
+      this.writes.push(0);
+      this.a.addChannel(id, { now: 0, mtu: c.mtu });
+      this.b.addChannel(id, { now: 0, mtu: c.mtu });
+    });
+  }
+
+  /** Cut a channel silently: bytes in flight and later are lost, no one is told. */
+  cut(id: number): void {
+    const ch = this.#channels[id - 1];
+    ch.up = false;
+    ch.toA.length = 0;
+    ch.toB.length = 0;
+  }
+
+  /** Close a channel: both sides are told at once. */
+  closeChannel(id: number): void {
+    this.cut(id);
+    this.a.handleChannelClosed(id, "closed by test");
+    this.b.handleChannelClosed(id, "closed by test");
+    this.#collect();
+  }
+
+  /**
+   * Run the simulation until `until` (virtual ms) or until nothing is left to
+   * happen.
+   *
+   * @param until The end time. @default {now + 60000}
+   */
+  run(until: number = this.now + 60_000): void {
+    for (let guard = 0; guard < 10_000_000; guard++) {
+      this.#step();
+      const next = this.#nextTime();
+      if (next === undefined) return;
+      if (next > until) {
+        this.now = until;
+        this.#step();
+        return;
+      }
+      this.now = Math.max(this.now, next);
+    }
+    throw new Error("Pair.run did not settle");
+  }
+
+  #step(): void {
+    for (let progress = true; progress;) {
+      progress = false;
+      for (const side of ["a", "b"] as const) {
+        if (this.frozen[side]) continue;
+        const link = side === "a" ? this.a : this.b;
+        const t = link.pollTimeout();
+        if (t !== undefined && t <= this.now) {
+          link.handleTimeout(this.now);
+          progress = true;
+        }
+        for (let tx = link.pollTransmit(this.now); tx; tx = link.pollTransmit(this.now)) {
+          const ch = this.#channels[tx.channel - 1];
+          progress = true;
+          this.writes[ch.id - 1]++;
+          if (!ch.up) continue;
+          const busy = side === "a" ? "busyA" : "busyB";
+          const start = Math.max(this.now, ch[busy]);
+          const done = ch.rate > 0 ? start + tx.bytes.length / ch.rate : start;
+          ch[busy] = done;
+          (side === "a" ? ch.toB : ch.toA).push({ at: done + ch.latency, bytes: tx.bytes });
+        }
+      }
+      for (const ch of this.#channels) {
+        for (const [queue, to, side] of [[ch.toB, this.b, "b"], [ch.toA, this.a, "a"]] as const) {
+          if (this.frozen[side]) continue;
+          while (queue.length > 0 && queue[0].at <= this.now) {
+            to.handleBytes(ch.id, queue.shift()!.bytes, this.now);
+            progress = true;
+          }
+        }
+      }
+      if (this.#collect()) progress = true;
+    }
+  }
+
+  #collect(): boolean {
+    let any = false;
+    for (const side of ["a", "b"] as const) {
+      const link = side === "a" ? this.a : this.b;
+      const list = side === "a" ? this.eventsA : this.eventsB;
+      for (let e = link.pollEvent(); e; e = link.pollEvent()) {
+        list.push(e);
+        this.onEvent(side, e);
+        any = true;
+      }
+    }
+    return any;
+  }
+
+  #nextTime(): number | undefined {
+    let t = Infinity;
+    for (const side of ["a", "b"] as const) {
+      if (this.frozen[side]) continue;
+      const to = (side === "a" ? this.a : this.b).pollTimeout();
+      if (to !== undefined) t = Math.min(t, to);
+    }
+    for (const ch of this.#channels) {
+      if (ch.toB.length > 0 && !this.frozen.b) t = Math.min(t, ch.toB[0].at);
+      if (ch.toA.length > 0 && !this.frozen.a) t = Math.min(t, ch.toA[0].at);
+    }
+    return t === Infinity ? undefined : t;
+  }
+}
+
+/** Accept every `open` event on both sides. */
+export function acceptAll(pair: Pair): void {
+  pair.onEvent = (side, e) => {
+    if (e.type === "open") (side === "a" ? pair.a : pair.b).accept(e.stream);
+  };
+}
