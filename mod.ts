@@ -18,3 +18,6 @@ export type { ErrorCodeValue } from "./core/error_codes.ts";
 export { Emitter } from "./core/emitter.ts";
 export type { EmitterOptions, ListenerOptions } from "./core/emitter.ts";
 export * as socket from "./socket.ts";
+export * as linkEnhance from "./link_enhance.ts";
+export { configure, createDevice } from "./link_enhance.ts";
+export type { Device, DeviceOptions } from "./link_enhance.ts";

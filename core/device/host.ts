@@ -1,0 +1,35 @@
+/**
+ * The contract between a device runtime and the machine it runs on: sockets,
+ * a clock, timers that never keep the process alive on their own, an
+ * explicit hold that does, and the device's identity. `platform/host.ts`
+ * implements it for Deno, Bun and Node; tests may pass their own.
+ *
+ * @module
+ */
+import type { SocketPlatform } from "../socket/platform.ts";
+
+/** What a device runtime needs from the machine. */
+export interface DeviceHost {
+  /** TCP and UDP sockets. */
+  sockets: SocketPlatform;
+  /** Milliseconds on a monotonic clock. */
+  now(): number;
+  /**
+   * Call `fn` after `ms` milliseconds. The timer alone does not keep the
+   * process alive.
+   */
+  setTimer(fn: () => void, ms: number): unknown;
+  /** Cancel a timer from {@linkcode DeviceHost.setTimer}. */
+  clearTimer(timer: unknown): void;
+  /**
+   * Keep the process alive until the returned function is called (started
+   * servers, open connections, data still being flushed).
+   */
+  hold(): () => void;
+  /** The default device id (adapter address, else a stable stored random id). */
+  defaultDeviceId(): Promise<string>;
+  /** A new random runtime nonce. */
+  nonce(): string;
+  /** Report a problem nobody asked about (an id clash, a failed listener). */
+  warn(message: string): void;
+}

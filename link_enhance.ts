@@ -1,0 +1,196 @@
+/**
+ * `linkEnhance` (OpenHarmony `@ohos.distributedsched.linkEnhance`, API 20)
+ * for Deno, Bun and Node: named servers and connections between devices,
+ * over one multiplexed link per pair of devices. Import it as
+ * `import { linkEnhance } from "@linkweave/linkweave"`.
+ *
+ * The process runs as one device. Its id, port, peers and limits come from
+ * {@linkcode configure} or, when that is not called, from `LINKWEAVE_*`
+ * environment variables (see `docs/link-enhance.md`).
+ *
+ * @example A server and a client in one process (two devices)
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const a = createDevice({ deviceId: "02:00:00:00:00:01", port: 0, discovery: "off" });
+ * const port = (await a.device()).port;
+ * const b = createDevice({
+ *   deviceId: "02:00:00:00:00:02", port: 0, discovery: "off",
+ *   peers: [`02:00:00:00:00:01@127.0.0.1:${port}`],
+ * });
+ * const server = a.createServer("demo");
+ * const got = new Promise<number>((resolve) =>
+ *   server.on("connectionAccepted", (c) => c.on("dataReceived", (d) => resolve(d.byteLength)))
+ * );
+ * server.start();
+ * const conn = b.createConnection("02:00:00:00:00:01", "demo");
+ * conn.on("connectResult", (r) => r.success && conn.sendData(new ArrayBuffer(3)));
+ * conn.connect();
+ * assert.equal(await got, 3);
+ * conn.close();
+ * server.close();
+ * await a.close();
+ * await b.close();
+ * ```
+ *
+ * @module
+ */
+import process from "node:process";
+import { ErrorCode } from "./core/error_codes.ts";
+import { BusinessError } from "./core/errors.ts";
+import { type DeviceConfig, type DeviceOptions, resolveConfig } from "./core/device_config.ts";
+import { shouldDiscover, startDiscovery } from "./core/device/discovery.ts";
+import { DeviceRuntime } from "./core/device/runtime.ts";
+import type { DeviceHost } from "./core/device/host.ts";
+import { type Connection, LinkEnhance, type Server } from "./core/link_enhance.ts";
+import { runtimeHost } from "./platform/host.ts";
+import { createCodec } from "./wasm/mod.ts";
+
+export {
+  Connection,
+  ConnectionState,
+  LINGER_MS,
+  MAX_SEND_DATA,
+  Server,
+} from "./core/link_enhance.ts";
+export type { ConnectionEvents, ConnectResult, ServerEvents } from "./core/link_enhance.ts";
+export type { DeviceOptions, Limits, StaticPeer } from "./core/device_config.ts";
+export type { DeviceRuntime } from "./core/device/runtime.ts";
+
+/** A device: its linkEnhance API and its runtime. */
+export interface Device {
+  /** Create a server on this device. See {@linkcode createServer}. */
+  createServer(name: string): Server;
+  /** Create a client connection from this device. See {@linkcode createConnection}. */
+  createConnection(deviceId: string, name: string): Connection;
+  /** The configuration in effect. */
+  config(): DeviceConfig;
+  /** Start the device now (it also starts on first use) and get its runtime. */
+  device(): Promise<DeviceRuntime>;
+  /** Stop the device: close its links, listener and discovery. */
+  close(): Promise<void>;
+}
+
+/**
+ * linkweave extension: a separate device in this process, with its own id,
+ * port and links (tests, benchmarks, gateways). The module-level functions
+ * use the process's default device.
+ *
+ * @param options Its configuration; unset fields come from `LINKWEAVE_*`.
+ * @param host The machine. @default {runtimeHost()}
+ * @returns The device.
+ * @throws {TypeError} For a malformed option (code 401).
+ */
+export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): Device {
+  let config: DeviceConfig | undefined = resolveConfig(options, process.env);
+  let started: Promise<DeviceRuntime> | undefined;
+  const h = host ?? runtimeHost();
+  const cfg = () => config ??= resolveConfig(options, process.env);
+  const api = new LinkEnhance({
+    config: cfg,
+    host: h,
+    device: () =>
+      started ??= DeviceRuntime.start({
+        config: cfg(),
+        host: h,
+        codec: createCodec(),
+        finder: shouldDiscover(cfg())
+          ? (self) =>
+            startDiscovery({
+              platform: h.sockets,
+              deviceId: self.deviceId,
+              nonce: self.nonce,
+              bind: cfg().bind,
+              port: self.port,
+              onPeer: () => {},
+              onClash: (c) =>
+                h.warn(
+                  `linkweave: device id clash: ${c.host}:${c.port} also claims ${c.deviceId}`,
+                ),
+            })
+          : undefined,
+      }),
+  });
+  return {
+    createServer: (name) => api.createServer(name),
+    createConnection: (deviceId, name) => api.createConnection(deviceId, name),
+    config: cfg,
+    device: () => api.device(),
+    close: async () => {
+      if (started !== undefined) await (await started.catch(() => undefined))?.close();
+      config = undefined;
+    },
+  };
+}
+
+let options: DeviceOptions = {};
+let defaultDevice: Device | undefined;
+let used = false;
+
+function device(): Device {
+  used = true;
+  return defaultDevice ??= createDevice(options);
+}
+
+/**
+ * Configure the process's device before first use: its id, TCP port, listen
+ * address, static peers, discovery, limits (a linkweave extension that can
+ * raise OpenHarmony's 10 servers / 10 connections) and timeouts. Fields not
+ * given come from `LINKWEAVE_*` environment variables.
+ *
+ * @param config The options.
+ * @throws {BusinessError} 32390300 once the device is in use.
+ * @throws {TypeError} For a malformed option (code 401).
+ *
+ * @example
+ * ```ts
+ * configure({ limits: { connections: 100 } });
+ * ```
+ */
+export function configure(config: DeviceOptions): void {
+  if (used) {
+    throw new BusinessError(
+      ErrorCode.INTERNAL_ERROR,
+      "Cannot configure: the device is already in use; call configure() first",
+    );
+  }
+  resolveConfig(config, process.env);
+  options = { ...config };
+  defaultDevice = undefined;
+}
+
+/**
+ * Create a server. After `start()`, peers can connect to it by name.
+ *
+ * @param name The server name, 1..255 UTF-8 bytes, unique in the process
+ *   (case-insensitively).
+ * @returns The server.
+ * @throws {TypeError} 32390206 for a bad name.
+ * @throws {BusinessError} 32390203 when the name is taken.
+ *
+ * @example
+ * ```ts
+ * const server = createServer("example-server");
+ * server.close();
+ * ```
+ */
+export function createServer(name: string): Server {
+  return device().createServer(name);
+}
+
+/**
+ * Create a connection to a peer device's server; `connect()` starts it.
+ *
+ * @param deviceId The peer's device id (BLE MAC form, `AA:BB:CC:DD:EE:FF`).
+ * @param name The peer's server name, 1..255 UTF-8 bytes.
+ * @returns The connection.
+ * @throws {TypeError} 32390206 for a bad id or name.
+ *
+ * @example
+ * ```ts
+ * const conn = createConnection("00:11:22:33:44:55", "demo");
+ * conn.close();
+ * ```
+ */
+export function createConnection(deviceId: string, name: string): Connection {
+  return device().createConnection(deviceId, name);
+}
