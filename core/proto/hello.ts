@@ -65,7 +65,7 @@ export function encodeHello(codec: Codec, hello: Hello): Uint8Array {
 /** Reads the handshake frame at the start of a channel. */
 export class HelloReader {
   #codec: Codec;
-  #buf = new Uint8Array(0);
+  #buf: Uint8Array = new Uint8Array(0);
 
   /** @param codec The framing codec (for its CRC-32). */
   constructor(codec: Codec) {

@@ -1,0 +1,23 @@
+// deno-fmt-ignore-file
+// deno-lint-ignore-file
+// The `connect()` example of linkEnhance's documentation (seed 000),
+// unchanged but for the imports and the hilog stand-in.
+import { linkEnhance } from "../mod.ts";
+import type { BusinessError } from "../mod.ts";
+import { hilog } from "./_hilog.ts";
+const TAG = "testDemo";
+
+try {
+ let peerDeviceId: string = "00:11:22:33:44:55";
+ hilog.info(0x0000, TAG, 'connection sever deviceId = ' + peerDeviceId);
+ let connection: linkEnhance.Connection = linkEnhance.createConnection(peerDeviceId, "demo");
+ // Subscribe to connectResult events.
+ connection.on('connectResult', (result: linkEnhance.ConnectResult): void => {
+ hilog.info(0x0000, TAG, 'clientConnectResultCallback result = ' + result.success);
+ });
+ // Initiate a connection.
+ connection.connect();
+} catch (err) {
+ hilog.error(0x0000, TAG, 'errCode: ' + (err as BusinessError).code + ', errMessage: ' +
+ (err as BusinessError).message);
+}

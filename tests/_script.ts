@@ -1,0 +1,113 @@
+/**
+ * Run a TypeScript module as a child process with the runtime running the
+ * tests (Node runs it bundled by esbuild), with its own environment.
+ *
+ * @module
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import process from "node:process";
+import { RUNTIME } from "./harness/env.ts";
+
+let bundleDir: string | undefined;
+
+/**
+ * The command line running `module` (a path relative to the repository).
+ *
+ * @param module The module.
+ * @returns Command and arguments.
+ */
+export function scriptCommand(module: string): [string, string[]] {
+  const path = join(process.cwd(), module);
+  if (RUNTIME === "deno") return [process.execPath, ["run", "-A", path]];
+  if (RUNTIME === "bun") return [process.execPath, [path]];
+  bundleDir ??= mkdtempSync(join(tmpdir(), "lw-script-"));
+  const out = join(bundleDir, basename(module).replace(/\.ts$/, ".mjs"));
+  const r = spawnSync(join(process.cwd(), "node_modules", ".bin", "esbuild"), [
+    "--bundle",
+    "--platform=node",
+    "--format=esm",
+    path,
+    `--outfile=${out}`,
+    "--log-level=error",
+  ]);
+  if (r.status !== 0) throw new Error(`Cannot bundle ${module}: ${r.stderr}`);
+  return [process.execPath, [out]];
+}
+
+/** A child process with its output collected. */
+export interface Child {
+  /** The process. */
+  proc: ChildProcess;
+  /** Stdout so far. */
+  readonly out: string;
+  /** Stderr so far. */
+  readonly err: string;
+  /** Resolves with the exit code (or the signal name). */
+  exited: Promise<number | string>;
+  /** Wait until stdout or stderr matches, at most `ms`. */
+  waitFor(re: RegExp, ms?: number): Promise<RegExpMatchArray>;
+  /** Kill it with SIGKILL if it still runs. */
+  kill(): void;
+}
+
+/**
+ * Start a module as a child process.
+ *
+ * @param module The module, relative to the repository.
+ * @param env Extra environment variables.
+ * @returns The child.
+ */
+export function start(module: string, env: Record<string, string>): Child {
+  const [cmd, args] = scriptCommand(module);
+  const proc = spawn(cmd, args, {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  proc.stdout!.on("data", (b: Uint8Array) => (out += new TextDecoder().decode(b)));
+  proc.stderr!.on("data", (b: Uint8Array) => (err += new TextDecoder().decode(b)));
+  let gone = false;
+  const exited = new Promise<number | string>((r) =>
+    proc.on("exit", (code, signal) => {
+      gone = true;
+      r(code ?? signal ?? -1);
+    })
+  );
+  return {
+    proc,
+    get out() {
+      return out;
+    },
+    get err() {
+      return err;
+    },
+    exited,
+    async waitFor(re, ms = 15_000) {
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        const m = (out + err).match(re);
+        if (m !== null) return m;
+        if (gone) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const m = (out + err).match(re);
+      if (m !== null) return m;
+      throw new Error(`${module}: no ${re} within ${ms} ms\nstdout: ${out}\nstderr: ${err}`);
+    },
+    kill() {
+      // Not proc.kill(): Deno marks a child sent SIGSTOP as killed and would
+      // skip a later SIGKILL.
+      if (!gone && proc.pid !== undefined) {
+        try {
+          process.kill(proc.pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    },
+  };
+}
