@@ -8,6 +8,7 @@
  */
 import type { DeviceHost } from "../core/device/host.ts";
 import type { SocketPlatform } from "../core/socket/platform.ts";
+import { randomNonce } from "../core/device/discovery.ts";
 import { autoSocketPlatform } from "./auto.ts";
 import { defaultDeviceId } from "./identity.ts";
 
@@ -62,7 +63,7 @@ export function runtimeHost(sockets: SocketPlatform = autoSocketPlatform()): Dev
       };
     },
     defaultDeviceId: () => defaultDeviceId(),
-    nonce: () => crypto.randomUUID(),
+    nonce: () => randomNonce(),
     warn: (message) => console.warn(message),
   };
 }

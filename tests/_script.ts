@@ -58,11 +58,13 @@ export interface Child {
  *
  * @param module The module, relative to the repository.
  * @param env Extra environment variables.
+ * @param prefix A command to run it under, e.g. `["ip", "netns", "exec", "ns1"]`.
  * @returns The child.
  */
-export function start(module: string, env: Record<string, string>): Child {
+export function start(module: string, env: Record<string, string>, prefix: string[] = []): Child {
   const [cmd, args] = scriptCommand(module);
-  const proc = spawn(cmd, args, {
+  const argv = [...prefix, cmd, ...args];
+  const proc = spawn(argv[0], argv.slice(1), {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
