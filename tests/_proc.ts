@@ -4,6 +4,7 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import process from "node:process";
 
 /** A spawned process whose output is collected. */
 export interface Proc {
@@ -53,6 +54,20 @@ export function run(cmd: string, args: string[], input?: string): Proc {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     },
   };
+}
+
+/**
+ * The command line that runs a module with the runtime running this code:
+ * `deno run -A <module>`, `bun <module>`, or `node <module>` (under Node the
+ * tests run from the esbuild bundle, so `module` is a bundled `.mjs`).
+ *
+ * @param module The module's path.
+ * @param args Arguments after it.
+ * @returns The command and its arguments.
+ */
+export function runtimeCommand(module: string, args: string[] = []): [string, string[]] {
+  const deno = "Deno" in globalThis && !("Bun" in globalThis);
+  return [process.execPath, [...(deno ? ["run", "-A"] : []), module, ...args]];
 }
 
 /**

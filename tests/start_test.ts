@@ -122,6 +122,18 @@ describe("npm start", { timeout: 50_000 }, () => {
     for (const m of out.matchAll(/pid (\d+)/g)) assert.ok(!alive(Number(m[1])), `pid ${m[1]} left`);
   });
 
+  it("keeps 16 busy connections between two Deno devices intact", { timeout: 25_000 }, async () => {
+    // Two processes, 16 senders paced by drain: the load under which Deno's
+    // socket adapter once let a write made from onDrain overtake queued bytes.
+    const run = start(["--bulk", "16", "--server", "deno", "--client", "deno"], {
+      LINKWEAVE_DEMO_SECONDS: "2",
+    });
+    const code = await run.exit(20_000);
+    const out = run.output();
+    assert.equal(code, 0, out);
+    assert.match(out, /in order and intact/);
+  });
+
   it("fails clearly and leaves no process behind when a device dies", {
     timeout: 25_000,
   }, async () => {

@@ -1,20 +1,33 @@
 /**
  * The state shared by every stream socket (TCP client, TCP server connection,
- * Unix-domain client and connection): sending with backpressure, closing,
- * events and extra options.
+ * Unix-domain client and connection: {@linkcode StreamCore}) and by both
+ * stream servers ({@linkcode StreamServerCore}): connecting with a timeout,
+ * sending with backpressure, closing, events, state and extra options. The
+ * public classes in `tcp.ts` and `local.ts` keep OpenHarmony's signatures and
+ * delegate here.
  *
  * @module
  */
 import { BusinessError } from "../errors.ts";
 import { Emitter } from "../emitter.ts";
-import type { SocketOption, SocketOptionMap, StreamEvents, StreamHandle } from "./platform.ts";
-import type { AsyncCallback } from "./types.ts";
+import type {
+  ListenerEvents,
+  ListenerHandle,
+  SocketOption,
+  SocketOptionMap,
+  StreamEvents,
+  StreamHandle,
+} from "./platform.ts";
+import type { AsyncCallback, Callback, SocketStateBase } from "./types.ts";
 import {
   binaryView,
+  checkEventType,
   checkObject,
   closedError,
   copyBytes,
   EAGAIN,
+  EBADF,
+  EISCONN,
   encodeData,
   ENOTCONN,
   optBool,
@@ -22,6 +35,7 @@ import {
   RESOLVED,
   settle,
   toBusinessError,
+  withTimeout,
 } from "./_util.ts";
 import { ParameterError } from "../errors.ts";
 
@@ -153,6 +167,8 @@ export class StreamCore<M> {
   /** The send timeout in ms (0 or undefined: none). */
   socketTimeout: number | undefined;
   #handle: StreamHandle | undefined;
+  #connecting = false;
+  #pending: Partial<SocketOptionMap> = {};
   #closed = false;
   #closeSeen = false;
   #closing: Promise<void> | undefined;
@@ -179,14 +195,128 @@ export class StreamCore<M> {
     return this.#closed;
   }
 
-  /** Mark closed without a handle (close before connect). */
-  markClosed(): void {
-    this.#closed = true;
+  /** Whether a `connect` is under way. */
+  get connecting(): boolean {
+    return this.#connecting;
   }
 
   /** Attach an open handle. @param handle The handle. */
   attach(handle: StreamHandle): void {
     this.#handle = handle;
+  }
+
+  /**
+   * Throw unless the socket may still connect (or bind): open, not connected,
+   * not connecting.
+   *
+   * @param action The action, for messages.
+   */
+  checkUnconnected(action: string): void {
+    if (this.#closed) throw closedError(action, this.#what);
+    if (this.#handle !== undefined || this.#connecting) {
+      throw new BusinessError(EISCONN, `Cannot ${action}: the ${this.#what} is already connected`);
+    }
+  }
+
+  /**
+   * Connect: open a handle within `timeout` ms (else `ETIMEDOUT`, and a late
+   * handle is closed), attach it, apply the options set before, emit `connect`.
+   *
+   * @param open Opens the handle with the given events.
+   * @param timeout The timeout in ms.
+   * @param message The timeout's error message.
+   * @returns When connected.
+   */
+  async connect(
+    open: (events: StreamEvents) => Promise<StreamHandle>,
+    timeout: number,
+    message: string,
+  ): Promise<void> {
+    this.#connecting = true;
+    let opening: Promise<StreamHandle>;
+    let handle: StreamHandle;
+    try {
+      opening = open(this.streamEvents());
+      try {
+        handle = await withTimeout(opening, timeout, message);
+      } catch (e) {
+        opening.then((h) => h.close(), () => {});
+        throw e;
+      }
+    } finally {
+      this.#connecting = false;
+    }
+    if (this.#closed) {
+      await handle.close();
+      throw closedError("connect", this.#what);
+    }
+    this.#handle = handle;
+    applyOptions(handle, this.#pending, this.applied);
+    this.events.emit("connect", undefined);
+  }
+
+  /**
+   * The client state.
+   *
+   * @param bound Whether the socket was bound before connecting.
+   * @returns The state.
+   */
+  state(bound: boolean): SocketStateBase {
+    const open = this.#handle !== undefined && !this.#closed;
+    return { isBound: open || (bound && !this.#closed), isClose: this.#closed, isConnected: open };
+  }
+
+  /**
+   * Set extra options: applied to the handle, or kept for `connect`.
+   *
+   * @param os The socket options.
+   * @param socketTimeout The send timeout, if given.
+   * @param action The action, for messages.
+   */
+  setExtraOptions(
+    os: Partial<SocketOptionMap>,
+    socketTimeout: number | undefined,
+    action: string,
+  ): void {
+    if (this.#closed) throw closedError(action, this.#what);
+    if (socketTimeout !== undefined) this.socketTimeout = socketTimeout;
+    const h = this.#handle;
+    if (h === undefined) Object.assign(this.#pending, os);
+    else applyOptions(h, os, this.applied);
+  }
+
+  /**
+   * The extra options in effect.
+   *
+   * @returns The options.
+   */
+  extraOptions(): StreamExtraOptions {
+    if (this.#closed) throw closedError("get extra options", this.#what);
+    return streamOptionsInEffect(this.#handle, this.applied, this.socketTimeout);
+  }
+
+  /**
+   * Add a listener after checking its type.
+   *
+   * @param type The event type.
+   * @param callback The listener.
+   * @param allowed The types this socket emits.
+   */
+  on(type: unknown, callback: (v: never) => void, allowed: readonly string[]): void {
+    checkEventType(type, allowed, this.#what);
+    this.events.on(type as "message", callback as Callback<M>);
+  }
+
+  /**
+   * Remove a listener (all of the type without `callback`) after checking its type.
+   *
+   * @param type The event type.
+   * @param callback The listener.
+   * @param allowed The types this socket emits.
+   */
+  off(type: unknown, callback: ((v: never) => void) | undefined, allowed: readonly string[]): void {
+    checkEventType(type, allowed, this.#what);
+    this.events.off(type as "message", callback as Callback<M> | undefined);
   }
 
   /**
@@ -310,5 +440,185 @@ export class StreamCore<M> {
       throw toBusinessError(e);
     });
     return this.#closing;
+  }
+}
+
+/** Events of a stream server; `C` is the connection object. */
+export type ServerEventMap<C> = { connect: C; error: BusinessError<unknown> };
+
+const SERVER_EVENTS = ["connect", "error"] as const;
+
+/** Options of {@linkcode StreamServerCore}. */
+export interface StreamServerOptions<C, M> {
+  /** The server kind for messages (`TCP server`). */
+  what: string;
+  /** The most clients kept at once; later ones are closed at once. */
+  maxClients: number;
+  /** The core of an accepted stream. */
+  core(handle: StreamHandle): StreamCore<M>;
+  /** The public connection object of an accepted stream. */
+  connection(id: number, core: StreamCore<M>): C;
+}
+
+/**
+ * One stream server's state (TCP or Unix-domain): listening, accepting up to
+ * `maxClients`, closing with every client, state, options and events.
+ */
+export class StreamServerCore<C, M> {
+  #events: Emitter<ServerEventMap<C>> = new Emitter<ServerEventMap<C>>();
+  #listener: ListenerHandle | undefined;
+  #listening = false;
+  #closed = false;
+  #clients: Map<number, StreamCore<M>> = new Map();
+  #nextId = 1;
+  #os: Partial<SocketOptionMap> = {};
+  #socketTimeout: number | undefined;
+  #o: StreamServerOptions<C, M>;
+
+  /** @param options The server kind, client limit and factories. */
+  constructor(options: StreamServerOptions<C, M>) {
+    this.#o = options;
+  }
+
+  /** The listener, once listening and until closed. */
+  get listener(): ListenerHandle | undefined {
+    return this.#closed ? undefined : this.#listener;
+  }
+
+  /**
+   * Listen.
+   *
+   * @param open Opens the listener with the given events.
+   * @returns When listening.
+   */
+  async listen(open: (events: ListenerEvents) => Promise<ListenerHandle>): Promise<void> {
+    if (this.#closed) throw closedError("listen", this.#o.what);
+    if (this.#listening) {
+      throw new BusinessError(EISCONN, `Cannot listen: the ${this.#o.what} is already listening`);
+    }
+    this.#listening = true;
+    try {
+      this.#listener = await open({
+        onConnection: (handle) => this.#accept(handle),
+        onError: (e) => this.#events.emit("error", e),
+      });
+    } catch (e) {
+      this.#listening = false;
+      throw e;
+    }
+    if (this.#closed) await this.#listener.close();
+  }
+
+  #accept(handle: StreamHandle): StreamEvents {
+    const core = this.#o.core(handle);
+    const events = core.streamEvents();
+    if (this.#closed || this.#clients.size >= this.#o.maxClients) {
+      handle.close().catch(() => {});
+      return events;
+    }
+    const id = this.#nextId++;
+    core.attach(handle);
+    core.socketTimeout = this.#socketTimeout;
+    applyOptions(handle, this.#os, core.applied);
+    this.#clients.set(id, core);
+    core.events.on("close", () => this.#clients.delete(id));
+    this.#events.emit("connect", this.#o.connection(id, core));
+    return events;
+  }
+
+  /**
+   * Stop listening and close every client; idempotent.
+   *
+   * @returns When closed.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const all = [...this.#clients.values()].map((c) => c.close().catch(() => {}));
+    await Promise.all([this.#listener?.close(), ...all]);
+  }
+
+  /**
+   * The server state.
+   *
+   * @returns The state.
+   */
+  state(): SocketStateBase {
+    return {
+      isBound: this.#listener !== undefined && !this.#closed,
+      isClose: this.#closed,
+      isConnected: false,
+    };
+  }
+
+  /**
+   * The error for a query that needs a listening server, or `undefined`.
+   *
+   * @param action The action, for the message.
+   * @returns `EBADF` when not listening (or closed).
+   */
+  notListening(action: string): BusinessError<unknown> | undefined {
+    if (this.#closed || this.#listener === undefined) {
+      return new BusinessError(EBADF, `Cannot ${action}: the ${this.#o.what} is not listening`);
+    }
+    return undefined;
+  }
+
+  /**
+   * Set options of every current and future client.
+   *
+   * @param os The socket options.
+   * @param socketTimeout The send timeout, if given.
+   * @param options `listening`: fail with `EBADF` unless listening.
+   */
+  setExtraOptions(
+    os: Partial<SocketOptionMap>,
+    socketTimeout: number | undefined,
+    options: { listening: boolean },
+  ): void {
+    const action = "set extra options";
+    if (this.#closed) throw closedError(action, this.#o.what);
+    if (options.listening && !this.#listening) {
+      throw new BusinessError(EBADF, `Cannot ${action}: the ${this.#o.what} is not listening`);
+    }
+    Object.assign(this.#os, os);
+    if (socketTimeout !== undefined) this.#socketTimeout = socketTimeout;
+    for (const c of this.#clients.values()) {
+      if (c.handle !== undefined) applyOptions(c.handle, os, c.applied);
+      if (socketTimeout !== undefined) c.socketTimeout = socketTimeout;
+    }
+  }
+
+  /**
+   * The options in effect for clients.
+   *
+   * @returns The options.
+   */
+  extraOptions(): StreamExtraOptions {
+    if (this.#closed) throw closedError("get extra options", this.#o.what);
+    const first = this.#clients.values().next().value;
+    return streamOptionsInEffect(undefined, first?.applied ?? {}, this.#socketTimeout);
+  }
+
+  /**
+   * Add a listener after checking its type.
+   *
+   * @param type `connect` or `error`.
+   * @param callback The listener.
+   */
+  on(type: unknown, callback: (v: never) => void): void {
+    checkEventType(type, SERVER_EVENTS, this.#o.what);
+    this.#events.on(type as "connect", callback as Callback<C>);
+  }
+
+  /**
+   * Remove a listener (all of the type without `callback`) after checking its type.
+   *
+   * @param type `connect` or `error`.
+   * @param callback The listener.
+   */
+  off(type: unknown, callback?: (v: never) => void): void {
+    checkEventType(type, SERVER_EVENTS, this.#o.what);
+    this.#events.off(type as "connect", callback as Callback<C> | undefined);
   }
 }

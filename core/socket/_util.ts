@@ -72,10 +72,12 @@ export const RESOLVED: Promise<void> = Promise.resolve();
  * The caller's send data as a view without copying, when it is binary.
  *
  * @param data An `ArrayBuffer` (or a view of one).
- * @returns A view of the same memory, or `undefined` for anything else.
+ * @returns A view of the same memory (a `Uint8Array` itself), or
+ *   `undefined` for anything else.
  */
 export function binaryView(data: unknown): Uint8Array | undefined {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (data instanceof Uint8Array) return data;
   if (ArrayBuffer.isView(data)) {
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   }
@@ -416,6 +418,23 @@ export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Prom
       },
     );
   });
+}
+
+/**
+ * Check an event type given to `on`/`off`.
+ *
+ * @param type The type.
+ * @param allowed The types this object emits.
+ * @param what The object, for the message (`TCP socket`).
+ */
+export function checkEventType(type: unknown, allowed: readonly string[], what: string): void {
+  if (typeof type !== "string" || !allowed.includes(type)) {
+    throw new ParameterError(
+      `Cannot listen for event "${String(type)}" on a ${what}: expected one of ${
+        allowed.join(", ")
+      }`,
+    );
+  }
 }
 
 /**

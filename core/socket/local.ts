@@ -6,8 +6,7 @@
  * @module
  */
 import { BusinessError, ParameterError } from "../errors.ts";
-import { Emitter } from "../emitter.ts";
-import type { ListenerHandle, SocketOptionMap, SocketPlatform, StreamHandle } from "./platform.ts";
+import type { SocketPlatform } from "./platform.ts";
 import type {
   AsyncCallback,
   Callback,
@@ -19,17 +18,15 @@ import type {
   LocalSocketMessageInfo,
   SocketStateBase,
 } from "./types.ts";
-import { applyOptions, parseStreamOptions, StreamCore, streamOptionsInEffect } from "./_stream.ts";
+import { parseStreamOptions, StreamCore, StreamServerCore } from "./_stream.ts";
 import {
   checkObject,
   closedError,
   DEFAULT_CONNECT_TIMEOUT,
   dual,
   EBADF,
-  EISCONN,
   optUint,
   toArrayBuffer,
-  withTimeout,
 } from "./_util.ts";
 import { MAX_CLIENTS } from "./tcp.ts";
 
@@ -48,16 +45,6 @@ function checkPath(addr: unknown, action: string): string {
 
 function localMessage(path: () => string): (b: Uint8Array) => LocalSocketMessageInfo {
   return (bytes) => ({ message: toArrayBuffer(bytes), address: path(), size: bytes.byteLength });
-}
-
-function checkType(type: unknown, allowed: readonly string[], what: string): void {
-  if (typeof type !== "string" || !allowed.includes(type)) {
-    throw new ParameterError(
-      `Cannot listen for event "${String(type)}" on a ${what}: expected one of ${
-        allowed.join(", ")
-      }`,
-    );
-  }
 }
 
 function onlyBufferOptions(options: LocalExtraOptions, action: string) {
@@ -91,8 +78,6 @@ export class LocalSocket {
   #core: StreamCore<LocalSocketMessageInfo>;
   #path = "";
   #bound: string | undefined;
-  #connecting = false;
-  #pending: Partial<SocketOptionMap> = {};
 
   /**
    * @param platform The platform adapter.
@@ -143,33 +128,14 @@ export class LocalSocket {
       const o = checkObject<LocalConnectOptions>(options, "connect");
       const path = checkPath(o.address, "connect");
       const timeout = optUint(o.timeout, "timeout", "connect") || DEFAULT_CONNECT_TIMEOUT;
-      if (this.#core.closed) throw closedError("connect", "local socket");
-      if (this.#core.handle !== undefined || this.#connecting) {
-        throw new BusinessError(EISCONN, "Cannot connect: the local socket is already connected");
-      }
-      this.#connecting = true;
-      const opening = this.#platform.unixConnect(path, this.#core.streamEvents());
-      let handle: StreamHandle;
-      try {
-        handle = await withTimeout(
-          opening,
-          timeout,
-          `Cannot connect to "${path}": timed out after ${timeout} ms`,
-        );
-      } catch (e) {
-        opening.then((h) => h.close(), () => {});
-        throw e;
-      } finally {
-        this.#connecting = false;
-      }
-      if (this.#core.closed) {
-        await handle.close();
-        throw closedError("connect", "local socket");
-      }
+      this.#core.checkUnconnected("connect");
+      // Messages name the path from the first byte on.
       this.#path = path;
-      this.#core.attach(handle);
-      applyOptions(handle, this.#pending, this.#core.applied);
-      this.#core.events.emit("connect", undefined);
+      await this.#core.connect(
+        (events) => this.#platform.unixConnect(path, events),
+        timeout,
+        `Cannot connect to "${path}": timed out after ${timeout} ms`,
+      );
     }, callback);
   }
 
@@ -204,7 +170,6 @@ export class LocalSocket {
    */
   close(): Promise<void>;
   close(callback?: AsyncCallback<void>): Promise<void> | void {
-    if (this.#connecting) this.#core.markClosed();
     return dual(() => this.#core.close(), callback);
   }
 
@@ -221,14 +186,7 @@ export class LocalSocket {
    */
   getState(): Promise<SocketStateBase>;
   getState(callback?: AsyncCallback<SocketStateBase>): Promise<SocketStateBase> | void {
-    return dual(async () => {
-      const open = this.#core.handle !== undefined && !this.#core.closed;
-      return {
-        isBound: open || (this.#bound !== undefined && !this.#core.closed),
-        isClose: this.#core.closed,
-        isConnected: open,
-      };
-    }, callback);
+    return dual(async () => this.#core.state(this.#bound !== undefined), callback);
   }
 
   /**
@@ -282,11 +240,7 @@ export class LocalSocket {
     return dual(async () => {
       const action = "set extra options";
       const { os, socketTimeout } = onlyBufferOptions(options, action);
-      if (this.#core.closed) throw closedError(action, "local socket");
-      if (socketTimeout !== undefined) this.#core.socketTimeout = socketTimeout;
-      const h = this.#core.handle;
-      if (h === undefined) Object.assign(this.#pending, os);
-      else applyOptions(h, os, this.#core.applied);
+      this.#core.setExtraOptions(os, socketTimeout, action);
     }, callback);
   }
 
@@ -305,14 +259,7 @@ export class LocalSocket {
   getExtraOptions(
     callback?: AsyncCallback<LocalExtraOptions>,
   ): Promise<LocalExtraOptions> | void {
-    return dual(async () => {
-      if (this.#core.closed) throw closedError("get extra options", "local socket");
-      return streamOptionsInEffect(
-        this.#core.handle,
-        this.#core.applied,
-        this.#core.socketTimeout,
-      ) as LocalExtraOptions;
-    }, callback);
+    return dual(async () => this.#core.extraOptions() as LocalExtraOptions, callback);
   }
 
   /**
@@ -337,8 +284,7 @@ export class LocalSocket {
    */
   on(type: "error", callback: ErrorCallback): void;
   on(type: string, callback: (v: never) => void): void {
-    checkType(type, CLIENT_EVENTS, "local socket");
-    this.#core.events.on(type as "message", callback as Callback<LocalSocketMessageInfo>);
+    this.#core.on(type, callback, CLIENT_EVENTS);
   }
 
   /**
@@ -348,8 +294,7 @@ export class LocalSocket {
    * @param callback The listener to remove.
    */
   off(type: "message" | "connect" | "close" | "error", callback?: (v: never) => void): void {
-    checkType(type, CLIENT_EVENTS, "local socket");
-    this.#core.events.off(type as "message", callback as Callback<LocalSocketMessageInfo>);
+    this.#core.off(type, callback, CLIENT_EVENTS);
   }
 }
 
@@ -452,8 +397,7 @@ export class LocalSocketConnection {
    */
   on(type: "error", callback: ErrorCallback): void;
   on(type: string, callback: (v: never) => void): void {
-    checkType(type, CONNECTION_EVENTS, "local connection");
-    this.#core.events.on(type as "message", callback as Callback<LocalSocketMessageInfo>);
+    this.#core.on(type, callback, CONNECTION_EVENTS);
   }
 
   /**
@@ -463,13 +407,9 @@ export class LocalSocketConnection {
    * @param callback The listener to remove.
    */
   off(type: "message" | "close" | "error", callback?: (v: never) => void): void {
-    checkType(type, CONNECTION_EVENTS, "local connection");
-    this.#core.events.off(type as "message", callback as Callback<LocalSocketMessageInfo>);
+    this.#core.off(type, callback, CONNECTION_EVENTS);
   }
 }
-
-type ServerEvents = { connect: LocalSocketConnection; error: BusinessError<unknown> };
-const SERVER_EVENTS = ["connect", "error"] as const;
 
 /**
  * A Unix-domain stream server. Create it with `socket.constructLocalSocketServerInstance()`.
@@ -485,15 +425,13 @@ const SERVER_EVENTS = ["connect", "error"] as const;
  */
 export class LocalSocketServer {
   #platform: SocketPlatform;
-  #events: Emitter<ServerEvents> = new Emitter<ServerEvents>();
-  #listener: ListenerHandle | undefined;
-  #listening = false;
-  #closed = false;
   #path = "";
-  #clients: Map<number, StreamCore<LocalSocketMessageInfo>> = new Map();
-  #nextId = 1;
-  #os: Partial<SocketOptionMap> = {};
-  #socketTimeout: number | undefined;
+  #server: StreamServerCore<LocalSocketConnection, LocalSocketMessageInfo> = new StreamServerCore({
+    what: "local server",
+    maxClients: MAX_CLIENTS,
+    core: () => new StreamCore("local connection", localMessage(() => this.#path)),
+    connection: (id, core) => new LocalSocketConnection(id, core, this.#path),
+  });
 
   /**
    * @param platform The platform adapter.
@@ -519,43 +457,13 @@ export class LocalSocketServer {
   listen(address: LocalAddress, callback?: AsyncCallback<void>): Promise<void> | void {
     return dual(async () => {
       const path = checkPath(address, "listen");
-      if (this.#closed) throw closedError("listen", "local server");
-      if (this.#listening) {
-        throw new BusinessError(EISCONN, "Cannot listen: the local server is already listening");
-      }
-      this.#listening = true;
-      try {
-        this.#listener = await this.#platform.unixListen(path, {
-          onConnection: (h) => this.#accept(h),
-          onError: (e) => this.#events.emit("error", e),
-        });
-      } catch (e) {
-        this.#listening = false;
-        throw e;
-      }
-      this.#path = path;
-      if (this.#closed) await this.#listener.close();
+      await this.#server.listen((events) =>
+        this.#platform.unixListen(path, events).then((l) => {
+          this.#path = path;
+          return l;
+        })
+      );
     }, callback);
-  }
-
-  #accept(handle: StreamHandle) {
-    const core = new StreamCore<LocalSocketMessageInfo>(
-      "local connection",
-      localMessage(() => this.#path),
-    );
-    const events = core.streamEvents();
-    if (this.#closed || this.#clients.size >= MAX_CLIENTS) {
-      handle.close().catch(() => {});
-      return events;
-    }
-    const id = this.#nextId++;
-    core.attach(handle);
-    core.socketTimeout = this.#socketTimeout;
-    applyOptions(handle, this.#os, core.applied);
-    this.#clients.set(id, core);
-    core.events.on("close", () => this.#clients.delete(id));
-    this.#events.emit("connect", new LocalSocketConnection(id, core, this.#path));
-    return events;
   }
 
   /**
@@ -571,12 +479,7 @@ export class LocalSocketServer {
    */
   close(): Promise<void>;
   close(callback?: AsyncCallback<void>): Promise<void> | void {
-    return dual(async () => {
-      if (this.#closed) return;
-      this.#closed = true;
-      const all = [...this.#clients.values()].map((c) => c.close().catch(() => {}));
-      await Promise.all([this.#listener?.close(), ...all]);
-    }, callback);
+    return dual(() => this.#server.close(), callback);
   }
 
   /**
@@ -592,11 +495,7 @@ export class LocalSocketServer {
    */
   getState(): Promise<SocketStateBase>;
   getState(callback?: AsyncCallback<SocketStateBase>): Promise<SocketStateBase> | void {
-    return dual(async () => ({
-      isBound: this.#listener !== undefined && !this.#closed,
-      isClose: this.#closed,
-      isConnected: false,
-    }), callback);
+    return dual(async () => this.#server.state(), callback);
   }
 
   /**
@@ -614,12 +513,8 @@ export class LocalSocketServer {
   getLocalAddress(callback?: AsyncCallback<string>): Promise<string> | void {
     return dual(
       async () => {
-        if (this.#closed || this.#listener === undefined) {
-          throw new BusinessError(
-            EBADF,
-            "Cannot get the local address: the local server is not listening",
-          );
-        }
+        const e = this.#server.notListening("get the local address");
+        if (e !== undefined) throw e;
         return this.#path;
       },
       callback,
@@ -648,13 +543,7 @@ export class LocalSocketServer {
     return dual(async () => {
       const action = "set extra options";
       const { os, socketTimeout } = onlyBufferOptions(options, action);
-      if (this.#closed) throw closedError(action, "local server");
-      Object.assign(this.#os, os);
-      if (socketTimeout !== undefined) this.#socketTimeout = socketTimeout;
-      for (const c of this.#clients.values()) {
-        if (c.handle !== undefined) applyOptions(c.handle, os, c.applied);
-        if (socketTimeout !== undefined) c.socketTimeout = socketTimeout;
-      }
+      this.#server.setExtraOptions(os, socketTimeout, { listening: false });
     }, callback);
   }
 
@@ -673,11 +562,7 @@ export class LocalSocketServer {
   getExtraOptions(
     callback?: AsyncCallback<LocalExtraOptions>,
   ): Promise<LocalExtraOptions> | void {
-    return dual(async () => {
-      if (this.#closed) throw closedError("get extra options", "local server");
-      const first = this.#clients.values().next().value;
-      return streamOptionsInEffect(undefined, first?.applied ?? {}, this.#socketTimeout);
-    }, callback);
+    return dual(async () => this.#server.extraOptions() as LocalExtraOptions, callback);
   }
 
   /**
@@ -695,8 +580,7 @@ export class LocalSocketServer {
    */
   on(type: "error", callback: ErrorCallback): void;
   on(type: string, callback: (v: never) => void): void {
-    checkType(type, SERVER_EVENTS, "local server");
-    this.#events.on(type as "connect", callback as Callback<LocalSocketConnection>);
+    this.#server.on(type, callback);
   }
 
   /**
@@ -706,7 +590,6 @@ export class LocalSocketServer {
    * @param callback The listener to remove.
    */
   off(type: "connect" | "error", callback?: (v: never) => void): void {
-    checkType(type, SERVER_EVENTS, "local server");
-    this.#events.off(type as "connect", callback as Callback<LocalSocketConnection>);
+    this.#server.off(type, callback);
   }
 }

@@ -4,7 +4,8 @@
  *
  * A {@linkcode SocketPlatform} opens three kinds of handles:
  * - {@linkcode StreamHandle}: a connected byte stream (TCP or Unix-domain), from
- *   `tcpConnect`, `unixConnect` or a listener's `onConnection`.
+ *   `tcpConnect`, `unixConnect`, a listener's `onConnection`, or the
+ *   `connect` of a {@linkcode BoundTcpHandle} (from the optional `tcpBind`).
  * - {@linkcode ListenerHandle}: a listening TCP or Unix-domain socket.
  * - {@linkcode DatagramHandle}: a bound UDP socket.
  *
@@ -27,6 +28,11 @@
  * - `setOption` applies an option to the OS socket and returns `true`, or
  *   returns `false` when the runtime cannot apply it; it never pretends.
  *   `getOption` returns the value in effect when the runtime can read it back.
+ * - Every handle starts referenced: while open it keeps the process alive, as
+ *   the runtime's own sockets do. After `unref()` it does not (its callbacks
+ *   still run while something else keeps the process alive); `ref()` undoes
+ *   that. Bytes already queued by `write` keep the process alive until they
+ *   are handed to the kernel, referenced or not.
  *
  * @module
  */
@@ -91,6 +97,22 @@ export interface OptionTarget {
   getOption<K extends SocketOption>(name: K): SocketOptionMap[K] | undefined;
 }
 
+/**
+ * Whether an open handle keeps the process alive (Node's `ref`/`unref`).
+ * Both are idempotent and do nothing once the handle is closed.
+ */
+export interface Refable {
+  /**
+   * Keep the process alive while this handle is open (the initial state).
+   */
+  ref(): void;
+  /**
+   * Let the process exit while this handle is open, once nothing else keeps
+   * it alive. Queued writes still keep it alive until written.
+   */
+  unref(): void;
+}
+
 /** Callbacks of a {@linkcode StreamHandle}, given when it is opened. */
 export interface StreamEvents {
   /** Bytes arrived; the receiver owns them. */
@@ -102,7 +124,7 @@ export interface StreamEvents {
 }
 
 /** A connected TCP or Unix-domain stream. */
-export interface StreamHandle extends OptionTarget {
+export interface StreamHandle extends OptionTarget, Refable {
   /** The local endpoint (`undefined` for Unix-domain streams). */
   readonly localAddress: IpEndpoint | undefined;
   /** The remote endpoint (`undefined` for Unix-domain streams). */
@@ -141,7 +163,7 @@ export interface ListenerEvents {
 }
 
 /** A listening TCP or Unix-domain socket. */
-export interface ListenerHandle {
+export interface ListenerHandle extends Refable {
   /** The bound endpoint (`undefined` for Unix-domain listeners). */
   readonly localAddress: IpEndpoint | undefined;
   /**
@@ -161,7 +183,7 @@ export interface DatagramEvents {
 }
 
 /** A bound UDP socket. */
-export interface DatagramHandle extends OptionTarget {
+export interface DatagramHandle extends OptionTarget, Refable {
   /** The bound endpoint. */
   readonly localAddress: IpEndpoint;
   /**
@@ -197,6 +219,27 @@ export interface DatagramHandle extends OptionTarget {
   close(): Promise<void>;
 }
 
+/** A TCP socket bound to a local endpoint and not yet connected. */
+export interface BoundTcpHandle {
+  /** The bound endpoint (the kernel's port when bound to port 0). */
+  readonly localAddress: IpEndpoint;
+  /**
+   * Connect from the bound endpoint. This uses up the bound handle: it must
+   * not be used again, whether the connect succeeds or fails.
+   *
+   * @param remote The remote endpoint.
+   * @param events The stream's callbacks.
+   * @returns The connected stream.
+   */
+  connect(remote: IpEndpoint, events: StreamEvents): Promise<StreamHandle>;
+  /**
+   * Release the bound socket without connecting.
+   *
+   * @returns When it is closed.
+   */
+  close(): Promise<void>;
+}
+
 /** Options of {@linkcode SocketPlatform.tcpConnect}. */
 export interface TcpConnectOptions {
   /** The remote endpoint. */
@@ -225,6 +268,16 @@ export interface SocketPlatform {
    * @returns The connected stream.
    */
   tcpConnect(options: TcpConnectOptions, events: StreamEvents): Promise<StreamHandle>;
+  /**
+   * Bind a TCP socket now, to connect from it later (so that a bind to port 0
+   * learns its port, and a bad address fails at once). Absent, or resolving
+   * `undefined`, where the runtime cannot bind before connecting: then the
+   * core passes the endpoint to `tcpConnect` as `local`.
+   *
+   * @param local The endpoint to bind.
+   * @returns The bound socket, or `undefined`.
+   */
+  tcpBind?(local: IpEndpoint): Promise<BoundTcpHandle | undefined>;
   /**
    * Listen for TCP connections.
    *

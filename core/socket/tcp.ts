@@ -5,8 +5,7 @@
  * @module
  */
 import { BusinessError, ParameterError } from "../errors.ts";
-import { Emitter } from "../emitter.ts";
-import type { IpEndpoint, ListenerHandle, SocketOptionMap, SocketPlatform } from "./platform.ts";
+import type { BoundTcpHandle, IpEndpoint, SocketPlatform } from "./platform.ts";
 import type {
   AsyncCallback,
   Callback,
@@ -18,20 +17,19 @@ import type {
   TCPExtraOptions,
   TCPSendOptions,
 } from "./types.ts";
-import { applyOptions, parseStreamOptions, StreamCore, streamOptionsInEffect } from "./_stream.ts";
+import { parseStreamOptions, StreamCore, StreamServerCore } from "./_stream.ts";
 import {
   checkObject,
   closedError,
   DEFAULT_CONNECT_TIMEOUT,
   dual,
   EBADF,
-  EISCONN,
+  EINVAL,
   ENOTCONN,
   optUint,
   toArrayBuffer,
   toEndpoint,
   toNetAddress,
-  withTimeout,
 } from "./_util.ts";
 
 /** The most clients a {@linkcode TCPSocketServer} keeps at once. */
@@ -50,16 +48,6 @@ function ipMessage(remote: () => IpEndpoint | undefined): (b: Uint8Array) => Soc
       },
     };
   };
-}
-
-function checkType(type: unknown, allowed: readonly string[], what: string): void {
-  if (typeof type !== "string" || !allowed.includes(type)) {
-    throw new ParameterError(
-      `Cannot listen for event "${String(type)}" on a ${what}: expected one of ${
-        allowed.join(", ")
-      }`,
-    );
-  }
 }
 
 const CLIENT_EVENTS = ["message", "connect", "close", "error"] as const;
@@ -84,8 +72,8 @@ export class TCPSocket {
   #platform: SocketPlatform;
   #core: StreamCore<SocketMessageInfo>;
   #local: IpEndpoint | undefined;
-  #connecting = false;
-  #pending: Partial<SocketOptionMap> = {};
+  #bound: BoundTcpHandle | undefined;
+  #binding = false;
 
   /**
    * @param platform The platform adapter.
@@ -97,7 +85,9 @@ export class TCPSocket {
 
   /**
    * Bind the local address and port used by a later `connect` (port 0: the
-   * system chooses).
+   * system chooses). On Node and Deno the kernel binds now, so
+   * `getLocalAddress` reports the chosen port; on Bun the address is
+   * recorded and bound at `connect` (see `docs/socket.md`).
    *
    * @param address The local address.
    * @param callback Called when done.
@@ -113,11 +103,27 @@ export class TCPSocket {
   bind(address: NetAddress, callback?: AsyncCallback<void>): Promise<void> | void {
     return dual(async () => {
       const local = toEndpoint(address, "bind");
-      if (this.#core.closed) throw closedError("bind", "TCP socket");
-      if (this.#core.handle !== undefined || this.#connecting) {
-        throw new BusinessError(EISCONN, "Cannot bind: the TCP socket is already connected");
+      this.#core.checkUnconnected("bind");
+      if (this.#binding) {
+        throw new BusinessError(EINVAL, "Cannot bind: the TCP socket is already binding");
       }
-      this.#local = local;
+      // Binding again releases the previous bound socket.
+      const previous = this.#bound;
+      this.#bound = undefined;
+      this.#local = undefined;
+      this.#binding = true;
+      try {
+        await previous?.close();
+        const bound = await this.#platform.tcpBind?.(local);
+        if (this.#core.closed) {
+          await bound?.close();
+          throw closedError("bind", "TCP socket");
+        }
+        this.#bound = bound;
+        this.#local = bound?.localAddress ?? local;
+      } finally {
+        this.#binding = false;
+      }
     }, callback);
   }
 
@@ -140,40 +146,26 @@ export class TCPSocket {
       const o = checkObject<TCPConnectOptions>(options, "connect");
       const remote = toEndpoint(o.address, "connect");
       const timeout = optUint(o.timeout, "timeout", "connect") || DEFAULT_CONNECT_TIMEOUT;
-      if (this.#core.closed) throw closedError("connect", "TCP socket");
-      if (this.#core.handle !== undefined || this.#connecting) {
-        throw new BusinessError(EISCONN, "Cannot connect: the TCP socket is already connected");
+      this.#core.checkUnconnected("connect");
+      if (this.#binding) {
+        throw new BusinessError(EINVAL, "Cannot connect: the TCP socket is still binding");
       }
-      if (this.#local !== undefined && this.#local.family !== remote.family) {
+      const local = this.#local;
+      if (local !== undefined && local.family !== remote.family) {
         throw new ParameterError(
-          `Cannot connect: address "${remote.address}" is ${remote.family} but the socket is bound to ${this.#local.family}`,
+          `Cannot connect: address "${remote.address}" is ${remote.family} but the socket is bound to ${local.family}`,
         );
       }
-      this.#connecting = true;
-      const opening = this.#platform.tcpConnect(
-        { remote, local: this.#local },
-        this.#core.streamEvents(),
+      const bound = this.#bound;
+      this.#bound = undefined;
+      await this.#core.connect(
+        (events) =>
+          bound !== undefined
+            ? bound.connect(remote, events)
+            : this.#platform.tcpConnect({ remote, local }, events),
+        timeout,
+        `Cannot connect to "${remote.address}" port ${remote.port}: timed out after ${timeout} ms`,
       );
-      let handle;
-      try {
-        handle = await withTimeout(
-          opening,
-          timeout,
-          `Cannot connect to "${remote.address}" port ${remote.port}: timed out after ${timeout} ms`,
-        );
-      } catch (e) {
-        opening.then((h) => h.close(), () => {});
-        throw e;
-      } finally {
-        this.#connecting = false;
-      }
-      if (this.#core.closed) {
-        await handle.close();
-        throw closedError("connect", "TCP socket");
-      }
-      this.#core.attach(handle);
-      applyOptions(handle, this.#pending, this.#core.applied);
-      this.#core.events.emit("connect", undefined);
     }, callback);
   }
 
@@ -208,8 +200,13 @@ export class TCPSocket {
    */
   close(): Promise<void>;
   close(callback?: AsyncCallback<void>): Promise<void> | void {
-    if (this.#connecting) this.#core.markClosed();
-    return dual(() => this.#core.close(), callback);
+    const bound = this.#bound;
+    this.#bound = undefined;
+    return dual(() => {
+      // Closed at once: a bind or connect under way sees it and releases its socket.
+      const closing = this.#core.close();
+      return bound === undefined ? closing : Promise.all([closing, bound.close()]).then(() => {});
+    }, callback);
   }
 
   /**
@@ -277,14 +274,7 @@ export class TCPSocket {
    */
   getState(): Promise<SocketStateBase>;
   getState(callback?: AsyncCallback<SocketStateBase>): Promise<SocketStateBase> | void {
-    return dual(async () => {
-      const open = this.#core.handle !== undefined && !this.#core.closed;
-      return {
-        isBound: open || (this.#local !== undefined && !this.#core.closed),
-        isClose: this.#core.closed,
-        isConnected: open,
-      };
-    }, callback);
+    return dual(async () => this.#core.state(this.#local !== undefined), callback);
   }
 
   /**
@@ -306,17 +296,14 @@ export class TCPSocket {
     return dual(async () => {
       const action = "set extra options";
       const { os, socketTimeout } = parseStreamOptions(checkObject(options, action), action);
-      if (this.#core.closed) throw closedError(action, "TCP socket");
-      const h = this.#core.handle;
-      if (h === undefined && this.#local === undefined && !this.#connecting) {
+      const c = this.#core;
+      if (!c.closed && c.handle === undefined && this.#local === undefined && !c.connecting) {
         throw new BusinessError(
           EBADF,
           `Cannot ${action}: the TCP socket is not bound or connected`,
         );
       }
-      if (socketTimeout !== undefined) this.#core.socketTimeout = socketTimeout;
-      if (h === undefined) Object.assign(this.#pending, os);
-      else applyOptions(h, os, this.#core.applied);
+      c.setExtraOptions(os, socketTimeout, action);
     }, callback);
   }
 
@@ -333,14 +320,7 @@ export class TCPSocket {
    */
   getExtraOptions(): Promise<TCPExtraOptions>;
   getExtraOptions(callback?: AsyncCallback<TCPExtraOptions>): Promise<TCPExtraOptions> | void {
-    return dual(async () => {
-      if (this.#core.closed) throw closedError("get extra options", "TCP socket");
-      return streamOptionsInEffect(
-        this.#core.handle,
-        this.#core.applied,
-        this.#core.socketTimeout,
-      ) as TCPExtraOptions;
-    }, callback);
+    return dual(async () => this.#core.extraOptions() as TCPExtraOptions, callback);
   }
 
   /**
@@ -365,8 +345,7 @@ export class TCPSocket {
    */
   on(type: "error", callback: ErrorCallback): void;
   on(type: string, callback: (v: never) => void): void {
-    checkType(type, CLIENT_EVENTS, "TCP socket");
-    this.#core.events.on(type as "message", callback as Callback<SocketMessageInfo>);
+    this.#core.on(type, callback, CLIENT_EVENTS);
   }
 
   /**
@@ -391,8 +370,7 @@ export class TCPSocket {
    */
   off(type: "error", callback?: ErrorCallback): void;
   off(type: string, callback?: (v: never) => void): void {
-    checkType(type, CLIENT_EVENTS, "TCP socket");
-    this.#core.events.off(type as "message", callback as Callback<SocketMessageInfo>);
+    this.#core.off(type, callback, CLIENT_EVENTS);
   }
 }
 
@@ -515,8 +493,7 @@ export class TCPSocketConnection {
    */
   on(type: "error", callback: ErrorCallback): void;
   on(type: string, callback: (v: never) => void): void {
-    checkType(type, CONNECTION_EVENTS, "TCP connection");
-    this.#core.events.on(type as "message", callback as Callback<SocketMessageInfo>);
+    this.#core.on(type, callback, CONNECTION_EVENTS);
   }
 
   /**
@@ -526,13 +503,9 @@ export class TCPSocketConnection {
    * @param callback The listener to remove.
    */
   off(type: "message" | "close" | "error", callback?: (v: never) => void): void {
-    checkType(type, CONNECTION_EVENTS, "TCP connection");
-    this.#core.events.off(type as "message", callback as Callback<SocketMessageInfo>);
+    this.#core.off(type, callback, CONNECTION_EVENTS);
   }
 }
-
-type ServerEvents = { connect: TCPSocketConnection; error: BusinessError<unknown> };
-const SERVER_EVENTS = ["connect", "error"] as const;
 
 /**
  * A TCP server (API 10). Create it with `socket.constructTCPSocketServerInstance()`.
@@ -550,14 +523,12 @@ const SERVER_EVENTS = ["connect", "error"] as const;
  */
 export class TCPSocketServer {
   #platform: SocketPlatform;
-  #events: Emitter<ServerEvents> = new Emitter<ServerEvents>();
-  #listener: ListenerHandle | undefined;
-  #listening = false;
-  #closed = false;
-  #clients: Map<number, StreamCore<SocketMessageInfo>> = new Map();
-  #nextId = 1;
-  #os: Partial<SocketOptionMap> = {};
-  #socketTimeout: number | undefined;
+  #server: StreamServerCore<TCPSocketConnection, SocketMessageInfo> = new StreamServerCore({
+    what: "TCP server",
+    maxClients: MAX_CLIENTS,
+    core: (handle) => new StreamCore("TCP connection", ipMessage(() => handle.remoteAddress)),
+    connection: (id, core) => new TCPSocketConnection(id, core),
+  });
 
   /**
    * @param platform The platform adapter.
@@ -583,42 +554,8 @@ export class TCPSocketServer {
   listen(address: NetAddress, callback?: AsyncCallback<void>): Promise<void> | void {
     return dual(async () => {
       const local = toEndpoint(address, "listen");
-      if (this.#closed) throw closedError("listen", "TCP server");
-      if (this.#listening) {
-        throw new BusinessError(EISCONN, "Cannot listen: the TCP server is already listening");
-      }
-      this.#listening = true;
-      try {
-        this.#listener = await this.#platform.tcpListen(local, {
-          onConnection: (handle) => this.#accept(handle),
-          onError: (e) => this.#events.emit("error", e),
-        });
-      } catch (e) {
-        this.#listening = false;
-        throw e;
-      }
-      if (this.#closed) await this.#listener.close();
+      await this.#server.listen((events) => this.#platform.tcpListen(local, events));
     }, callback);
-  }
-
-  #accept(handle: import("./platform.ts").StreamHandle) {
-    const core = new StreamCore<SocketMessageInfo>(
-      "TCP connection",
-      ipMessage(() => handle.remoteAddress),
-    );
-    const events = core.streamEvents();
-    if (this.#closed || this.#clients.size >= MAX_CLIENTS) {
-      handle.close().catch(() => {});
-      return events;
-    }
-    const id = this.#nextId++;
-    core.attach(handle);
-    core.socketTimeout = this.#socketTimeout;
-    applyOptions(handle, this.#os, core.applied);
-    this.#clients.set(id, core);
-    core.events.on("close", () => this.#clients.delete(id));
-    this.#events.emit("connect", new TCPSocketConnection(id, core));
-    return events;
   }
 
   /**
@@ -634,12 +571,7 @@ export class TCPSocketServer {
    */
   close(): Promise<void>;
   close(callback?: AsyncCallback<void>): Promise<void> | void {
-    return dual(async () => {
-      if (this.#closed) return;
-      this.#closed = true;
-      const all = [...this.#clients.values()].map((c) => c.close().catch(() => {}));
-      await Promise.all([this.#listener?.close(), ...all]);
-    }, callback);
+    return dual(() => this.#server.close(), callback);
   }
 
   /**
@@ -655,11 +587,7 @@ export class TCPSocketServer {
    */
   getState(): Promise<SocketStateBase>;
   getState(callback?: AsyncCallback<SocketStateBase>): Promise<SocketStateBase> | void {
-    return dual(async () => ({
-      isBound: this.#listener !== undefined && !this.#closed,
-      isClose: this.#closed,
-      isConnected: false,
-    }), callback);
+    return dual(async () => this.#server.state(), callback);
   }
 
   /**
@@ -676,13 +604,8 @@ export class TCPSocketServer {
   getLocalAddress(): Promise<NetAddress>;
   getLocalAddress(callback?: AsyncCallback<NetAddress>): Promise<NetAddress> | void {
     return dual(async () => {
-      const l = this.#listener?.localAddress;
-      if (this.#closed || l === undefined) {
-        throw new BusinessError(
-          EBADF,
-          "Cannot get the local address: the TCP server is not listening",
-        );
-      }
+      const l = this.#server.listener?.localAddress;
+      if (l === undefined) throw this.#server.notListening("get the local address")!;
       return toNetAddress(l);
     }, callback);
   }
@@ -705,16 +628,7 @@ export class TCPSocketServer {
     return dual(async () => {
       const action = "set extra options";
       const { os, socketTimeout } = parseStreamOptions(checkObject(options, action), action);
-      if (this.#closed) throw closedError(action, "TCP server");
-      if (!this.#listening) {
-        throw new BusinessError(EBADF, `Cannot ${action}: the TCP server is not listening`);
-      }
-      Object.assign(this.#os, os);
-      if (socketTimeout !== undefined) this.#socketTimeout = socketTimeout;
-      for (const c of this.#clients.values()) {
-        if (c.handle !== undefined) applyOptions(c.handle, os, c.applied);
-        if (socketTimeout !== undefined) c.socketTimeout = socketTimeout;
-      }
+      this.#server.setExtraOptions(os, socketTimeout, { listening: true });
     }, callback);
   }
 
@@ -732,12 +646,7 @@ export class TCPSocketServer {
    */
   getExtraOptions(): Promise<TCPExtraOptions>;
   getExtraOptions(callback?: AsyncCallback<TCPExtraOptions>): Promise<TCPExtraOptions> | void {
-    return dual(async () => {
-      if (this.#closed) throw closedError("get extra options", "TCP server");
-      const first = this.#clients.values().next().value;
-      const applied = first?.applied ?? {};
-      return { ...streamOptionsInEffect(undefined, applied, this.#socketTimeout) };
-    }, callback);
+    return dual(async () => this.#server.extraOptions() as TCPExtraOptions, callback);
   }
 
   /**
@@ -755,8 +664,7 @@ export class TCPSocketServer {
    */
   on(type: "error", callback: ErrorCallback): void;
   on(type: string, callback: (v: never) => void): void {
-    checkType(type, SERVER_EVENTS, "TCP server");
-    this.#events.on(type as "connect", callback as Callback<TCPSocketConnection>);
+    this.#server.on(type, callback);
   }
 
   /**
@@ -766,7 +674,6 @@ export class TCPSocketServer {
    * @param callback The listener to remove.
    */
   off(type: "connect" | "error", callback?: (v: never) => void): void {
-    checkType(type, SERVER_EVENTS, "TCP server");
-    this.#events.off(type as "connect", callback as Callback<TCPSocketConnection>);
+    this.#server.off(type, callback);
   }
 }

@@ -86,6 +86,9 @@ export class UDPSocket {
   #applied: Partial<SocketOptionMap> = {};
   #socketTimeout: number | undefined;
   #to: EndpointCache = new EndpointCache();
+  // The last `ArrayBuffer` sent and its view: a loop sending one buffer builds one view.
+  #lastBuffer: unknown = undefined;
+  #lastView: Uint8Array | undefined = undefined;
 
   /**
    * @param platform The platform adapter.
@@ -203,7 +206,15 @@ export class UDPSocket {
     const to = this.#to.get(o.address, action);
     const data = o.data;
     // Binary data is lent to the handle (it never keeps it past the send); strings are encoded.
-    const view = binaryView(data);
+    let view: Uint8Array | undefined;
+    if (data === this.#lastBuffer) view = this.#lastView;
+    else {
+      view = binaryView(data);
+      if (data instanceof ArrayBuffer) {
+        this.#lastBuffer = data;
+        this.#lastView = view;
+      }
+    }
     let bytes = view ?? encodeData(data, undefined, action);
     if (this.#closed) throw closedError(action, "UDP socket");
     const h = this.#handle;
@@ -239,6 +250,7 @@ export class UDPSocket {
     return dual(async () => {
       if (this.#closed) return;
       this.#closed = true;
+      this.#lastBuffer = this.#lastView = undefined;
       const h = this.#handle;
       this.#handle = undefined;
       if (h !== undefined) {

@@ -6,7 +6,8 @@
  */
 import { unlinkSync } from "node:fs";
 import { setImmediate } from "node:timers";
-import type { BusinessError } from "../../core/errors.ts";
+import { socketErrorCode } from "../../core/error_codes.ts";
+import { type BusinessError, PlatformError } from "../../core/errors.ts";
 import type {
   DatagramEvents,
   DatagramHandle,
@@ -21,7 +22,7 @@ import type {
   StreamHandle,
   UdpBindOptions,
 } from "../../core/socket/platform.ts";
-import { connectTcpNet, nativeError, notWritten, SMALL_WRITE } from "../node/socket.ts";
+import { bindDgram, connectTcpNet, nativeError, notWritten, SMALL_WRITE } from "../node/socket.ts";
 import { Pending } from "../_pending.ts";
 
 /** The per-socket state kept in `socket.data`. */
@@ -46,6 +47,8 @@ interface BunSocket {
   end(): void;
   setNoDelay(noDelay?: boolean): boolean;
   setKeepAlive(enable?: boolean, initialDelay?: number): boolean;
+  ref(): void;
+  unref(): void;
 }
 
 /** Bun's socket handlers. */
@@ -63,6 +66,8 @@ interface BunListener {
   readonly port?: number;
   readonly hostname?: string;
   stop(closeActive?: boolean): void;
+  ref(): void;
+  unref(): void;
 }
 
 /** The parts of a Bun UDP socket used here. */
@@ -70,6 +75,8 @@ interface BunUdp {
   readonly address: { address: string; port: number; family: string };
   send(data: Uint8Array, port: number, address: string): boolean;
   close(): void;
+  ref(): void;
+  unref(): void;
   setBroadcast(on: boolean): boolean;
   setMulticastTTL(ttl: number): number;
   setMulticastLoopback(on: boolean): boolean;
@@ -108,6 +115,53 @@ const HIGH_WATER = 64 * 1024;
 const CHUNK = 64 * 1024;
 
 /**
+ * `ref`/`unref` of a Bun socket whose queued bytes keep the process alive:
+ * while unref'd, the socket is referenced again as long as `busy()` is true
+ * (Bun does not do that for bytes waiting in our queue for `drain`).
+ */
+class Refs {
+  #target: { ref(): void; unref(): void };
+  #busy: () => boolean;
+  #unrefd = false;
+  #held = false; // referenced while unref'd, because of `busy()`
+
+  /**
+   * @param target The Bun socket.
+   * @param busy Whether bytes are queued.
+   */
+  constructor(target: { ref(): void; unref(): void }, busy: () => boolean) {
+    this.#target = target;
+    this.#busy = busy;
+  }
+
+  /** Follow `busy()` while unref'd; call after the queue grew or drained. */
+  update(): void {
+    if (!this.#unrefd) return;
+    const on = this.#busy();
+    if (on === this.#held) return;
+    this.#held = on;
+    if (on) this.#target.ref();
+    else this.#target.unref();
+  }
+
+  /** Keep the process alive again. */
+  ref(): void {
+    if (!this.#unrefd) return;
+    this.#unrefd = false;
+    if (!this.#held) this.#target.ref();
+    this.#held = false;
+  }
+
+  /** Let the process exit, unless bytes are queued. */
+  unref(): void {
+    if (this.#unrefd) return;
+    this.#unrefd = true;
+    this.#held = true; // referenced now: `update` lets go unless busy
+    this.update();
+  }
+}
+
+/**
  * Wrap a Bun socket. `Bun` socket writes do not buffer (they return how many
  * bytes the kernel took). A write goes straight to the kernel, except that
  * further small writes in the same turn of the event loop are copied into a
@@ -129,6 +183,7 @@ function wrap(sock: BunSocket, ip: boolean): StreamHandle {
   let resolveClosed: () => void = () => {};
   const closedP = new Promise<void>((r) => (resolveClosed = r));
   const applied: Partial<SocketOptionMap> = {};
+  const refs = new Refs(sock, () => queue.length > 0);
 
   /** Write queued entries until the kernel is full; `true` when all went. */
   const flush = (): boolean => {
@@ -151,6 +206,7 @@ function wrap(sock: BunSocket, ip: boolean): StreamHandle {
       p.resolve?.();
     }
     kernelFull = false;
+    refs.update();
     return true;
   };
   let ended = false;
@@ -227,12 +283,14 @@ function wrap(sock: BunSocket, ip: boolean): StreamHandle {
         queued += n;
         if (!kernelFull) flush();
         if (lent && queue[queue.length - 1] === p) {
+          refs.update();
           return new Promise<void>((resolve, reject) => {
             p.resolve = resolve;
             p.reject = reject;
           });
         }
       }
+      refs.update();
       if (queued < HIGH_WATER) return true;
       blocked = true;
       return false;
@@ -244,6 +302,8 @@ function wrap(sock: BunSocket, ip: boolean): StreamHandle {
       }
       return closedP;
     },
+    ref: () => void (closed || refs.ref()),
+    unref: () => void (closed || refs.unref()),
     setOption<K extends SocketOption>(name: K, value: SocketOptionMap[K]): boolean {
       if (!ip) return false;
       let ok: boolean;
@@ -327,6 +387,8 @@ function listen(
   let stopped = false;
   return Promise.resolve({
     localAddress: local,
+    ref: () => void (stopped || listener.ref()),
+    unref: () => void (stopped || listener.unref()),
     close() {
       if (!stopped) {
         stopped = true;
@@ -342,9 +404,27 @@ function listen(
   });
 }
 
+/** A datagram waiting for `drain`. */
+interface QueuedDatagram {
+  bytes: Uint8Array;
+  port: number;
+  address: string;
+  resolve: () => void;
+  reject: (e: BusinessError<unknown>) => void;
+}
+
+/**
+ * Bind a `Bun.udpSocket`. A send goes to the kernel at once (`undefined`);
+ * when the kernel does not take it (`send` returns `false`) it waits in a
+ * queue, in order with later sends, for `drain`.
+ */
 async function udpBind(options: UdpBindOptions, events: DatagramEvents): Promise<DatagramHandle> {
+  // Bun.udpSocket cannot share a port (no SO_REUSEADDR); Bun's node:dgram can,
+  // and several devices on one host share the discovery port.
+  if (options.reuseAddress) return bindDgram(options, events, "bun", true);
   const { local } = options;
-  const waiting: Array<() => void> = [];
+  const queue: QueuedDatagram[] = [];
+  let flush = () => {};
   let s: BunUdp;
   try {
     s = await bun().udpSocket({
@@ -354,9 +434,7 @@ async function udpBind(options: UdpBindOptions, events: DatagramEvents): Promise
         data(_s, data, port, address) {
           events.onMessage(data, { address, port, family: fam(undefined, address) });
         },
-        drain() {
-          for (const w of waiting.splice(0)) w();
-        },
+        drain: () => flush(),
         error(_s, e) {
           events.onError?.(nativeError(e, "receive data", "bun"));
         },
@@ -367,6 +445,24 @@ async function udpBind(options: UdpBindOptions, events: DatagramEvents): Promise
   }
   const applied: Partial<SocketOptionMap> = {};
   const a = s.address;
+  let closed = false;
+  const refs = new Refs(s, () => queue.length > 0);
+  const failed = (e: unknown, port: number, address: string) =>
+    nativeError(e, `send data to "${address}" port ${port}`, "bun");
+  flush = () => {
+    while (queue.length > 0) {
+      const q = queue[0];
+      try {
+        if (!s.send(q.bytes, q.port, q.address)) break;
+        queue.shift();
+        q.resolve();
+      } catch (e) {
+        queue.shift();
+        q.reject(failed(e, q.port, q.address));
+      }
+    }
+    refs.update();
+  };
   const call = <T>(what: string, f: () => T): T => {
     try {
       return f();
@@ -377,26 +473,36 @@ async function udpBind(options: UdpBindOptions, events: DatagramEvents): Promise
   return {
     localAddress: { address: a.address, port: a.port, family: fam(a.family, a.address) },
     send(bytes, to) {
-      // `send` returns `false` when the kernel did not take the datagram: retry at `drain`.
-      try {
-        if (s.send(bytes, to.port, to.address)) return undefined;
-      } catch (e) {
-        return Promise.reject(
-          nativeError(e, `send data to "${to.address}" port ${to.port}`, "bun"),
-        );
+      const { port, address } = to;
+      if (queue.length === 0) {
+        try {
+          if (s.send(bytes, port, address)) return undefined;
+        } catch (e) {
+          return Promise.reject(failed(e, port, address));
+        }
       }
-      return (async () => {
-        const what = `send data to "${to.address}" port ${to.port}`;
-        do await new Promise<void>((r) => waiting.push(r)); while (
-          !call(what, () => s.send(bytes, to.port, to.address))
-        );
-      })();
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ bytes, port, address, resolve, reject });
+        refs.update();
+      });
     },
     addMembership: (g, i) => void call(`add membership of "${g}"`, () => s.addMembership(g, i)),
     dropMembership: (g, i) => void call(`drop membership of "${g}"`, () => s.dropMembership(g, i)),
+    ref: () => void (closed || refs.ref()),
+    unref: () => void (closed || refs.unref()),
     close() {
+      if (closed) return Promise.resolve();
+      closed = true;
       s.close();
-      for (const w of waiting.splice(0)) w();
+      for (const q of queue.splice(0)) {
+        q.reject(
+          new PlatformError(
+            socketErrorCode("EBADF"),
+            `Cannot send data to "${q.address}" port ${q.port}: the socket closed first`,
+            { data: { platform: "bun" } },
+          ),
+        );
+      }
       return Promise.resolve();
     },
     setOption<K extends SocketOption>(name: K, value: SocketOptionMap[K]): boolean {

@@ -17,7 +17,14 @@ import type {
   StreamEvents,
   StreamHandle,
 } from "../../core/socket/platform.ts";
-import { bindDgram, connectTcpNet, nativeError, notWritten, SMALL_WRITE } from "../node/socket.ts";
+import {
+  bindDgram,
+  bindTcpNet,
+  connectTcpNet,
+  nativeError,
+  notWritten,
+  SMALL_WRITE,
+} from "../node/socket.ts";
 import { Pending } from "../_pending.ts";
 
 /** The parts of `Deno.Addr` used here. */
@@ -35,6 +42,8 @@ interface DenoConn {
   read(p: Uint8Array): Promise<number | null>;
   write(p: Uint8Array): Promise<number>;
   close(): void;
+  ref(): void;
+  unref(): void;
   setNoDelay?(noDelay?: boolean): void;
   setKeepAlive?(keepAlive?: boolean): void;
 }
@@ -44,6 +53,8 @@ interface DenoListener {
   readonly addr: DenoAddr;
   accept(): Promise<DenoConn>;
   close(): void;
+  ref(): void;
+  unref(): void;
 }
 
 /** The parts of the `Deno` namespace used here. */
@@ -72,7 +83,8 @@ const READ_SIZE = 64 * 1024;
 /**
  * Wrap a `Deno.Conn`: a read loop, and a write queue. Small writes are copied
  * into a reusable 64 KiB chunk that one `conn.write` sends while the next
- * chunk fills; large lent writes are queued without a copy and settle when
+ * chunk fills; large writes go to `conn.write` at once when nothing else is
+ * queued or in flight, else are queued without a copy; lent ones settle when
  * the `conn.write` covering them completed. Reports backpressure above 512 KiB.
  *
  * @param conn The connection.
@@ -106,6 +118,46 @@ function wrapConn(conn: DenoConn, events: () => StreamEvents): StreamHandle {
     resolveClosed();
   };
 
+  const wakeFlushed = () => {
+    const fs = flushed;
+    flushed = [];
+    for (const f of fs) f();
+  };
+
+  /** The write in flight ended (`n` bytes written): drain, then go on with the queue. */
+  const wrote = (n: number) => {
+    queued -= n;
+    pumping = false;
+    // Restart the pump before telling anyone about the drain: a write made
+    // from onDrain must queue behind what is already queued.
+    if (queue.length > 0 && !closed) pump();
+    else wakeFlushed();
+    if (blocked && queued < HIGH_WATER) {
+      blocked = false;
+      events().onDrain();
+    }
+  };
+
+  /**
+   * Write large bytes while nothing is queued or in flight, without a queue
+   * entry or a pump: one `conn.write` (more only when it was short), whose
+   * settling settles the returned promise.
+   */
+  const direct = (bytes: Uint8Array, total: number): Promise<void> =>
+    conn.write(bytes).then(
+      (w) => {
+        if (w < bytes.byteLength) return direct(bytes.subarray(w), total);
+        wrote(total);
+      },
+      (e) => {
+        failure ??= nativeError(e, "send data", "deno");
+        pumping = false;
+        wakeFlushed();
+        finish();
+        throw notWritten(failure, "deno");
+      },
+    );
+
   const pump = async () => {
     pumping = true;
     try {
@@ -130,9 +182,7 @@ function wrapConn(conn: DenoConn, events: () => StreamEvents): StreamHandle {
       finish();
     } finally {
       pumping = false;
-      const fs = flushed;
-      flushed = [];
-      for (const f of fs) f();
+      wakeFlushed();
     }
   };
 
@@ -168,6 +218,15 @@ function wrapConn(conn: DenoConn, events: () => StreamEvents): StreamHandle {
         }
         p.bytes.set(bytes, p.fill);
         p.fill += n;
+      } else if (!pumping && queue.length === 0) {
+        // Nothing queued and nothing in flight: no write can overtake these bytes.
+        pumping = true;
+        queued += n;
+        if (queued >= HIGH_WATER) blocked = true;
+        const done = direct(bytes, n);
+        if (lent) return done;
+        done.catch(() => {});
+        return !blocked;
       } else {
         open = undefined;
         const p = new Pending(bytes, n, false);
@@ -195,6 +254,9 @@ function wrapConn(conn: DenoConn, events: () => StreamEvents): StreamHandle {
       finish();
       return closedP;
     },
+    // Deno's `unref` covers the pending read; a `conn.write` in flight keeps the process alive.
+    ref: () => conn.ref(),
+    unref: () => conn.unref(),
     setOption<K extends SocketOption>(name: K, value: SocketOptionMap[K]): boolean {
       if (name === "noDelay" && conn.setNoDelay) conn.setNoDelay(value as boolean);
       else if (name === "keepAlive" && conn.setKeepAlive) conn.setKeepAlive(value as boolean);
@@ -250,6 +312,8 @@ function listen(
   })();
   return Promise.resolve({
     localAddress: endpoint(listener.addr),
+    ref: () => listener.ref(),
+    unref: () => listener.unref(),
     async close() {
       if (stopped) return;
       stopped = true;
@@ -273,6 +337,8 @@ export const denoSocketPlatform: SocketPlatform = {
       `"${remote.address}" port ${remote.port}`,
     );
   },
+  // Deno.connect cannot bind first: Deno's `node:net` (and its `tcp_wrap`) can.
+  tcpBind: (local) => bindTcpNet(local, "deno"),
   tcpListen: (local, events) =>
     listen(
       { hostname: local.address, port: local.port, transport: "tcp" },

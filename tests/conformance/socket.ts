@@ -9,7 +9,14 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { SocketPlatform } from "../../core/socket/platform.ts";
+import type {
+  DatagramHandle,
+  ListenerHandle,
+  SocketPlatform,
+  StreamEvents,
+  StreamHandle,
+} from "../../core/socket/platform.ts";
+import { type Proc, run, runtimeCommand, waitFor } from "../_proc.ts";
 import type { BusinessError } from "../../core/errors.ts";
 import {
   constructLocalSocketInstance,
@@ -94,12 +101,136 @@ export async function echoServer(
   return { server, port: port!, clients };
 }
 
+/** The flag that makes a test entry run {@linkcode keepAliveChild} instead of tests. */
+export const KEEP_ALIVE_CHILD = "--linkweave-keep-alive-child";
+
+/** Handles of every kind, connected on loopback. */
+interface OpenHandles {
+  all: Array<StreamHandle | ListenerHandle | DatagramHandle>;
+  /** One TCP echo on each client and one UDP datagram to itself. */
+  roundTrip(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Open a TCP listener, a client connected to it (and its accepted stream), a
+ * second client bound to a local address first, and a UDP socket.
+ */
+async function openHandles(platform: SocketPlatform): Promise<OpenHandles> {
+  const noop = () => {};
+  const accepted: StreamHandle[] = [];
+  const listener = await platform.tcpListen({ address: "127.0.0.1", port: 0, family: "IPv4" }, {
+    onConnection(h) {
+      accepted.push(h);
+      return { onData: (b) => void h.write(b), onDrain: noop, onClose: noop };
+    },
+  });
+  // Each client's `onData` is replaced by the round trip that waits for it.
+  const clientEvents: StreamEvents[] = [0, 1].map(() => ({
+    onData: noop,
+    onDrain: noop,
+    onClose: noop,
+  }));
+  const remote = listener.localAddress!;
+  const a = await platform.tcpConnect({ remote }, clientEvents[0]);
+  const b = await platform.tcpConnect(
+    { remote, local: { address: "127.0.0.1", port: 0, family: "IPv4" } },
+    clientEvents[1],
+  );
+  let gotDatagram = noop;
+  const udp = await platform.udpBind(
+    { local: { address: "127.0.0.1", port: 0, family: "IPv4" } },
+    { onMessage: () => gotDatagram() },
+  );
+  await within(
+    (async () => {
+      while (accepted.length < 2) await new Promise((r) => setTimeout(r, 10));
+    })(),
+    3000,
+    "two accepted streams",
+  );
+  const all = [listener, a, b, ...accepted, udp];
+  return {
+    all,
+    async roundTrip() {
+      // A referenced timer keeps the process alive meanwhile: unref'd handles
+      // must still work while something else keeps the process alive.
+      const keep = setInterval(noop, 1000);
+      try {
+        for (const [i, h] of [a, b].entries()) {
+          const got = new Promise<void>((r) => (clientEvents[i].onData = () => r()));
+          h.write(new TextEncoder().encode("ping"));
+          await within(got, 3000, `TCP echo ${i}`);
+        }
+        const got = new Promise<void>((r) => (gotDatagram = r));
+        await udp.send(new Uint8Array([1]), udp.localAddress);
+        await within(got, 3000, "UDP datagram");
+      } finally {
+        clearInterval(keep);
+      }
+    },
+    close: async () => {
+      await Promise.all(all.map((h) => h.close()));
+    },
+  };
+}
+
+/**
+ * The child process of the keep-alive test: opens handles of every kind, lets
+ * each carry data (so reads are pending), then with `mode` `unref` unrefs
+ * them, with `reref` unrefs then refs them again, with `ref` leaves them;
+ * prints `ready` and returns with them open. With `flush:<port>` it connects
+ * to that port, unrefs the stream, queues 32 MiB on it and returns.
+ *
+ * @param platform The adapter.
+ * @param mode `unref`, `reref`, `ref` or `flush:<port>`.
+ */
+export async function keepAliveChild(platform: SocketPlatform, mode: string): Promise<void> {
+  if (mode.startsWith("flush:")) {
+    // Connect to the parent, unref, queue 32 MiB and return: the queued bytes
+    // keep the process alive until they are written, then it exits.
+    const noop = () => {};
+    const port = Number(mode.slice(6));
+    const s = await platform.tcpConnect(
+      { remote: { address: "127.0.0.1", port, family: "IPv4" } },
+      { onData: noop, onDrain: noop, onClose: noop },
+    );
+    s.unref();
+    for (let i = 0; i < 512; i++) s.write(new Uint8Array(65536).fill(i));
+    console.log("ready");
+    return;
+  }
+  const h = await openHandles(platform);
+  await h.roundTrip();
+  if (mode !== "ref") { for (const x of h.all) x.unref(); }
+  if (mode === "reref") {
+    // Let reads started while unref'd be pending when `ref` is called.
+    await h.roundTrip();
+    for (const x of h.all) x.ref();
+  }
+  console.log("ready");
+}
+
+/** Options of {@linkcode socketConformance}. */
+export interface ConformanceOptions {
+  /**
+   * The test entry, runnable by this runtime, that calls
+   * {@linkcode keepAliveChild} when given {@linkcode KEEP_ALIVE_CHILD}; the
+   * keep-alive test spawns it. Without it, that test is skipped.
+   */
+  entry?: string;
+}
+
 /**
  * Register the conformance suite for one adapter.
  *
  * @param platform The adapter under test.
+ * @param options The test entry for child processes.
  */
-export function socketConformance(platform: SocketPlatform): void {
+export function socketConformance(
+  platform: SocketPlatform,
+  options: ConformanceOptions = {},
+): void {
   const opts = { platform };
 
   describe(`socket conformance (${platform.name})`, { timeout: 60_000 }, () => {
@@ -502,6 +633,39 @@ export function socketConformance(platform: SocketPlatform): void {
         }
       });
 
+      it("reports the port of a bind to port 0 before connect, where the runtime binds early", async () => {
+        for (const [address, family] of [["127.0.0.1", 1], ["::1", 2]] as const) {
+          const { server, port } = await echoServer(platform, address, family);
+          const tcp = constructTCPSocketInstance(opts);
+          const again = constructTCPSocketInstance(opts);
+          try {
+            await tcp.bind({ address, port: 0, family });
+            const before = await tcp.getLocalAddress();
+            assert.equal(before.address, address);
+            // Bun cannot bind a TCP socket before connecting: the port is known at connect.
+            if (platform.name === "bun") assert.equal(before.port, 0);
+            else assert.ok(before.port! > 0, `a port was chosen at bind (${before.port})`);
+            await tcp.connect({ address: { address, port, family } });
+            const after = await tcp.getLocalAddress();
+            assert.ok(after.port! > 0);
+            if (platform.name !== "bun") assert.equal(after.port, before.port);
+            const got = next<SocketMessageInfo>(tcp, "message");
+            await tcp.send({ data: "bound" });
+            assert.equal(text((await got).message), "bound");
+            // Bound twice: the second bind counts; closed before connecting: nothing leaks.
+            await again.bind({ address, port: 0, family });
+            await again.bind({ address, port: 0, family });
+            assert.equal((await again.getState()).isBound, true);
+            await again.close();
+            await rejectsWith(again.connect({ address: { address, port, family } }), 2301009);
+          } finally {
+            await tcp.close();
+            await again.close();
+            await server.close();
+          }
+        }
+      });
+
       it("accepts the seed's extra options and reports what is in effect", async () => {
         const { server, port } = await echoServer(platform);
         const tcp = constructTCPSocketInstance(opts);
@@ -722,6 +886,76 @@ export function socketConformance(platform: SocketPlatform): void {
         await rejectsWith(again.connect({ address: { address: path } }), 2301002);
         await rejectsWith(again.connect({ address: { address: "" } }), 401);
       });
+    });
+
+    describe("ref and unref", () => {
+      it("unref'd handles still work, and ref and unref are harmless after close", async () => {
+        const h = await openHandles(platform);
+        for (const x of h.all) {
+          x.unref();
+          x.unref();
+          x.ref();
+          x.ref();
+          x.unref();
+        }
+        await h.roundTrip();
+        await h.roundTrip();
+        await h.close();
+        for (const x of h.all) {
+          x.ref();
+          x.unref();
+        }
+      });
+
+      it(
+        "unref'd handles let the process exit; referenced ones keep it alive",
+        { skip: options.entry === undefined, timeout: 30_000 },
+        async () => {
+          let received = 0;
+          const sink = await platform.tcpListen(
+            { address: "127.0.0.1", port: 0, family: "IPv4" },
+            {
+              onConnection: () => ({
+                onData: (b) => void (received += b.byteLength),
+                onDrain: () => {},
+                onClose: () => {},
+              }),
+            },
+          );
+          const children: Record<string, Proc> = {};
+          const modes = ["unref", "reref", "ref", `flush:${sink.localAddress!.port}`];
+          for (const mode of modes) {
+            children[mode.replace(/:.*/, "")] = run(
+              ...runtimeCommand(options.entry!, [KEEP_ALIVE_CHILD, mode]),
+            );
+          }
+          try {
+            // Unref'd: exits by itself, after it printed `ready` (no failure on the way).
+            const started = performance.now();
+            assert.equal(await children.unref.exit(15_000), 0);
+            assert.match(children.unref.out(), /^ready$/m);
+            // Unref'd with bytes queued: exits once they were written, none lost.
+            assert.equal(await children.flush.exit(15_000), 0);
+            assert.match(children.flush.out(), /^ready$/m);
+            await waitFor(() => received === 32 * 1024 * 1024, 5000, "32 MiB from the child");
+            // Referenced (never unref'd, or ref'd again): still running 1.5 s after `ready`.
+            for (const mode of ["reref", "ref"]) {
+              const c = children[mode];
+              await waitFor(() => c.out().includes("ready"), 15_000, `"ready" from "${mode}"`);
+            }
+            await new Promise((r) => setTimeout(r, 1500));
+            for (const mode of ["reref", "ref"]) {
+              const c = children[mode].child;
+              assert.equal(c.exitCode, null, `the "${mode}" child is still running`);
+              assert.equal(c.signalCode, null);
+            }
+            assert.ok(performance.now() - started < 20_000);
+          } finally {
+            for (const c of Object.values(children)) c.kill();
+            await sink.close();
+          }
+        },
+      );
     });
 
     describe("MulticastSocket", () => {

@@ -1,0 +1,126 @@
+/**
+ * Unit tests of the connect timeout (default 5000 ms) with an injected
+ * platform whose connect never completes: no socket, no network.
+ *
+ * @module
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { BusinessError } from "../errors.ts";
+import type { SocketPlatform, StreamHandle } from "./platform.ts";
+import { TCPSocket } from "./tcp.ts";
+import { LocalSocket } from "./local.ts";
+
+/** A platform whose connects settle only when the test says so. */
+function stalledPlatform(late?: { after: number; handle: StreamHandle }): SocketPlatform {
+  const opening = () =>
+    new Promise<StreamHandle>((resolve) => {
+      if (late !== undefined) setTimeout(() => resolve(late.handle), late.after);
+    });
+  const none = () => Promise.reject(new Error("not used"));
+  return {
+    name: "node",
+    tcpConnect: opening,
+    unixConnect: opening,
+    tcpListen: none,
+    unixListen: none,
+    udpBind: none,
+  };
+}
+
+/**
+ * Call `start` with `setTimeout` replaced by one that records each delay and
+ * fires at once; the real one is back before `start`'s promise settles.
+ */
+function withFastTimers<T>(start: () => Promise<T>): { delays: number[]; result: Promise<T> } {
+  const real = globalThis.setTimeout;
+  const delays: number[] = [];
+  globalThis.setTimeout = ((cb: () => void, ms?: number) => {
+    delays.push(ms ?? 0);
+    return real(cb, 0);
+  }) as typeof setTimeout;
+  try {
+    return { delays, result: start() };
+  } finally {
+    globalThis.setTimeout = real;
+  }
+}
+
+async function rejection(p: Promise<unknown>): Promise<BusinessError<unknown>> {
+  try {
+    await p;
+  } catch (e) {
+    return e as BusinessError<unknown>;
+  }
+  assert.fail("expected a rejection");
+}
+
+describe("connect timeout", () => {
+  it("is 5000 ms by default (and for timeout 0), then 2301110", async () => {
+    for (const timeout of [undefined, 0]) {
+      const tcp = new TCPSocket(stalledPlatform());
+      const { delays, result } = withFastTimers(() =>
+        tcp.connect({ address: { address: "127.0.0.1", port: 9 }, timeout })
+      );
+      const e = await rejection(result);
+      assert.deepEqual(delays, [5000]);
+      assert.equal(e.code, 2301110);
+      assert.equal(e.message, 'Cannot connect to "127.0.0.1" port 9: timed out after 5000 ms');
+      assert.deepEqual(await tcp.getState(), {
+        isBound: false,
+        isClose: false,
+        isConnected: false,
+      });
+      await tcp.close();
+    }
+  });
+
+  it("is 5000 ms by default for a local socket too", async () => {
+    const local = new LocalSocket(stalledPlatform());
+    const { delays, result } = withFastTimers(() =>
+      local.connect({ address: { address: "/tmp/linkweave-none.sock" } })
+    );
+    assert.equal((await rejection(result)).code, 2301110);
+    assert.deepEqual(delays, [5000]);
+  });
+
+  it("goes off on time in real time, in both forms", async () => {
+    const tcp = new TCPSocket(stalledPlatform());
+    const address = { address: "127.0.0.1", port: 9 };
+    const t0 = performance.now();
+    const e = await rejection(tcp.connect({ address, timeout: 150 }));
+    const ms = performance.now() - t0;
+    assert.equal(e.code, 2301110);
+    assert.ok(ms >= 140 && ms < 2000, `timed out after ${ms} ms`);
+    const viaCallback = await new Promise<BusinessError<unknown> | undefined>((resolve) =>
+      new TCPSocket(stalledPlatform()).connect({ address, timeout: 50 }, (err) => resolve(err))
+    );
+    assert.equal(viaCallback?.code, 2301110);
+  });
+
+  it("closes a connection that completes after the timeout", async () => {
+    let closed = 0;
+    const handle = {
+      localAddress: undefined,
+      remoteAddress: undefined,
+      write: () => true,
+      close: () => {
+        closed++;
+        return Promise.resolve();
+      },
+      ref() {},
+      unref() {},
+      setOption: () => false,
+      getOption: () => undefined,
+    } satisfies StreamHandle;
+    const tcp = new TCPSocket(stalledPlatform({ after: 60, handle }));
+    const e = await rejection(
+      tcp.connect({ address: { address: "127.0.0.1", port: 9 }, timeout: 20 }),
+    );
+    assert.equal(e.code, 2301110);
+    await new Promise((r) => setTimeout(r, 120));
+    assert.equal(closed, 1);
+    // The late handle was closed, not attached.
+    assert.equal((await tcp.getState()).isConnected, false);
+  });
+});
