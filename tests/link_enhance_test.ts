@@ -325,6 +325,53 @@ describe("linkEnhance", () => {
     server.close();
   });
 
+  it("carries 16 busy connections paced by drain, every message intact and in order", async () => {
+    const [a, b] = await pair({ limits: { connections: 16 } });
+    const server = a.createServer("bulk");
+    const COUNT = 3000;
+    const errors: string[] = [];
+    let finished = 0;
+    const allIn = wait<void>((r) =>
+      server.on("connectionAccepted", (c) => {
+        let next = 0;
+        c.on("dataReceived", (d) => {
+          const v = new DataView(d);
+          const seq = v.getUint32(0);
+          if (seq !== next || d.byteLength !== 1024 || v.getUint32(1020) !== seq) {
+            errors.push(`got ${seq} (${d.byteLength} B) expecting ${next}`);
+          }
+          next = seq + 1;
+          if (next === COUNT && ++finished === 16) r();
+        });
+      }), 60_000);
+    server.start();
+    const conns = Array.from({ length: 16 }, () => b.createConnection(A, "bulk"));
+    await Promise.all(conns.map((c) => {
+      let seq = 0;
+      const pump = () => {
+        while (seq < COUNT && c.bufferedAmount < 256 * 1024) {
+          const m = new DataView(new ArrayBuffer(1024));
+          m.setUint32(0, seq);
+          m.setUint32(1020, seq);
+          c.sendData(m.buffer);
+          seq++;
+        }
+      };
+      c.on("drain", pump);
+      const r = result(c);
+      c.connect();
+      return r.then((res) => {
+        assert.ok(res.success);
+        pump();
+        const t = setInterval(() => seq < COUNT ? pump() : clearInterval(t), 5);
+      });
+    }));
+    await allIn;
+    assert.deepEqual(errors.slice(0, 5), []);
+    for (const c of conns) c.close();
+    server.close();
+  });
+
   it("keeps one link with one channel when both devices connect at once", async () => {
     const [a, b] = await pair();
     const sa = a.createServer("m");

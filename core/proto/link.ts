@@ -521,7 +521,10 @@ export class Link {
     this.#urgent = [];
     let bytes = frames.length * FRAME_OVERHEAD;
     const ready = this.#ready;
-    for (let turns = ready.length; turns > 0 && bytes < this.#maxBatch; turns--) {
+    // Streams take turns of up to QUANTUM bytes until the batch is full; a
+    // stream that is still sendable goes back in line, so a lone busy stream
+    // fills the whole batch.
+    while (ready.length > 0 && bytes < this.#maxBatch) {
       const s = ready.shift()!;
       s.ready = false;
       let spent = 0;

@@ -1,0 +1,781 @@
+/**
+ * Link benchmark: `linkEnhance` between two devices in two processes (this
+ * one sends, a child of the same runtime receives), each figure beside its
+ * baseline measured in the same run against the same child:
+ *
+ * 1. 1 KiB `sendData` messages/s over one connection, vs the runtime's raw
+ *    TCP API doing one 1 KiB write per message (`bench/_raw.ts`).
+ * 2. 100 connections over one link, every one saturating: total payload
+ *    MB/s (vs row 1's single connection) and fairness, Jain's index over the
+ *    bytes each connection delivered in a fixed window (vs yamux's).
+ * 3. Round-trip time of a 1 KiB echo, p50 and p99, idle and while another
+ *    connection saturates the same link; vs the raw API's 1 KiB ping-pong,
+ *    idle and while another raw connection saturates loopback.
+ * 4. The same 100-stream workload through `@chainsafe/libp2p-yamux` over a
+ *    `node:net` connection (`bench/_yamux.ts`).
+ * 5. Resident memory per idle connection (both ends, fresh processes, after
+ *    GC), vs a raw TCP connection pair and vs a yamux stream.
+ *
+ * Every measurement runs `--reps` times (default 3), alternating ours and
+ * the baseline, and the median is reported. `--rows 1,2,3,5` measures some
+ * rows only (2 and 4 share their runs). Results: `bench/results/link-<runtime>.json`.
+ *
+ * Run: `npm run bench:link` (Deno, then Bun), or `deno run -A
+ * bench/link_bench.ts` / `bun bench/link_bench.ts`; then `deno run -A
+ * bench/_link_table.ts` writes the table `docs/_bench_link_table.md`. A run
+ * exits 1 if a part failed (e.g. a connection was disconnected), after
+ * writing the rows it has.
+ *
+ * @module
+ */
+import * as net from "node:net";
+import process from "node:process";
+import { setImmediate } from "node:timers";
+import { fileURLToPath } from "node:url";
+import { report, type Row, row } from "./_report.ts";
+import { type Child, collect, serveRole, sleep, spawnRole } from "./_ctl.ts";
+import { RAW_NAME, rawConnect, rawListen, type RawSocket } from "./_raw.ts";
+import { drained, messageBytes, yamuxOver, type YamuxStream } from "./_yamux.ts";
+import { type Connection, createDevice, type Device } from "../link_enhance.ts";
+
+const SCRIPT = fileURLToPath(import.meta.url);
+const SENDER = "02:00:00:00:BE:01";
+const RECEIVER = "02:00:00:00:BE:02";
+const MSG = 1024;
+/** Messages per row-1 run (about half a second to a second each). */
+const ROW1_MSGS = 200_000;
+const ROW1_BYTES = ROW1_MSGS * MSG;
+const MUX_CONNS = 100;
+const MUX_WARM_MS = 500;
+const MUX_WINDOW_MS = 1500;
+const RTT_MS = 1000;
+const RTT_SKIP = 50;
+const LOAD_WARM_MS = 200;
+const IDLE_CONNS = 1000;
+const IDLE_WARM = 20;
+const QUEUE_FULL = 32390300;
+
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function payload(): Uint8Array {
+  const b = new Uint8Array(MSG);
+  for (let i = 0; i < MSG; i++) b[i] = i & 0xff;
+  return b;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+/** Jain's fairness index: 1 when every share is equal, 1/n when one takes all. */
+function jain(xs: number[]): number {
+  const sum = xs.reduce((a, b) => a + b, 0);
+  const sq = xs.reduce((a, b) => a + b * b, 0);
+  return sq === 0 ? 0 : (sum * sum) / (xs.length * sq);
+}
+
+function codeOf(e: unknown): number | undefined {
+  return (e as { code?: number })?.code;
+}
+
+const macrotask = () => new Promise<void>((r) => setImmediate(r));
+
+/** `p`, or a rejection after `ms` saying what did not happen. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+// ------------------------------------------------------------ linkweave
+
+/** Waits for a connection's `drain`; `release` frees a waiter for good. */
+function pacer(c: Connection): { wait(): Promise<void>; release(): void } {
+  let wake: (() => void) | undefined;
+  let released = false;
+  c.on("drain", () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  });
+  return {
+    wait: () => released ? Promise.resolve() : new Promise<void>((r) => (wake = r)),
+    release() {
+      released = true;
+      wake?.();
+    },
+  };
+}
+
+/** Send 1 KiB messages until `stop()` says so, waiting for `drain` when the queue is full. */
+function saturate(
+  c: Connection,
+  msg: ArrayBuffer,
+): { stop(): void; done: Promise<void>; sent(): number } {
+  const p = pacer(c);
+  let stopped = false;
+  let sent = 0;
+  const done = (async () => {
+    while (!stopped) {
+      try {
+        c.sendData(msg);
+        sent++;
+      } catch (e) {
+        if (codeOf(e) !== QUEUE_FULL) throw e;
+        await p.wait();
+      }
+    }
+  })();
+  return {
+    stop() {
+      stopped = true;
+      p.release();
+    },
+    done,
+    sent: () => sent,
+  };
+}
+
+/** Set when a connection reports `disconnected` (the link broke): the run is void. */
+let broken: string | undefined;
+
+function checkLink(what: string): void {
+  if (broken === undefined) return;
+  const why = broken;
+  broken = undefined;
+  throw new Error(`${what}: a linkweave connection was disconnected (${why})`);
+}
+
+function connectTo(dev: Device, name: string): Promise<Connection> {
+  const c = dev.createConnection(RECEIVER, name);
+  c.on("disconnected", (reason) => broken ??= `reason ${reason}, server "${name}"`);
+  return new Promise((resolve, reject) => {
+    c.on(
+      "connectResult",
+      (r) => r.success ? resolve(c) : reject(new Error(`connect to "${name}" failed: ${r.reason}`)),
+    );
+    c.connect();
+  });
+}
+
+// ------------------------------------------------------------ the receiver
+
+interface PeerPorts {
+  lw: number;
+  rawSink: number;
+  rawEcho: number;
+  yamux: number;
+}
+
+async function peerRole(): Promise<void> {
+  const dev = createDevice({
+    deviceId: RECEIVER,
+    port: 0,
+    bind: "127.0.0.1",
+    discovery: "off",
+  });
+  const rt = await dev.device();
+  let lastRx = performance.now();
+  const counters: Record<string, Set<{ bytes: number }>> = { mux: new Set(), yamux: new Set() };
+  const ack = new Uint8Array([107]);
+
+  const sink = dev.createServer("sink");
+  sink.on("connectionAccepted", (c) => {
+    let n = 0;
+    c.on("dataReceived", (b) => {
+      lastRx = performance.now();
+      n += b.byteLength;
+      if (n === ROW1_BYTES) c.sendData(ack.slice().buffer);
+    });
+  });
+  sink.start();
+  const echo = dev.createServer("echo");
+  echo.on("connectionAccepted", (c) => c.on("dataReceived", (b) => c.sendData(b)));
+  echo.start();
+  const mux = dev.createServer("mux");
+  mux.on("connectionAccepted", (c) => {
+    const k = { bytes: 0 };
+    counters.mux.add(k);
+    c.on("dataReceived", (b) => {
+      lastRx = performance.now();
+      k.bytes += b.byteLength;
+    });
+  });
+  mux.start();
+
+  const rawSink = await rawListen((s) => {
+    let n = 0;
+    return (b) => {
+      lastRx = performance.now();
+      n += b.length;
+      if (n === ROW1_BYTES) void s.write(ack);
+    };
+  });
+  const rawEcho = await rawListen((s) => (b) => s.write(b));
+
+  const yServer = net.createServer((socket) => {
+    const m = yamuxOver(socket, false);
+    m.addEventListener("stream", (evt) => {
+      const s = (evt as CustomEvent<YamuxStream>).detail;
+      const k = { bytes: 0 };
+      counters.yamux.add(k);
+      s.addEventListener("message", (e) => {
+        lastRx = performance.now();
+        k.bytes += messageBytes(e);
+      });
+    });
+  });
+  await new Promise<void>((r) => yServer.listen(0, "127.0.0.1", () => r()));
+
+  const ports: PeerPorts = {
+    lw: rt.port,
+    rawSink: rawSink.port,
+    rawEcho: rawEcho.port,
+    yamux: (yServer.address() as net.AddressInfo).port,
+  };
+  serveRole(ports, {
+    reset: ({ kind }) => counters[kind].clear(),
+    cpu: () => cpuMs(),
+    /** Bytes each connection of `kind` delivered in a window of `ms` after `warm` ms. */
+    async window({ kind, warm, ms }) {
+      await sleep(warm);
+      const start = new Map([...counters[kind]].map((k) => [k, k.bytes]));
+      const t0 = performance.now();
+      await sleep(ms);
+      const elapsed = performance.now() - t0;
+      return { elapsed, bytes: [...start].map(([k, b]) => k.bytes - b) };
+    },
+    /** Resolve once nothing arrived for `ms`. */
+    async quiet({ ms }) {
+      const deadline = performance.now() + 20_000;
+      while (performance.now() - lastRx < ms) {
+        if (performance.now() > deadline) throw new Error("receiver never went quiet");
+        await sleep(20);
+      }
+    },
+  });
+}
+
+// ------------------------------------------------------------ row 1
+
+/** CPU time this process used so far (user + system), in ms. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** Share of one core each process used while `fn` ran. */
+async function busy<T>(peer: Child, fn: () => Promise<T>): Promise<[T, number, number]> {
+  const [s0, r0, t0] = [cpuMs(), await peer.call("cpu"), performance.now()];
+  const v = await fn();
+  const [s1, r1, t1] = [cpuMs(), await peer.call("cpu"), performance.now()];
+  return [v, (s1 - s0) / (t1 - t0), (r1 - r0) / (t1 - t0)];
+}
+
+async function lwThroughput(dev: Device): Promise<number> {
+  const c = await connectTo(dev, "sink");
+  const p = pacer(c);
+  const done = new Promise<void>((r) => c.on("dataReceived", () => r()));
+  const msg = payload().buffer as ArrayBuffer;
+  const t0 = performance.now();
+  for (let i = 0; i < ROW1_MSGS;) {
+    try {
+      c.sendData(msg);
+      i++;
+    } catch (e) {
+      if (codeOf(e) !== QUEUE_FULL) throw e;
+      await p.wait();
+    }
+  }
+  await within(done, 30_000, "1 KiB messages over one connection").finally(() =>
+    checkLink("1 KiB messages over one connection")
+  );
+  const v = ROW1_MSGS / ((performance.now() - t0) / 1000);
+  c.close();
+  return v;
+}
+
+async function rawThroughput(port: number): Promise<number> {
+  let got: () => void = () => {};
+  const done = new Promise<void>((r) => (got = r));
+  const s = await rawConnect(port, () => got());
+  const msg = payload();
+  const t0 = performance.now();
+  for (let i = 0; i < ROW1_MSGS; i++) {
+    const w = s.write(msg);
+    if (w) await w;
+  }
+  await done;
+  const v = ROW1_MSGS / ((performance.now() - t0) / 1000);
+  s.close();
+  return v;
+}
+
+// ------------------------------------------------------------ rows 2 and 4
+
+interface MuxRun {
+  mbps: number;
+  jain: number;
+  n: number;
+}
+
+function muxResult(w: { elapsed: number; bytes: number[] }): MuxRun {
+  const total = w.bytes.reduce((a, b) => a + b, 0);
+  return { mbps: total / 1e6 / (w.elapsed / 1000), jain: jain(w.bytes), n: w.bytes.length };
+}
+
+async function lwMux(dev: Device, peer: Child): Promise<MuxRun> {
+  await peer.call("reset", { kind: "mux" });
+  const conns = await Promise.all(
+    Array.from({ length: MUX_CONNS }, () => connectTo(dev, "mux")),
+  );
+  const msg = payload().buffer as ArrayBuffer;
+  const pumps = conns.map((c) => saturate(c, msg));
+  const w = await peer.call("window", { kind: "mux", warm: MUX_WARM_MS, ms: MUX_WINDOW_MS });
+  for (const p of pumps) p.stop();
+  await Promise.all(pumps.map((p) => p.done));
+  for (const c of conns) c.close();
+  await peer.call("quiet", { ms: 200 });
+  checkLink(`${MUX_CONNS} connections over one link`);
+  return muxResult(w);
+}
+
+async function yamuxMux(port: number, peer: Child): Promise<MuxRun> {
+  await peer.call("reset", { kind: "yamux" });
+  const socket = net.connect({ host: "127.0.0.1", port });
+  await new Promise((r) => socket.once("connect", r));
+  const m = yamuxOver(socket, true);
+  const streams = await Promise.all(Array.from({ length: MUX_CONNS }, () => m.createStream()));
+  const msg = payload();
+  let stopped = false;
+  const pumps = streams.map(async (s) => {
+    while (!stopped) {
+      if (!s.send(msg)) await drained(s);
+    }
+  });
+  const w = await peer.call("window", { kind: "yamux", warm: MUX_WARM_MS, ms: MUX_WINDOW_MS });
+  stopped = true;
+  socket.destroy();
+  await Promise.all(pumps);
+  await peer.call("quiet", { ms: 200 });
+  return muxResult(w);
+}
+
+// ------------------------------------------------------------ row 3
+
+/** Round-trip times (us) and the payload rate the load carried meanwhile (MB/s). */
+interface RttRun {
+  samples: number[];
+  load: number;
+}
+
+async function lwRtt(dev: Device, peer: Child, loaded: boolean): Promise<RttRun> {
+  const echo = await connectTo(dev, "echo");
+  let load: ReturnType<typeof saturate> | undefined;
+  let loadConn: Connection | undefined;
+  if (loaded) {
+    loadConn = await connectTo(dev, "sink");
+    load = saturate(loadConn, payload().buffer as ArrayBuffer);
+    await sleep(LOAD_WARM_MS);
+  }
+  let got: () => void = () => {};
+  echo.on("dataReceived", () => got());
+  const msg = payload().buffer as ArrayBuffer;
+  const samples: number[] = [];
+  const [sent0, t0] = [load?.sent() ?? 0, performance.now()];
+  for (let i = 0; performance.now() < t0 + RTT_MS; i++) {
+    const t = performance.now();
+    const back = new Promise<void>((r) => (got = r));
+    echo.sendData(msg);
+    await within(back, 5000, "echo").finally(() =>
+      checkLink(`round trips${loaded ? " under load" : ""}`)
+    );
+    if (i >= RTT_SKIP) samples.push((performance.now() - t) * 1000);
+  }
+  const rate = ((load?.sent() ?? 0) - sent0) * MSG / 1e3 / (performance.now() - t0);
+  load?.stop();
+  await load?.done;
+  loadConn?.close();
+  echo.close();
+  await peer.call("quiet", { ms: 200 });
+  return { samples, load: rate };
+}
+
+/** Writes between two turns of the event loop in the raw load (see {@linkcode rawRtt}). */
+const RAW_LOAD_BURST = 16;
+
+async function rawRtt(ports: PeerPorts, peer: Child, loaded: boolean): Promise<RttRun> {
+  let n = 0;
+  let got: () => void = () => {};
+  const s = await rawConnect(ports.rawEcho, (b) => {
+    n += b.length;
+    if (n >= MSG) {
+      n -= MSG;
+      got();
+    }
+  });
+  let stopped = false;
+  let sent = 0;
+  let loadDone: Promise<void> = Promise.resolve();
+  let loadSock: RawSocket | undefined;
+  if (loaded) {
+    const l = loadSock = await rawConnect(ports.rawSink, () => {});
+    const msg = payload();
+    loadDone = (async () => {
+      // Neither Bun's writes nor Deno's awaited ones give other work a turn
+      // while the kernel keeps up: yield to the event loop every 16 writes
+      // (the 16 KiB a linkweave stream sends per scheduler turn), else the
+      // pings on this thread starve (Deno: ~10 ms p50 with a turn every 64).
+      for (let i = 1; !stopped; i++) {
+        const w = l.write(msg);
+        if (w) await w;
+        sent++;
+        if (i % RAW_LOAD_BURST === 0) await macrotask();
+      }
+    })();
+    await sleep(LOAD_WARM_MS);
+  }
+  const msg = payload();
+  const samples: number[] = [];
+  const [sent0, t0] = [sent, performance.now()];
+  for (let i = 0; performance.now() < t0 + RTT_MS; i++) {
+    const t = performance.now();
+    const back = new Promise<void>((r) => (got = r));
+    const w = s.write(msg);
+    if (w) await w;
+    await within(back, 5000, "raw echo");
+    if (i >= RTT_SKIP) samples.push((performance.now() - t) * 1000);
+  }
+  const rate = (sent - sent0) * MSG / 1e3 / (performance.now() - t0);
+  stopped = true;
+  await loadDone;
+  loadSock?.close();
+  s.close();
+  await peer.call("quiet", { ms: 200 });
+  return { samples, load: rate };
+}
+
+// ------------------------------------------------------------ row 5
+
+/** The receiving end for the memory row: holds every connection it accepts. */
+async function memPeerRole(): Promise<void> {
+  const dev = createDevice({ deviceId: RECEIVER, port: 0, bind: "127.0.0.1", discovery: "off" });
+  const rt = await dev.device();
+  const held: unknown[] = [];
+  const idle = dev.createServer("idle");
+  idle.on("connectionAccepted", (c) => {
+    c.on("dataReceived", () => {});
+    held.push(c);
+  });
+  idle.start();
+  const raw = await rawListen((s) => {
+    held.push(s);
+    return () => {};
+  });
+  const yServer = net.createServer((socket) => {
+    const m = yamuxOver(socket, false);
+    held.push(m);
+    m.addEventListener("stream", (evt) => {
+      const s = (evt as CustomEvent<YamuxStream>).detail;
+      s.addEventListener("message", () => {});
+      held.push(s);
+    });
+  });
+  await new Promise<void>((r) => yServer.listen(0, "127.0.0.1", () => r()));
+  serveRole({
+    lw: rt.port,
+    raw: raw.port,
+    yamux: (yServer.address() as net.AddressInfo).port,
+  }, {
+    count: () => held.length,
+    rss: rss,
+  });
+}
+
+async function rss(): Promise<number> {
+  for (let i = 0; i < 3; i++) {
+    collect();
+    await sleep(50);
+  }
+  return process.memoryUsage().rss;
+}
+
+/** The opening end for the memory row. */
+function memClientRole(): void {
+  const held: unknown[] = [];
+  let dev: Device | undefined;
+  let mux: ReturnType<typeof yamuxOver> | undefined;
+  serveRole(null, {
+    rss: rss,
+    async open({ kind, count, ports }) {
+      if (kind === "lw") {
+        dev ??= createDevice({
+          deviceId: SENDER,
+          port: 0,
+          bind: "127.0.0.1",
+          discovery: "off",
+          peers: [`${RECEIVER}@127.0.0.1:${ports.lw}`],
+          limits: { connections: 10_000 },
+        });
+        const d = dev;
+        const conns = await Promise.all(
+          Array.from({ length: count }, () => connectTo(d, "idle")),
+        );
+        for (const c of conns) c.on("dataReceived", () => {});
+        held.push(...conns);
+      } else if (kind === "raw") {
+        for (let i = 0; i < count; i++) held.push(await rawConnect(ports.raw, () => {}));
+      } else {
+        if (mux === undefined) {
+          const socket = net.connect({ host: "127.0.0.1", port: ports.yamux });
+          await new Promise((r) => socket.once("connect", r));
+          held.push(socket);
+          mux = yamuxOver(socket, true);
+        }
+        const m = mux;
+        const streams = await Promise.all(Array.from({ length: count }, () => m.createStream()));
+        for (const s of streams) {
+          s.addEventListener("message", () => {});
+          // A yamux stream opens (SYN) with its first frame.
+          s.send(new Uint8Array([0]));
+        }
+        held.push(...streams);
+      }
+    },
+  });
+}
+
+/** Bytes of RSS per idle connection, both ends, in fresh processes. */
+async function memoryPerConnection(kind: "lw" | "raw" | "yamux"): Promise<number> {
+  const peer = await spawnRole(SCRIPT, "mem-peer", { gc: true });
+  const client = await spawnRole(SCRIPT, "mem-client", { gc: true });
+  const ports = peer.ready;
+  // Each side holds one object per connection (yamux: one more for the session).
+  const extra = kind === "yamux" ? 1 : 0;
+  const until = async (n: number) => {
+    const deadline = performance.now() + 20_000;
+    while (await peer.call("count") < n + extra) {
+      if (performance.now() > deadline) throw new Error(`${kind}: peer never saw ${n}`);
+      await sleep(20);
+    }
+  };
+  await client.call("open", { kind, count: IDLE_WARM, ports });
+  await until(IDLE_WARM);
+  const [c0, p0] = [await client.call("rss"), await peer.call("rss")];
+  await client.call("open", { kind, count: IDLE_CONNS, ports });
+  await until(IDLE_WARM + IDLE_CONNS);
+  await sleep(100);
+  const [c1, p1] = [await client.call("rss"), await peer.call("rss")];
+  await client.close();
+  await peer.close();
+  return (c1 - c0 + p1 - p0) / IDLE_CONNS;
+}
+
+// ------------------------------------------------------------ main
+
+async function main(): Promise<void> {
+  const reps = Number(flag("--reps") ?? 3);
+  const only = flag("--rows")?.split(",");
+  const wanted = (r: string) => only === undefined || only.includes(r);
+  const rows: Row[] = [];
+  const log = (s: string) => console.log(`  ${s}`);
+  const fmt = (xs: number[], d = 0) => xs.map((x) => x.toFixed(d)).join(", ");
+  const failures: string[] = [];
+  /** Run one part; a failure is reported and the other parts still run. */
+  const part = async (what: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (e) {
+      failures.push(`${what}: ${(e as Error).message}`);
+      log(`FAILED ${what}: ${(e as Error).message}`);
+    }
+  };
+
+  const peer = await spawnRole(SCRIPT, "peer");
+  const ports = peer.ready as PeerPorts;
+  const dev = createDevice({
+    deviceId: SENDER,
+    port: 0,
+    bind: "127.0.0.1",
+    discovery: "off",
+    peers: [`${RECEIVER}@127.0.0.1:${ports.lw}`],
+    limits: { connections: 1000 },
+  });
+  await dev.device();
+  // Bring the link up and warm both ends' code paths.
+  (await connectTo(dev, "echo")).close();
+
+  let single = NaN;
+  if (wanted("1") || wanted("2")) {
+    await part("row 1", async () => {
+      await rawThroughput(ports.rawSink);
+      await lwThroughput(dev);
+      const raw: number[] = [];
+      const ours: number[] = [];
+      const cpu = { raw: [] as string[], ours: [] as string[] };
+      const pct = (x: number) => `${Math.round(x * 100)}%`;
+      for (let i = 0; i < reps; i++) {
+        const [r, rs, rr] = await busy(peer, () => rawThroughput(ports.rawSink));
+        const [o, os, or] = await busy(peer, () => lwThroughput(dev));
+        raw.push(r);
+        ours.push(o);
+        cpu.raw.push(`${pct(rs)}/${pct(rr)}`);
+        cpu.ours.push(`${pct(os)}/${pct(or)}`);
+      }
+      log(`1 KiB messages/s, raw ${RAW_NAME}: ${fmt(raw)}; linkweave: ${fmt(ours)}`);
+      log(
+        `  CPU of one core, sender/receiver: raw ${cpu.raw.join(", ")}; ` +
+          `linkweave ${cpu.ours.join(", ")}`,
+      );
+      single = median(ours);
+      if (wanted("1")) {
+        rows.push(row({
+          name: "1 KiB sendData, one connection",
+          value: single,
+          unit: "msg/s",
+          baseline: `raw ${RAW_NAME}, 1 KiB writes`,
+          baselineValue: median(raw),
+        }, { target: { on: "ratio", min: 1.0 } }));
+      }
+    });
+  }
+
+  if (wanted("2") || wanted("4")) {
+    await part("rows 2 and 4", async () => {
+      await lwMux(dev, peer);
+      await yamuxMux(ports.yamux, peer);
+      const ours: MuxRun[] = [];
+      const ya: MuxRun[] = [];
+      for (let i = 0; i < reps; i++) {
+        ours.push(await lwMux(dev, peer));
+        ya.push(await yamuxMux(ports.yamux, peer));
+      }
+      for (const [name, runs] of [["linkweave", ours], ["yamux", ya]] as const) {
+        log(
+          `${MUX_CONNS} streams, ${name}: MB/s ${fmt(runs.map((r) => r.mbps), 1)}; ` +
+            `Jain ${fmt(runs.map((r) => r.jain), 3)}; streams seen ${fmt(runs.map((r) => r.n))}`,
+        );
+      }
+      const mbps = median(ours.map((r) => r.mbps));
+      const yMbps = median(ya.map((r) => r.mbps));
+      if (wanted("2")) {
+        rows.push(row({
+          name: `${MUX_CONNS} connections over one link, total`,
+          value: mbps,
+          unit: "MB/s",
+          baseline: "linkweave, one connection",
+          baselineValue: single * MSG / 1e6,
+        }));
+        rows.push(row({
+          name: `${MUX_CONNS} connections over one link, Jain's index`,
+          value: median(ours.map((r) => r.jain)),
+          unit: "index",
+          baseline: `yamux, ${MUX_CONNS} streams`,
+          baselineValue: median(ya.map((r) => r.jain)),
+        }, { target: { on: "value", min: 0.95 } }));
+      }
+      if (wanted("4")) {
+        rows.push(row({
+          name: `${MUX_CONNS} streams x 1 KiB messages, total`,
+          value: mbps,
+          unit: "MB/s",
+          baseline: "libp2p-yamux 8.0.1, node:net",
+          baselineValue: yMbps,
+        }, { target: { on: "ratio", min: 1.0 } }));
+      }
+    });
+  }
+
+  if (wanted("3")) {
+    for (const loaded of [false, true]) {
+      await part(`row 3${loaded ? " under load" : ""}`, async () => {
+        await rawRtt(ports, peer, loaded);
+        await lwRtt(dev, peer, loaded);
+        const raw: number[][] = [];
+        const ours: number[][] = [];
+        const loads = { raw: [] as number[], ours: [] as number[] };
+        for (let i = 0; i < reps; i++) {
+          const r = await rawRtt(ports, peer, loaded);
+          const o = await lwRtt(dev, peer, loaded);
+          raw.push(r.samples);
+          ours.push(o.samples);
+          loads.raw.push(r.load);
+          loads.ours.push(o.load);
+        }
+        const when = loaded ? "under load" : "idle";
+        if (loaded) {
+          log(
+            `load carried meanwhile (MB/s), raw: ${fmt(loads.raw)}; linkweave: ${fmt(loads.ours)}`,
+          );
+        }
+        for (const p of [50, 99]) {
+          const r = raw.map((s) => percentile(s, p));
+          const o = ours.map((s) => percentile(s, p));
+          log(`RTT p${p} ${when} (us), raw: ${fmt(r)}; linkweave: ${fmt(o)}`);
+          rows.push(row({
+            name: `1 KiB round trip p${p}, ${when}`,
+            value: median(o),
+            unit: "us",
+            baseline: `raw ${RAW_NAME}${loaded ? ", loaded" : ""}`,
+            baselineValue: median(r),
+          }, { lowerIsBetter: true }));
+        }
+      });
+    }
+  }
+
+  await dev.close();
+  await peer.close();
+
+  if (wanted("5")) {
+    await part("row 5", async () => {
+      const m: Record<"lw" | "raw" | "yamux", number[]> = { lw: [], raw: [], yamux: [] };
+      for (let i = 0; i < reps; i++) {
+        for (const kind of ["raw", "lw", "yamux"] as const) {
+          m[kind].push(await memoryPerConnection(kind));
+        }
+      }
+      log(
+        `bytes per idle connection (both ends): raw ${fmt(m.raw)}; linkweave ${fmt(m.lw)}; ` +
+          `yamux ${fmt(m.yamux)}`,
+      );
+      rows.push(row({
+        name: "memory per idle connection, both ends",
+        value: median(m.lw),
+        unit: "bytes",
+        baseline: `raw ${RAW_NAME} connection pair`,
+        baselineValue: median(m.raw),
+      }, { lowerIsBetter: true }));
+      rows.push(row({
+        name: "memory per idle connection, both ends",
+        value: median(m.lw),
+        unit: "bytes",
+        baseline: "yamux stream, node:net",
+        baselineValue: median(m.yamux),
+      }, { lowerIsBetter: true }));
+    });
+  }
+
+  console.log(report("link", rows));
+  if (failures.length > 0) {
+    console.log(`\nFailed:\n${failures.map((f) => `  - ${f}`).join("\n")}`);
+  }
+  process.exit(failures.length > 0 ? 1 : 0);
+}
+
+const role = process.argv[2];
+if (role === "peer") await peerRole();
+else if (role === "mem-peer") await memPeerRole();
+else if (role === "mem-client") memClientRole();
+else await main();
