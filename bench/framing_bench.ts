@@ -6,9 +6,18 @@
  *   deno run -A bench/framing_bench.ts
  *   bun bench/framing_bench.ts
  *
+ * Method: every figure and its baseline are measured in the same process,
+ * alternating (A, B, B, A, ...) over `LINKWEAVE_BENCH_REPS` repetitions
+ * (default 7) of `LINKWEAVE_BENCH_MS` milliseconds each (default 300), after
+ * a warm-up. A row's value and baseline are the medians of their
+ * repetitions; `range` and `baselineRange` keep the slowest and fastest
+ * repetition, and `ratioRange` the spread of the per-repetition ratios. This
+ * machine is shared and moves 2x within a second, so single figures mislead.
+ *
  * @module
  */
-import { rate, report, type Row, row } from "./_report.ts";
+import { loadavg } from "node:os";
+import { rate, report, type Row, row, type Target } from "./_report.ts";
 import {
   type Codec,
   crcSources,
@@ -20,12 +29,10 @@ import {
 } from "../wasm/mod.ts";
 
 const GB = 1e9;
-const MS = Number(Deno_or_env("LINKWEAVE_BENCH_MS") ?? 1000);
-
-function Deno_or_env(name: string): string | undefined {
-  const g = globalThis as { process?: { env: Record<string, string | undefined> } };
-  return g.process?.env[name];
-}
+const env = (name: string): string | undefined =>
+  (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env[name];
+const MS = Number(env("LINKWEAVE_BENCH_MS") ?? 300);
+const REPS = Math.max(1, Number(env("LINKWEAVE_BENCH_REPS") ?? 7));
 
 function random(n: number, seed = 1): Uint8Array {
   const out = new Uint8Array(n);
@@ -39,53 +46,110 @@ function random(n: number, seed = 1): Uint8Array {
   return out;
 }
 
-const rows: Row[] = [];
+/** A row with the spread of its repetitions. */
+interface RangedRow extends Row {
+  /** Repetitions behind the medians. */
+  reps: number;
+  /** Slowest and fastest repetition of the value. */
+  range: [number, number];
+  /** Slowest and fastest repetition of the baseline. */
+  baselineRange: [number, number];
+  /** Lowest and highest ratio of one repetition's value to the same repetition's baseline. */
+  ratioRange: [number, number];
+  /** The 1-minute load average after the measurement (about 1 is this benchmark alone). */
+  load: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const spread = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
+
+/**
+ * Measure several workloads in alternation: `REPS` repetitions, the order
+ * reversed every other repetition. Returns each workload's rates.
+ */
+function alternate(fns: (() => number)[]): number[][] {
+  const out: number[][] = fns.map(() => []);
+  for (let r = 0; r < REPS; r++) {
+    const order = fns.map((_, i) => i);
+    if (r % 2 === 1) order.reverse();
+    for (const i of order) out[i].push(fns[i]());
+  }
+  return out;
+}
+
+function ranged(
+  fields: { name: string; unit: string; baseline: string },
+  values: number[],
+  baselines: number[],
+  target?: Target,
+): RangedRow {
+  const r = row(
+    { ...fields, value: median(values), baselineValue: median(baselines) },
+    { target },
+  );
+  return {
+    ...r,
+    reps: values.length,
+    range: spread(values),
+    baselineRange: spread(baselines),
+    ratioRange: spread(values.map((v, i) => Math.round((v / baselines[i]) * 1000) / 1000)),
+    load: Math.round(loadavg()[0] * 100) / 100,
+  };
+}
+
+const rows: RangedRow[] = [];
+if (loadavg()[0] > 1.5) {
+  console.log(
+    `Load average ${
+      loadavg()[0].toFixed(2)
+    }: other processes share the cores, figures will be low.`,
+  );
+}
 const sources = crcSources();
-const byName = new Map(sources.map((s) => [s.name, s]));
-const reference = byName.get("reference")!;
 const defaultSource = sources[0];
+let sink = 0;
 
 // ------------------------------------------------------------------ CRC-32
 const big = random(64 * 1024 * 1024, 7);
-const small = random(1024, 9).subarray(0); // 1 KiB
-let sink = 0;
-const crcRate = (name: string, data: Uint8Array, calls: number): number => {
-  const s = byName.get(name as never)!;
-  return rate(() => {
+const small = random(1024, 9);
+const crcRate = (s: (typeof sources)[number], data: Uint8Array, calls: number) => (): number =>
+  rate(() => {
     for (let i = 0; i < calls; i++) sink ^= s.crc32(data);
-  }, { unitsPerCall: data.length * calls, ms: MS, warmupMs: 200 }) / GB;
-};
-const big64: Record<string, number> = {};
-const small1k: Record<string, number> = {};
+  }, { unitsPerCall: data.length * calls, ms: MS, warmupMs: 0 }) / GB;
 for (const s of sources) {
-  big64[s.name] = crcRate(s.name, big, 1);
-  small1k[s.name] = crcRate(s.name, small, 1024);
+  // Warm-up: let the JIT and the wasm tiers settle.
+  crcRate(s, big, 1)();
+  crcRate(s, small, 1024)();
 }
-for (const s of sources) {
-  if (s.name === "reference") continue;
-  const isDefault = s === defaultSource;
-  const target = s.name === "wasm"
-    ? { on: "value" as const, min: 1.5 }
-    : isDefault
-    ? { on: "value" as const, min: 10 }
-    : undefined;
-  rows.push(row({
-    name: `crc32 64 MiB, ${s.name}${isDefault ? " (default)" : ""}`,
-    value: big64[s.name],
-    unit: "GB/s",
-    baseline: "TS reference slicing-by-8",
-    baselineValue: big64.reference,
-  }, { target }));
-}
-for (const s of sources) {
-  if (s.name === "reference") continue;
-  rows.push(row({
-    name: `crc32 1 KiB, ${s.name}${s === defaultSource ? " (default)" : ""}`,
-    value: small1k[s.name],
-    unit: "GB/s",
-    baseline: "TS reference slicing-by-8",
-    baselineValue: small1k.reference,
-  }));
+const big64 = alternate(sources.map((s) => crcRate(s, big, 1)));
+const small1k = alternate(sources.map((s) => crcRate(s, small, 1024)));
+const refIndex = sources.findIndex((s) => s.name === "reference");
+for (const [label, results] of [["64 MiB", big64], ["1 KiB", small1k]] as const) {
+  sources.forEach((s, i) => {
+    if (i === refIndex) return;
+    const isDefault = s === defaultSource;
+    const target: Target | undefined = label === "1 KiB"
+      ? undefined
+      : s.name === "wasm"
+      ? { on: "value", min: 1.5 }
+      : isDefault
+      ? { on: "value", min: 10 }
+      : undefined;
+    rows.push(ranged(
+      {
+        name: `crc32 ${label}, ${s.name}${isDefault ? " (default)" : ""}`,
+        unit: "GB/s",
+        baseline: "TS reference slicing-by-8",
+      },
+      results[i],
+      results[refIndex],
+      target,
+    ));
+  });
 }
 
 // ------------------------------------------------- encode + decode + verify
@@ -116,41 +180,29 @@ function roundTrip(codec: Codec): () => void {
     if (code !== 0 || frames % BATCH !== 0) throw new Error(`Round trip failed with code ${code}`);
   };
 }
-const rtRate = (codec: Codec) => rate(roundTrip(codec), { unitsPerCall: BATCH, ms: MS });
-// Alternate to even out drift; keep the best of three.
-const rtWasm: number[] = [];
-const rtRef: number[] = [];
-const rtWasmCrc: number[] = [];
-const wasmCodec = createCodec({ engine: "wasm" });
-const refCodec = createCodec({ engine: "reference" });
-const wasmWasmCrc = createCodec({ engine: "wasm", crc: "wasm" });
-for (let r = 0; r < 3; r++) {
-  rtWasm.push(rtRate(wasmCodec));
-  rtRef.push(rtRate(refCodec));
-  rtWasmCrc.push(rtRate(wasmWasmCrc));
-}
-const best = (xs: number[]) => Math.max(...xs);
-rows.push(row({
-  name: `encode+decode+verify 1 KiB x64, wasm (${defaultSource.name} crc)`,
-  value: best(rtWasm),
+const rtRate = (codec: Codec) => {
+  const fn = roundTrip(codec);
+  rate(fn, { unitsPerCall: BATCH, ms: 0, warmupMs: 200 });
+  return () => rate(fn, { unitsPerCall: BATCH, ms: MS, warmupMs: 0 });
+};
+const [rtWasm, rtRef, rtWasmCrc] = alternate([
+  rtRate(createCodec({ engine: "wasm" })),
+  rtRate(createCodec({ engine: "reference" })),
+  rtRate(createCodec({ engine: "wasm", crc: "wasm" })),
+]);
+const rtFields = (name: string) => ({
+  name: `encode+decode+verify 1 KiB x64, ${name}`,
   unit: "frames/s",
   baseline: `TS reference (${defaultSource.name} crc)`,
-  baselineValue: best(rtRef),
-}, { target: { on: "value", min: 2_000_000 } }));
-rows.push(row({
-  name: `encode+decode+verify 1 KiB x64, wasm/ref ratio`,
-  value: best(rtWasm),
-  unit: "frames/s",
-  baseline: `TS reference (${defaultSource.name} crc)`,
-  baselineValue: best(rtRef),
-}, { target: { on: "ratio", min: 1.0 } }));
-rows.push(row({
-  name: `encode+decode+verify 1 KiB x64, wasm (wasm crc)`,
-  value: best(rtWasmCrc),
-  unit: "frames/s",
-  baseline: `TS reference (${defaultSource.name} crc)`,
-  baselineValue: best(rtRef),
-}));
+});
+rows.push(
+  ranged(rtFields(`wasm (${defaultSource.name} crc)`), rtWasm, rtRef, {
+    on: "value",
+    min: 2_000_000,
+  }),
+);
+rows.push(ranged(rtFields("wasm/ref ratio"), rtWasm, rtRef, { on: "ratio", min: 1.0 }));
+rows.push(ranged(rtFields("wasm (wasm crc)"), rtWasmCrc, rtRef));
 
 // ------------------------------------------------------------ reassembly
 const MESSAGES = 16;
@@ -204,23 +256,41 @@ function reassembly(codec: Codec): () => void {
     if (done % MESSAGES !== 0) throw new Error("Reassembly lost a message");
   };
 }
-const raWasm: number[] = [];
-const raRef: number[] = [];
-for (let r = 0; r < 3; r++) {
-  raWasm.push(rate(reassembly(wasmCodec), { unitsPerCall: MESSAGES * MSG_SIZE, ms: MS }) / 1e6);
-  raRef.push(rate(reassembly(refCodec), { unitsPerCall: MESSAGES * MSG_SIZE, ms: MS }) / 1e6);
-}
-rows.push(row({
-  name: "reassembly 64 KiB msgs, 1 KiB frags, 4 channels, wasm",
-  value: best(raWasm),
-  unit: "MB/s",
-  baseline: "TS reference",
-  baselineValue: best(raRef),
-}, { target: { on: "ratio", min: 1.0 } }));
+const raRate = (codec: Codec) => {
+  const fn = reassembly(codec);
+  rate(fn, { unitsPerCall: MESSAGES * MSG_SIZE, ms: 0, warmupMs: 200 });
+  return () => rate(fn, { unitsPerCall: MESSAGES * MSG_SIZE, ms: MS, warmupMs: 0 }) / 1e6;
+};
+const [raWasm, raRef] = alternate([
+  raRate(createCodec({ engine: "wasm" })),
+  raRate(createCodec({ engine: "reference" })),
+]);
+rows.push(ranged(
+  {
+    name: "reassembly 64 KiB msgs, 1 KiB frags, 4 channels, wasm",
+    unit: "MB/s",
+    baseline: "TS reference",
+  },
+  raWasm,
+  raRef,
+  { on: "ratio", min: 1.0 },
+));
 
 const path = report("framing", rows);
+const fmt = (n: number) => n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
+console.log(
+  `\nMedians of ${REPS} alternating repetitions of ${MS} ms; ranges (slowest-fastest); load ${
+    loadavg()[0].toFixed(2)
+  }:`,
+);
+for (const r of rows) {
+  console.log(
+    `  ${r.name.padEnd(52)} ${fmt(r.range[0])}-${fmt(r.range[1])} vs ${fmt(r.baselineRange[0])}-${
+      fmt(r.baselineRange[1])
+    }, ratio x${r.ratioRange[0].toFixed(2)}-x${r.ratioRange[1].toFixed(2)}`,
+  );
+}
 console.log(
   `\nCRC-32 sources here: ${sources.map((s) => s.name).join(", ")}; default ${defaultSource.name}`,
 );
 console.log(`Wrote ${path}${sink === 0.5 ? "" : ""}`);
-void reference;

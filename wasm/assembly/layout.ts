@@ -8,6 +8,12 @@ export const OVERHEAD: i32 = 22;
 
 /** CRC tables: 16 tables of 256 u32 (slicing-by-16). */
 export const CRC_TABLE_SIZE: i32 = 16 * 256 * 4;
+/** CRC nibble tables of the SIMD kernel: 8 x 16 bytes. */
+export const CRC_NIBBLES_SIZE: i32 = 128;
+/** CRC transposed columns of the SIMD kernel: 16 x 16 bytes. */
+export const CRC_COLUMNS_SIZE: i32 = 256;
+/** CRC shift-by-block tables of the SIMD kernel: 2 block lengths x 4 tables of 256 u32. */
+export const CRC_SHIFT_SIZE: i32 = 2 * 4 * 256 * 4;
 /** Scratch for CRC of bytes that live outside wasm memory. */
 export const CRC_SCRATCH_CAP: i32 = 64 * 1024;
 /** Encoder: frame descriptors, 6 u32 each (type, stream, seq, total, offset, length). */
@@ -43,8 +49,11 @@ function align(p: usize): usize {
   return (p + 63) & ~(63 as usize);
 }
 
-/** CRC tables: a static data segment, so their addresses are compile-time constants. */
+/** CRC tables: static data segments, so their addresses are compile-time constants. */
 export const CRC_TABLE: usize = memory.data(CRC_TABLE_SIZE, 64);
+export const CRC_NIBBLES: usize = memory.data(CRC_NIBBLES_SIZE, 16);
+export const CRC_COLUMNS: usize = memory.data(CRC_COLUMNS_SIZE, 16);
+export const CRC_SHIFT: usize = memory.data(CRC_SHIFT_SIZE, 64);
 export const CRC_SCRATCH: usize = align(__heap_base);
 export const ENC_DESC: usize = align(CRC_SCRATCH + <usize>CRC_SCRATCH_CAP);
 export const ENC_OUT: usize = align(ENC_DESC + <usize>(ENC_DESC_CAP * ENC_DESC_SIZE));
