@@ -10,29 +10,21 @@
  */
 import { after, before, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import process from "node:process";
-import { describeWith, RUNTIME } from "./harness/env.ts";
+import { describeWith } from "./harness/env.ts";
+import { scriptCommand } from "./_script.ts";
+import { createLan, type Lan } from "./_netns.ts";
 import { type Proc, run, waitFor } from "./_proc.ts";
 import type { DiscoveryPeerJob } from "./_discovery_peer.ts";
 
-const id = `${process.pid % 10000}${Math.floor(Math.random() * 1000)}`;
-const NS_SWITCH = `lwds-${id}`;
-const NS = [1, 2, 3].map((i) => `lwd${i}-${id}`);
-const NET = `10.${150 + (process.pid % 50)}.${Math.floor(Math.random() * 250)}`;
-const ADDR = [1, 2, 3].map((i) => `${NET}.${i}`);
+let lan: Lan | undefined;
+/** The namespaces and addresses of the three hosts (set up in `before`). */
+let NS: string[] = [];
+let ADDR: string[] = [];
 const IDS = ["02:00:5E:00:00:01", "02:00:5E:00:00:02", "02:00:5E:00:00:03"];
 const PORTS = [40001, 40002, 40003];
 /** Fast interval of the children: steady 1250 ms, TTL 3750 ms. */
 const INTERVAL = 250;
-
-function ip(...args: string[]): void {
-  const r = spawnSync("ip", args, { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`Cannot run "ip ${args.join(" ")}": ${r.stderr}`);
-}
 
 /** One child's output, parsed. */
 interface Ev {
@@ -51,49 +43,21 @@ describeWith("discovery across network namespaces", {
   root: true,
   commands: { ip: "iproute2" },
 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), "linkweave-discovery-netns-"));
   const procs: Proc[] = [];
   let peer: string[] = [];
   const devices: Proc[] = [];
 
   before(() => {
-    ip("netns", "add", NS_SWITCH);
-    ip("-n", NS_SWITCH, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0");
-    ip("-n", NS_SWITCH, "link", "set", "br0", "up");
-    for (const [i, ns] of NS.entries()) {
-      const dev = `lwd${i + 1}x${id}`;
-      const port = `lwd${i + 1}s${id}`;
-      ip("netns", "add", ns);
-      ip("link", "add", dev, "netns", ns, "type", "veth", "peer", "name", port, "netns", NS_SWITCH);
-      ip("-n", NS_SWITCH, "link", "set", port, "master", "br0");
-      ip("-n", NS_SWITCH, "link", "set", port, "up");
-      ip("-n", ns, "addr", "add", `${ADDR[i]}/24`, "dev", dev);
-      ip("-n", ns, "link", "set", dev, "up");
-      ip("-n", ns, "link", "set", "lo", "up");
-      ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", dev);
-    }
-    const script = join(process.cwd(), "tests", "_discovery_peer.ts");
-    if (RUNTIME === "deno") peer = [process.execPath, "run", "-A", script];
-    else if (RUNTIME === "bun") peer = [process.execPath, script];
-    else {
-      const out = join(dir, "peer.mjs");
-      const r = spawnSync(join(process.cwd(), "node_modules", ".bin", "esbuild"), [
-        "--bundle",
-        "--platform=node",
-        "--format=esm",
-        script,
-        `--outfile=${out}`,
-        "--log-level=error",
-      ]);
-      if (r.status !== 0) throw new Error(`Cannot bundle the peer: ${r.stderr}`);
-      peer = [process.execPath, out];
-    }
+    lan = createLan(3, "lwd");
+    NS = lan.namespaces;
+    ADDR = lan.addresses;
+    const [cmd, args] = scriptCommand("tests/_discovery_peer.ts");
+    peer = [cmd, ...args];
   });
 
   after(() => {
     for (const p of procs) p.kill();
-    for (const ns of [...NS, NS_SWITCH]) spawnSync("ip", ["netns", "del", ns]);
-    rmSync(dir, { recursive: true, force: true });
+    lan?.close();
   });
 
   function start(ns: string, job: DiscoveryPeerJob): Proc {

@@ -10,25 +10,11 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import { spawnSync } from "node:child_process";
-import process from "node:process";
 import { describeWith } from "./harness/env.ts";
 import { type Child, start } from "./_script.ts";
+import { createLan, type Lan } from "./_netns.ts";
 
-const tag = `${process.pid % 10000}${Math.floor(Math.random() * 100)}`;
-const HUB = `lw-hub-${tag}`;
-const NET = `10.${150 + (process.pid % 50)}.${Math.floor(Math.random() * 250)}`;
-const DEVICES = [1, 2, 3].map((i) => ({
-  ns: `lw-d${i}-${tag}`,
-  addr: `${NET}.${i}`,
-  id: `02:00:00:00:0D:0${i}`,
-  veth: [`lwd${i}${tag}`, `lwh${i}${tag}`],
-}));
-
-function ip(...args: string[]): string {
-  const r = spawnSync("ip", args, { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`Cannot run "ip ${args.join(" ")}": ${r.stderr}`);
-  return r.stdout;
-}
+const IDS = [1, 2, 3].map((i) => `02:00:00:00:0D:0${i}`);
 
 describeWith("linkEnhance across three network namespaces", {
   root: true,
@@ -36,48 +22,26 @@ describeWith("linkEnhance across three network namespaces", {
 }, () => {
   const children: Child[] = [];
 
+  let lan: Lan | undefined;
+  let devices: { ns: string; addr: string; id: string }[] = [];
+
   before(() => {
-    ip("netns", "add", HUB);
-    ip("-n", HUB, "link", "add", "br0", "type", "bridge");
-    ip("-n", HUB, "link", "set", "br0", "up");
-    for (const d of DEVICES) {
-      ip("netns", "add", d.ns);
-      ip(
-        "link",
-        "add",
-        d.veth[0],
-        "netns",
-        d.ns,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        d.veth[1],
-        "netns",
-        HUB,
-      );
-      ip("-n", HUB, "link", "set", d.veth[1], "master", "br0");
-      ip("-n", HUB, "link", "set", d.veth[1], "up");
-      ip("-n", d.ns, "addr", "add", `${d.addr}/24`, "dev", d.veth[0]);
-      ip("-n", d.ns, "link", "set", d.veth[0], "up");
-      ip("-n", d.ns, "link", "set", "lo", "up");
-      ip("-n", d.ns, "route", "add", "224.0.0.0/4", "dev", d.veth[0]);
-    }
+    lan = createLan(3, "lwl");
+    devices = lan.namespaces.map((ns, i) => ({ ns, addr: lan!.addresses[i], id: IDS[i] }));
   });
 
   after(() => {
     for (const c of children) c.kill();
-    for (const d of DEVICES) spawnSync("ip", ["netns", "del", d.ns]);
-    spawnSync("ip", ["netns", "del", HUB]);
+    lan?.close();
   });
 
   it("discovers, connects 10 per device, refuses the 11th, keeps one TCP per pair", async () => {
-    for (const d of DEVICES) {
+    for (const d of devices) {
       children.push(start("tests/_link_netns_device.ts", {
         LINKWEAVE_DEVICE_ID: d.id,
         LINKWEAVE_BIND: d.addr,
         LINKWEAVE_DISCOVERY: "auto",
-        LW_OTHERS: DEVICES.filter((o) => o !== d).map((o) => o.id).join(","),
+        LW_OTHERS: devices.filter((o) => o !== d).map((o) => o.id).join(","),
       }, ["ip", "netns", "exec", d.ns]));
     }
     const reports = await Promise.all(children.map(async (c) => {
@@ -95,11 +59,11 @@ describeWith("linkEnhance across three network namespaces", {
     // Every device accepted the 10 connections the others opened to it.
     await Promise.all(children.map((c) => c.waitFor(/\{"accepted":10\}/, 10_000)));
     // One TCP connection per pair, seen from each namespace.
-    for (const d of DEVICES) {
+    for (const d of devices) {
       const lines = spawnSync("ip", ["netns", "exec", d.ns, "ss", "-Htn", "state", "established"], {
         encoding: "utf8",
       }).stdout.trim().split("\n").filter((l) => l.trim() !== "");
-      for (const o of DEVICES.filter((o) => o !== d)) {
+      for (const o of devices.filter((o) => o !== d)) {
         const n = lines.filter((l) => l.includes(`${o.addr}:`)).length;
         assert.equal(n, 1, `${d.addr} has ${n} TCP connections to ${o.addr}:\n${lines.join("\n")}`);
       }

@@ -5,8 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import * as net from "node:net";
-import { type Child, start } from "./_script.ts";
+import { type Child, freePort, start } from "./_script.ts";
 import { createDevice, type Device } from "../link_enhance.ts";
 import type { Connection, ConnectResult } from "../link_enhance.ts";
 import { DisconnectReason } from "../core/error_codes.ts";
@@ -19,17 +18,6 @@ after(async () => {
   for (const c of children) c.kill();
   await Promise.all(devices.map((d) => d.close()));
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function spawn(module: string, env: Record<string, string>): Child {
   const c = start(module, { LINKWEAVE_DISCOVERY: "off", ...env });

@@ -4,24 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import * as net from "node:net";
+import { freePort } from "./_script.ts";
 import { createDevice, type Device } from "../link_enhance.ts";
 import type { Connection, ConnectResult } from "../link_enhance.ts";
 import { DisconnectReason, ErrorCode } from "../core/error_codes.ts";
 
 const A = "02:00:00:00:0A:01";
 const B = "02:00:00:00:0B:02";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const devices: Device[] = [];
 after(async () => {

@@ -9,11 +9,9 @@
 import { after, before, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import process from "node:process";
 import { describeWith, RUNTIME } from "./harness/env.ts";
+import { scriptCommand } from "./_script.ts";
 import { type Proc, run, waitFor } from "./_proc.ts";
 
 const id = `${process.pid % 10000}${Math.floor(Math.random() * 1000)}`;
@@ -34,7 +32,6 @@ describeWith("socket broadcast and multicast in network namespaces", {
   root: true,
   commands: { ip: "iproute2" },
 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), "linkweave-netns-"));
   const procs: Proc[] = [];
   let peer: string[] = [];
 
@@ -61,29 +58,14 @@ describeWith("socket broadcast and multicast in network namespaces", {
       ip("-n", ns, "link", "set", "lo", "up");
       ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", dev);
     }
-    const script = join(process.cwd(), "tests", "_netns_peer.ts");
-    if (RUNTIME === "deno") peer = [process.execPath, "run", "-A", script];
-    else if (RUNTIME === "bun") peer = [process.execPath, script];
-    else {
-      const out = join(dir, "peer.mjs");
-      const r = spawnSync(join(process.cwd(), "node_modules", ".bin", "esbuild"), [
-        "--bundle",
-        "--platform=node",
-        "--format=esm",
-        script,
-        `--outfile=${out}`,
-        "--log-level=error",
-      ]);
-      if (r.status !== 0) throw new Error(`Cannot bundle the peer: ${r.stderr}`);
-      peer = [process.execPath, out];
-    }
+    const [cmd, args] = scriptCommand("tests/_netns_peer.ts");
+    peer = [cmd, ...args];
   });
 
   after(() => {
     for (const p of procs) p.kill();
     spawnSync("ip", ["netns", "del", NS_A]);
     spawnSync("ip", ["netns", "del", NS_B]);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   function inNs(ns: string, job: unknown): Proc {

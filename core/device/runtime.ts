@@ -510,8 +510,10 @@ export class DeviceRuntime {
       }
       return;
     }
-    if (verdict === "replace") existing!.link.abort(`${hello.id} restarted`);
-    if (verdict === "replace") this.#drain(existing!);
+    if (verdict === "replace") {
+      existing!.link.abort(`${hello.id} restarted`);
+      this.#drain(existing!);
+    }
     reply({ op: "welcome", id: this.deviceId, nonce: this.nonce });
     this.#attach(ch, hello, rest);
   }

@@ -558,7 +558,7 @@ export class Link {
       if (all.every((s) => s.queue.length === 0)) {
         frames.push(this.#frameInit(CONTROL, 0, 0, control({ op: "bye" })));
         this.#byeSent = true;
-        this.#finish(DisconnectReason.LINK_CLOSED, "Link closed", true);
+        this.#finish(DisconnectReason.LINK_CLOSED, "Link closed");
       }
     }
     if (frames.length === 0 && ch.ping) {
@@ -620,7 +620,7 @@ export class Link {
   #linkControl(payload: Uint8Array): void {
     const body = parse(payload);
     if (body?.op === "bye") {
-      this.#lose(`Link closed by ${this.peerId}`, false);
+      this.#lose(`Link closed by ${this.peerId}`);
     }
   }
 
@@ -715,7 +715,7 @@ export class Link {
   // ------------------------------------------------------------ closing
 
   /** The link is gone: every stream learns it, nothing more is sent. */
-  #lose(message: string, error = true): void {
+  #lose(message: string): void {
     for (const s of this.#streams.values()) {
       const reason = DisconnectReason.LINK_CLOSED;
       if (s.state === "opening" || s.state === "open") {
@@ -724,10 +724,10 @@ export class Link {
       s.state = "closed";
       s.queue.clear();
     }
-    this.#finish(DisconnectReason.LINK_CLOSED, message, !error);
+    this.#finish(DisconnectReason.LINK_CLOSED, message);
   }
 
-  #finish(reason: number, message: string, _graceful = true): void {
+  #finish(reason: number, message: string): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
     this.#streams.clear();
