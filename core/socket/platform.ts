@@ -18,7 +18,9 @@
  *   they are lent (`write(bytes, true)`): then the handle either takes them
  *   at once (copies them, or the kernel took them) and returns a boolean, or
  *   keeps them without copying and returns a promise that settles once it no
- *   longer needs them. The caller changes lent bytes only after that.
+ *   longer needs them. The caller changes lent bytes only after that. Bytes
+ *   lent `"brief"`ly are the caller's again when `write` returns: the handle
+ *   copies what the kernel did not take at once, and returns a boolean.
  * - Datagram `send` borrows its bytes the same way: `undefined` when the
  *   kernel took them before `send` returned, else a promise.
  * - Bytes given to `onData`/`onMessage` belong to the receiver (never reused).
@@ -136,13 +138,14 @@ export interface StreamHandle extends OptionTarget, Refable {
    * @param bytes The bytes; the handle owns them afterwards unless `lent`.
    * @param lent The caller keeps `bytes` and will change them again: the
    *   handle must not use them after it returned a boolean, or after the
-   *   promise it returned settled. @default {false}
+   *   promise it returned settled; with `"brief"`, not after it returned at
+   *   all (it returns a boolean then). @default {false}
    * @returns `true` while more may be written, `false` to wait for `onDrain`;
    *   or (only when `lent`) a promise that resolves once the bytes were
    *   handed to the kernel, or rejects with a `BusinessError` when the stream
    *   failed or closed before that.
    */
-  write(bytes: Uint8Array, lent?: boolean): boolean | Promise<void>;
+  write(bytes: Uint8Array, lent?: boolean | "brief"): boolean | Promise<void>;
   /**
    * Flush queued bytes, then close (FIN); resolves once closed.
    *

@@ -167,7 +167,7 @@ class Refs {
  * further small writes in the same turn of the event loop are copied into a
  * 64 KiB chunk, written when full or at `setImmediate` (one syscall instead of
  * one per send). What the kernel does not take waits in the queue for
- * `drain`: copied when small, kept (lent) with a promise when large.
+ * `drain`: copied when small or lent briefly, else kept (lent with a promise).
  */
 function wrap(sock: BunSocket, ip: boolean): StreamHandle {
   const st = sock.data;
@@ -253,7 +253,7 @@ function wrap(sock: BunSocket, ip: boolean): StreamHandle {
     write(bytes, lent) {
       if (closed || closing) return true;
       let n = bytes.byteLength;
-      const small = n < SMALL_WRITE;
+      const small = n < SMALL_WRITE && lent !== "brief";
       if (queue.length === 0 && !(small && recent)) {
         const w = sock.write(bytes);
         if (small && !recent) {
@@ -278,11 +278,11 @@ function wrap(sock: BunSocket, ip: boolean): StreamHandle {
         queued += n;
       } else {
         open = undefined;
-        const p = new Pending(bytes, n, false);
+        const p = new Pending(lent === "brief" ? bytes.slice() : bytes, n, false);
         queue.push(p);
         queued += n;
         if (!kernelFull) flush();
-        if (lent && queue[queue.length - 1] === p) {
+        if (lent === true && queue[queue.length - 1] === p) {
           refs.update();
           return new Promise<void>((resolve, reject) => {
             p.resolve = resolve;

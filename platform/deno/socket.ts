@@ -210,7 +210,13 @@ function wrapConn(conn: DenoConn, events: () => StreamEvents): StreamHandle {
       if (closed || closing) return true;
       const n = bytes.byteLength;
       if (n === 0) return !blocked;
-      if (n < SMALL_WRITE) {
+      const brief = lent === "brief";
+      if (brief) {
+        // Every write is asynchronous here: keep a copy, sent without delay.
+        bytes = bytes.slice();
+        lent = false;
+      }
+      if (n < SMALL_WRITE && !brief) {
         let p = open;
         if (p === undefined || p.fill + n > p.bytes.byteLength) {
           p = open = new Pending(spare.pop() ?? new Uint8Array(CHUNK), 0, true);

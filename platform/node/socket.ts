@@ -198,6 +198,7 @@ export function wrapNetSocket(
       }
       flushChunk();
       if (!lent) return sock.write(bytes);
+      if (lent === "brief") return sock.write(bytes.slice());
       // The callback runs once libuv wrote the bytes (or with an error when it never will).
       return new Promise<void>((resolve, reject) => {
         sock.write(bytes, (e) => {

@@ -888,6 +888,80 @@ export function socketConformance(
       });
     });
 
+    describe("stream handles", () => {
+      it("take briefly lent bytes at once: the caller reuses its buffer, the peer gets every byte", async () => {
+        // One buffer rewritten before every write; 8 MiB fill the kernel's
+        // buffers, so some writes are short and their rest must be copied.
+        const SIZES = [65536, 100, 300_000, 1];
+        const ROUNDS = 96;
+        const expected = ROUNDS * SIZES.reduce((a, b) => a + b, 0);
+        let got = 0;
+        let bad = "";
+        const noop = () => {};
+        let finish = noop;
+        const done = new Promise<void>((r) => (finish = r));
+        const listener = await platform.tcpListen(
+          { address: "127.0.0.1", port: 0, family: "IPv4" },
+          {
+            onConnection: () => ({
+              onData(b) {
+                for (let i = 0; i < b.length && !bad; i++) {
+                  const want = expectedByte(got + i);
+                  if (b[i] !== want) bad = `byte ${got + i} is ${b[i]}, expected ${want}`;
+                }
+                got += b.length;
+                if (got >= expected || bad) finish();
+              },
+              onDrain: noop,
+              onClose: noop,
+            }),
+          },
+        );
+        // Byte k of the stream: its write's round and size index, mixed.
+        const starts: number[] = [];
+        for (let r = 0, at = 0; r < ROUNDS; r++) {
+          for (const n of SIZES) {
+            starts.push(at);
+            at += n;
+          }
+        }
+        function expectedByte(k: number): number {
+          let lo = 0;
+          let hi = starts.length - 1;
+          while (lo < hi) {
+            const mid = (lo + hi + 1) >> 1;
+            if (starts[mid] <= k) lo = mid;
+            else hi = mid - 1;
+          }
+          return (lo * 7 + (k - starts[lo])) & 0xff;
+        }
+        const c = await platform.tcpConnect({ remote: listener.localAddress! }, {
+          onData: noop,
+          onDrain: noop,
+          onClose: noop,
+        });
+        const buf = new Uint8Array(Math.max(...SIZES));
+        let w = 0;
+        for (let r = 0; r < ROUNDS; r++) {
+          for (const n of SIZES) {
+            for (let i = 0; i < n; i++) buf[i] = (w * 7 + i) & 0xff;
+            const result = c.write(buf.subarray(0, n), "brief");
+            assert.equal(typeof result, "boolean", "a brief write returns a boolean");
+            buf.fill(0xee); // the handle must not see this
+            w++;
+          }
+        }
+        try {
+          await within(done, 20_000, "every byte at the peer");
+          assert.equal(bad, "");
+          assert.equal(got, expected);
+        } finally {
+          await c.close();
+          await listener.close();
+        }
+      });
+    });
+
     describe("ref and unref", () => {
       it("unref'd handles still work, and ref and unref are harmless after close", async () => {
         const h = await openHandles(platform);
