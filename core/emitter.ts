@@ -79,9 +79,10 @@ export class Emitter<M extends Record<string, unknown>> {
       signal.addEventListener("abort", onAbort, { once: true });
       entry.dispose = () => signal.removeEventListener("abort", onAbort);
     }
-    const list = this.#listeners.get(type);
-    if (list === undefined) this.#listeners.set(type, [entry as Entry<never>]);
-    else list.push(entry as Entry<never>);
+    // Lists are replaced, never changed in place: `emit` walks the list it
+    // started with, without copying it.
+    const list = this.#listeners.get(type) ?? [];
+    this.#listeners.set(type, [...list, entry as Entry<never>]);
   }
 
   /**
@@ -116,7 +117,7 @@ export class Emitter<M extends Record<string, unknown>> {
   emit<K extends keyof M>(type: K, payload: M[K]): boolean {
     const list = this.#listeners.get(type);
     if (list === undefined || list.length === 0) return false;
-    for (const e of list.slice() as Entry<M[K]>[]) {
+    for (const e of list as Entry<M[K]>[]) {
       if (e.once) this.#remove(type, e);
       try {
         e.cb(payload);
@@ -147,8 +148,8 @@ export class Emitter<M extends Record<string, unknown>> {
     if (list === undefined) return;
     const i = list.indexOf(entry);
     if (i < 0) return;
-    list.splice(i, 1);
     entry.dispose?.();
-    if (list.length === 0) this.#listeners.delete(type);
+    if (list.length === 1) this.#listeners.delete(type);
+    else this.#listeners.set(type, list.filter((e) => e !== entry));
   }
 }

@@ -59,7 +59,7 @@ export interface ConnectionEvents {
   disconnected: number;
   /** A message from the peer. */
   dataReceived: ArrayBuffer;
-  /** linkweave extension: the send queue emptied after it had filled up. */
+  /** linkweave extension: the send queue is back to half full or less after it had filled up. */
   drain: void;
   [key: string]: unknown;
 }
@@ -480,7 +480,7 @@ export class Connection {
         `Cannot send data: connection "${this.#name}" to ${this.#peerId} is not connected`,
       );
     }
-    if (!this.#stream.send(bytes.slice())) {
+    if (!this.#stream.send(copy(bytes))) {
       throw new BusinessError(
         ErrorCode.INTERNAL_ERROR,
         `Cannot send data: the send queue of connection "${this.#name}" is full ` +
@@ -545,7 +545,9 @@ export class Connection {
       const buf = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength
         ? data.buffer as ArrayBuffer
         : data.slice().buffer;
-      trace("dataReceived", { peer: this.#peerId, name: this.#name, bytes: buf.byteLength });
+      if (TRACE) {
+        trace("dataReceived", { peer: this.#peerId, name: this.#name, bytes: buf.byteLength });
+      }
       this.#events.emit("dataReceived", buf);
     },
     onClosed: (reason) => {
@@ -599,6 +601,25 @@ export class Connection {
       `Cannot ${action}: connection "${this.#name}" to ${this.#peerId} is closed`,
     );
   }
+}
+
+/**
+ * Messages copied by `sendData` share 64 KiB slabs: one allocation per slab
+ * instead of one per message. A slab is freed with the last message in it.
+ */
+const SLAB = 64 * 1024;
+let slab = new Uint8Array(SLAB);
+let slabUsed = 0;
+
+function copy(bytes: Uint8Array): Uint8Array {
+  if (slabUsed + bytes.length > SLAB) {
+    slab = new Uint8Array(SLAB);
+    slabUsed = 0;
+  }
+  const c = slab.subarray(slabUsed, slabUsed + bytes.length);
+  c.set(bytes);
+  slabUsed += bytes.length;
+  return c;
 }
 
 function describe(v: unknown): string {

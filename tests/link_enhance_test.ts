@@ -305,7 +305,10 @@ describe("linkEnhance", () => {
     assert.equal(err, 32390300);
     assert.ok(client.bufferedAmount > 0 && client.bufferedAmount <= 1024 * 1024);
     await wait<void>((r) => client.on("drain", () => r()));
-    assert.equal(client.bufferedAmount, 0);
+    assert.ok(
+      client.bufferedAmount <= 512 * 1024,
+      "drain comes once the queue is half full or less",
+    );
     await wait<void>((r) => {
       const t = setInterval(() => received === sent && (clearInterval(t), r()), 10);
     });

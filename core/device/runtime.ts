@@ -30,7 +30,7 @@ export interface StreamHandler {
   onData(data: Uint8Array): void;
   /** The stream closed: the peer closed it or the link went away. */
   onClosed(reason: number): void;
-  /** The send queue emptied after it had filled up. */
+  /** The send queue is back to half full or less after it had filled up. */
   onDrain(): void;
 }
 
@@ -119,6 +119,8 @@ interface Waiter {
 }
 
 const RETRY_MS = 300;
+/** The most received bytes decoded before the link may write again. */
+const RX_SLICE = 64 * 1024;
 
 /** A running device. */
 export class DeviceRuntime {
@@ -462,11 +464,16 @@ export class DeviceRuntime {
 
   #onBytes(ch: ChannelCtx, bytes: Uint8Array): void {
     if (ch.entry !== undefined) {
+      // A large read is decoded a slice at a time, writing what the link
+      // has to send (credit above all) between slices: the peer's window
+      // refills while the rest is still being decoded.
       const e = ch.entry;
       e.lastRx = this.#host.now();
-      e.link.handleBytes(ch.id, bytes, e.lastRx);
-      this.#markDirty(e);
-      this.#flush();
+      for (let off = 0; off < bytes.length && ch.entry === e; off += RX_SLICE) {
+        e.link.handleBytes(ch.id, bytes.subarray(off, off + RX_SLICE), e.lastRx);
+        this.#markDirty(e);
+        this.#flush();
+      }
       return;
     }
     if (ch.reader === undefined) return;
@@ -636,7 +643,7 @@ export class DeviceRuntime {
     for (let tx = link.pollTransmit(now); tx; tx = link.pollTransmit(now)) {
       const ch = e.channels.get(tx.channel);
       if (ch?.handle === undefined) continue;
-      if (ch.handle.write(tx.bytes) === false) {
+      if (ch.handle.write(tx.bytes, "brief") === false) {
         ch.blocked = true;
         link.handleWritable(ch.id, false);
       }

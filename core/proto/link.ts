@@ -57,7 +57,7 @@ const FRAME_OVERHEAD = 22;
 /** Default keep-alive timeout: a channel silent this long is lost (ms). */
 export const DEFAULT_KEEPALIVE_TIMEOUT = 5000;
 /** Default receive window of a stream: bytes a peer may send before it gets credit back. */
-export const DEFAULT_STREAM_WINDOW: number = 256 * 1024;
+export const DEFAULT_STREAM_WINDOW: number = 2 * 1024 * 1024;
 /** Default bound of a stream's send queue, in payload bytes. */
 export const DEFAULT_SEND_QUEUE_BYTES: number = 1024 * 1024;
 /** Default largest batch of frames handed to a channel in one write. */
@@ -76,7 +76,10 @@ export type ChannelId = number;
 export interface Transmit {
   /** The channel. */
   channel: ChannelId;
-  /** The bytes; owned by the caller. */
+  /**
+   * The bytes, in the codec's scratch memory: valid until the next call
+   * into the link. A driver that keeps them copies them.
+   */
   bytes: Uint8Array;
 }
 
@@ -186,7 +189,7 @@ export class Link {
   #rx: Channel | undefined;
   #turn = 0;
   #onFrame = (f: Frame): void => this.#frame(f);
-  #onMessage = (m: Message): void => this.#arrive(m);
+  #onMessage = (m: Message): void => this.#arrive(m.type, m.stream, m.seq, m.data);
 
   /** @param options Ids, codec, clock and limits. */
   constructor(options: LinkOptions) {
@@ -347,7 +350,7 @@ export class Link {
       this.#turn = (this.#turn + k + 1) % ids.length;
       ch.lastTx = now;
       ch.ping = false;
-      return { channel: ch.id, bytes: this.#codec.encodeBatch(frames).slice() };
+      return { channel: ch.id, bytes: this.#codec.encodeBatch(frames) };
     }
     return undefined;
   }
@@ -546,7 +549,7 @@ export class Link {
         }
       }
       if (s.state !== "closed") {
-        if (s.wantDrain && s.queued === 0) {
+        if (s.wantDrain && s.queued * 2 <= this.#sendQueueBytes) {
           s.wantDrain = false;
           this.#events.push({ type: "drain", stream: s.id });
         }
@@ -610,7 +613,14 @@ export class Link {
         }
     }
     if (f.offset === 0 && f.length === f.total) {
-      this.#arrive({ type: f.type, stream: f.stream, seq: f.seq, data: f.payload.slice() });
+      // A copy with its own ArrayBuffer: receivers hand `data.buffer` on.
+      const at = f.bytes.byteOffset + f.payloadOffset;
+      this.#arrive(
+        f.type,
+        f.stream,
+        f.seq,
+        new Uint8Array(f.bytes.buffer.slice(at, at + f.length)),
+      );
       return;
     }
     const err = this.#reassembler.push(f, this.#onMessage);
@@ -625,37 +635,36 @@ export class Link {
   }
 
   /** A whole sequenced message: deliver it in link order. */
-  #arrive(m: Message): void {
-    const ahead = (m.seq - this.#rxSeq) >>> 0;
+  #arrive(type: number, stream: number, seq: number, data: Uint8Array): void {
+    const ahead = (seq - this.#rxSeq) >>> 0;
     if (ahead !== 0) {
-      if (ahead >= 0x80000000 || this.#reorder.has(m.seq)) return; // a duplicate
+      if (ahead >= 0x80000000 || this.#reorder.has(seq)) return; // a duplicate
       if (this.#reorder.size >= MAX_REORDER) {
         this.#lose(`Link to ${this.peerId} broken: reorder buffer full`);
         return;
       }
-      this.#reorder.set(m.seq, m);
+      this.#reorder.set(seq, { type, stream, seq, data });
       return;
     }
-    this.#deliver(m);
+    this.#deliver(type, stream, data);
     this.#rxSeq = (this.#rxSeq + 1) >>> 0;
     while (this.#reorder.size > 0 && this.#state !== "closed") {
       const next = this.#reorder.get(this.#rxSeq);
       if (next === undefined) break;
       this.#reorder.delete(this.#rxSeq);
-      this.#deliver(next);
+      this.#deliver(next.type, next.stream, next.data);
       this.#rxSeq = (this.#rxSeq + 1) >>> 0;
     }
   }
 
-  #deliver(m: Message): void {
-    const id = m.stream;
+  #deliver(type: number, id: number, data: Uint8Array): void {
     const s = this.#streams.get(id);
-    switch (m.type) {
+    switch (type) {
       case DATA: {
         if (s === undefined || (s.state !== "open" && s.state !== "closing")) return;
-        this.#events.push({ type: "data", stream: id, data: m.data });
-        s.consumed += m.data.length;
-        if (s.consumed * 4 >= this.#window) {
+        this.#events.push({ type: "data", stream: id, data });
+        s.consumed += data.length;
+        if (s.consumed * 8 >= this.#window) {
           this.#urgent.push({
             type: ACK,
             stream: id,
@@ -684,7 +693,7 @@ export class Link {
         return;
       }
       case CONTROL: {
-        const body = parse(m.data);
+        const body = parse(data);
         if (body?.op === "open") {
           const theirs = (id % 2 === 1) !== (this.peerId < this.localId);
           if (s !== undefined || theirs || typeof body.name !== "string") {

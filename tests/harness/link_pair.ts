@@ -144,7 +144,7 @@ export class Pair {
           const start = Math.max(this.now, ch[busy]);
           const done = ch.rate > 0 ? start + tx.bytes.length / ch.rate : start;
           ch[busy] = done;
-          (side === "a" ? ch.toB : ch.toA).push({ at: done + ch.latency, bytes: tx.bytes });
+          (side === "a" ? ch.toB : ch.toA).push({ at: done + ch.latency, bytes: tx.bytes.slice() });
         }
       }
       for (const ch of this.#channels) {
