@@ -889,43 +889,20 @@ export function socketConformance(
     });
 
     describe("stream handles", () => {
-      it("take briefly lent bytes at once: the caller reuses its buffer, the peer gets every byte", async () => {
-        // One buffer rewritten before every write; 8 MiB fill the kernel's
-        // buffers, so some writes are short and their rest must be copied.
-        const SIZES = [65536, 100, 300_000, 1];
-        const ROUNDS = 96;
-        const expected = ROUNDS * SIZES.reduce((a, b) => a + b, 0);
-        let got = 0;
-        let bad = "";
-        const noop = () => {};
-        let finish = noop;
-        const done = new Promise<void>((r) => (finish = r));
-        const listener = await platform.tcpListen(
-          { address: "127.0.0.1", port: 0, family: "IPv4" },
-          {
-            onConnection: () => ({
-              onData(b) {
-                for (let i = 0; i < b.length && !bad; i++) {
-                  const want = expectedByte(got + i);
-                  if (b[i] !== want) bad = `byte ${got + i} is ${b[i]}, expected ${want}`;
-                }
-                got += b.length;
-                if (got >= expected || bad) finish();
-              },
-              onDrain: noop,
-              onClose: noop,
-            }),
-          },
-        );
-        // Byte k of the stream: its write's round and size index, mixed.
+      /**
+       * A peer that checks a stream of writes: write `w` (sizes cycling
+       * through `sizes`) carries bytes `(w * 7 + i) & 0xff`.
+       */
+      async function checkedPeer(sizes: number[], rounds: number) {
         const starts: number[] = [];
-        for (let r = 0, at = 0; r < ROUNDS; r++) {
-          for (const n of SIZES) {
-            starts.push(at);
-            at += n;
+        let total = 0;
+        for (let r = 0; r < rounds; r++) {
+          for (const n of sizes) {
+            starts.push(total);
+            total += n;
           }
         }
-        function expectedByte(k: number): number {
+        const byteAt = (k: number) => {
           let lo = 0;
           let hi = starts.length - 1;
           while (lo < hi) {
@@ -934,30 +911,105 @@ export function socketConformance(
             else hi = mid - 1;
           }
           return (lo * 7 + (k - starts[lo])) & 0xff;
-        }
-        const c = await platform.tcpConnect({ remote: listener.localAddress! }, {
+        };
+        const noop = () => {};
+        let got = 0;
+        let bad = "";
+        let finish = noop;
+        const done = new Promise<void>((r) => (finish = r));
+        const listener = await platform.tcpListen(
+          { address: "127.0.0.1", port: 0, family: "IPv4" },
+          {
+            onConnection: () => ({
+              onData(b) {
+                for (let i = 0; i < b.length && !bad; i++) {
+                  const want = byteAt(got + i);
+                  if (b[i] !== want) bad = `byte ${got + i} is ${b[i]}, expected ${want}`;
+                }
+                got += b.length;
+                if (got >= total || bad) finish();
+              },
+              onDrain: noop,
+              onClose: noop,
+            }),
+          },
+        );
+        return {
+          remote: listener.localAddress!,
+          /** Fill `buf` with write `w`'s bytes; returns the view to write. */
+          fill(buf: Uint8Array, w: number): Uint8Array {
+            const n = sizes[w % sizes.length];
+            for (let i = 0; i < n; i++) buf[i] = (w * 7 + i) & 0xff;
+            return buf.subarray(0, n);
+          },
+          count: rounds * sizes.length,
+          async check() {
+            try {
+              await within(done, 20_000, "every byte at the peer");
+              assert.equal(bad, "");
+              assert.equal(got, total);
+            } finally {
+              await listener.close();
+            }
+          },
+        };
+      }
+
+      it("take briefly lent bytes at once: the caller reuses its buffer, the peer gets every byte", async () => {
+        // One buffer rewritten before every write; 8 MiB fill the kernel's
+        // buffers, so some writes are short and their rest must be copied.
+        const peer = await checkedPeer([65536, 100, 300_000, 1], 96);
+        const noop = () => {};
+        const c = await platform.tcpConnect({ remote: peer.remote }, {
           onData: noop,
           onDrain: noop,
           onClose: noop,
         });
-        const buf = new Uint8Array(Math.max(...SIZES));
-        let w = 0;
-        for (let r = 0; r < ROUNDS; r++) {
-          for (const n of SIZES) {
-            for (let i = 0; i < n; i++) buf[i] = (w * 7 + i) & 0xff;
-            const result = c.write(buf.subarray(0, n), "brief");
-            assert.equal(typeof result, "boolean", "a brief write returns a boolean");
-            buf.fill(0xee); // the handle must not see this
-            w++;
-          }
+        const buf = new Uint8Array(300_000);
+        for (let w = 0; w < peer.count; w++) {
+          const result = c.write(peer.fill(buf, w), "brief");
+          assert.equal(typeof result, "boolean", "a brief write returns a boolean");
+          buf.fill(0xee); // the handle must not see this
         }
         try {
-          await within(done, 20_000, "every byte at the peer");
-          assert.equal(bad, "");
-          assert.equal(got, expected);
+          await peer.check();
         } finally {
           await c.close();
-          await listener.close();
+        }
+      });
+
+      it("keep the order of writes of every size and ownership, made from onDrain", async () => {
+        // Paced by backpressure the way the link layer writes: when `write`
+        // says false, the next writes are made inside `onDrain`.
+        // A large write that goes out alone, then one queued behind it past
+        // the high-water mark: the writes made when the first one drains
+        // must not overtake the queued one.
+        const peer = await checkedPeer([400_000, 200_000, 3, 1500, 70_000, 40], 24);
+        // One ownership per round of six writes: owned, lent, lent briefly.
+        const modes = [false, true, "brief"] as const;
+        let w = 0;
+        let sent = () => {};
+        const allSent = new Promise<void>((r) => (sent = r));
+        const more = () => {
+          while (w < peer.count) {
+            const bytes = peer.fill(new Uint8Array(400_000), w);
+            const r = c.write(bytes, modes[Math.floor(w / 6) % 3]);
+            w++;
+            if (r === false) return;
+          }
+          sent();
+        };
+        const c = await platform.tcpConnect({ remote: peer.remote }, {
+          onData: () => {},
+          onDrain: more,
+          onClose: () => {},
+        });
+        more();
+        try {
+          await within(allSent, 20_000, "every write made");
+          await peer.check();
+        } finally {
+          await c.close();
         }
       });
     });
