@@ -943,12 +943,14 @@ export function socketConformance(
             return buf.subarray(0, n);
           },
           count: rounds * sizes.length,
-          async check() {
+          /** Wait for every byte, then close `client` and the listener. */
+          async check(client: StreamHandle) {
             try {
-              await within(done, 20_000, "every byte at the peer");
+              await within(done, 20_000, `every byte at the peer (${got} of ${total})`);
               assert.equal(bad, "");
               assert.equal(got, total);
             } finally {
+              await client.close();
               await listener.close();
             }
           },
@@ -971,11 +973,7 @@ export function socketConformance(
           assert.equal(typeof result, "boolean", "a brief write returns a boolean");
           buf.fill(0xee); // the handle must not see this
         }
-        try {
-          await peer.check();
-        } finally {
-          await c.close();
-        }
+        await peer.check(c);
       });
 
       it("keep the order of writes of every size and ownership, made from onDrain", async () => {
@@ -1005,12 +1003,11 @@ export function socketConformance(
           onClose: () => {},
         });
         more();
-        try {
-          await within(allSent, 20_000, "every write made");
-          await peer.check();
-        } finally {
+        await within(allSent, 20_000, "every write made").catch(async (e) => {
           await c.close();
-        }
+          throw e;
+        });
+        await peer.check(c);
       });
     });
 
