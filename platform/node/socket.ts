@@ -179,7 +179,7 @@ export function wrapNetSocket(
     remoteAddress,
     write(bytes, lent) {
       const n = bytes.byteLength;
-      if (n < SMALL_WRITE) {
+      if (n < SMALL_WRITE && lent !== "brief") {
         if (!recent) {
           recent = true;
           setImmediate(turn);
