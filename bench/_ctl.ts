@@ -48,11 +48,13 @@ export function spawnRole(
   role: string,
   options: SpawnOptions = {},
 ): Promise<Child> {
+  // LINKWEAVE_BENCH_CHILD_FLAGS adds runtime flags to every child, e.g. `--cpu-prof-md`.
+  const extra = (process.env.LINKWEAVE_BENCH_CHILD_FLAGS ?? "").split(" ").filter((f) => f);
   const flags = RUNTIME === "deno"
-    ? ["run", "-A", ...(options.gc ? ["--v8-flags=--expose-gc"] : []), script, role]
+    ? ["run", "-A", ...(options.gc ? ["--v8-flags=--expose-gc"] : []), ...extra, script, role]
     : RUNTIME === "node"
-    ? [...(options.gc ? ["--expose-gc"] : []), script, role]
-    : [script, role];
+    ? [...(options.gc ? ["--expose-gc"] : []), ...extra, script, role]
+    : [...extra, script, role];
   const child = spawn(process.execPath, flags, { stdio: ["pipe", "pipe", "inherit"] });
   const waiting = new Map<number, { resolve: (v: Json) => void; reject: (e: Error) => void }>();
   let nextId = 1;

@@ -542,13 +542,10 @@ export class Connection {
     },
     onData: (data) => {
       if (this.#state !== "connected") return;
-      const buf = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength
-        ? data.buffer as ArrayBuffer
-        : data.slice().buffer;
       if (TRACE) {
-        trace("dataReceived", { peer: this.#peerId, name: this.#name, bytes: buf.byteLength });
+        trace("dataReceived", { peer: this.#peerId, name: this.#name, bytes: data.byteLength });
       }
-      this.#events.emit("dataReceived", buf);
+      this.#events.emit("dataReceived", data);
     },
     onClosed: (reason) => {
       if (this.#state === "connecting") {

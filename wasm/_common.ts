@@ -369,6 +369,25 @@ export function messageRange(data: Uint8Array, o: EncodeMessageOptions): [number
   return [start, end];
 }
 
+/**
+ * A copy of `bytes[start, end)` in an `ArrayBuffer` of its own. What a fresh
+ * 1 KiB ArrayBuffer costs depends on the engine (measured in a loop of
+ * copies out of wasm memory): JavaScriptCore (Bun) is quickest slicing the
+ * ArrayBuffer itself (0.6 us, against 0.8-1.0 us for a typed-array slice and
+ * its `buffer`); V8 (Deno, Node) slicing the typed array (1.8-2.0 us, against
+ * 2.2-2.5 us).
+ *
+ * @param bytes The source.
+ * @param start The first byte.
+ * @param end After the last byte.
+ * @returns A new ArrayBuffer of `end - start` bytes.
+ */
+export const copyOut: (bytes: Uint8Array, start: number, end: number) => ArrayBuffer =
+  "Bun" in globalThis
+    ? (bytes, start, end) =>
+      bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + end) as ArrayBuffer
+    : (bytes, start, end) => bytes.slice(start, end).buffer as ArrayBuffer;
+
 interface BunHash {
   hash?: { crc32?: (data: Uint8Array, seed?: number) => number };
 }

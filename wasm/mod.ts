@@ -55,6 +55,7 @@ import { createReferenceCodec, REFERENCE_CRC } from "./_reference.ts";
 
 export {
   type Codec,
+  copyOut,
   type CrcSource,
   type CrcSourceName,
   type Decoder,

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   type Codec,
   CodecErrorCode,
+  copyOut,
   crc32,
   crcSources,
   createCodec,
@@ -110,6 +111,18 @@ describe("crc32", () => {
       }
     }
   });
+});
+
+test("copyOut() copies a range of a view into an ArrayBuffer of its own", () => {
+  const backing = new Uint8Array(64).map((_, i) => i);
+  const view = backing.subarray(8, 40);
+  const out = copyOut(view, 4, 12);
+  assert.ok(out instanceof ArrayBuffer);
+  assert.notEqual(out, backing.buffer);
+  assert.deepEqual([...new Uint8Array(out)], [12, 13, 14, 15, 16, 17, 18, 19]);
+  backing.fill(0);
+  assert.equal(new Uint8Array(out)[0], 12);
+  assert.equal(copyOut(view, 5, 5).byteLength, 0);
 });
 
 describe("maxPayload()", () => {

@@ -27,7 +27,7 @@ export interface StreamHandler {
   /** The peer refused it, with a linkEnhance code. */
   onRejected(code: number): void;
   /** A message arrived (the caller owns the bytes). */
-  onData(data: Uint8Array): void;
+  onData(data: ArrayBuffer): void;
   /** The stream closed: the peer closed it or the link went away. */
   onClosed(reason: number): void;
   /** The send queue is back to half full or less after it had filled up. */

@@ -42,7 +42,15 @@
  *
  * @module
  */
-import type { Codec, Decoder, Frame, FrameInit, Message, Reassembler } from "../../wasm/mod.ts";
+import {
+  type Codec,
+  copyOut,
+  type Decoder,
+  type Frame,
+  type FrameInit,
+  type Message,
+  type Reassembler,
+} from "../../wasm/mod.ts";
 import { codecErrorMessage, DisconnectReason } from "../error_codes.ts";
 import { Queue } from "./_queue.ts";
 
@@ -88,7 +96,7 @@ export type LinkEvent =
   | { type: "open"; stream: number; name: string }
   | { type: "opened"; stream: number }
   | { type: "rejected"; stream: number; code: number }
-  | { type: "data"; stream: number; data: Uint8Array }
+  | { type: "data"; stream: number; data: ArrayBuffer }
   | { type: "closed"; stream: number; reason: number }
   | { type: "drain"; stream: number }
   | { type: "linkClosed"; reason: number; message: string };
@@ -124,6 +132,14 @@ export interface ChannelOptions {
   now: number;
   /** Largest frame the channel carries (23..65535). @default {65535} */
   mtu?: number;
+}
+
+/** A whole message waiting in the reorder buffer for its turn. */
+interface Arrival {
+  type: number;
+  stream: number;
+  seq: number;
+  data: ArrayBuffer;
 }
 
 interface Entry {
@@ -183,13 +199,17 @@ export class Link {
   #nextStream: number;
   #txSeq = 0;
   #rxSeq = 0;
-  #reorder = new Map<number, Message>();
+  #reorder = new Map<number, Arrival>();
   #state: "open" | "closing" | "closed" = "open";
   #byeSent = false;
   #rx: Channel | undefined;
   #turn = 0;
   #onFrame = (f: Frame): void => this.#frame(f);
-  #onMessage = (m: Message): void => this.#arrive(m.type, m.stream, m.seq, m.data);
+  #onMessage = (m: Message): void => {
+    const d = m.data;
+    const own = d.byteOffset === 0 && d.byteLength === d.buffer.byteLength;
+    this.#arrive(m.type, m.stream, m.seq, own ? d.buffer as ArrayBuffer : copyOut(d, 0, d.length));
+  };
 
   /** @param options Ids, codec, clock and limits. */
   constructor(options: LinkOptions) {
@@ -613,14 +633,9 @@ export class Link {
         }
     }
     if (f.offset === 0 && f.length === f.total) {
-      // A copy with its own ArrayBuffer: receivers hand `data.buffer` on.
-      const at = f.bytes.byteOffset + f.payloadOffset;
-      this.#arrive(
-        f.type,
-        f.stream,
-        f.seq,
-        new Uint8Array(f.bytes.buffer.slice(at, at + f.length)),
-      );
+      // Each message gets an ArrayBuffer of its own: receivers hand it on.
+      const at = f.payloadOffset;
+      this.#arrive(f.type, f.stream, f.seq, copyOut(f.bytes, at, at + f.length));
       return;
     }
     const err = this.#reassembler.push(f, this.#onMessage);
@@ -635,7 +650,7 @@ export class Link {
   }
 
   /** A whole sequenced message: deliver it in link order. */
-  #arrive(type: number, stream: number, seq: number, data: Uint8Array): void {
+  #arrive(type: number, stream: number, seq: number, data: ArrayBuffer): void {
     const ahead = (seq - this.#rxSeq) >>> 0;
     if (ahead !== 0) {
       if (ahead >= 0x80000000 || this.#reorder.has(seq)) return; // a duplicate
@@ -657,13 +672,13 @@ export class Link {
     }
   }
 
-  #deliver(type: number, id: number, data: Uint8Array): void {
+  #deliver(type: number, id: number, data: ArrayBuffer): void {
     const s = this.#streams.get(id);
     switch (type) {
       case DATA: {
         if (s === undefined || (s.state !== "open" && s.state !== "closing")) return;
         this.#events.push({ type: "data", stream: id, data });
-        s.consumed += data.length;
+        s.consumed += data.byteLength;
         if (s.consumed * 8 >= this.#window) {
           this.#urgent.push({
             type: ACK,
@@ -693,7 +708,7 @@ export class Link {
         return;
       }
       case CONTROL: {
-        const body = parse(data);
+        const body = parse(new Uint8Array(data));
         if (body?.op === "open") {
           const theirs = (id % 2 === 1) !== (this.peerId < this.localId);
           if (s !== undefined || theirs || typeof body.name !== "string") {

@@ -13,7 +13,9 @@ function bytes(n: number, seed: number): Uint8Array {
 
 function data(events: LinkEvent[], stream?: number): Uint8Array[] {
   return events.flatMap((e) =>
-    e.type === "data" && (stream === undefined || e.stream === stream) ? [e.data] : []
+    e.type === "data" && (stream === undefined || e.stream === stream)
+      ? [new Uint8Array(e.data)]
+      : []
   );
 }
 
