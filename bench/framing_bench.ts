@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { loadavg } from "node:os";
 import { rate, report, type Row, row, type Target } from "./_report.ts";
 import {
@@ -58,6 +59,11 @@ interface RangedRow extends Row {
   ratioRange: [number, number];
   /** The 1-minute load average after the measurement (about 1 is this benchmark alone). */
   load: number;
+  /**
+   * 64 MiB rows: how fast one core reads memory here (GB/s, median of the
+   * same repetitions), a ceiling no checksum over 64 MiB can pass.
+   */
+  memoryRead?: number;
 }
 
 const median = (xs: number[]): number => {
@@ -125,7 +131,16 @@ for (const s of sources) {
   crcRate(s, big, 1)();
   crcRate(s, small, 1024)();
 }
-const big64 = alternate(sources.map((s) => crcRate(s, big, 1)));
+// The ceiling for the 64 MiB rows: memcmp of two 64 MiB buffers, counted as
+// bytes read (both), measured in the same alternation.
+const bigCopy = Buffer.from(big);
+const bigView = Buffer.from(big.buffer, big.byteOffset, big.length);
+const memoryRate = (): number =>
+  rate(() => {
+    sink ^= Buffer.compare(bigView, bigCopy);
+  }, { unitsPerCall: 2 * big.length, ms: MS, warmupMs: 0 }) / GB;
+memoryRate();
+const [memory64, ...big64] = alternate([memoryRate, ...sources.map((s) => crcRate(s, big, 1))]);
 const small1k = alternate(sources.map((s) => crcRate(s, small, 1024)));
 const refIndex = sources.findIndex((s) => s.name === "reference");
 for (const [label, results] of [["64 MiB", big64], ["1 KiB", small1k]] as const) {
@@ -139,7 +154,7 @@ for (const [label, results] of [["64 MiB", big64], ["1 KiB", small1k]] as const)
       : isDefault
       ? { on: "value", min: 10 }
       : undefined;
-    rows.push(ranged(
+    const r = ranged(
       {
         name: `crc32 ${label}, ${s.name}${isDefault ? " (default)" : ""}`,
         unit: "GB/s",
@@ -148,7 +163,8 @@ for (const [label, results] of [["64 MiB", big64], ["1 KiB", small1k]] as const)
       results[i],
       results[refIndex],
       target,
-    ));
+    );
+    rows.push(label === "64 MiB" ? { ...r, memoryRead: median(memory64) } : r);
   });
 }
 
@@ -292,5 +308,10 @@ for (const r of rows) {
 }
 console.log(
   `\nCRC-32 sources here: ${sources.map((s) => s.name).join(", ")}; default ${defaultSource.name}`,
+);
+console.log(
+  `Memory read by one core (memcmp of two 64 MiB buffers), the ceiling of the 64 MiB rows: ${
+    fmt(median(memory64))
+  } GB/s (${fmt(Math.min(...memory64))}-${fmt(Math.max(...memory64))})`,
 );
 console.log(`Wrote ${path}${sink === 0.5 ? "" : ""}`);
