@@ -13,6 +13,7 @@ import { BusinessError, ParameterError } from "./errors.ts";
 import { type DeviceConfig, isDeviceId } from "./device_config.ts";
 import type { DeviceHost } from "./device/host.ts";
 import type { DeviceRuntime, StreamHandler, StreamRef } from "./device/runtime.ts";
+import { SendCopies } from "./proto/_copies.ts";
 
 /** Largest `sendData` payload, in bytes. */
 export const MAX_SEND_DATA = 1024;
@@ -341,6 +342,7 @@ export class Connection {
   #client: boolean;
   #state: ConnState;
   #stream: StreamRef | undefined;
+  #copies: SendCopies | undefined;
   #events = new Emitter<ConnectionEvents>({ onListenerError: swallow });
   #release: (() => void) | undefined;
   #cancel: (() => void) | undefined;
@@ -480,7 +482,9 @@ export class Connection {
         `Cannot send data: connection "${this.#name}" to ${this.#peerId} is not connected`,
       );
     }
-    if (!this.#stream.send(copy(bytes))) {
+    const copies = this.#copies ??= new SendCopies();
+    if (!this.#stream.send(copies.copy(bytes, this.#stream.bufferedAmount))) {
+      copies.undo(bytes.length);
       throw new BusinessError(
         ErrorCode.INTERNAL_ERROR,
         `Cannot send data: the send queue of connection "${this.#name}" is full ` +
@@ -583,6 +587,7 @@ export class Connection {
     }
     this.#cancel = undefined;
     this.#stream = undefined;
+    this.#copies = undefined; // the link may still send from its slabs
     this.#release?.();
     this.#release = undefined;
   }
@@ -598,25 +603,6 @@ export class Connection {
       `Cannot ${action}: connection "${this.#name}" to ${this.#peerId} is closed`,
     );
   }
-}
-
-/**
- * Messages copied by `sendData` share 64 KiB slabs: one allocation per slab
- * instead of one per message. A slab is freed with the last message in it.
- */
-const SLAB = 64 * 1024;
-let slab = new Uint8Array(SLAB);
-let slabUsed = 0;
-
-function copy(bytes: Uint8Array): Uint8Array {
-  if (slabUsed + bytes.length > SLAB) {
-    slab = new Uint8Array(SLAB);
-    slabUsed = 0;
-  }
-  const c = slab.subarray(slabUsed, slabUsed + bytes.length);
-  c.set(bytes);
-  slabUsed += bytes.length;
-  return c;
 }
 
 function describe(v: unknown): string {

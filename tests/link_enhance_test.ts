@@ -317,6 +317,45 @@ describe("linkEnhance", () => {
     server.close();
   });
 
+  it("copies what sendData takes: one reused buffer, filled to 32390300 again and again, arrives intact", async () => {
+    const [a, b] = await pair();
+    const { client, server, peer } = await connected(a, b);
+    const COUNT = 4000;
+    const errors: string[] = [];
+    let next = 0;
+    const all = wait<void>((r) =>
+      peer.on("dataReceived", (d) => {
+        const v = new DataView(d);
+        const seq = v.getUint32(0);
+        if (seq !== next || d.byteLength !== 1024 || v.getUint32(1020) !== seq) {
+          errors.push(`got ${seq} (${d.byteLength} B) expecting ${next}`);
+        }
+        next = seq + 1;
+        if (next === COUNT) r();
+      }), 60_000);
+    const m = new DataView(new ArrayBuffer(1024));
+    let seq = 0;
+    let fulls = 0;
+    const pump = () => {
+      while (seq < COUNT) {
+        m.setUint32(0, seq);
+        m.setUint32(1020, seq);
+        if (code(() => client.sendData(m.buffer)) !== 0) {
+          fulls++;
+          return;
+        }
+        seq++;
+      }
+    };
+    client.on("drain", pump);
+    pump();
+    await all;
+    assert.deepEqual(errors.slice(0, 5), []);
+    assert.ok(fulls >= 2, `the queue filled up ${fulls} times`);
+    client.close();
+    server.close();
+  });
+
   it("carries 16 busy connections paced by drain, every message intact and in order", async () => {
     const [a, b] = await pair({ limits: { connections: 16 } });
     const server = a.createServer("bulk");

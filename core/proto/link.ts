@@ -431,7 +431,10 @@ export class Link {
 
   /**
    * Queue a message on an open (or opening) stream. The link keeps the
-   * bytes until they are written: do not change them.
+   * bytes until it hands them to a channel, in order per stream, copying
+   * them into the codec; from then on it holds no reference. So the bytes
+   * must not change while {@linkcode Link.bufferedAmount} still counts them,
+   * and may be reused once it no longer does.
    *
    * @param id The stream.
    * @param data The message.
