@@ -52,6 +52,24 @@ function wait<T>(fn: (resolve: (v: T) => void) => void, ms = 5000): Promise<T> {
   });
 }
 
+/**
+ * A `dataReceived` listener for 1 KiB messages numbered at bytes 0 and 1020:
+ * records in `errors` any that is out of order or damaged, calls `done` after
+ * the `count`th.
+ */
+function numbered(count: number, errors: string[], done: () => void): (d: ArrayBuffer) => void {
+  let next = 0;
+  return (d) => {
+    const v = new DataView(d);
+    const seq = v.getUint32(0);
+    if (seq !== next || d.byteLength !== 1024 || v.getUint32(1020) !== seq) {
+      errors.push(`got ${seq} (${d.byteLength} B) expecting ${next}`);
+    }
+    next = seq + 1;
+    if (next === count) done();
+  };
+}
+
 async function connected(a: Device, b: Device, name = "demo") {
   const server = a.createServer(name);
   const accepted = wait<Connection>((r) => server.on("connectionAccepted", r));
@@ -322,17 +340,7 @@ describe("linkEnhance", () => {
     const { client, server, peer } = await connected(a, b);
     const COUNT = 4000;
     const errors: string[] = [];
-    let next = 0;
-    const all = wait<void>((r) =>
-      peer.on("dataReceived", (d) => {
-        const v = new DataView(d);
-        const seq = v.getUint32(0);
-        if (seq !== next || d.byteLength !== 1024 || v.getUint32(1020) !== seq) {
-          errors.push(`got ${seq} (${d.byteLength} B) expecting ${next}`);
-        }
-        next = seq + 1;
-        if (next === COUNT) r();
-      }), 60_000);
+    const all = wait<void>((r) => peer.on("dataReceived", numbered(COUNT, errors, r)), 60_000);
     const m = new DataView(new ArrayBuffer(1024));
     let seq = 0;
     let fulls = 0;
@@ -364,16 +372,7 @@ describe("linkEnhance", () => {
     let finished = 0;
     const allIn = wait<void>((r) =>
       server.on("connectionAccepted", (c) => {
-        let next = 0;
-        c.on("dataReceived", (d) => {
-          const v = new DataView(d);
-          const seq = v.getUint32(0);
-          if (seq !== next || d.byteLength !== 1024 || v.getUint32(1020) !== seq) {
-            errors.push(`got ${seq} (${d.byteLength} B) expecting ${next}`);
-          }
-          next = seq + 1;
-          if (next === COUNT && ++finished === 16) r();
-        });
+        c.on("dataReceived", numbered(COUNT, errors, () => ++finished === 16 && r()));
       }), 60_000);
     server.start();
     const conns = Array.from({ length: 16 }, () => b.createConnection(A, "bulk"));
