@@ -35,7 +35,7 @@
  * a.send(s, new Uint8Array([1, 2, 3]));
  * pump(a, b);
  * const data = b.pollEvent();
- * assert.ok(data?.type === "data" && data.data.length === 3);
+ * assert.ok(data?.type === "data" && data.data.byteLength === 3);
  * a.close();
  * b.close();
  * ```
