@@ -65,7 +65,7 @@ const FRAME_OVERHEAD = 22;
 /** Default keep-alive timeout: a channel silent this long is lost (ms). */
 export const DEFAULT_KEEPALIVE_TIMEOUT = 5000;
 /** Default receive window of a stream: bytes a peer may send before it gets credit back. */
-export const DEFAULT_STREAM_WINDOW: number = 2 * 1024 * 1024;
+export const DEFAULT_STREAM_WINDOW: number = 4 * 1024 * 1024;
 /** Default bound of a stream's send queue, in payload bytes. */
 export const DEFAULT_SEND_QUEUE_BYTES: number = 1024 * 1024;
 /** Default largest batch of frames handed to a channel in one write. */
@@ -116,7 +116,7 @@ export interface LinkOptions {
   now: number;
   /** A channel silent this long is lost (ms); pings go out at a third of it. @default {5000} */
   keepAliveTimeout?: number;
-  /** Receive window per stream (bytes). @default {262144} */
+  /** Receive window per stream (bytes). @default {4194304} */
   window?: number;
   /** Bound of each stream's send queue (payload bytes). @default {1048576} */
   sendQueueBytes?: number;
