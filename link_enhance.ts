@@ -44,6 +44,7 @@ import type { DeviceHost } from "./core/device/host.ts";
 import { type Connection, LinkEnhance, type Server } from "./core/link_enhance.ts";
 import { runtimeHost } from "./platform/host.ts";
 import { createCodec } from "./wasm/mod.ts";
+import { nativeCrc } from "./platform/crc.ts";
 
 export {
   Connection,
@@ -92,7 +93,7 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
       started ??= DeviceRuntime.start({
         config: cfg(),
         host: h,
-        codec: createCodec(),
+        codec: createCodec({ crc: nativeCrc() }),
         finder: shouldDiscover(cfg())
           ? (self) =>
             startDiscovery({

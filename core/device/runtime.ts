@@ -17,7 +17,7 @@ import type { DeviceConfig } from "../device_config.ts";
 import { decideIncoming, encodeHello, type Hello, HelloReader } from "../proto/hello.ts";
 import { Link, type LinkEvent } from "../proto/link.ts";
 import type { ListenerHandle, StreamHandle } from "../socket/platform.ts";
-import type { Codec } from "../../wasm/mod.ts";
+import type { Codec } from "../proto/frame.ts";
 import type { DeviceHost } from "./host.ts";
 
 /** How a stream's owner hears about it. */

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import type { Codec } from "../../wasm/mod.ts";
+import type { Codec } from "./frame.ts";
 import { isDeviceId } from "../device_config.ts";
 
 /** Protocol version carried in the handshake. */

@@ -50,7 +50,7 @@ import {
   type FrameInit,
   type Message,
   type Reassembler,
-} from "../../wasm/mod.ts";
+} from "./frame.ts";
 import { codecErrorMessage, DisconnectReason } from "../error_codes.ts";
 import { Queue } from "./_queue.ts";
 

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { DisconnectReason, ErrorCode } from "../error_codes.ts";
 import { acceptAll, Pair } from "../../tests/harness/link_pair.ts";
 import { createCodec } from "../../wasm/mod.ts";
+import { nativeCrc } from "../../platform/crc.ts";
 import type { LinkEvent } from "./link.ts";
 
 function bytes(n: number, seed: number): Uint8Array {
@@ -29,7 +30,7 @@ function openPair(pair: Pair, name = "demo"): number {
 
 for (const engine of ["wasm", "reference"] as const) {
   describe(`link (${engine} codec)`, () => {
-    const codec = createCodec({ engine });
+    const codec = createCodec({ engine, crc: nativeCrc() });
 
     it("opens a stream by name, both sides send, data arrives in order and intact", () => {
       const pair = new Pair({ codec, channels: [{ mtu: 64, latency: 3 }] });
