@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Link, type LinkEvent, type LinkOptions } from "../../core/proto/link.ts";
+import { Link, type LinkEvent, type LinkOptions } from "../../core/proto/link/mod.ts";
 import { type Codec, createCodec } from "../../wasm/mod.ts";
 import { nativeCrc } from "../../platform/crc.ts";
 
