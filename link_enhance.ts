@@ -125,6 +125,7 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
     config: cfg,
     runtime: () => api.driver(),
     close: async () => {
+      api.shutdown();
       if (started !== undefined) await (await started.catch(() => undefined))?.close();
       config = undefined;
     },

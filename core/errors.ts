@@ -46,6 +46,19 @@ export class BusinessError<T = void> extends Error {
     this.code = code;
     if (options.data !== undefined) this.data = options.data;
   }
+
+  /**
+   * `instanceof BusinessError` also holds for a {@linkcode ParameterError}
+   * (which must extend `TypeError`): every linkweave error is a
+   * `BusinessError`. Subclasses keep the ordinary check.
+   *
+   * @param value The candidate.
+   * @returns Whether it is a BusinessError.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    return this === BusinessError && value instanceof ParameterError;
+  }
 }
 
 /**

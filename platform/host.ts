@@ -34,8 +34,8 @@ let holder: ReturnType<typeof setInterval> | undefined;
  * @example
  * ```ts
  * const host = runtimeHost();
- * const release = host.hold();
- * release();
+ * host.hold();
+ * host.release();
  * ```
  */
 export function runtimeHost(sockets: SocketPlatform = autoSocketPlatform()): DeviceHost {
@@ -52,15 +52,13 @@ export function runtimeHost(sockets: SocketPlatform = autoSocketPlatform()): Dev
     },
     hold() {
       if (holds++ === 0) holder = setInterval(() => {}, 3_600_000);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        if (--holds === 0) {
-          clearInterval(holder);
-          holder = undefined;
-        }
-      };
+    },
+    release() {
+      if (holds === 0) return;
+      if (--holds === 0) {
+        clearInterval(holder);
+        holder = undefined;
+      }
     },
     defaultDeviceId: () => defaultDeviceId(),
     nonce: () => randomNonce(),

@@ -2,6 +2,7 @@
  * linkEnhance between two devices in one process, over real loopback TCP:
  * every documented call, event, limit and error code.
  */
+import { BusinessError } from "../core/errors.ts";
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { freePort } from "./_script.ts";
@@ -161,14 +162,32 @@ describe("linkEnhance", () => {
     assert.equal(code(() => b.createConnection("00-11-22-33-44-55", "demo")), 32390206);
     assert.equal(code(() => b.createConnection(A, "")), 32390206);
     const conn = b.createConnection(A.toLowerCase(), "x".repeat(255));
-    assert.equal(conn.getPeerDeviceId(), A);
+    assert.equal(conn.getPeerDeviceId(), "", "no id obtained before connecting");
     assert.equal(code(() => conn.on("nope" as "drain", () => {})), 32390206);
     assert.equal(code(() => conn.on("dataReceived", 5 as unknown as () => void)), 32390206);
+    assert.equal(code(() => conn.off("dataReceived", 5 as unknown as () => void)), 32390206);
     assert.equal(code(() => conn.sendData(new ArrayBuffer(1))), 32390205, "before connect");
+    // Parameter errors are BusinessErrors too, and TypeErrors.
+    let thrown: unknown;
+    try {
+      a.createServer("");
+    } catch (e) {
+      thrown = e;
+    }
+    assert.ok(thrown instanceof BusinessError && thrown instanceof TypeError);
     const { client, server } = await connected(a, b);
+    assert.equal(client.getPeerDeviceId(), A);
     assert.equal(code(() => client.sendData(new ArrayBuffer(0))), 32390206);
     assert.equal(code(() => client.sendData(new ArrayBuffer(1025))), 32390206);
     assert.equal(code(() => client.sendData("hi" as unknown as ArrayBuffer)), 32390206);
+    // OpenHarmony takes an ArrayBuffer only: views are 32390206.
+    const view = new Uint8Array(4) as unknown as ArrayBuffer;
+    assert.equal(code(() => client.sendData(view)), 32390206);
+    const dv = new DataView(new ArrayBuffer(4)) as unknown as ArrayBuffer;
+    assert.equal(code(() => client.sendData(dv)), 32390206);
+    const detached = new ArrayBuffer(8);
+    structuredClone(detached, { transfer: [detached] });
+    assert.equal(code(() => client.sendData(detached)), 32390206, "a detached buffer");
     assert.equal(code(() => client.sendData(new ArrayBuffer(1024))), 0);
     client.close();
     assert.equal(code(() => client.sendData(new ArrayBuffer(1))), 32390300, "after close");
@@ -231,29 +250,50 @@ describe("linkEnhance", () => {
     assert.ok((await Promise.all(results)).every((r) => r.success));
   });
 
-  it("keeps several callbacks per event; off(type, cb) removes one, off(type) all", async () => {
+  it("keeps one callback per event, as OpenHarmony: on replaces, off(type, anyFn) clears", async () => {
     const [a, b] = await pair();
     const { client, peer, server } = await connected(a, b);
     const seen: string[] = [];
     const one = () => seen.push("one");
     const two = () => seen.push("two");
     peer.on("dataReceived", one);
-    peer.on("dataReceived", two);
-    const got = wait<void>((r) => peer.on("dataReceived", () => r()));
+    peer.on("dataReceived", one);
+    const got = wait<void>((r) =>
+      peer.on("dataReceived", () => {
+        seen.push("three");
+        r();
+      })
+    );
     client.sendData(new ArrayBuffer(1));
     await got;
-    assert.deepEqual(seen, ["one", "two"]);
-    peer.off("dataReceived", one);
-    const got2 = wait<void>((r) => peer.on("dataReceived", () => r()));
-    client.sendData(new ArrayBuffer(1));
-    await got2;
-    assert.deepEqual(seen, ["one", "two", "two"]);
-    peer.off("dataReceived");
+    assert.deepEqual(seen, ["three"], "only the last callback is kept");
+    peer.on("dataReceived", two);
+    // The seed examples unsubscribe with a fresh arrow function: that clears it.
+    peer.off("dataReceived", () => {});
     client.sendData(new ArrayBuffer(1));
     await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(seen, ["one", "two", "two"]);
+    assert.deepEqual(seen, ["three"]);
     client.close();
     server.close();
+  });
+
+  it("start() on a started server is 32390203, and stop() clears both server callbacks", async () => {
+    const [a, b] = await pair();
+    const s = a.createServer("again");
+    let accepted = 0;
+    s.on("connectionAccepted", () => accepted++);
+    s.start();
+    assert.equal(code(() => s.start()), 32390203);
+    s.stop();
+    s.start();
+    const c = b.createConnection(A, "again");
+    const r = result(c);
+    c.connect();
+    assert.equal((await r).success, true);
+    await new Promise((res) => setTimeout(res, 50));
+    assert.equal(accepted, 0, "the callback was cleared by stop()");
+    c.close();
+    s.close();
   });
 
   it("flushes data sent before disconnect(); the peer sees disconnected after it", async () => {

@@ -281,7 +281,7 @@ export class DeviceDriver implements DeviceRuntime {
       kind: options.kind,
       bundle: options.bundle,
     }, now);
-    this.#flush();
+    this.#scheduleFlush();
     return conn;
   }
 
@@ -307,12 +307,12 @@ export class DeviceDriver implements DeviceRuntime {
    */
   linger(ms: number): void {
     this.#scheduleFlush();
-    const release = this.#host.hold();
+    this.#host.hold();
     const timer: { id?: unknown } = {};
     const done = () => {
       if (!this.#lingers.delete(done)) return;
       this.#host.clearTimer(timer.id);
-      release();
+      this.#host.release();
     };
     timer.id = this.#host.setTimer(done, ms);
     this.#lingers.add(done);
@@ -342,20 +342,42 @@ export class DeviceDriver implements DeviceRuntime {
   }
 
   async #close(): Promise<void> {
-    this.#ep.close(this.#host.now());
-    this.#flush();
-    await Promise.allSettled([...this.#listeners.map((l) => l.close()), this.#finder?.close()]);
-    const deadline = this.#host.now() + this.#config.keepAliveTimeout;
-    while (this.#slots.size > 0 && this.#host.now() < deadline) {
-      await new Promise<void>((r) => this.#host.setTimer(r, 10));
+    // The process stays alive while links say goodbye, at most a keep-alive timeout.
+    this.#host.hold();
+    try {
+      this.#ep.close(this.#host.now());
       this.#flush();
+      await Promise.allSettled([...this.#listeners.map((l) => l.close()), this.#finder?.close()]);
+      if (this.#slots.size > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = this.#host.setTimer(() => resolve(), this.#config.keepAliveTimeout);
+          this.#emptied = () => {
+            this.#host.clearTimer(timer);
+            resolve();
+          };
+        });
+      }
+      for (const [id, slot] of this.#slots) {
+        slot.closed = true;
+        slot.channel?.close();
+        this.#slots.delete(id);
+      }
+      this.#host.clearTimer(this.#timer);
+    } finally {
+      this.#host.release();
     }
-    for (const [id, slot] of this.#slots) {
-      slot.closed = true;
-      slot.channel?.close();
-      this.#slots.delete(id);
+  }
+
+  /** Called once no channel is left (while closing). */
+  #emptied: (() => void) | undefined;
+
+  #forgetSlot(id: number): void {
+    this.#slots.delete(id);
+    if (this.#slots.size === 0 && this.#emptied !== undefined) {
+      const done = this.#emptied;
+      this.#emptied = undefined;
+      done();
     }
-    this.#host.clearTimer(this.#timer);
   }
 
   // ------------------------------------------------------------ channels
@@ -386,7 +408,7 @@ export class DeviceDriver implements DeviceRuntime {
       onClose: (error) => {
         if (slot.closed && !this.#slots.has(id)) return;
         slot.closed = true;
-        this.#slots.delete(id);
+        this.#forgetSlot(id);
         this.#ep.handleChannelClosed(id, error?.message ?? "closed by peer", this.#host.now());
         this.#flush();
       },
@@ -441,7 +463,7 @@ export class DeviceDriver implements DeviceRuntime {
     try {
       slot.channel = await transport.dial(addr, this.#events(id, slot));
     } catch (e) {
-      this.#slots.delete(id);
+      this.#forgetSlot(id);
       const where = `${addr.host}:${addr.port}`;
       this.#ep.handleDialFailed(peer, `${where}: ${(e as Error).message}`, this.#host.now());
       this.#flush();
@@ -454,7 +476,7 @@ export class DeviceDriver implements DeviceRuntime {
     }
     if (this.#ep.closed) {
       slot.closed = true;
-      this.#slots.delete(id);
+      this.#forgetSlot(id);
       slot.channel.close();
       return;
     }
@@ -572,7 +594,7 @@ export class DeviceDriver implements DeviceRuntime {
         const slot = this.#slots.get(ev.channel);
         if (slot === undefined) return;
         slot.closed = true;
-        this.#slots.delete(ev.channel);
+        this.#forgetSlot(ev.channel);
         slot.channel?.close();
         return;
       }

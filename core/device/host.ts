@@ -22,10 +22,13 @@ export interface DeviceHost {
   /** Cancel a timer from {@linkcode DeviceHost.setTimer}. */
   clearTimer(timer: unknown): void;
   /**
-   * Keep the process alive until the returned function is called (started
-   * servers, open connections, data still being flushed).
+   * Keep the process alive until a matching {@linkcode DeviceHost.release}
+   * (started servers, open connections, data still being flushed). Holds
+   * are counted.
    */
-  hold(): () => void;
+  hold(): void;
+  /** Undo one {@linkcode DeviceHost.hold}. */
+  release(): void;
   /** The default device id (adapter address, else a stable stored random id). */
   defaultDeviceId(): Promise<string>;
   /** A new random runtime nonce. */

@@ -2,12 +2,15 @@
  * OpenHarmony's `linkEnhance` (API 20) semantics: named servers, client
  * connections to a peer device, `sendData` of at most 1024 bytes, events,
  * exact error codes and limits. Connections are streams on the device's
- * link to the peer (`core/device/runtime.ts`); this module holds only the
+ * link to the peer (`core/device/driver.ts`); this module holds only the
  * API rules.
+ *
+ * Listeners follow OpenHarmony's runtime: each object keeps one callback
+ * per event. `on` replaces it, `off(type, anyCallback)` clears it, and
+ * `Server.stop()` / `Server.close()` clear both server callbacks.
  *
  * @module
  */
-import { Emitter } from "../emitter.ts";
 import { DisconnectReason, ErrorCode } from "../error_codes.ts";
 import { BusinessError, ParameterError } from "../errors.ts";
 import { type DeviceConfig, isDeviceId } from "../device_config.ts";
@@ -18,9 +21,10 @@ import type {
   DeviceDriver,
   IncomingRequest,
 } from "../device/driver.ts";
+import { TRACE, trace } from "../trace.ts";
 import { SendCopies } from "./_copies.ts";
 
-/** Largest `sendData` payload, in bytes. */
+/** Largest `sendData` payload, in bytes (and the largest message a peer may send). */
 export const MAX_SEND_DATA = 1024;
 /** Longest server name, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 255;
@@ -54,7 +58,6 @@ export interface ServerEvents {
   connectionAccepted: Connection;
   /** The server stopped abnormally (32390301: the link service died). */
   serverStopped: number;
-  [key: string]: unknown;
 }
 
 /** Events of a {@linkcode Connection}. */
@@ -67,10 +70,9 @@ export interface ConnectionEvents {
   dataReceived: ArrayBuffer;
   /** linkweave extension: the send queue is back to half full or less after it had filled up. */
   drain: void;
-  [key: string]: unknown;
 }
 
-/** What the API layer needs from the process: the device, its config, timers. */
+/** What the API layer needs from the process: the device, its config, the host. */
 export interface LinkEnhanceContext {
   /** The configuration in effect (read at first use). */
   config(): DeviceConfig;
@@ -88,7 +90,7 @@ function invalid(message: string): ParameterError {
 
 function checkName(name: unknown, what: string): string {
   if (typeof name !== "string") {
-    throw invalid(`Invalid ${what}: expected a string, got ${typeof name}`);
+    throw invalid(`Invalid ${what}: expected a string, got ${describe(name)}`);
   }
   const bytes = encoder.encode(name).length;
   if (bytes === 0 || bytes > MAX_NAME_BYTES) {
@@ -101,6 +103,7 @@ function checkName(name: unknown, what: string): string {
   return name;
 }
 
+/** Check an event type and (unless `optional` and absent) its callback. */
 function checkCallback(
   type: unknown,
   cb: unknown,
@@ -113,27 +116,18 @@ function checkCallback(
     );
   }
   if (!(optional && cb === undefined) && typeof cb !== "function") {
-    throw invalid(`Invalid callback for "${type}": expected a function`);
+    throw invalid(`Invalid callback for "${type}": expected a function, got ${describe(cb)}`);
   }
 }
 
-function swallow(error: unknown): void {
-  // OpenHarmony swallows what event callbacks throw; we also say so.
-  console.error("linkweave: an event callback threw:", error);
-}
-
-const TRACE = (() => {
+/** Call a user callback; OpenHarmony swallows what callbacks throw, we also say so. */
+function call<T>(cb: ((value: T) => void) | undefined, value: T): void {
+  if (cb === undefined) return;
   try {
-    return typeof process !== "undefined" && process.env?.LINKWEAVE_TRACE === "1";
-  } catch {
-    return false;
+    cb(value);
+  } catch (error) {
+    console.error("linkweave: an event callback threw:", error);
   }
-})();
-
-declare const process: { env?: Record<string, string | undefined> } | undefined;
-
-function trace(event: string, detail: Record<string, unknown>): void {
-  if (TRACE) console.error(JSON.stringify({ linkweave: event, ...detail }));
 }
 
 /** The per-process state of the API: servers by name, counts, the device. */
@@ -145,7 +139,7 @@ export class LinkEnhance {
   started = 0;
   /** Client connections connecting or connected. */
   clients = 0;
-  #acceptorSet = false;
+  #wired = false;
 
   /** @param ctx The device, its configuration and the host. */
   constructor(ctx: LinkEnhanceContext) {
@@ -198,30 +192,47 @@ export class LinkEnhance {
   /** Make sure the device runs and answers incoming connections for our servers. */
   driver(): Promise<DeviceDriver> {
     return this.#ctx.driver().then((d) => {
-      if (!this.#acceptorSet) {
-        this.#acceptorSet = true;
+      if (!this.#wired) {
+        this.#wired = true;
         d.setAcceptor((request, ref) => this.#accept(request, ref));
+        d.onListenerFailed(() => {
+          for (const s of [...this.servers.values()]) serverDied(s, ErrorCode.SERVER_DIED);
+        });
       }
       return d;
     });
   }
 
+  /** The device is closing: every server stops (connections end with their links). */
+  shutdown(): void {
+    for (const s of this.servers.values()) s.stop();
+  }
+
   #accept(request: IncomingRequest, ref: ConnectionRef): ConnectionHandler | number {
+    if (request.kind !== 0) return ErrorCode.PEER_SERVER_NOT_STARTED;
     const server = this.servers.get(request.name.toLowerCase());
     if (server === undefined || !server.started) return ErrorCode.PEER_SERVER_NOT_STARTED;
     const conn = new Connection(this, request.peerId, server.name, ref);
-    queueMicrotask(() => server.accepted(conn));
-    return conn.handler;
+    queueMicrotask(() => serverAccepted(server, conn));
+    return handlerOf(conn);
   }
 }
+
+const SERVER_EVENTS = ["connectionAccepted", "serverStopped"] as const;
+
+/** Module-private doors into the classes (set in their static blocks). */
+let serverAccepted: (s: Server, conn: Connection) => void;
+let serverDied: (s: Server, reason: number) => void;
+let handlerOf: (c: Connection) => ConnectionHandler;
+const CONNECTION_EVENTS = ["connectResult", "disconnected", "dataReceived", "drain"] as const;
 
 /** A named server other devices connect to. */
 export class Server {
   #api: LinkEnhance;
   #name: string;
   #state: "created" | "started" | "stopped" | "closed" = "created";
-  #events = new Emitter<ServerEvents>({ onListenerError: swallow });
-  #release: (() => void) | undefined;
+  #onAccepted: ((connection: Connection) => void) | undefined;
+  #onStopped: ((reason: number) => void) | undefined;
 
   /** @internal Use `createServer()`. */
   constructor(api: LinkEnhance, name: string) {
@@ -242,7 +253,8 @@ export class Server {
   /**
    * Start accepting connections.
    *
-   * @throws {BusinessError} 32390202 when the limit of started servers is
+   * @throws {BusinessError} 32390203 when it is already started (as
+   *   OpenHarmony reports it); 32390202 when the limit of started servers is
    *   reached; 32390300 after `close()`.
    */
   start(): void {
@@ -252,7 +264,12 @@ export class Server {
         `Cannot start server "${this.#name}": it is closed`,
       );
     }
-    if (this.#state === "started") return;
+    if (this.#state === "started") {
+      throw new BusinessError(
+        ErrorCode.DUPLICATE_SERVER_NAME,
+        `Cannot start server "${this.#name}": it is already started`,
+      );
+    }
     const limit = this.#api.ctx.config().limits.servers;
     if (this.#api.started >= limit) {
       throw new BusinessError(
@@ -262,22 +279,26 @@ export class Server {
     }
     this.#state = "started";
     this.#api.started++;
-    this.#release = this.#api.ctx.host.hold();
+    this.#api.ctx.host.hold();
     this.#api.driver().catch((e) => {
       if (this.#state !== "started") return;
       this.#api.ctx.host.warn(`linkweave: server "${this.#name}" stopped: ${(e as Error).message}`);
-      this.stop();
-      this.#emit("serverStopped", ErrorCode.SERVER_DIED);
+      serverDied(this, ErrorCode.SERVER_DIED);
     });
   }
 
-  /** Stop accepting connections; `start()` may be called again. */
+  /**
+   * Stop accepting connections; `start()` may be called again. As in
+   * OpenHarmony, both callbacks are cleared: call `on()` again after
+   * restarting.
+   */
   stop(): void {
+    this.#onAccepted = undefined;
+    this.#onStopped = undefined;
     if (this.#state !== "started") return;
     this.#state = "stopped";
     this.#api.started--;
-    this.#release?.();
-    this.#release = undefined;
+    this.#api.ctx.host.release();
   }
 
   /** Stop and destroy the server; its name becomes free. */
@@ -286,46 +307,50 @@ export class Server {
     this.stop();
     this.#state = "closed";
     this.#api.servers.delete(this.#name.toLowerCase());
-    this.#events.off("connectionAccepted");
-    this.#events.off("serverStopped");
   }
 
   /**
-   * Add a listener.
+   * Set the callback of an event, replacing the previous one.
    *
    * @param type `connectionAccepted` or `serverStopped`.
-   * @param callback The listener.
+   * @param callback The callback.
    * @throws {ParameterError} 32390206 for a bad type or callback.
    */
   on(type: "connectionAccepted", callback: (connection: Connection) => void): void;
   on(type: "serverStopped", callback: (reason: number) => void): void;
   on(type: string, callback: (value: never) => void): void {
     checkCallback(type, callback, SERVER_EVENTS, false);
-    this.#events.on(type, callback as (v: unknown) => void);
+    if (type === "connectionAccepted") this.#onAccepted = callback as (c: Connection) => void;
+    else this.#onStopped = callback as (reason: number) => void;
   }
 
   /**
-   * Remove a listener, or every listener of the type.
+   * Clear the callback of an event (whatever function is passed, as in
+   * OpenHarmony).
    *
    * @param type `connectionAccepted` or `serverStopped`.
-   * @param callback The listener; all of the type when omitted.
-   * @throws {ParameterError} 32390206 for a bad type or callback.
+   * @param callback Ignored when given; must be a function.
+   * @throws {ParameterError} 32390206 for a bad type or a non-function callback.
    */
   off(type: "connectionAccepted", callback?: (connection: Connection) => void): void;
   off(type: "serverStopped", callback?: (reason: number) => void): void;
   off(type: string, callback?: (value: never) => void): void {
     checkCallback(type, callback, SERVER_EVENTS, true);
-    this.#events.off(type, callback as ((v: unknown) => void) | undefined);
+    if (type === "connectionAccepted") this.#onAccepted = undefined;
+    else this.#onStopped = undefined;
   }
 
-  /** @internal A connection was accepted. */
-  accepted(conn: Connection): void {
-    trace("connectionAccepted", { server: this.#name, peer: conn.getPeerDeviceId() });
-    this.#emit("connectionAccepted", conn);
-  }
-
-  #emit<K extends keyof ServerEvents & string>(type: K, value: ServerEvents[K]): void {
-    this.#events.emit(type, value);
+  static {
+    serverAccepted = (s, conn) => {
+      trace("connectionAccepted", { server: s.#name, peer: conn.getPeerDeviceId() });
+      call(s.#onAccepted, conn);
+    };
+    serverDied = (s, reason) => {
+      if (s.#state !== "started") return;
+      trace("serverStopped", { server: s.#name, reason });
+      call(s.#onStopped, reason);
+      s.stop();
+    };
   }
 
   /** A plain description (for `JSON.stringify`). */
@@ -334,22 +359,23 @@ export class Server {
   }
 }
 
-const SERVER_EVENTS = ["connectionAccepted", "serverStopped"] as const;
-const CONNECTION_EVENTS = ["connectResult", "disconnected", "dataReceived", "drain"] as const;
-
 type ConnState = "idle" | "connecting" | "connected" | "disconnected" | "closed";
 
 /** A logical connection to a peer device's server. */
 export class Connection {
   #api: LinkEnhance;
   #peerId: string;
+  #known: boolean;
   #name: string;
   #client: boolean;
   #state: ConnState;
   #stream: ConnectionRef | undefined;
   #copies: SendCopies | undefined;
-  #events = new Emitter<ConnectionEvents>({ onListenerError: swallow });
-  #release: (() => void) | undefined;
+  #onResult: ((result: ConnectResult) => void) | undefined;
+  #onDisconnected: ((reason: number) => void) | undefined;
+  #onData: ((data: ArrayBuffer) => void) | undefined;
+  #onDrain: (() => void) | undefined;
+  #held = false;
   #attempt = 0;
 
   /** @internal Use `createConnection()`. */
@@ -363,10 +389,15 @@ export class Connection {
     this.#peerId = peerId;
     this.#name = name;
     this.#client = accepted === undefined;
+    this.#known = accepted !== undefined;
     this.#stream = accepted;
     this.#state = accepted === undefined ? "idle" : "connected";
-    if (accepted !== undefined) this.#release = api.ctx.host.hold();
+    this.#handler = new Connection.#Handler(this);
+    if (accepted !== undefined) this.#hold();
   }
+
+  /** How the device reaches this connection. */
+  #handler: ConnectionHandler;
 
   /**
    * Connect to the peer's server. The outcome arrives as `connectResult`:
@@ -401,18 +432,18 @@ export class Connection {
     }
     this.#state = "connecting";
     this.#api.clients++;
-    this.#release = ctx.host.hold();
+    this.#hold();
     const attempt = ++this.#attempt;
     const deadline = ctx.host.now() + ctx.config().connectTimeout;
     this.#api.driver().then((driver) => {
       if (attempt !== this.#attempt || this.#state !== "connecting") return;
-      this.#stream = driver.connect(this.#peerId, this.#name, this.handler, {
+      this.#stream = driver.connect(this.#peerId, this.#name, this.#handler, {
         timeout: Math.max(0, deadline - ctx.host.now()),
       });
     }, (e) => {
       ctx.host.warn(`linkweave: cannot start the device: ${(e as Error).message}`);
-      if (attempt === this.#attempt && this.#state === "connecting") {
-        this.#fail(ErrorCode.INTERNAL_ERROR);
+      if (attempt === this.#attempt) {
+        Connection.#failed(this, ErrorCode.INTERNAL_ERROR, "the device did not start");
       }
     });
   }
@@ -434,16 +465,22 @@ export class Connection {
     if (this.#state === "closed") return;
     this.disconnect();
     this.#state = "closed";
-    for (const t of CONNECTION_EVENTS) this.#events.off(t);
+    this.#onResult =
+      this.#onDisconnected =
+      this.#onData =
+      this.#onDrain =
+        undefined;
   }
 
   /**
-   * The peer's device id (also before connecting, for a client connection).
+   * The peer's device id: `""` until one was obtained (a client connection
+   * obtains it when it connects; an accepted one has it from the start), as
+   * in OpenHarmony.
    *
-   * @returns The id.
+   * @returns The id, or `""`.
    */
   getPeerDeviceId(): string {
-    return this.#peerId;
+    return this.#known ? this.#peerId : "";
   }
 
   /**
@@ -458,24 +495,24 @@ export class Connection {
    * Send a message of 1..1024 bytes. Messages arrive in order, exactly
    * once, or the connection reports `disconnected`.
    *
-   * @param data The message.
-   * @throws {ParameterError} 32390206 when `data` is not an ArrayBuffer (or
-   *   a view of one) of 1..1024 bytes.
+   * @param data The message: an ArrayBuffer, as OpenHarmony requires.
+   * @throws {ParameterError} 32390206 when `data` is not an ArrayBuffer of
+   *   1..1024 bytes (a typed array or DataView, or a detached buffer).
    * @throws {BusinessError} 32390205 when not connected; 32390300 when the
    *   send queue is full (wait for `drain`) or after `close()`.
    */
   sendData(data: ArrayBuffer): void {
     if (this.#state === "closed") throw this.#usedAfterClose("send data");
     const value: unknown = data;
-    let bytes: Uint8Array;
-    if (value instanceof ArrayBuffer) bytes = new Uint8Array(value);
-    else if (ArrayBuffer.isView(value)) {
-      bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-    } else throw invalid(`Invalid data: expected an ArrayBuffer, got ${describe(data)}`);
-    if (bytes.length === 0 || bytes.length > MAX_SEND_DATA) {
-      throw invalid(
-        `Invalid data: expected 1..${MAX_SEND_DATA} bytes, got ${bytes.length}`,
-      );
+    if (!(value instanceof ArrayBuffer)) {
+      throw invalid(`Invalid data: expected an ArrayBuffer, got ${describe(value)}`);
+    }
+    if ((value as { detached?: boolean }).detached === true) {
+      throw invalid("Invalid data: the ArrayBuffer is detached");
+    }
+    const n = value.byteLength;
+    if (n === 0 || n > MAX_SEND_DATA) {
+      throw invalid(`Invalid data: expected 1..${MAX_SEND_DATA} bytes, got ${n}`);
     }
     if (this.#state !== "connected" || this.#stream === undefined) {
       throw new BusinessError(
@@ -483,9 +520,10 @@ export class Connection {
         `Cannot send data: connection "${this.#name}" to ${this.#peerId} is not connected`,
       );
     }
+    const bytes = new Uint8Array(value);
     const copies = this.#copies ??= new SendCopies();
     if (!this.#stream.send(copies.copy(bytes, this.#stream.bufferedAmount))) {
-      copies.undo(bytes.length);
+      copies.undo(n);
       throw new BusinessError(
         ErrorCode.INTERNAL_ERROR,
         `Cannot send data: the send queue of connection "${this.#name}" is full ` +
@@ -495,11 +533,10 @@ export class Connection {
   }
 
   /**
-   * Add a listener. Several listeners per event are kept (OpenHarmony's
-   * docs; its runtime keeps only the last).
+   * Set the callback of an event, replacing the previous one.
    *
    * @param type `connectResult`, `disconnected`, `dataReceived` or `drain`.
-   * @param callback The listener.
+   * @param callback The callback.
    * @throws {ParameterError} 32390206 for a bad type or callback.
    */
   on(type: "connectResult", callback: (result: ConnectResult) => void): void;
@@ -508,15 +545,16 @@ export class Connection {
   on(type: "drain", callback: () => void): void;
   on(type: string, callback: (value: never) => void): void {
     checkCallback(type, callback, CONNECTION_EVENTS, false);
-    this.#events.on(type, callback as (v: unknown) => void);
+    this.#set(type, callback);
   }
 
   /**
-   * Remove a listener, or every listener of the type.
+   * Clear the callback of an event (whatever function is passed, as in
+   * OpenHarmony).
    *
    * @param type The event type.
-   * @param callback The listener; all of the type when omitted.
-   * @throws {ParameterError} 32390206 for a bad type or callback.
+   * @param callback Ignored when given; must be a function.
+   * @throws {ParameterError} 32390206 for a bad type or a non-function callback.
    */
   off(type: "connectResult", callback?: (result: ConnectResult) => void): void;
   off(type: "disconnected", callback?: (reason: number) => void): void;
@@ -524,60 +562,140 @@ export class Connection {
   off(type: "drain", callback?: () => void): void;
   off(type: string, callback?: (value: never) => void): void {
     checkCallback(type, callback, CONNECTION_EVENTS, true);
-    this.#events.off(type, callback as ((v: unknown) => void) | undefined);
+    this.#set(type, undefined);
+  }
+
+  #set(type: string, cb: ((value: never) => void) | undefined): void {
+    const f = cb as ((value: unknown) => void) | undefined;
+    switch (type) {
+      case "connectResult":
+        this.#onResult = f;
+        return;
+      case "disconnected":
+        this.#onDisconnected = f;
+        return;
+      case "dataReceived":
+        this.#onData = f;
+        return;
+      default:
+        this.#onDrain = f as (() => void) | undefined;
+    }
   }
 
   /** A plain description (for `JSON.stringify`). */
   toJSON(): { deviceId: string; name: string; state: string } {
-    return { deviceId: this.#peerId, name: this.#name, state: this.#state };
+    return { deviceId: this.getPeerDeviceId(), name: this.#name, state: this.#state };
   }
 
-  /** @internal The connection's events. */
-  readonly handler: ConnectionHandler = {
-    onOpened: () => {
-      if (this.#state !== "connecting") return;
-      this.#state = "connected";
-      this.#result({ deviceId: this.#peerId, success: true, reason: 0 });
-    },
-    onRejected: (code) => {
-      if (this.#state === "connecting") {
-        this.#fail(code === ErrorCode.PEER_SERVER_NOT_STARTED ? code : ErrorCode.INTERNAL_ERROR);
-      }
-    },
-    onFailed: (code, message) => {
-      if (this.#state !== "connecting") return;
-      trace("connectFailed", { peer: this.#peerId, name: this.#name, code, message });
-      this.#fail(code === ErrorCode.CONNECT_TIMEOUT ? code : ErrorCode.INTERNAL_ERROR);
-    },
-    onData: (data) => {
-      if (this.#state !== "connected") return;
-      if (TRACE) {
-        trace("dataReceived", { peer: this.#peerId, name: this.#name, bytes: data.byteLength });
-      }
-      this.#events.emit("dataReceived", data);
-    },
-    onClosed: (reason) => {
-      if (this.#state === "connecting") {
-        this.#fail(ErrorCode.INTERNAL_ERROR);
-      } else if (this.#state === "connected") {
-        this.#end(false);
-        trace("disconnected", { peer: this.#peerId, name: this.#name, reason });
-        this.#events.emit("disconnected", reason);
-      }
-    },
-    onDrain: () => {
-      if (this.#state === "connected") this.#events.emit("drain", undefined);
-    },
+  /** The peer accepted. */
+  static #opened(c: Connection): void {
+    if (c.#state !== "connecting") return;
+    c.#state = "connected";
+    c.#known = true;
+    c.#result({ deviceId: c.#peerId, success: true, reason: 0 });
+  }
+
+  /** The peer refused, or the connect failed. */
+  static #failed(c: Connection, code: number, message: string | undefined): void {
+    if (c.#state !== "connecting") return;
+    if (message !== undefined) {
+      trace("connectFailed", { peer: c.#peerId, name: c.#name, code, message });
+    }
+    // OpenHarmony's conversion: these pass through, anything else is 32390300.
+    const reason = code === ErrorCode.PEER_SERVER_NOT_STARTED ||
+        code === ErrorCode.CONNECT_TIMEOUT || code === ErrorCode.CONNECTION_LIMIT
+      ? code
+      : ErrorCode.INTERNAL_ERROR;
+    c.#end(true);
+    c.#result({ deviceId: "", success: false, reason });
+  }
+
+  /** A message arrived. */
+  static #data(c: Connection, data: ArrayBuffer): void {
+    if (c.#state !== "connected") return;
+    if (data.byteLength === 0 || data.byteLength > MAX_SEND_DATA) {
+      // What the API can receive is what it can send: anything else is a
+      // protocol error that ends this connection only.
+      c.#api.ctx.host.warn(
+        `linkweave: ${c.#peerId} sent a ${data.byteLength}-byte message on "${c.#name}" ` +
+          `(linkEnhance messages are 1..${MAX_SEND_DATA} bytes); connection closed`,
+      );
+      c.#end(true);
+      call(c.#onDisconnected, DisconnectReason.LINK_CLOSED);
+      return;
+    }
+    if (TRACE) trace("dataReceived", { peer: c.#peerId, name: c.#name, bytes: data.byteLength });
+    const cb = c.#onData;
+    if (cb === undefined) return;
+    try {
+      cb(data);
+    } catch (error) {
+      console.error("linkweave: an event callback threw:", error);
+    }
+  }
+
+  /** The connection closed under us. */
+  static #closed(c: Connection, reason: number): void {
+    if (c.#state === "connecting") {
+      Connection.#failed(c, ErrorCode.INTERNAL_ERROR, "the link closed while connecting");
+    } else if (c.#state === "connected") {
+      c.#end(false);
+      trace("disconnected", { peer: c.#peerId, name: c.#name, reason });
+      call(c.#onDisconnected, reason);
+    }
+  }
+
+  /** The send queue drained. */
+  static #drained(c: Connection): void {
+    if (c.#state === "connected") call(c.#onDrain, undefined);
+  }
+
+  /** How the device reaches a connection: one small object per connection, no closures. */
+  static #Handler = class implements ConnectionHandler {
+    #c: Connection;
+
+    constructor(c: Connection) {
+      this.#c = c;
+    }
+
+    onOpened(): void {
+      Connection.#opened(this.#c);
+    }
+
+    onRejected(code: number): void {
+      Connection.#failed(this.#c, code, undefined);
+    }
+
+    onFailed(code: number, message: string): void {
+      Connection.#failed(this.#c, code, message);
+    }
+
+    onData(data: ArrayBuffer): void {
+      Connection.#data(this.#c, data);
+    }
+
+    onClosed(reason: number): void {
+      Connection.#closed(this.#c, reason);
+    }
+
+    onDrain(): void {
+      Connection.#drained(this.#c);
+    }
   };
+
+  static {
+    handlerOf = (c) => c.#handler;
+  }
 
   #result(result: ConnectResult): void {
     trace("connectResult", { peer: this.#peerId, name: this.#name, ...result });
-    this.#events.emit("connectResult", result);
+    call(this.#onResult, result);
   }
 
-  #fail(reason: number): void {
-    this.#end(true);
-    this.#result({ deviceId: "", success: false, reason });
+  #hold(): void {
+    if (this.#held) return;
+    this.#held = true;
+    this.#api.ctx.host.hold();
   }
 
   /** Leave connecting/connected; `local` closes our side of the stream. */
@@ -588,8 +706,10 @@ export class Connection {
     if (local) this.#stream?.close();
     this.#stream = undefined;
     this.#copies = undefined; // the link may still send from its slabs
-    this.#release?.();
-    this.#release = undefined;
+    if (this.#held) {
+      this.#held = false;
+      this.#api.ctx.host.release();
+    }
   }
 
   #usedAfterClose(action: string): BusinessError {
@@ -601,7 +721,10 @@ export class Connection {
 }
 
 function describe(v: unknown): string {
-  return v === null ? "null" : Array.isArray(v) ? "an array" : typeof v;
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
+  return typeof v;
 }
 
 /** Reasons `disconnected` reports. */

@@ -502,13 +502,24 @@ export class Link {
   }
 
   /**
-   * Close the link gracefully: close every stream, send what is queued,
-   * then say goodbye. `linkClosed` follows once the goodbye was handed to a
-   * channel; the driver then closes the channels.
+   * Close the link gracefully: every open stream reports `closed` with
+   * {@linkcode DisconnectReason.LINK_CLOSED} and is closed, what is queued
+   * is sent, then the link says goodbye. `linkClosed` follows once the
+   * goodbye was handed to a channel; the driver then closes the channels.
    */
   close(): void {
     if (this.#state !== "open") return;
-    for (const id of [...this.#streams.keys()]) this.closeStream(id);
+    for (const s of [...this.#streams.values()]) {
+      if (s.state === "open" || s.state === "opening") {
+        this.#events.push({
+          type: "closed",
+          stream: s.id,
+          owner: s.owner,
+          reason: DisconnectReason.LINK_CLOSED,
+        });
+      }
+      this.closeStream(s.id);
+    }
     this.#state = "closing";
     if (this.#channels.size === 0) this.#finish(DisconnectReason.LINK_CLOSED, "Link closed");
   }

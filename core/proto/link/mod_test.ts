@@ -243,6 +243,14 @@ for (const engine of ["wasm", "reference"] as const) {
       assert.equal(pair.a.state, "closed");
       assert.equal(pair.b.state, "closed");
       assert.equal(pair.eventsB.at(-1)?.type, "linkClosed");
+      // The side that closed hears that its stream ended with the link.
+      const closed = pair.eventsA.filter((e) => e.type === "closed");
+      assert.deepEqual(closed, [{
+        type: "closed",
+        stream: s,
+        owner: undefined,
+        reason: DisconnectReason.LINK_CLOSED,
+      }]);
     });
 
     it("breaks the link on garbage and on a bad open, never throwing", () => {
