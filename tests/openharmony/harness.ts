@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { decodeMessage } from "../../core/proto/openharmony/decode.ts";
-import { type OhLink, type OhLinkEvent } from "../../core/proto/openharmony/machine.ts";
+import type { OhLink, OhLinkEvent } from "../../core/proto/openharmony/machine.ts";
 import { Reassembler } from "../../core/proto/openharmony/reassembly.ts";
 import { decodeTransHeader, type OhCharacteristic } from "../../core/proto/openharmony/wire.ts";
 import { fromHex, hex, type VectorMessage } from "./vectors.ts";
