@@ -180,6 +180,14 @@ export class GeneralIds {
 
 /** Default bound of a connection's send queue, in payload bytes. */
 export const DEFAULT_OH_SEND_QUEUE_BYTES: number = 64 * 1024;
+/**
+ * Most bytes of control messages (basic info, reference counts, HANDSHAKE,
+ * ACK, RESET, MERGE) waiting to be sent; beyond it a message is not queued,
+ * as a full send queue refuses a post on an OpenHarmony device. With each
+ * connection's data bound, it bounds what a peer can make a link hold for
+ * sending.
+ */
+export const OH_CONTROL_BACKLOG_BYTES: number = 64 * 1024;
 /** Default most connections on one link (ours and the peer's together). */
 export const DEFAULT_OH_MAX_CONNECTIONS = 64;
 
@@ -234,6 +242,7 @@ interface Conn {
 interface Outgoing {
   char: OhCharacteristic;
   data: Uint8Array;
+  control: boolean;
   writes?: Uint8Array[];
   next: number;
   stream?: number;
@@ -286,6 +295,8 @@ export class OhLink {
   #idleCancelled = false;
   #releases: number[] = [];
   #now: number;
+  #backlog = 0;
+  #controlBytes = 0;
 
   /** @param options Role, identity, clock and limits. */
   constructor(options: OhLinkOptions) {
@@ -347,6 +358,11 @@ export class OhLink {
   /** Number of connections not yet closed. */
   get streams(): number {
     return this.#conns.size;
+  }
+
+  /** Bytes of messages queued and not yet fully handed out. */
+  get backlog(): number {
+    return this.#backlog;
   }
 
   /** Whether nothing waits to be transmitted. */
@@ -496,6 +512,8 @@ export class OhLink {
     const bytes = m.writes[m.next++];
     if (m.next === m.writes.length) {
       this.#tx.shift();
+      this.#backlog -= m.data.length;
+      if (m.control) this.#controlBytes -= m.data.length;
       m.onSent?.(now);
       if (this.#state === "closing" && this.#tx.length === 0) {
         this.#finish("Link closed");
@@ -818,7 +836,7 @@ export class OhLink {
       devtype: this.#devtype,
       features,
     });
-    this.#enqueue({ char: "2B00", data: msg, next: 0 }, now);
+    this.#enqueue({ char: "2B00", data: msg, control: true, next: 0 }, now);
   }
 
   #startConnect(c: Conn, now: number): void {
@@ -875,19 +893,26 @@ export class OhLink {
     const seq = this.#pktSeq++;
     if (!this.#canPostGeneral()) return false;
     const data = encodeGeneralMessage({ seq, msgType, localId: c.id, peerId: c.peerId, payload });
-    this.#enqueue({ char: "2B01", data, next: 0, stream: c.id, onSent }, now);
-    return true;
+    const control = msgType !== MsgType.NORMAL;
+    return this.#enqueue({ char: "2B01", data, control, next: 0, stream: c.id, onSent }, now);
   }
 
   #postRc(delta: number, now: number, onSent?: (now: number) => void): void {
     const data = encodeRcMessage(this.#rcSeq++, { delta, refNum: this.#rc, challenge: 0 });
-    this.#enqueue({ char: "2B01", data, next: 0, onSent }, now);
+    this.#enqueue({ char: "2B01", data, control: true, next: 0, onSent }, now);
   }
 
-  #enqueue(m: Outgoing, now: number): void {
-    if (this.#state === "closed") return;
+  /** Queue a message; `false` (not sent, as a full send queue on a device) past the backlog bound. */
+  #enqueue(m: Outgoing, now: number): boolean {
+    if (this.#state === "closed") return false;
+    if (m.control) {
+      if (this.#controlBytes + m.data.length > OH_CONTROL_BACKLOG_BYTES) return false;
+      this.#controlBytes += m.data.length;
+    }
+    this.#backlog += m.data.length;
     this.#tx.push(m);
     this.#touch(now);
+    return true;
   }
 
   /** Our own reference change (`ConnBleUpdateConnectionRc`). */
@@ -981,6 +1006,7 @@ export class OhLink {
     for (const c of this.#conns.values()) this.#ids.release(c.id);
     this.#conns.clear();
     this.#tx.clear();
+    this.#backlog = this.#controlBytes = 0;
     this.#rx.clear();
     this.#releases = [];
     this.#mtuAt =

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { DisconnectReason, ErrorCode } from "../../error_codes.ts";
 import { advance, events } from "../../../tests/openharmony/harness.ts";
 import { deliver, replies, ScriptedPeer } from "../../../tests/openharmony/peer.ts";
-import { GeneralIds, OhLink, type OhLinkOptions } from "./machine.ts";
+import { GeneralIds, OH_CONTROL_BACKLOG_BYTES, OhLink, type OhLinkOptions } from "./machine.ts";
 import { encodeBasicInfo, FIRST_GENERAL_ID, MsgType, SoftbusError } from "./wire.ts";
 
 const BUNDLE = "com.example.demo";
@@ -516,6 +516,22 @@ describe("openharmony link: reference counting", () => {
     deliver(l, 200, peer.rc(1, 1));
     advance(l, 60000);
     assert.equal(l.state, "open");
+  });
+});
+
+describe("openharmony link: bounds", () => {
+  it("queues at most 64 KiB of control messages for a flooding peer while nothing is sent", () => {
+    const { l, peer } = readyServer();
+    deliver(l, 0, peer.rc(1, 1));
+    l.open("demo", 0);
+    for (let k = 0; k < 5000; k++) deliver(l, 0, peer.rc(0, 0));
+    assert.ok(l.backlog <= OH_CONTROL_BACKLOG_BYTES, `${l.backlog}`);
+    assert.ok(l.backlog > OH_CONTROL_BACKLOG_BYTES - 200);
+    assert.equal(l.state, "open");
+    replies(l, 0);
+    assert.equal(l.backlog, 0);
+    deliver(l, 0, peer.rc(0, 0));
+    assert.equal(replies(l, 0).length, 1);
   });
 });
 
