@@ -111,6 +111,8 @@ export interface NoteRecord extends RecordPlace {
   char?: OhCharacteristic;
   /** The value, for a rejected one. */
   hex?: string;
+  /** Never set on a note. */
+  decoded?: undefined;
 }
 
 /** One output record. */
