@@ -33,8 +33,11 @@ export interface AttPdu {
 
 /** A connection that ended (its handle may be reused). */
 export interface Disconnection {
+  /** Record number in the capture (1-based). */
   frame: number;
+  /** Controller index (btmon) or 0. */
   index: number;
+  /** ACL connection handle. */
   handle: number;
 }
 

@@ -298,7 +298,12 @@ export class OhLink {
   #backlog = 0;
   #controlBytes = 0;
 
-  /** @param options Role, identity, clock and limits. */
+  /**
+   * A link on a BLE connection that is up (as client: subscribed, MTU exchanged).
+   *
+   * @param options Role, identity, clock and limits.
+   * @throws {TypeError} For a bad bundle name or device id.
+   */
   constructor(options: OhLinkOptions) {
     if (!validName(options.bundleName)) {
       throw new TypeError(`Invalid bundle name ${JSON.stringify(options.bundleName)}`);
