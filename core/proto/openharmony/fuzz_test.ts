@@ -213,7 +213,7 @@ describe(`openharmony fuzzing (seed ${SEED})`, () => {
           mtu: pick(rand, [23, 185, 512]),
           devid: "FUZZ",
         });
-        if (rand() < 0.5) l.open("demo", now);
+        if (rand() < 0.5) l.open("demo", { now });
         const draining = rand() < 0.7;
         for (let k = 0; k < 150 && l.state !== "closed"; k++) {
           const w = pick(rand, CORPUS.writes);

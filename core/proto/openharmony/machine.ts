@@ -56,7 +56,7 @@
  *     }
  *   }
  * };
- * const s = client.open("demo", 0);
+ * const s = client.open("demo", { now: 0 });
  * pump();
  * const open = server.pollEvent();
  * assert.ok(open?.type === "open" && open.name === "demo");
@@ -106,9 +106,20 @@ import { utf8Length } from "./_json.ts";
 /** Our GATT role on the BLE connection. */
 export type OhRole = "server" | "client";
 
-/** What an OpenHarmony link reports: a {@linkcode LinkEvent}, or a merge. */
+/**
+ * What an OpenHarmony link reports: a {@linkcode LinkEvent} (its `open` also
+ * carries the bundle name the peer sent), or a merge.
+ */
 export type OhLinkEvent =
-  | LinkEvent
+  | Exclude<LinkEvent, { type: "open" }>
+  | {
+    /** The peer opens a connection to our server `name`: answer with `accept` or `reject`. */
+    type: "open";
+    stream: number;
+    name: string;
+    /** The bundle name in the peer's HANDSHAKE (its app's own, on an OpenHarmony device). */
+    bundleName: string;
+  }
   | {
     /**
      * The peer moved a connection to another link (MERGE): the connection
@@ -127,6 +138,14 @@ export interface OhTransmit {
   char: OhCharacteristic;
   /** The GATT value (BleTransHeader + chunk); ours, not reused. */
   bytes: Uint8Array;
+}
+
+/** Options of {@linkcode OhLink.open}. */
+export interface OhOpenOptions {
+  /** The current time (ms); the 10 s connect timer starts here. @default {the latest time given} */
+  now?: number;
+  /** The bundle name to send (the connecting app's). @default {OhLinkOptions.bundleName} */
+  bundleName?: string;
 }
 
 /** A connection lifted out of a link by {@linkcode OhLink.release}. */
@@ -216,6 +235,14 @@ export interface OhLinkOptions {
    * basic info as client). @default {true}
    */
   requestNetworkId?: boolean;
+  /**
+   * Refuse an incoming HANDSHAKE whose bundle name is not `bundleName` (ASCII
+   * case-insensitive) with an error ACK, as OpenHarmony does. When `false`,
+   * every HANDSHAKE reaches the `open` event, which carries its bundle name,
+   * and the app layer matches (name, bundle name) itself (a device serving
+   * several apps). @default {true}
+   */
+  matchBundle?: boolean;
   /** The ATT MTU, when known; 23 is used until it is. */
   mtu?: number;
   /** The device's general-id allocator. @default {new GeneralIds()} */
@@ -232,6 +259,7 @@ interface Conn {
   id: number;
   peerId: number;
   name: string;
+  bundle: string;
   client: boolean;
   state: ConnState;
   deadline: number;
@@ -269,6 +297,7 @@ export class OhLink {
   readonly devid: string;
   #devtype: number;
   #requestNetworkId: boolean;
+  #matchBundle: boolean;
   #ids: GeneralIds;
   #maxConns: number;
   #sendQueueBytes: number;
@@ -317,6 +346,7 @@ export class OhLink {
     this.devid = options.devid ?? randomDevid();
     this.#devtype = options.devtype ?? 0;
     this.#requestNetworkId = options.requestNetworkId ?? true;
+    this.#matchBundle = options.matchBundle ?? true;
     this.#ids = options.ids ?? new GeneralIds();
     this.#maxConns = options.maxConnections ?? DEFAULT_OH_MAX_CONNECTIONS;
     this.#sendQueueBytes = options.sendQueueBytes ?? DEFAULT_OH_SEND_QUEUE_BYTES;
@@ -535,16 +565,19 @@ export class OhLink {
    * or `closed`.
    *
    * @param name The server name (1..255 UTF-8 bytes).
-   * @param now The current time (ms); the 10 s connect timer starts here.
+   * @param options The time and the bundle name to send.
    * @returns The stream (our general id).
-   * @throws {TypeError} For a bad name.
+   * @throws {TypeError} For a bad name or bundle name.
    * @throws {RangeError} When the link holds too many connections.
    */
-  open(name: string, now: number = this.#now): number {
+  open(name: string, options: OhOpenOptions = {}): number {
+    const bundle = options.bundleName ?? this.bundleName;
     if (!validName(name)) throw new TypeError(`Invalid server name ${JSON.stringify(name)}`);
+    if (!validName(bundle)) throw new TypeError(`Invalid bundle name ${JSON.stringify(bundle)}`);
     if (this.#conns.size >= this.#maxConns) {
       throw new RangeError(`Cannot open a connection: ${this.#maxConns} already open`);
     }
+    const now = options.now ?? this.#now;
     this.#tick(now);
     const id = this.#ids.allocate();
     if (this.#state !== "open") {
@@ -553,6 +586,7 @@ export class OhLink {
       return id;
     }
     const c = this.#conn(id, 0, name, true, "pending");
+    c.bundle = bundle;
     c.deadline = now + OhTimers.CONNECT;
     if (this.#infoDone) this.#startConnect(c, now);
     return id;
@@ -811,11 +845,13 @@ export class OhLink {
     const c = this.#conn(this.#ids.allocate(), peerId, name, false, "incoming");
     this.#cancelIdle();
     // Before basic info the ACK cannot be posted: #refuse then lets go of the link.
-    if (!this.#canPostGeneral() || !sameIgnoringCase(bundleName, this.bundleName)) {
+    c.bundle = bundleName;
+    const mismatch = this.#matchBundle && !sameIgnoringCase(bundleName, this.bundleName);
+    if (!this.#canPostGeneral() || mismatch) {
       this.#refuse(c, SoftbusError.SERVER_NOT_OPENED, now);
       return;
     }
-    this.#events.push({ type: "open", stream: c.id, name });
+    this.#events.push({ type: "open", stream: c.id, name, bundleName });
   }
 
   #peerRc(delta: number, peerRc: number, now: number): void {
@@ -847,7 +883,7 @@ export class OhLink {
   #startConnect(c: Conn, now: number): void {
     this.#updateRc(1, now);
     this.#cancelIdle();
-    if (!this.#postGeneral(MsgType.HANDSHAKE, c, handshakePayload(c.name, this.bundleName), now)) {
+    if (!this.#postGeneral(MsgType.HANDSHAKE, c, handshakePayload(c.name, c.bundle), now)) {
       return; // cannot happen: +1 leaves the link ready
     }
     c.state = "opening";
@@ -956,6 +992,7 @@ export class OhLink {
       peerId,
       name,
       client,
+      bundle: this.bundleName,
       state,
       deadline: Infinity,
       queued: 0,

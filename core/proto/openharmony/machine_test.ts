@@ -36,7 +36,7 @@ function readyClient(info: Parameters<ScriptedPeer["basicInfo"]>[0] = {}, option
 
 /** A client connection of ours, opened and acknowledged. */
 function openedClient(l: OhLink, peer: ScriptedPeer, now = 0): number {
-  const s = l.open("demo", now);
+  const s = l.open("demo", { now });
   replies(l, now);
   deliver(l, now, peer.ack(THEM, s));
   assert.deepEqual(events(l), [{ type: "opened", stream: s }]);
@@ -129,7 +129,7 @@ describe("openharmony link: timers", () => {
 
   it("as client drops the link when the server's basic info does not come in 5 s", () => {
     const l = link("client");
-    const s = l.open("demo", 0);
+    const s = l.open("demo", { now: 0 });
     replies(l, 0);
     advance(l, 5000);
     assert.deepEqual(events(l).map((e) => e.type), ["closed", "linkClosed"]);
@@ -163,7 +163,7 @@ describe("openharmony link: timers", () => {
 describe("openharmony link: connecting", () => {
   it("takes a reference, then HANDSHAKEs with our bundle name; the ACK opens", () => {
     const { l, peer } = readyClient();
-    const s = l.open("Demo", 0);
+    const s = l.open("Demo", { now: 0 });
     assert.equal(s, US);
     const [rc, hs] = replies(l, 0);
     assert.deepEqual(rc.control?.json, {
@@ -187,7 +187,7 @@ describe("openharmony link: connecting", () => {
   it("waits for basic info before the reference and the HANDSHAKE", () => {
     const peer = new ScriptedPeer();
     const l = link("client");
-    l.open("demo", 0);
+    l.open("demo", { now: 0 });
     assert.deepEqual(replies(l, 0).map((m) => m.char), ["2B00"]);
     deliver(l, 10, peer.basicInfo({ type: 2 }));
     assert.deepEqual(replies(l, 10).map((m) => m.general?.msgTypeName ?? "rc"), [
@@ -198,7 +198,7 @@ describe("openharmony link: connecting", () => {
 
   it("times out after 10 s: RESET with peer id 0, connect timeout, reference released 100 ms later", () => {
     const { l } = readyClient();
-    const s = l.open("demo", 1000);
+    const s = l.open("demo", { now: 1000 });
     replies(l, 1000);
     advance(l, 10999);
     assert.deepEqual(events(l), []);
@@ -223,7 +223,7 @@ describe("openharmony link: connecting", () => {
 
   it("reports an error ACK with the app's code and lets go of the link even without RESET", () => {
     const { l, peer } = readyClient();
-    const s = l.open("nosuch", 0);
+    const s = l.open("nosuch", { now: 0 });
     replies(l, 0);
     deliver(l, 1, peer.ack(THEM, s, SoftbusError.SERVER_NOT_OPENED));
     assert.deepEqual(events(l), [{
@@ -247,7 +247,7 @@ describe("openharmony link: connecting", () => {
       ]
     ) {
       const { l, peer } = readyClient();
-      const s = l.open("demo", 0);
+      const s = l.open("demo", { now: 0 });
       replies(l, 0);
       deliver(l, 0, peer.ack(THEM, s, err));
       assert.deepEqual(events(l), [{ type: "rejected", stream: s, code }]);
@@ -256,7 +256,7 @@ describe("openharmony link: connecting", () => {
 
   it("reports a RESET before the ACK as a failed connect and releases at once", () => {
     const { l, peer } = readyClient();
-    const s = l.open("demo", 0);
+    const s = l.open("demo", { now: 0 });
     replies(l, 0);
     deliver(l, 5, peer.reset(THEM, s));
     assert.deepEqual(events(l), [{ type: "rejected", stream: s, code: ErrorCode.INTERNAL_ERROR }]);
@@ -270,7 +270,7 @@ describe("openharmony link: connecting", () => {
     l.closeStream(s, 0);
     advance(l, 100);
     replies(l, 100);
-    const s2 = l.open("demo", 200);
+    const s2 = l.open("demo", { now: 200 });
     const kinds = replies(l, 200).map((m) => m.general?.msgTypeName ?? m.control?.json);
     assert.deepEqual(kinds, [
       { KEY_METHOD: 1, KEY_DELTA: 1, KEY_REF_NUM: 1, KEY_CHALLENGE: 0 },
@@ -287,7 +287,12 @@ describe("openharmony link: incoming connections", () => {
     const { l, peer } = readyServer();
     deliver(l, 0, peer.handshake(THEM, "DEMO", "COM.example.DEMO"));
     const [open] = events(l);
-    assert.deepEqual(open, { type: "open", stream: US, name: "DEMO" });
+    assert.deepEqual(open, {
+      type: "open",
+      stream: US,
+      name: "DEMO",
+      bundleName: "COM.example.DEMO",
+    });
     l.accept(US);
     const [ack] = replies(l, 0);
     assert.deepEqual(ack.general, {
@@ -311,6 +316,31 @@ describe("openharmony link: incoming connections", () => {
     assert.equal((ack.general?.json as { err: number }).err, SoftbusError.SERVER_NOT_OPENED);
     assert.equal(reset.general?.msgTypeName, "RESET");
     assert.equal(l.streams, 0);
+  });
+
+  it("leaves the bundle name to the app layer when told not to match it", () => {
+    const { l, peer } = readyServer({}, { matchBundle: false });
+    deliver(l, 0, peer.handshake(THEM, "demo", "com.other.app"));
+    assert.deepEqual(events(l), [{
+      type: "open",
+      stream: US,
+      name: "demo",
+      bundleName: "com.other.app",
+    }]);
+    assert.deepEqual(replies(l, 0), []);
+  });
+
+  it("sends the bundle name given to open, else its own", () => {
+    const { l } = readyClient();
+    l.open("demo", { bundleName: "com.other.app" });
+    l.open("demo");
+    const bundles = replies(l, 0).flatMap((m) =>
+      m.general?.msgTypeName === "HANDSHAKE"
+        ? [(m.general.json as { bundle_name: string }).bundle_name]
+        : []
+    );
+    assert.deepEqual(bundles, ["com.other.app", BUNDLE]);
+    assert.throws(() => l.open("demo", { bundleName: "" }), TypeError);
   });
 
   it("rejects with the softbus error that gives the peer's app our code", () => {
@@ -379,7 +409,7 @@ describe("openharmony link: incoming connections", () => {
     for (let k = 0; k < 5; k++) deliver(l, 0, peer.handshake(THEM + k));
     assert.equal(events(l).length, 3);
     assert.equal(l.streams, 3);
-    assert.throws(() => l.open("demo", 0), RangeError);
+    assert.throws(() => l.open("demo", { now: 0 }), RangeError);
   });
 });
 
@@ -523,7 +553,7 @@ describe("openharmony link: bounds", () => {
   it("queues at most 64 KiB of control messages for a flooding peer while nothing is sent", () => {
     const { l, peer } = readyServer();
     deliver(l, 0, peer.rc(1, 1));
-    l.open("demo", 0);
+    l.open("demo", { now: 0 });
     for (let k = 0; k < 5000; k++) deliver(l, 0, peer.rc(0, 0));
     assert.ok(l.backlog <= OH_CONTROL_BACKLOG_BYTES, `${l.backlog}`);
     assert.ok(l.backlog > OH_CONTROL_BACKLOG_BYTES - 200);
@@ -540,7 +570,7 @@ describe("openharmony link: closing and merging", () => {
     const { l, peer } = readyServer();
     deliver(l, 0, peer.handshake(THEM));
     l.accept(events(l)[0].type === "open" ? US : 0);
-    const mine = l.open("demo", 0);
+    const mine = l.open("demo", { now: 0 });
     replies(l, 0);
     l.close(0);
     assert.equal(l.state, "closing");

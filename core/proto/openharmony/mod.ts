@@ -52,6 +52,7 @@ export {
   OhLink,
   type OhLinkEvent,
   type OhLinkOptions,
+  type OhOpenOptions,
   type OhRole,
   type OhTransmit,
   randomDevid,

@@ -174,7 +174,7 @@ function replayAsOpenHarmony(t: Transcript): void {
       const link = links.get(order[order.length - 1])!;
       feed(link, step.char!, step.writes!, now);
     } else if (step.actor === "app" && step.action.startsWith("createConnection")) {
-      appStream = make("client", now, t.mtu).open(SERVER_NAME, now);
+      appStream = make("client", now, t.mtu).open(SERVER_NAME, { now });
     } else if (step.actor === "app" && step.action.startsWith("sendData")) {
       const link = [...links.values()].find((l) => l.streamState(appStream) === "open")!;
       assert.ok(link.send(appStream, normalPayload(step.oh[0])), where);
@@ -268,7 +268,7 @@ function replayAsPeer(t: Transcript): void {
     if (step.actor === "peer" && step.mtu !== undefined) {
       // The peer connects to OpenHarmony's server: we are the GATT client.
       const link = make("client", now, step.mtu);
-      if (hs !== undefined) link.open(hs.name, now);
+      if (hs !== undefined) link.open(hs.name, { now });
       collect(now);
     } else if (step.actor === "peer") {
       const d = step.decoded as { general?: { msgType: number; payloadLen?: number } };
