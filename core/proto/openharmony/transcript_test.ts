@@ -205,7 +205,11 @@ function replayAsOpenHarmony(t: Transcript): void {
 
 // ---------------------------------------------------------------- as the peer
 
-/** The peer's messages OpenHarmony could not tell from ours: those our app or machine sends. */
+/**
+ * Our machine in the transcript peer's place: fed OpenHarmony's writes, it must send the peer's
+ * messages (our app sending what the peer's app sent), except where the scripted peer breaks the
+ * rules, which we cannot be made to do.
+ */
 function replayAsPeer(t: Transcript): void {
   const ids = new GeneralIds();
   if (t.scenario === "oh-server-peer-id-7") { for (let k = 0; k < 6; k++) ids.allocate(); }
