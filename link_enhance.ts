@@ -12,7 +12,7 @@
  * ```ts
  * import assert from "node:assert/strict";
  * const a = createDevice({ deviceId: "02:00:00:00:00:01", port: 0, discovery: "off" });
- * const port = (await a.device()).port;
+ * const port = (await a.runtime()).port;
  * const b = createDevice({
  *   deviceId: "02:00:00:00:00:02", port: 0, discovery: "off",
  *   peers: [`02:00:00:00:00:01@127.0.0.1:${port}`],
@@ -39,10 +39,12 @@ import { ErrorCode } from "./core/error_codes.ts";
 import { BusinessError } from "./core/errors.ts";
 import { type DeviceConfig, type DeviceOptions, resolveConfig } from "./core/device_config.ts";
 import { shouldDiscover, startDiscovery } from "./core/device/discovery.ts";
-import { DeviceRuntime } from "./core/device/runtime.ts";
+import { DeviceDriver, type DeviceRuntime } from "./core/device/driver.ts";
 import type { DeviceHost } from "./core/device/host.ts";
-import { type Connection, LinkEnhance, type Server } from "./core/link_enhance.ts";
+import { type Connection, LinkEnhance, type Server } from "./core/link_enhance/mod.ts";
 import { runtimeHost } from "./platform/host.ts";
+import { nativeCrc } from "./platform/crc.ts";
+import { tcpTransport } from "./platform/tcp_transport.ts";
 import { createCodec } from "./wasm/mod.ts";
 
 export {
@@ -51,10 +53,10 @@ export {
   LINGER_MS,
   MAX_SEND_DATA,
   Server,
-} from "./core/link_enhance.ts";
-export type { ConnectionEvents, ConnectResult, ServerEvents } from "./core/link_enhance.ts";
+} from "./core/link_enhance/mod.ts";
+export type { ConnectionEvents, ConnectResult, ServerEvents } from "./core/link_enhance/mod.ts";
 export type { DeviceOptions, Limits, StaticPeer } from "./core/device_config.ts";
-export type { DeviceRuntime } from "./core/device/runtime.ts";
+export type { DeviceRuntime } from "./core/device/driver.ts";
 
 /** A device: its linkEnhance API and its runtime. */
 export interface Device {
@@ -64,8 +66,8 @@ export interface Device {
   createConnection(deviceId: string, name: string): Connection;
   /** The configuration in effect. */
   config(): DeviceConfig;
-  /** Start the device now (it also starts on first use) and get its runtime. */
-  device(): Promise<DeviceRuntime>;
+  /** Start the device now (it also starts on first use) and get its running state. */
+  runtime(): Promise<DeviceRuntime>;
   /** Stop the device: close its links, listener and discovery. */
   close(): Promise<void>;
 }
@@ -82,17 +84,24 @@ export interface Device {
  */
 export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): Device {
   let config: DeviceConfig | undefined = resolveConfig(options, process.env);
-  let started: Promise<DeviceRuntime> | undefined;
+  let started: Promise<DeviceDriver> | undefined;
   const h = host ?? runtimeHost();
   const cfg = () => config ??= resolveConfig(options, process.env);
   const api = new LinkEnhance({
     config: cfg,
     host: h,
-    device: () =>
-      started ??= DeviceRuntime.start({
+    driver: () =>
+      started ??= DeviceDriver.start({
         config: cfg(),
         host: h,
-        codec: createCodec(),
+        codec: createCodec({ crc: nativeCrc() }),
+        transports: [
+          tcpTransport(h.sockets, {
+            bind: cfg().bind,
+            port: cfg().port,
+            portExplicit: cfg().portExplicit,
+          }),
+        ],
         finder: shouldDiscover(cfg())
           ? (self) =>
             startDiscovery({
@@ -114,7 +123,7 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
     createServer: (name) => api.createServer(name),
     createConnection: (deviceId, name) => api.createConnection(deviceId, name),
     config: cfg,
-    device: () => api.device(),
+    runtime: () => api.driver(),
     close: async () => {
       if (started !== undefined) await (await started.catch(() => undefined))?.close();
       config = undefined;

@@ -19,6 +19,7 @@
 import { Buffer } from "node:buffer";
 import { loadavg } from "node:os";
 import { rate, report, type Row, row, type Target } from "./_report.ts";
+import { nativeCrcSources } from "../platform/crc.ts";
 import {
   type Codec,
   crcSources,
@@ -115,7 +116,7 @@ if (loadavg()[0] > 1.5) {
     }: other processes share the cores, figures will be low.`,
   );
 }
-const sources = crcSources();
+const sources = [...nativeCrcSources(), ...crcSources()];
 const defaultSource = sources[0];
 let sink = 0;
 
@@ -202,8 +203,8 @@ const rtRate = (codec: Codec) => {
   return () => rate(fn, { unitsPerCall: BATCH, ms: MS, warmupMs: 0 });
 };
 const [rtWasm, rtRef, rtWasmCrc] = alternate([
-  rtRate(createCodec({ engine: "wasm" })),
-  rtRate(createCodec({ engine: "reference" })),
+  rtRate(createCodec({ engine: "wasm", crc: defaultSource })),
+  rtRate(createCodec({ engine: "reference", crc: defaultSource })),
   rtRate(createCodec({ engine: "wasm", crc: "wasm" })),
 ]);
 const rtFields = (name: string) => ({
@@ -278,8 +279,8 @@ const raRate = (codec: Codec) => {
   return () => rate(fn, { unitsPerCall: MESSAGES * MSG_SIZE, ms: MS, warmupMs: 0 }) / 1e6;
 };
 const [raWasm, raRef] = alternate([
-  raRate(createCodec({ engine: "wasm" })),
-  raRate(createCodec({ engine: "reference" })),
+  raRate(createCodec({ engine: "wasm", crc: defaultSource })),
+  raRate(createCodec({ engine: "reference", crc: defaultSource })),
 ]);
 rows.push(ranged(
   {

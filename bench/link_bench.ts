@@ -185,7 +185,7 @@ async function peerRole(): Promise<void> {
     bind: "127.0.0.1",
     discovery: "off",
   });
-  const rt = await dev.device();
+  const rt = await dev.runtime();
   let lastRx = performance.now();
   const counters: Record<string, Set<{ bytes: number }>> = { mux: new Set(), yamux: new Set() };
   const ack = new Uint8Array([107]);
@@ -471,7 +471,7 @@ async function rawRtt(ports: PeerPorts, peer: Child, loaded: boolean): Promise<R
 /** The receiving end for the memory row: holds every connection it accepts. */
 async function memPeerRole(): Promise<void> {
   const dev = createDevice({ deviceId: RECEIVER, port: 0, bind: "127.0.0.1", discovery: "off" });
-  const rt = await dev.device();
+  const rt = await dev.runtime();
   const held: unknown[] = [];
   const idle = dev.createServer("idle");
   idle.on("connectionAccepted", (c) => {
@@ -612,7 +612,7 @@ async function main(): Promise<void> {
     peers: [`${RECEIVER}@127.0.0.1:${ports.lw}`],
     limits: { connections: 1000 },
   });
-  await dev.device();
+  await dev.runtime();
   // Bring the link up and warm both ends' code paths.
   (await connectTo(dev, "echo")).close();
 

@@ -93,7 +93,7 @@ interface Accepted {
 async function server(args: string[]): Promise<void> {
   const deviceId = option(args, "id", SERVER_ID);
   const dev = createDevice({ deviceId, port: 0, bind: "127.0.0.1", discovery: "off" });
-  const device = await dev.device();
+  const device = await dev.runtime();
   const accepted: Accepted[] = [];
   const t0 = performance.now();
 
@@ -184,7 +184,7 @@ async function client(args: string[]): Promise<void> {
     limits: { connections: nBulk + 1 },
     connectTimeout: 5000,
   });
-  const device = await dev.device();
+  const device = await dev.runtime();
   emit({
     type: "ready",
     role: "client",

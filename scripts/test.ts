@@ -3,7 +3,8 @@
  * closing line `N passed, N failed` (test cases summed over the runners; a
  * failed check counts as one failed case). Exits non-zero if anything failed.
  *
- *   1. wasm staleness (`scripts/build_wasm.ts --check`)
+ *   1. wasm staleness (`scripts/build_wasm.ts --check`), the dependency rule
+ *      (`scripts/check_deps.ts`)
  *   2. `deno check`, `deno lint`, `deno fmt --check`
  *   3. every `*_test.ts` under `deno test --doc` and under `bun test`
  *   4. the test files bundled by esbuild and run by `node --test`, with a
@@ -164,6 +165,7 @@ mkdirSync(OUT, { recursive: true });
 
 if (only === undefined) {
   check("wasm staleness", deno, ["run", "-A", "scripts/build_wasm.ts", "--check"]);
+  check("dependency rule", deno, ["run", "-A", "scripts/check_deps.ts"]);
   const typed = walk(".", (p) => p.endsWith(".ts"));
   check("deno check", deno, ["check", "--quiet", ...typed]);
   check("deno lint", deno, ["lint", "--quiet"]);

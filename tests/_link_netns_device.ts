@@ -16,7 +16,7 @@ const server = dev.createServer("svc");
 let accepted = 0;
 server.on("connectionAccepted", () => accepted++);
 server.start();
-await dev.device();
+await dev.runtime();
 const others = (process.env.LW_OTHERS ?? "").split(",");
 const conns = others.flatMap((id) =>
   Array.from({ length: 5 }, () => dev.createConnection(id, "svc"))
@@ -33,7 +33,7 @@ try {
 } catch (e) {
   eleventh = (e as { code: number }).code;
 }
-const runtime = await dev.device();
+const runtime = await dev.runtime();
 console.log(JSON.stringify({
   id: runtime.deviceId,
   ok: results.filter((r) => r.success).length,

@@ -13,5 +13,5 @@ server.on("connectionAccepted", (conn) => {
   conn.on("dataReceived", (data) => conn.sendData(data));
 });
 server.start();
-const runtime = await dev.device();
+const runtime = await dev.runtime();
 console.log(JSON.stringify({ ready: runtime.port, id: runtime.deviceId }));

@@ -81,11 +81,15 @@ describe("linkEnhance seed examples as two processes", { timeout: 60_000 }, () =
     });
     assert.equal(await within(client.exited, 20_000, "client exit"), 0, client.err);
     assert.match(client.out, /clientConnectResultCallback result = false/);
-    const [result] = traces(client);
+    const all = traces(client);
+    const result = all.find((t) => t.linkweave === "connectResult")!;
     assert.deepEqual(
       { success: result.success, reason: result.reason, deviceId: result.deviceId },
       { success: false, reason: 32390200, deviceId: "" },
     );
+    // The trace says why: nobody knows where that device is.
+    const failed = all.find((t) => t.linkweave === "connectFailed")!;
+    assert.match(String(failed.message), /timed out \(no address known for it\)/);
   });
 });
 

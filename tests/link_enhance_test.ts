@@ -25,7 +25,7 @@ async function pair(
   const a = createDevice({ ...common, deviceId: A, port: pa, peers: [`${B}@127.0.0.1:${pb}`] });
   const b = createDevice({ ...common, deviceId: B, port: pb, peers: [`${A}@127.0.0.1:${pa}`] });
   devices.push(a, b);
-  await Promise.all([a.device(), b.device()]);
+  await Promise.all([a.runtime(), b.runtime()]);
   return [a, b];
 }
 
@@ -415,8 +415,8 @@ describe("linkEnhance", () => {
     cb.connect();
     assert.ok((await Promise.all(rs)).every((r) => r.success));
     await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual([...(await a.device()).links()], [[B, 1]]);
-    assert.deepEqual([...(await b.device()).links()], [[A, 1]]);
+    assert.deepEqual([...(await a.runtime()).links()], [[B, 1]]);
+    assert.deepEqual([...(await b.runtime()).links()], [[A, 1]]);
     for (const x of [ca, cb, sa, sb]) x.close();
   });
 });

@@ -8,13 +8,11 @@
 import { CodecErrorCode } from "../core/error_codes.ts";
 import { ParameterError } from "../core/errors.ts";
 import {
-  checkFrameInit,
   type Codec,
   type CrcSource,
   type CrcSourceName,
   DecodedFrame,
   type Decoder,
-  decoderMaxFrame,
   type DecoderOptions,
   type EncodeMessageOptions,
   type Frame,
@@ -23,11 +21,10 @@ import {
   HEADER_LENGTH,
   INPUT_BUFFER_SIZE,
   type Message,
-  messageRange,
   type Reassembler,
   type ReassemblyLimits,
-  resolveLimits,
-} from "./_common.ts";
+} from "../core/proto/frame.ts";
+import { checkFrameInit, decoderMaxFrame, messageRange, resolveLimits } from "./_common.ts";
 
 // ---------------------------------------------------------------- CRC-32
 

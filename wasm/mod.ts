@@ -2,9 +2,9 @@
  * The framing codec: frames with an 18-byte header and a CRC-32 trailer
  * (`docs/spec.md`), chunking, batch encoding, a push decoder and a bounded
  * reassembler, in WebAssembly (AssemblyScript, embedded) with a plain-TS
- * reference behind the same {@linkcode Codec} API. CRC-32 comes from the
- * fastest source the runtime offers: `Bun.hash.crc32`, then `node:zlib`'s
- * `crc32`, then wasm.
+ * reference behind the same {@linkcode Codec} API, implementing the codec
+ * contract `core/proto/frame.ts`. CRC-32 comes from the source it is given:
+ * the runtime's native one (`platform/crc.ts`) where there is one, else wasm.
  *
  * @example Encode, decode and reassemble
  * ```ts
@@ -31,13 +31,11 @@ import { CodecErrorCode } from "../core/error_codes.ts";
 import { ParameterError } from "../core/errors.ts";
 import { type FramingExports, framingExports } from "./_abi.ts";
 import {
-  checkFrameInit,
   type Codec,
   type CrcSource,
   type CrcSourceName,
   DecodedFrame,
   type Decoder,
-  decoderMaxFrame,
   type DecoderOptions,
   type EncodeMessageOptions,
   type Frame,
@@ -45,22 +43,19 @@ import {
   type FrameInit,
   HEADER_LENGTH,
   type Message,
-  messageRange,
-  nativeCrcSources,
   type Reassembler,
   type ReassemblyLimits,
-  resolveLimits,
-} from "./_common.ts";
+} from "../core/proto/frame.ts";
+import { checkFrameInit, decoderMaxFrame, messageRange, resolveLimits } from "./_common.ts";
 import { createReferenceCodec, REFERENCE_CRC } from "./_reference.ts";
 
 export {
   type Codec,
-  copyOut,
   type CrcSource,
   type CrcSourceName,
   type Decoder,
   type DecoderOptions,
-  DEFAULT_LIMITS,
+  DEFAULT_REASSEMBLY_LIMITS,
   type EncodeMessageOptions,
   type Frame,
   FRAME_OVERHEAD,
@@ -79,7 +74,7 @@ export {
   type Reassembler,
   type ReassemblyLimits,
   VERSION,
-} from "./_common.ts";
+} from "../core/proto/frame.ts";
 export {
   CodecErrorCode,
   type CodecErrorCodeValue,
@@ -644,11 +639,10 @@ class CheckedReassembler implements Reassembler {
 
 // ---------------------------------------------------------------- public API
 
-let sources: readonly CrcSource[] | undefined;
-
 /**
- * The CRC-32 implementations available here, fastest first: `bun`
- * (`Bun.hash.crc32`), `node:zlib`, `wasm`, `reference` (plain TS). All give
+ * The CRC-32 implementations of this module: `wasm` and `reference` (plain
+ * TS). The runtimes' native ones, much faster, come from the platform layer
+ * (`platform/crc.ts`) and are handed to {@linkcode createCodec}. All give
  * identical results.
  *
  * @returns The sources.
@@ -662,12 +656,13 @@ let sources: readonly CrcSource[] | undefined;
  * ```
  */
 export function crcSources(): readonly CrcSource[] {
-  sources ??= Object.freeze([...nativeCrcSources(), WASM_CRC, REFERENCE_CRC]);
-  return sources;
+  return SOURCES;
 }
 
+const SOURCES: readonly CrcSource[] = Object.freeze([WASM_CRC, REFERENCE_CRC]);
+
 /**
- * CRC-32 (IEEE, as zlib) with the fastest source available.
+ * CRC-32 (IEEE, as zlib) in WebAssembly.
  *
  * @param data The bytes.
  * @param seed The CRC of the bytes before, to continue a running CRC. @default {0}
@@ -683,15 +678,18 @@ export function crcSources(): readonly CrcSource[] {
  * ```
  */
 export function crc32(data: Uint8Array, seed = 0): number {
-  return crcSources()[0].crc32(data, seed);
+  return WASM_CRC.crc32(data, seed);
 }
 
 /** Options of {@linkcode createCodec}. */
 export interface CodecOptions {
   /** `"wasm"` or the plain-TS `"reference"`. @default {"wasm"} */
   engine?: "wasm" | "reference";
-  /** The CRC-32 source, or `"auto"` for the fastest available. @default {"auto"} */
-  crc?: CrcSourceName | "auto";
+  /**
+   * The CRC-32 source: one of this module's by name, or any
+   * {@linkcode CrcSource} (a runtime's native CRC-32). @default {"wasm"}
+   */
+  crc?: CrcSource | "wasm" | "reference";
 }
 
 /**
@@ -699,7 +697,7 @@ export interface CodecOptions {
  *
  * @param options The engine and the CRC-32 source.
  * @returns The codec.
- * @throws {ParameterError} When the CRC source is not available here.
+ * @throws {ParameterError} For an unknown engine or CRC source.
  *
  * @example Both engines produce the same bytes
  * ```ts
@@ -716,14 +714,13 @@ export interface CodecOptions {
  * ```
  */
 export function createCodec(options: CodecOptions = {}): Codec {
-  const want = options.crc ?? "auto";
-  const all = crcSources();
-  const source = want === "auto" ? all[0] : all.find((s) => s.name === want);
-  if (source === undefined) {
+  const want = options.crc ?? "wasm";
+  const source = typeof want === "string" ? SOURCES.find((s) => s.name === want) : want;
+  if (source === undefined || typeof source.crc32 !== "function") {
     throw new ParameterError(
-      `Cannot create codec: CRC source "${want}" is not available here (available: ${
-        all.map((s) => s.name).join(", ")
-      })`,
+      `Cannot create codec: unknown CRC source "${
+        String(want)
+      }" (expected "wasm", "reference" or a CrcSource)`,
     );
   }
   const engine = options.engine ?? "wasm";

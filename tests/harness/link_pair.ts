@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { Link, type LinkEvent, type LinkOptions } from "../../core/proto/link.ts";
+import { Link, type LinkEvent, type LinkOptions } from "../../core/proto/link/mod.ts";
 import { type Codec, createCodec } from "../../wasm/mod.ts";
+import { nativeCrc } from "../../platform/crc.ts";
 
 /** One simulated channel. */
 export interface SimChannelOptions {
@@ -64,7 +65,7 @@ export class Pair {
 
   /** @param options Channels and link options. */
   constructor(options: PairOptions = {}) {
-    const codec = options.codec ?? createCodec();
+    const codec = options.codec ?? createCodec({ crc: nativeCrc() });
     const { channels = [{}], ...rest } = options;
     const common = { ...rest, codec, now: 0 };
     this.a = new Link({ ...common, localId: "00:00:00:00:00:0A", peerId: "00:00:00:00:00:0B" });

@@ -7,13 +7,18 @@
  *
  * @module
  */
-import { Emitter } from "./emitter.ts";
-import { DisconnectReason, ErrorCode } from "./error_codes.ts";
-import { BusinessError, ParameterError } from "./errors.ts";
-import { type DeviceConfig, isDeviceId } from "./device_config.ts";
-import type { DeviceHost } from "./device/host.ts";
-import type { DeviceRuntime, StreamHandler, StreamRef } from "./device/runtime.ts";
-import { SendCopies } from "./proto/_copies.ts";
+import { Emitter } from "../emitter.ts";
+import { DisconnectReason, ErrorCode } from "../error_codes.ts";
+import { BusinessError, ParameterError } from "../errors.ts";
+import { type DeviceConfig, isDeviceId } from "../device_config.ts";
+import type { DeviceHost } from "../device/host.ts";
+import type {
+  ConnectionHandler,
+  ConnectionRef,
+  DeviceDriver,
+  IncomingRequest,
+} from "../device/driver.ts";
+import { SendCopies } from "./_copies.ts";
 
 /** Largest `sendData` payload, in bytes. */
 export const MAX_SEND_DATA = 1024;
@@ -71,8 +76,8 @@ export interface LinkEnhanceContext {
   config(): DeviceConfig;
   /** The machine. */
   host: DeviceHost;
-  /** The device runtime, started on first call. */
-  device(): Promise<DeviceRuntime>;
+  /** The device driver, started on first call. */
+  driver(): Promise<DeviceDriver>;
 }
 
 const encoder = new TextEncoder();
@@ -190,21 +195,21 @@ export class LinkEnhance {
     return new Connection(this, deviceId.toUpperCase(), name, undefined);
   }
 
-  /** Make sure the device runs and answers incoming streams from our servers. */
-  device(): Promise<DeviceRuntime> {
-    return this.#ctx.device().then((d) => {
+  /** Make sure the device runs and answers incoming connections for our servers. */
+  driver(): Promise<DeviceDriver> {
+    return this.#ctx.driver().then((d) => {
       if (!this.#acceptorSet) {
         this.#acceptorSet = true;
-        d.setAcceptor((name, peerId, ref) => this.#accept(name, peerId, ref));
+        d.setAcceptor((request, ref) => this.#accept(request, ref));
       }
       return d;
     });
   }
 
-  #accept(name: string, peerId: string, ref: StreamRef): StreamHandler | number {
-    const server = this.servers.get(name.toLowerCase());
+  #accept(request: IncomingRequest, ref: ConnectionRef): ConnectionHandler | number {
+    const server = this.servers.get(request.name.toLowerCase());
     if (server === undefined || !server.started) return ErrorCode.PEER_SERVER_NOT_STARTED;
-    const conn = new Connection(this, peerId, server.name, ref);
+    const conn = new Connection(this, request.peerId, server.name, ref);
     queueMicrotask(() => server.accepted(conn));
     return conn.handler;
   }
@@ -258,7 +263,7 @@ export class Server {
     this.#state = "started";
     this.#api.started++;
     this.#release = this.#api.ctx.host.hold();
-    this.#api.device().catch((e) => {
+    this.#api.driver().catch((e) => {
       if (this.#state !== "started") return;
       this.#api.ctx.host.warn(`linkweave: server "${this.#name}" stopped: ${(e as Error).message}`);
       this.stop();
@@ -341,16 +346,19 @@ export class Connection {
   #name: string;
   #client: boolean;
   #state: ConnState;
-  #stream: StreamRef | undefined;
+  #stream: ConnectionRef | undefined;
   #copies: SendCopies | undefined;
   #events = new Emitter<ConnectionEvents>({ onListenerError: swallow });
   #release: (() => void) | undefined;
-  #cancel: (() => void) | undefined;
-  #timer: unknown;
   #attempt = 0;
 
   /** @internal Use `createConnection()`. */
-  constructor(api: LinkEnhance, peerId: string, name: string, accepted: StreamRef | undefined) {
+  constructor(
+    api: LinkEnhance,
+    peerId: string,
+    name: string,
+    accepted: ConnectionRef | undefined,
+  ) {
     this.#api = api;
     this.#peerId = peerId;
     this.#name = name;
@@ -395,18 +403,11 @@ export class Connection {
     this.#api.clients++;
     this.#release = ctx.host.hold();
     const attempt = ++this.#attempt;
-    const timeout = ctx.config().connectTimeout;
-    this.#timer = ctx.host.setTimer(() => {
-      if (attempt === this.#attempt && this.#state === "connecting") {
-        this.#fail(ErrorCode.CONNECT_TIMEOUT);
-      }
-    }, timeout);
-    this.#api.device().then((device) => {
+    const deadline = ctx.host.now() + ctx.config().connectTimeout;
+    this.#api.driver().then((driver) => {
       if (attempt !== this.#attempt || this.#state !== "connecting") return;
-      const { cancel, ref } = device.connect(this.#peerId, this.#name, this.handler);
-      this.#cancel = cancel;
-      ref.then((stream) => {
-        if (attempt === this.#attempt) this.#stream = stream;
+      this.#stream = driver.connect(this.#peerId, this.#name, this.handler, {
+        timeout: Math.max(0, deadline - ctx.host.now()),
       });
     }, (e) => {
       ctx.host.warn(`linkweave: cannot start the device: ${(e as Error).message}`);
@@ -424,7 +425,7 @@ export class Connection {
   disconnect(): void {
     if (this.#state === "connecting" || this.#state === "connected") {
       this.#end(true);
-      this.#api.device().then((d) => d.linger(LINGER_MS), () => {});
+      this.#api.driver().then((d) => d.linger(LINGER_MS), () => {});
     }
   }
 
@@ -531,18 +532,22 @@ export class Connection {
     return { deviceId: this.#peerId, name: this.#name, state: this.#state };
   }
 
-  /** @internal The stream's events. */
-  readonly handler: StreamHandler = {
+  /** @internal The connection's events. */
+  readonly handler: ConnectionHandler = {
     onOpened: () => {
       if (this.#state !== "connecting") return;
       this.#state = "connected";
-      this.#clearTimer();
       this.#result({ deviceId: this.#peerId, success: true, reason: 0 });
     },
     onRejected: (code) => {
       if (this.#state === "connecting") {
         this.#fail(code === ErrorCode.PEER_SERVER_NOT_STARTED ? code : ErrorCode.INTERNAL_ERROR);
       }
+    },
+    onFailed: (code, message) => {
+      if (this.#state !== "connecting") return;
+      trace("connectFailed", { peer: this.#peerId, name: this.#name, code, message });
+      this.#fail(code === ErrorCode.CONNECT_TIMEOUT ? code : ErrorCode.INTERNAL_ERROR);
     },
     onData: (data) => {
       if (this.#state !== "connected") return;
@@ -579,22 +584,12 @@ export class Connection {
   #end(local: boolean): void {
     if (this.#client) this.#api.clients--;
     this.#state = "disconnected";
-    this.#clearTimer();
     this.#attempt++;
-    if (local) {
-      this.#cancel?.();
-      this.#stream?.close();
-    }
-    this.#cancel = undefined;
+    if (local) this.#stream?.close();
     this.#stream = undefined;
     this.#copies = undefined; // the link may still send from its slabs
     this.#release?.();
     this.#release = undefined;
-  }
-
-  #clearTimer(): void {
-    if (this.#timer !== undefined) this.#api.ctx.host.clearTimer(this.#timer);
-    this.#timer = undefined;
   }
 
   #usedAfterClose(action: string): BusinessError {

@@ -1,22 +1,28 @@
 /**
  * The link state machine: everything between this device and one peer,
  * sans-IO. A link owns a set of channels (physical paths: TCP connections
- * today, BLE characteristics later) and multiplexes logical streams over
- * them: stream open / accept / reject / close, per-stream credit flow
- * control, a fair scheduler that coalesces frames of many streams into one
- * channel write, per-link message sequence numbers so messages sent over
+ * today, BLE characteristics later) and multiplexes streams (logical
+ * connections) over them: stream open / accept / reject / close, per-stream
+ * credit flow control, a scheduler that coalesces frames of many streams into
+ * one channel write, per-link message sequence numbers so messages sent over
  * several channels are merged back in order, and keep-alive with peer-lost
  * detection. `docs/link-protocol.md` specifies the messages.
  *
- * Inputs are `handle*` calls and commands (`open`, `accept`, `send`,
- * `closeStream`, `close`); outputs are `pollTransmit`, `pollTimeout` and
- * `pollEvent`. Time is always an argument; nothing here touches a socket or
- * a timer.
+ * Inputs are `handle*` calls and commands (`open`, `accept`, `reject`, `send`,
+ * `closeStream`, `close`, `abort`); outputs are `pollTransmit`, `pollTimeout`
+ * and `pollEvent`. Time is always an argument; nothing here touches a socket
+ * or a timer. Every event of a stream carries the `owner` the user attached
+ * when it opened or accepted the stream, so a driver needs no lookup.
+ *
+ * The parts: {@linkcode Stream} (`streams.ts`: state, send queue, credit),
+ * {@linkcode Scheduler} (`scheduler.ts`: which stream next), {@linkcode Reorder}
+ * (`reorder.ts`: sequence order across channels), control messages
+ * (`control.ts`), frames (`../frame.ts`).
  *
  * @example Two links joined in memory
  * ```ts
  * import assert from "node:assert/strict";
- * import { createCodec } from "../../wasm/mod.ts";
+ * import { createCodec } from "../../../wasm/mod.ts";
  * const codec = createCodec();
  * const a = new Link({ localId: "00:00:00:00:00:01", peerId: "00:00:00:00:00:02", codec, now: 0 });
  * const b = new Link({ localId: "00:00:00:00:00:02", peerId: "00:00:00:00:00:01", codec, now: 0 });
@@ -25,17 +31,17 @@
  * const pump = (from: Link, to: Link) => {
  *   for (let t = from.pollTransmit(0); t; t = from.pollTransmit(0)) to.handleBytes(t.channel, t.bytes, 0);
  * };
- * const s = a.open("demo");
+ * const s = a.open("demo", { owner: "mine" });
  * pump(a, b);
  * const open = b.pollEvent();
  * assert.equal(open?.type, "open");
- * b.accept(s);
+ * b.accept(s, "theirs");
  * pump(b, a);
- * assert.deepEqual(a.pollEvent(), { type: "opened", stream: s });
+ * assert.deepEqual(a.pollEvent(), { type: "opened", stream: s, owner: "mine" });
  * a.send(s, new Uint8Array([1, 2, 3]));
  * pump(a, b);
  * const data = b.pollEvent();
- * assert.ok(data?.type === "data" && data.data.byteLength === 3);
+ * assert.ok(data?.type === "data" && data.data.byteLength === 3 && data.owner === "theirs");
  * a.close();
  * b.close();
  * ```
@@ -47,20 +53,22 @@ import {
   copyOut,
   type Decoder,
   type Frame,
+  FRAME_OVERHEAD,
   type FrameInit,
+  FrameType,
   type Message,
   type Reassembler,
-} from "../../wasm/mod.ts";
-import { codecErrorMessage, DisconnectReason } from "../error_codes.ts";
-import { Queue } from "./_queue.ts";
+} from "../frame.ts";
+import { codecErrorMessage, DisconnectReason } from "../../error_codes.ts";
+import { decodeControl, encodeControl, ServiceKind } from "./control.ts";
+import { Reorder } from "./reorder.ts";
+import { QUANTUM, Scheduler } from "./scheduler.ts";
+import { type Entry, Stream, type StreamState } from "./streams.ts";
 
-// Frame types (docs/spec.md section 1).
-const DATA = 0;
-const CONTROL = 1;
-const ACK = 2;
-const PING = 3;
-const CLOSE = 4;
-const FRAME_OVERHEAD = 22;
+export { ServiceKind } from "./control.ts";
+export type { StreamState } from "./streams.ts";
+
+const { DATA, CONTROL, CREDIT, PING, CLOSE } = FrameType;
 
 /** Default keep-alive timeout: a channel silent this long is lost (ms). */
 export const DEFAULT_KEEPALIVE_TIMEOUT = 5000;
@@ -72,10 +80,10 @@ export const DEFAULT_SEND_QUEUE_BYTES: number = 1024 * 1024;
 export const DEFAULT_MAX_BATCH_BYTES: number = 256 * 1024;
 /** Default MTU of a channel (TCP: the largest frame). */
 export const DEFAULT_MTU = 65535;
+/** Default largest message a peer may send (bytes). */
+export const DEFAULT_MAX_MESSAGE: number = 16 * 1024 * 1024;
 /** Most messages held for reordering before the link is declared broken. */
 export const MAX_REORDER = 65536;
-/** Bytes a stream may send per scheduler turn before the next stream's turn. */
-const QUANTUM = 16 * 1024;
 
 /** Identifies a channel of a link; chosen by the driver. */
 export type ChannelId = number;
@@ -91,18 +99,15 @@ export interface Transmit {
   bytes: Uint8Array;
 }
 
-/** What a link reports. */
+/** What a link reports. `owner` is what the user attached to the stream. */
 export type LinkEvent =
-  | { type: "open"; stream: number; name: string }
-  | { type: "opened"; stream: number }
-  | { type: "rejected"; stream: number; code: number }
-  | { type: "data"; stream: number; data: ArrayBuffer }
-  | { type: "closed"; stream: number; reason: number }
-  | { type: "drain"; stream: number }
+  | { type: "open"; stream: number; name: string; kind: number; bundle: string }
+  | { type: "opened"; stream: number; owner: unknown }
+  | { type: "rejected"; stream: number; owner: unknown; code: number }
+  | { type: "data"; stream: number; owner: unknown; data: ArrayBuffer }
+  | { type: "closed"; stream: number; owner: unknown; reason: number }
+  | { type: "drain"; stream: number; owner: unknown }
   | { type: "linkClosed"; reason: number; message: string };
-
-/** State of a stream as the link sees it. */
-export type StreamState = "opening" | "incoming" | "open" | "closing" | "closed";
 
 /** Options of a {@linkcode Link}. */
 export interface LinkOptions {
@@ -134,32 +139,24 @@ export interface ChannelOptions {
   mtu?: number;
 }
 
-/** A whole message waiting in the reorder buffer for its turn. */
+/** Options of {@linkcode Link.open}. */
+export interface OpenOptions {
+  /** Tag returned in every event of the stream. */
+  owner?: unknown;
+  /** What kind of service. @default {ServiceKind.LINK_ENHANCE} */
+  kind?: number;
+  /** The app's bundle name. @default {""} */
+  bundle?: string;
+}
+
+/** A whole sequenced message waiting in the reorder buffer for its turn. */
 interface Arrival {
   type: number;
   stream: number;
-  seq: number;
   data: ArrayBuffer;
 }
 
-interface Entry {
-  type: number;
-  payload: Uint8Array;
-  /** The stream is finished once this entry is sent (a close or a reject). */
-  final: boolean;
-}
-
-interface Stream {
-  id: number;
-  state: StreamState;
-  queue: Queue<Entry>;
-  queued: number;
-  credit: number;
-  consumed: number;
-  ready: boolean;
-  wantDrain: boolean;
-}
-
+/** A channel as the link sees it. */
 interface Channel {
   id: ChannelId;
   mtu: number;
@@ -170,13 +167,8 @@ interface Channel {
   ping: boolean;
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const EMPTY = new Uint8Array(0);
-
-function control(body: Record<string, unknown>): Uint8Array {
-  return encoder.encode(JSON.stringify(body));
-}
+const BYE = encodeControl({ op: "bye" });
 
 /** A link to one peer. */
 export class Link {
@@ -193,16 +185,15 @@ export class Link {
   #reassembler: Reassembler;
   #channels = new Map<ChannelId, Channel>();
   #streams = new Map<number, Stream>();
-  #ready = new Queue<Stream>();
+  #scheduler = new Scheduler();
   #urgent: FrameInit[] = [];
-  #events = new Queue<LinkEvent>();
+  #events: LinkEvent[] = [];
+  #eventHead = 0;
   #nextStream: number;
   #txSeq = 0;
-  #rxSeq = 0;
-  #reorder = new Map<number, Arrival>();
+  #reorder = new Reorder<Arrival>();
   #state: "open" | "closing" | "closed" = "open";
   #byeSent = false;
-  #rx: Channel | undefined;
   #turn = 0;
   #onFrame = (f: Frame): void => this.#frame(f);
   #onMessage = (m: Message): void => {
@@ -222,7 +213,7 @@ export class Link {
     this.#sendQueueBytes = options.sendQueueBytes ?? DEFAULT_SEND_QUEUE_BYTES;
     this.#maxBatch = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
     this.#reassembler = this.#codec.createReassembler({
-      maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024,
+      maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE,
     });
     // The device with the lower id opens odd stream ids, the other even ones.
     this.#nextStream = this.localId < this.peerId ? 1 : 2;
@@ -245,8 +236,15 @@ export class Link {
 
   /** Whether nothing waits to be transmitted. */
   get idle(): boolean {
-    return this.#ready.length === 0 && this.#urgent.length === 0 &&
+    return this.#scheduler.length === 0 && this.#urgent.length === 0 &&
       (this.#state !== "closing" || this.#byeSent);
+  }
+
+  /** Time of the last byte received on any channel (ms), or `-Infinity`. */
+  get lastReceived(): number {
+    let t = -Infinity;
+    for (const ch of this.#channels.values()) t = Math.max(t, ch.lastRx);
+    return t;
   }
 
   /**
@@ -280,9 +278,7 @@ export class Link {
     const ch = this.#channels.get(id);
     if (ch === undefined || this.#state === "closed") return;
     ch.lastRx = now;
-    this.#rx = ch;
     const err = ch.decoder.push(bytes, this.#onFrame);
-    this.#rx = undefined;
     if (err !== 0 && this.state !== "closed") {
       this.#lose(`Link to ${this.peerId} broken: ${codecErrorMessage(err)}`);
     }
@@ -349,7 +345,15 @@ export class Link {
    * @returns The event.
    */
   pollEvent(): LinkEvent | undefined {
-    return this.#events.shift();
+    const events = this.#events;
+    if (this.#eventHead >= events.length) return undefined;
+    const e = events[this.#eventHead];
+    events[this.#eventHead++] = undefined as unknown as LinkEvent;
+    if (this.#eventHead === events.length) {
+      events.length = 0;
+      this.#eventHead = 0;
+    }
+    return e;
   }
 
   /**
@@ -376,21 +380,34 @@ export class Link {
   }
 
   /**
-   * Open a stream to the peer's server `name`. Answered by an `opened` or
+   * Open a stream to the peer's service `name`. Answered by an `opened` or
    * `rejected` event.
    *
    * @param name The server name.
+   * @param options The owner tag, service kind and bundle name.
    * @returns The stream id.
+   * @throws {RangeError} When every stream id of this side is in use.
    */
-  open(name: string): number {
+  open(name: string, options: OpenOptions = {}): number {
     let id = this.#nextStream;
     for (let tries = 0; this.#streams.has(id); tries++) {
       if (tries > 32768) throw new RangeError(`No free stream id on the link to ${this.peerId}`);
-      id = id + 2 > 65535 ? id % 2 === 1 ? 1 : 2 : id + 2;
+      id = nextId(id);
     }
-    this.#nextStream = id + 2 > 65535 ? id % 2 === 1 ? 1 : 2 : id + 2;
-    const s = this.#stream(id, "opening", 0);
-    this.#enqueue(s, CONTROL, control({ op: "open", name, window: this.#window }));
+    this.#nextStream = nextId(id);
+    const s = new Stream(id, "opening", 0, options.owner);
+    this.#streams.set(id, s);
+    this.#enqueue(
+      s,
+      CONTROL,
+      encodeControl({
+        op: "open",
+        window: this.#window,
+        kind: options.kind ?? ServiceKind.LINK_ENHANCE,
+        name,
+        bundle: options.bundle ?? "",
+      }),
+    );
     return id;
   }
 
@@ -398,12 +415,14 @@ export class Link {
    * Accept an incoming stream (after its `open` event).
    *
    * @param id The stream.
+   * @param owner Tag returned in every later event of the stream.
    */
-  accept(id: number): void {
+  accept(id: number, owner?: unknown): void {
     const s = this.#streams.get(id);
     if (s === undefined || s.state !== "incoming") return;
     s.state = "open";
-    this.#enqueue(s, CONTROL, control({ op: "accept", window: this.#window }));
+    s.owner = owner;
+    this.#enqueue(s, CONTROL, encodeControl({ op: "accept", window: this.#window }));
   }
 
   /**
@@ -416,7 +435,7 @@ export class Link {
     const s = this.#streams.get(id);
     if (s === undefined || s.state !== "incoming") return;
     s.state = "closing";
-    this.#enqueue(s, CONTROL, control({ op: "reject", code }), true);
+    this.#enqueue(s, CONTROL, encodeControl({ op: "reject", code }), true);
   }
 
   /**
@@ -506,83 +525,66 @@ export class Link {
 
   // ------------------------------------------------------------ sending
 
-  #stream(id: number, state: StreamState, credit: number): Stream {
-    const s: Stream = {
-      id,
-      state,
-      queue: new Queue(),
-      queued: 0,
-      credit,
-      consumed: 0,
-      ready: false,
-      wantDrain: false,
-    };
-    this.#streams.set(id, s);
-    return s;
-  }
-
   #enqueue(s: Stream, type: number, payload: Uint8Array, final = false): void {
-    s.queue.push({ type, payload, final });
-    this.#schedule(s);
+    s.push({ type, payload, final });
+    if (this.#sendable(s)) this.#scheduler.add(s);
   }
 
   #sendable(s: Stream): boolean {
-    const head = s.queue.peek();
+    const head = s.peek();
     if (head === undefined) return false;
     if (head.type !== DATA) return true;
     if (s.state === "opening") return false;
     return s.credit >= head.payload.length || s.credit >= this.#window;
   }
 
-  #schedule(s: Stream): void {
-    if (!s.ready && this.#sendable(s)) {
-      s.ready = true;
-      this.#ready.push(s);
-    }
-  }
-
-  /** Frames for one channel: urgent ones first, then streams round-robin. */
+  /** Frames for one channel: urgent ones first, then streams in turn. */
   #batch(ch: Channel): FrameInit[] {
     const frames: FrameInit[] = this.#urgent;
     this.#urgent = [];
     let bytes = frames.length * FRAME_OVERHEAD;
-    const ready = this.#ready;
-    // Streams take turns of up to QUANTUM bytes until the batch is full; a
-    // stream that is still sendable goes back in line, so a lone busy stream
-    // fills the whole batch.
-    while (ready.length > 0 && bytes < this.#maxBatch) {
-      const s = ready.shift()!;
-      s.ready = false;
+    const scheduler = this.#scheduler;
+    while (bytes < this.#maxBatch) {
+      const s = scheduler.take();
+      if (s === undefined) break;
       let spent = 0;
       while (spent < QUANTUM && bytes < this.#maxBatch && this.#sendable(s)) {
-        const e = s.queue.shift()!;
+        const e: Entry = s.shift()!;
         const len = e.payload.length;
         if (e.type === DATA) {
           s.credit -= len;
           s.queued -= len;
         }
-        bytes += this.#frames(frames, ch.mtu, e.type, s.id, e.payload);
+        bytes += this.#fragments(frames, ch.mtu, e.type, s.id, e.payload);
         spent += len + FRAME_OVERHEAD;
         if (e.final) {
           // Our close or reject went out: the stream is finished here.
           this.#streams.delete(s.id);
           s.state = "closed";
-          s.queue.clear();
+          s.clear();
           break;
         }
       }
       if (s.state !== "closed") {
         if (s.wantDrain && s.queued * 2 <= this.#sendQueueBytes) {
           s.wantDrain = false;
-          this.#events.push({ type: "drain", stream: s.id });
+          this.#events.push({ type: "drain", stream: s.id, owner: s.owner });
         }
-        this.#schedule(s);
+        if (this.#sendable(s)) scheduler.add(s);
       }
     }
-    if (this.#state === "closing" && !this.#byeSent && ready.length === 0) {
-      const all = [...this.#streams.values()];
-      if (all.every((s) => s.queue.length === 0)) {
-        frames.push(this.#frameInit(CONTROL, 0, 0, control({ op: "bye" })));
+    if (this.#state === "closing" && !this.#byeSent && scheduler.length === 0) {
+      let queued = false;
+      for (const s of this.#streams.values()) if (s.length > 0) queued = true;
+      if (!queued) {
+        frames.push({
+          type: CONTROL,
+          stream: 0,
+          seq: 0,
+          total: BYE.length,
+          offset: 0,
+          payload: BYE,
+        });
         this.#byeSent = true;
         this.#finish(DisconnectReason.LINK_CLOSED, "Link closed");
       }
@@ -593,12 +595,14 @@ export class Link {
     return frames;
   }
 
-  #frameInit(type: number, stream: number, seq: number, payload: Uint8Array): FrameInit {
-    return { type, stream, seq, total: payload.length, offset: 0, payload };
-  }
-
   /** Append one sequenced message's fragments; returns the bytes they take. */
-  #frames(out: FrameInit[], mtu: number, type: number, stream: number, data: Uint8Array): number {
+  #fragments(
+    out: FrameInit[],
+    mtu: number,
+    type: number,
+    stream: number,
+    data: Uint8Array,
+  ): number {
     const seq = this.#txSeq;
     this.#txSeq = (this.#txSeq + 1) >>> 0;
     const max = mtu - FRAME_OVERHEAD;
@@ -621,11 +625,11 @@ export class Link {
     switch (f.type) {
       case PING:
         return;
-      case ACK: {
+      case CREDIT: {
         const s = this.#streams.get(f.stream);
         if (s !== undefined) {
           s.credit += f.seq;
-          this.#schedule(s);
+          if (this.#sendable(s)) this.#scheduler.add(s);
         }
         return;
       }
@@ -646,32 +650,25 @@ export class Link {
   }
 
   #linkControl(payload: Uint8Array): void {
-    const body = parse(payload);
-    if (body?.op === "bye") {
-      this.#lose(`Link closed by ${this.peerId}`);
-    }
+    if (decodeControl(payload)?.op === "bye") this.#lose(`Link closed by ${this.peerId}`);
   }
 
   /** A whole sequenced message: deliver it in link order. */
   #arrive(type: number, stream: number, seq: number, data: ArrayBuffer): void {
-    const ahead = (seq - this.#rxSeq) >>> 0;
-    if (ahead !== 0) {
-      if (ahead >= 0x80000000 || this.#reorder.has(seq)) return; // a duplicate
-      if (this.#reorder.size >= MAX_REORDER) {
+    const reorder = this.#reorder;
+    const verdict = reorder.offer(seq, { type, stream, data }, data.byteLength);
+    if (verdict === "duplicate") return;
+    if (verdict === "hold") {
+      if (reorder.size > MAX_REORDER) {
         this.#lose(`Link to ${this.peerId} broken: reorder buffer full`);
-        return;
       }
-      this.#reorder.set(seq, { type, stream, seq, data });
       return;
     }
     this.#deliver(type, stream, data);
-    this.#rxSeq = (this.#rxSeq + 1) >>> 0;
-    while (this.#reorder.size > 0 && this.#state !== "closed") {
-      const next = this.#reorder.get(this.#rxSeq);
-      if (next === undefined) break;
-      this.#reorder.delete(this.#rxSeq);
+    reorder.advance();
+    for (let next = reorder.next(); next; next = reorder.next()) {
+      if (this.#state === "closed") return;
       this.#deliver(next.type, next.stream, next.data);
-      this.#rxSeq = (this.#rxSeq + 1) >>> 0;
     }
   }
 
@@ -680,11 +677,11 @@ export class Link {
     switch (type) {
       case DATA: {
         if (s === undefined || (s.state !== "open" && s.state !== "closing")) return;
-        this.#events.push({ type: "data", stream: id, data });
+        this.#events.push({ type: "data", stream: id, owner: s.owner, data });
         s.consumed += data.byteLength;
         if (s.consumed * 8 >= this.#window) {
           this.#urgent.push({
-            type: ACK,
+            type: CREDIT,
             stream: id,
             seq: s.consumed,
             total: 0,
@@ -700,42 +697,60 @@ export class Link {
         this.#streams.delete(id);
         const wasOpen = s.state === "open" || s.state === "opening";
         s.state = "closed";
-        s.queue.clear();
+        s.clear();
         if (wasOpen) {
           this.#events.push({
             type: "closed",
             stream: id,
+            owner: s.owner,
             reason: DisconnectReason.PEER_DISCONNECTED,
           });
         }
         return;
       }
-      case CONTROL: {
-        const body = parse(new Uint8Array(data));
-        if (body?.op === "open") {
-          const theirs = (id % 2 === 1) !== (this.peerId < this.localId);
-          if (s !== undefined || theirs || typeof body.name !== "string") {
-            this.#lose(`Link to ${this.peerId} broken: bad open of stream ${id}`);
-            return;
-          }
-          this.#stream(id, "incoming", windowOf(body));
-          this.#events.push({ type: "open", stream: id, name: body.name });
-        } else if (body?.op === "accept") {
-          if (s === undefined || s.state !== "opening") return;
-          s.state = "open";
-          s.credit = windowOf(body);
-          this.#events.push({ type: "opened", stream: id });
-          this.#schedule(s);
-        } else if (body?.op === "reject") {
-          if (s === undefined || s.state !== "opening") return;
-          this.#streams.delete(id);
-          s.state = "closed";
-          s.queue.clear();
-          const code = typeof body.code === "number" ? body.code : 0;
-          this.#events.push({ type: "rejected", stream: id, code });
+      case CONTROL:
+        this.#streamControl(id, s, new Uint8Array(data));
+        return;
+    }
+  }
+
+  #streamControl(id: number, s: Stream | undefined, payload: Uint8Array): void {
+    const c = decodeControl(payload);
+    if (c === undefined) {
+      this.#lose(`Link to ${this.peerId} broken: malformed control message on stream ${id}`);
+      return;
+    }
+    switch (c.op) {
+      case "open": {
+        const theirs = (id % 2 === 1) !== (this.peerId < this.localId);
+        if (s !== undefined || theirs) {
+          this.#lose(`Link to ${this.peerId} broken: bad open of stream ${id}`);
+          return;
         }
+        this.#streams.set(id, new Stream(id, "incoming", windowOf(c.window), undefined));
+        this.#events.push({
+          type: "open",
+          stream: id,
+          name: c.name,
+          kind: c.kind,
+          bundle: c.bundle,
+        });
         return;
       }
+      case "accept":
+        if (s === undefined || s.state !== "opening") return;
+        s.state = "open";
+        s.credit = windowOf(c.window);
+        this.#events.push({ type: "opened", stream: id, owner: s.owner });
+        if (this.#sendable(s)) this.#scheduler.add(s);
+        return;
+      case "reject":
+        if (s === undefined || s.state !== "opening") return;
+        this.#streams.delete(id);
+        s.state = "closed";
+        s.clear();
+        this.#events.push({ type: "rejected", stream: id, owner: s.owner, code: c.code });
+        return;
     }
   }
 
@@ -746,10 +761,10 @@ export class Link {
     for (const s of this.#streams.values()) {
       const reason = DisconnectReason.LINK_CLOSED;
       if (s.state === "opening" || s.state === "open") {
-        this.#events.push({ type: "closed", stream: s.id, reason });
+        this.#events.push({ type: "closed", stream: s.id, owner: s.owner, reason });
       }
       s.state = "closed";
-      s.queue.clear();
+      s.clear();
     }
     this.#finish(DisconnectReason.LINK_CLOSED, message);
   }
@@ -758,7 +773,7 @@ export class Link {
     if (this.#state === "closed") return;
     this.#state = "closed";
     this.#streams.clear();
-    this.#ready.clear();
+    this.#scheduler.clear();
     this.#urgent = [];
     this.#reorder.clear();
     this.#reassembler.close();
@@ -766,16 +781,11 @@ export class Link {
   }
 }
 
-function parse(bytes: Uint8Array): Record<string, unknown> | undefined {
-  try {
-    const v = JSON.parse(decoder.decode(bytes));
-    return typeof v === "object" && v !== null ? v : undefined;
-  } catch {
-    return undefined;
-  }
+/** The next stream id of the same parity, wrapping within 1..65535. */
+function nextId(id: number): number {
+  return id + 2 > 65535 ? (id % 2 === 1 ? 1 : 2) : id + 2;
 }
 
-function windowOf(body: Record<string, unknown>): number {
-  const w = body.window;
-  return typeof w === "number" && Number.isInteger(w) && w > 0 ? w : DEFAULT_STREAM_WINDOW;
+function windowOf(w: number): number {
+  return Number.isInteger(w) && w > 0 ? w : DEFAULT_STREAM_WINDOW;
 }

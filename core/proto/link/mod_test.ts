@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DisconnectReason, ErrorCode } from "../error_codes.ts";
-import { acceptAll, Pair } from "../../tests/harness/link_pair.ts";
-import { createCodec } from "../../wasm/mod.ts";
-import type { LinkEvent } from "./link.ts";
+import { DisconnectReason, ErrorCode } from "../../error_codes.ts";
+import { acceptAll, Pair } from "../../../tests/harness/link_pair.ts";
+import { createCodec } from "../../../wasm/mod.ts";
+import { nativeCrc } from "../../../platform/crc.ts";
+import type { LinkEvent } from "./mod.ts";
+import { encodeControl } from "./control.ts";
 
 function bytes(n: number, seed: number): Uint8Array {
   const b = new Uint8Array(n);
@@ -29,15 +31,21 @@ function openPair(pair: Pair, name = "demo"): number {
 
 for (const engine of ["wasm", "reference"] as const) {
   describe(`link (${engine} codec)`, () => {
-    const codec = createCodec({ engine });
+    const codec = createCodec({ engine, crc: nativeCrc() });
 
     it("opens a stream by name, both sides send, data arrives in order and intact", () => {
       const pair = new Pair({ codec, channels: [{ mtu: 64, latency: 3 }] });
       acceptAll(pair);
       const s = pair.a.open("Demo");
       pair.run(pair.now + 50);
-      assert.deepEqual(pair.eventsB[0], { type: "open", stream: s, name: "Demo" });
-      assert.deepEqual(pair.eventsA[0], { type: "opened", stream: s });
+      assert.deepEqual(pair.eventsB[0], {
+        type: "open",
+        stream: s,
+        name: "Demo",
+        kind: 0,
+        bundle: "",
+      });
+      assert.deepEqual(pair.eventsA[0], { type: "opened", stream: s, owner: undefined });
       const sent: Uint8Array[] = [];
       for (let i = 0; i < 50; i++) {
         sent.push(bytes(i * 37, i));
@@ -70,7 +78,12 @@ for (const engine of ["wasm", "reference"] as const) {
       };
       const s = pair.a.open("nobody");
       pair.run(pair.now + 50);
-      assert.deepEqual(pair.eventsA, [{ type: "rejected", stream: s, code: 32390201 }]);
+      assert.deepEqual(pair.eventsA, [{
+        type: "rejected",
+        stream: s,
+        owner: undefined,
+        code: 32390201,
+      }]);
       assert.equal(pair.a.streams, 0);
       assert.equal(pair.b.streams, 0);
     });
@@ -86,6 +99,7 @@ for (const engine of ["wasm", "reference"] as const) {
       assert.equal(got.length, 21);
       assert.deepEqual(got[20], {
         type: "closed",
+        owner: undefined,
         stream: s,
         reason: DisconnectReason.PEER_DISCONNECTED,
       });
@@ -180,7 +194,12 @@ for (const engine of ["wasm", "reference"] as const) {
       const closedAt = pair.now;
       assert.equal(pair.a.state, "closed");
       const closed = pair.eventsA.find((e) => e.type === "closed");
-      assert.deepEqual(closed, { type: "closed", stream: s, reason: DisconnectReason.LINK_CLOSED });
+      assert.deepEqual(closed, {
+        type: "closed",
+        stream: s,
+        owner: undefined,
+        reason: DisconnectReason.LINK_CLOSED,
+      });
       const lost = pair.eventsA.at(-1);
       assert.ok(lost?.type === "linkClosed" && /silent/.test(lost.message), JSON.stringify(lost));
       assert.ok(closedAt - frozenAt <= 20_000);
@@ -245,11 +264,11 @@ for (const engine of ["wasm", "reference"] as const) {
         seq: 0,
         total: 2,
         offset: 0,
-        payload: new TextEncoder().encode("{}"),
+        payload: new Uint8Array([99, 0]),
       }]).slice();
       other.b.handleBytes(1, enc, 0);
-      assert.equal(other.b.state, "open", "an unknown control message is ignored");
-      const open = new TextEncoder().encode(JSON.stringify({ op: "open", name: "x" }));
+      assert.equal(other.b.state, "open", "an unknown control operation is ignored");
+      const open = encodeControl({ op: "open", window: 1, kind: 0, name: "x", bundle: "" });
       other.b.handleBytes(
         1,
         codec.encodeBatch([{

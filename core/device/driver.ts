@@ -1,0 +1,606 @@
+/**
+ * The device driver: the one place that joins the sans-IO endpoint
+ * (`endpoint.ts`) to real channels and timers. It starts the transports'
+ * listeners, dials when the endpoint asks (resolving the peer's address from
+ * the static peer list, then the peer finder), hands channel bytes to the
+ * endpoint, writes what the endpoint transmits, dispatches its events to the
+ * API layer, and keeps one timer armed at the endpoint's next deadline. It
+ * decides nothing about peers itself.
+ *
+ * Writes are coalesced: commands only queue work, and one microtask later
+ * the endpoint is asked for everything it has to send, so many `sendData`
+ * calls in one tick become one channel write.
+ *
+ * @module
+ */
+import { ErrorCode } from "../error_codes.ts";
+import type { DeviceConfig } from "../device_config.ts";
+import type { Codec } from "../proto/frame.ts";
+import type { Channel, ChannelEvents, PeerAddress, PeerFinder, Transport } from "./channel.ts";
+import { Endpoint, type EndpointEvent, type PeerLink } from "./endpoint.ts";
+import type { DeviceHost } from "./host.ts";
+
+/** How a connection's owner (the API layer) hears about it. */
+export interface ConnectionHandler {
+  /** The peer accepted the connection (outgoing connections). */
+  onOpened(): void;
+  /** The peer refused it, with the code its API gave (e.g. 32390201). */
+  onRejected(code: number): void;
+  /** It could not be made (timeout, device closing, ...); `message` says why. */
+  onFailed(code: number, message: string): void;
+  /** A message arrived (the handler owns the buffer). */
+  onData(data: ArrayBuffer): void;
+  /** The connection closed: the peer closed it or the link went away. */
+  onClosed(reason: number): void;
+  /** The send queue is back to half full or less after it had filled up. */
+  onDrain(): void;
+}
+
+/** The owner's handle on a connection. */
+export interface ConnectionRef {
+  /** The peer's device id. */
+  readonly peerId: string;
+  /**
+   * Queue a message.
+   *
+   * @param data The bytes (see `Link.send` for when they may be reused).
+   * @returns `false` when the send queue is full or the connection is not open.
+   */
+  send(data: Uint8Array): boolean;
+  /** Payload bytes queued and not yet written. */
+  readonly bufferedAmount: number;
+  /** Close gracefully (queued data first), or give up connecting. */
+  close(): void;
+}
+
+/** What an incoming connection asks for. */
+export interface IncomingRequest {
+  /** The peer's device id. */
+  peerId: string;
+  /** The service name. */
+  name: string;
+  /** The service kind (`ServiceKind`). */
+  kind: number;
+  /** The peer app's bundle name. */
+  bundle: string;
+}
+
+/** What the API layer answers to an incoming connection: its handler, or a code to refuse it. */
+export type Acceptor = (
+  request: IncomingRequest,
+  ref: ConnectionRef,
+) => ConnectionHandler | number;
+
+/** Options of {@linkcode DeviceDriver.connect}. */
+export interface DriverConnectOptions {
+  /** Give up after this long (ms). @default {config.connectTimeout} */
+  timeout?: number;
+  /** Service kind. @default {0} */
+  kind?: number;
+  /** Bundle name. @default {""} */
+  bundle?: string;
+}
+
+/** Options of {@linkcode DeviceDriver.start}. */
+export interface DriverOptions {
+  /** The configuration (device id resolved or to be resolved). */
+  config: DeviceConfig;
+  /** The machine: clock, timers, holds, identity, warnings. */
+  host: DeviceHost;
+  /** The framing codec. */
+  codec: Codec;
+  /** The transports to listen on and dial with; the first one is the default. */
+  transports: readonly Transport[];
+  /** Makes a peer finder once the device knows its id and address. */
+  finder?: (self: { deviceId: string; nonce: string; port: number }) => Promise<PeerFinder>;
+}
+
+/** A running device, as its users see it. */
+export interface DeviceRuntime {
+  /** This device's id. */
+  readonly deviceId: string;
+  /** This runtime's nonce (new at every start). */
+  readonly nonce: string;
+  /** The TCP port it listens on (0 without TCP). */
+  readonly port: number;
+  /** The address it listens on. */
+  readonly bind: string;
+  /**
+   * Links currently open, by peer id, with their channel counts.
+   *
+   * @returns The links.
+   */
+  links(): Map<string, number>;
+}
+
+/** A connection as the driver tracks it: the endpoint's owner tag. */
+class Conn implements ConnectionRef {
+  readonly peerId: string;
+  handler: ConnectionHandler | undefined;
+  link: PeerLink | undefined;
+  stream = 0;
+  #driver: DeviceDriver;
+
+  constructor(driver: DeviceDriver, peerId: string, handler: ConnectionHandler | undefined) {
+    this.#driver = driver;
+    this.peerId = peerId;
+    this.handler = handler;
+  }
+
+  send(data: Uint8Array): boolean {
+    return this.link !== undefined && this.#driver.send(this.link, this.stream, data);
+  }
+
+  get bufferedAmount(): number {
+    return this.link?.link.bufferedAmount(this.stream) ?? 0;
+  }
+
+  close(): void {
+    this.handler = undefined;
+    this.#driver.closeConnection(this);
+  }
+}
+
+interface ChannelSlot {
+  channel: Channel | undefined;
+  /** Bytes that arrived before the endpoint knew the channel. */
+  early: Uint8Array[] | undefined;
+  blocked: boolean;
+  closed: boolean;
+}
+
+/** The most received bytes handed to the endpoint before the driver may write again. */
+const RX_SLICE = 64 * 1024;
+
+/** The device driver. */
+export class DeviceDriver implements DeviceRuntime {
+  readonly deviceId: string;
+  readonly nonce: string;
+  readonly port: number;
+  readonly bind: string;
+  #config: DeviceConfig;
+  #host: DeviceHost;
+  #ep: Endpoint;
+  #transports: readonly Transport[];
+  #listeners: { close(): Promise<void> }[] = [];
+  #finder: PeerFinder | undefined;
+  #slots = new Map<number, ChannelSlot>();
+  #nextChannel = 1;
+  #acceptor: Acceptor = () => ErrorCode.PEER_SERVER_NOT_STARTED;
+  #onListenerFailed: (error: Error) => void = () => {};
+  #flushQueued = false;
+  #flushing = false;
+  #timer: unknown;
+  #timerAt = Infinity;
+  #lingers = new Set<() => void>();
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    init: {
+      config: DeviceConfig;
+      host: DeviceHost;
+      codec: Codec;
+      deviceId: string;
+      nonce: string;
+      transports: readonly Transport[];
+    },
+  ) {
+    this.#config = init.config;
+    this.#host = init.host;
+    this.#transports = init.transports;
+    this.deviceId = init.deviceId;
+    this.nonce = init.nonce;
+    this.bind = init.config.bind;
+    this.port = 0;
+    this.#ep = new Endpoint({
+      localId: init.deviceId,
+      nonce: init.nonce,
+      codec: init.codec,
+      link: { keepAliveTimeout: init.config.keepAliveTimeout },
+    });
+  }
+
+  /**
+   * Start a device: resolve its id, listen on every transport, start the
+   * peer finder.
+   *
+   * @param options Configuration, host, codec, transports and finder.
+   * @returns The running device.
+   */
+  static async start(options: DriverOptions): Promise<DeviceDriver> {
+    const { config, host } = options;
+    const deviceId = config.deviceId ?? await host.defaultDeviceId();
+    const d = new DeviceDriver({
+      config,
+      host,
+      codec: options.codec,
+      deviceId,
+      nonce: host.nonce(),
+      transports: options.transports,
+    });
+    let port = 0;
+    for (const t of options.transports) {
+      const l = await t.listen({
+        onChannel: (ch) => d.#accepted(ch),
+        onFailed: (e) => d.#listenerFailed(t, e),
+      });
+      d.#listeners.push(l);
+      if (t.kind === "tcp" && port === 0) port = l.address.port;
+    }
+    (d as { port: number }).port = port;
+    if (options.finder !== undefined) {
+      try {
+        d.#finder = await options.finder({ deviceId, nonce: d.nonce, port });
+      } catch (e) {
+        host.warn(`linkweave: discovery unavailable: ${(e as Error).message}`);
+      }
+    }
+    return d;
+  }
+
+  /**
+   * Set who answers incoming connections (the API's server table).
+   *
+   * @param acceptor Returns a handler to accept, or a code to refuse.
+   */
+  setAcceptor(acceptor: Acceptor): void {
+    this.#acceptor = acceptor;
+  }
+
+  /**
+   * Hear about a listener that died (its transport accepts nothing more).
+   *
+   * @param fn The callback.
+   */
+  onListenerFailed(fn: (error: Error) => void): void {
+    this.#onListenerFailed = fn;
+  }
+
+  /**
+   * Open a connection to a peer's service, over the link to it or once one
+   * is made (the endpoint dials and retries until the timeout). The handler
+   * hears `onOpened`, `onRejected` or `onFailed`.
+   *
+   * @param peerId The peer's device id.
+   * @param name The service name.
+   * @param handler The connection's events.
+   * @param options Timeout, service kind and bundle name.
+   * @returns The connection (it sends once opened).
+   */
+  connect(
+    peerId: string,
+    name: string,
+    handler: ConnectionHandler,
+    options: DriverConnectOptions = {},
+  ): ConnectionRef {
+    const conn = new Conn(this, peerId, handler);
+    const now = this.#host.now();
+    this.#ep.connect(peerId, name, {
+      owner: conn,
+      deadline: now + (options.timeout ?? this.#config.connectTimeout),
+      kind: options.kind,
+      bundle: options.bundle,
+    }, now);
+    this.#flush();
+    return conn;
+  }
+
+  /** @internal Queue a message (hot path of `ConnectionRef.send`). */
+  send(link: PeerLink, stream: number, data: Uint8Array): boolean {
+    if (!this.#ep.send(link, stream, data)) return false;
+    this.#scheduleFlush();
+    return true;
+  }
+
+  /** @internal Close a connection, or give up connecting. */
+  closeConnection(conn: Conn): void {
+    if (conn.link === undefined) this.#ep.cancel(conn);
+    else this.#ep.closeStream(conn.link, conn.stream);
+    this.#scheduleFlush();
+  }
+
+  /**
+   * Keep the process alive until every queued byte was written, or `ms`
+   * passed (after `disconnect()` or `close()` of a connection).
+   *
+   * @param ms The longest wait.
+   */
+  linger(ms: number): void {
+    this.#scheduleFlush();
+    const release = this.#host.hold();
+    const timer: { id?: unknown } = {};
+    const done = () => {
+      if (!this.#lingers.delete(done)) return;
+      this.#host.clearTimer(timer.id);
+      release();
+    };
+    timer.id = this.#host.setTimer(done, ms);
+    this.#lingers.add(done);
+  }
+
+  /**
+   * Links currently open, by peer id, with their channel counts.
+   *
+   * @returns The links.
+   */
+  links(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [id, pl] of this.#ep.links) out.set(id, pl.channels.size);
+    return out;
+  }
+
+  /**
+   * Stop: close every link gracefully (queued data first), the listeners and
+   * the finder. Resolves once the channels are closed, or after the linger
+   * bound.
+   *
+   * @returns When done.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#ep.close(this.#host.now());
+    this.#flush();
+    await Promise.allSettled([...this.#listeners.map((l) => l.close()), this.#finder?.close()]);
+    const deadline = this.#host.now() + this.#config.keepAliveTimeout;
+    while (this.#slots.size > 0 && this.#host.now() < deadline) {
+      await new Promise<void>((r) => this.#host.setTimer(r, 10));
+      this.#flush();
+    }
+    for (const [id, slot] of this.#slots) {
+      slot.closed = true;
+      slot.channel?.close();
+      this.#slots.delete(id);
+    }
+    this.#host.clearTimer(this.#timer);
+  }
+
+  // ------------------------------------------------------------ channels
+
+  #slot(): [number, ChannelSlot] {
+    const id = this.#nextChannel++;
+    const slot: ChannelSlot = { channel: undefined, early: [], blocked: false, closed: false };
+    this.#slots.set(id, slot);
+    return [id, slot];
+  }
+
+  #events(id: number, slot: ChannelSlot): ChannelEvents {
+    return {
+      onData: (bytes) => {
+        if (slot.closed) return;
+        if (slot.early !== undefined) {
+          slot.early.push(bytes.slice());
+          return;
+        }
+        this.#bytes(id, bytes);
+      },
+      onDrain: () => {
+        slot.blocked = false;
+        if (slot.early !== undefined) return;
+        this.#ep.handleWritable(id, true);
+        this.#flush();
+      },
+      onClose: (error) => {
+        if (slot.closed && !this.#slots.has(id)) return;
+        slot.closed = true;
+        this.#slots.delete(id);
+        this.#ep.handleChannelClosed(id, error?.message ?? "closed by peer", this.#host.now());
+        this.#flush();
+      },
+    };
+  }
+
+  #bytes(id: number, bytes: Uint8Array): void {
+    // A large read is handed over a slice at a time, writing what the
+    // endpoint has to send (credit above all) between slices, so the peer's
+    // window refills while the rest is still being decoded.
+    for (let off = 0; off < bytes.length; off += RX_SLICE) {
+      this.#ep.handleBytes(id, bytes.subarray(off, off + RX_SLICE), this.#host.now());
+      this.#flush();
+      if (!this.#slots.has(id)) return;
+    }
+  }
+
+  /** Tell the endpoint about a new channel and replay what arrived early. */
+  #register(id: number, slot: ChannelSlot, dialer: boolean, peer: string | undefined): void {
+    this.#ep.handleChannel(id, { dialer, peer, mtu: slot.channel!.info.mtu }, this.#host.now());
+    const early = slot.early ?? [];
+    slot.early = undefined;
+    this.#flush();
+    for (const b of early) if (this.#slots.has(id)) this.#bytes(id, b);
+  }
+
+  #accepted(ch: Channel): ChannelEvents {
+    const [id, slot] = this.#slot();
+    slot.channel = ch;
+    const events = this.#events(id, slot);
+    queueMicrotask(() => {
+      if (!slot.closed) this.#register(id, slot, false, undefined);
+    });
+    return events;
+  }
+
+  async #dial(peer: string): Promise<void> {
+    const addr = this.#address(peer);
+    if (addr === undefined) {
+      this.#finder?.announce();
+      this.#ep.handleDialFailed(peer, "no address known for it", this.#host.now());
+      this.#flush();
+      return;
+    }
+    const transport = this.#transports.find((t) => t.kind === (addr.transport ?? "tcp"));
+    if (transport === undefined) {
+      this.#ep.handleDialFailed(peer, `no ${addr.transport} transport`, this.#host.now());
+      this.#flush();
+      return;
+    }
+    const [id, slot] = this.#slot();
+    try {
+      slot.channel = await transport.dial(addr, this.#events(id, slot));
+    } catch (e) {
+      this.#slots.delete(id);
+      const where = `${addr.host}:${addr.port}`;
+      this.#ep.handleDialFailed(peer, `${where}: ${(e as Error).message}`, this.#host.now());
+      this.#flush();
+      return;
+    }
+    if (slot.closed) {
+      this.#ep.handleDialFailed(peer, "channel closed at once", this.#host.now());
+      this.#flush();
+      return;
+    }
+    if (this.#ep.closed) {
+      slot.closed = true;
+      this.#slots.delete(id);
+      slot.channel.close();
+      return;
+    }
+    this.#register(id, slot, true, peer);
+  }
+
+  #address(peer: string): PeerAddress | undefined {
+    const p = this.#config.peers.find((p) => p.deviceId === peer);
+    return p !== undefined ? { host: p.host, port: p.port } : this.#finder?.lookup(peer);
+  }
+
+  #listenerFailed(t: Transport, e: Error): void {
+    this.#host.warn(`linkweave: the ${t.kind} listener failed: ${e.message}`);
+    this.#onListenerFailed(e);
+  }
+
+  // ------------------------------------------------------------ pumping
+
+  #scheduleFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      this.#flush();
+    });
+  }
+
+  /** Write what the endpoint transmits, dispatch its events, arm the timer. */
+  #flush(): void {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    const ep = this.#ep;
+    try {
+      for (let busy = true; busy;) {
+        busy = false;
+        const now = this.#host.now();
+        for (let tx = ep.pollTransmit(now); tx; tx = ep.pollTransmit(now)) {
+          busy = true;
+          const slot = this.#slots.get(tx.channel);
+          if (slot?.channel === undefined || slot.closed) continue;
+          if (!slot.channel.write(tx.bytes)) {
+            slot.blocked = true;
+            ep.handleWritable(tx.channel, false);
+          }
+        }
+        for (let ev = ep.pollEvent(); ev; ev = ep.pollEvent()) {
+          busy = true;
+          this.#event(ev);
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+    this.#arm();
+    if (this.#lingers.size > 0 && this.#quiet()) { for (const done of [...this.#lingers]) done(); }
+  }
+
+  #event(ev: EndpointEvent): void {
+    switch (ev.type) {
+      case "data":
+        (ev.owner as Conn).handler?.onData(ev.data);
+        return;
+      case "drain":
+        (ev.owner as Conn).handler?.onDrain();
+        return;
+      case "opening": {
+        const conn = ev.owner as Conn;
+        conn.link = ev.link;
+        conn.stream = ev.stream;
+        return;
+      }
+      case "opened":
+        (ev.owner as Conn).handler?.onOpened();
+        return;
+      case "rejected": {
+        const conn = ev.owner as Conn;
+        conn.link = undefined;
+        conn.handler?.onRejected(ev.code);
+        return;
+      }
+      case "closed": {
+        const conn = ev.owner as Conn;
+        conn.link = undefined;
+        conn.handler?.onClosed(ev.reason);
+        return;
+      }
+      case "connectFailed":
+        (ev.owner as Conn).handler?.onFailed(ev.code, ev.message);
+        return;
+      case "incoming": {
+        const conn = new Conn(this, ev.link.peer, undefined);
+        conn.link = ev.link;
+        conn.stream = ev.stream;
+        let answer: ConnectionHandler | number;
+        try {
+          answer = this.#acceptor(
+            { peerId: ev.link.peer, name: ev.name, kind: ev.kind, bundle: ev.bundle },
+            conn,
+          );
+        } catch {
+          answer = ErrorCode.INTERNAL_ERROR;
+        }
+        if (typeof answer === "number") {
+          this.#ep.reject(ev.link, ev.stream, answer);
+        } else {
+          conn.handler = answer;
+          this.#ep.accept(ev.link, ev.stream, conn);
+        }
+        return;
+      }
+      case "dial":
+        void this.#dial(ev.peer);
+        return;
+      case "closeChannel": {
+        const slot = this.#slots.get(ev.channel);
+        if (slot === undefined) return;
+        slot.closed = true;
+        this.#slots.delete(ev.channel);
+        slot.channel?.close();
+        return;
+      }
+      case "warn":
+        this.#host.warn(ev.message);
+        return;
+      case "linkUp":
+      case "linkDown":
+        return;
+    }
+  }
+
+  #arm(): void {
+    const at = this.#ep.pollTimeout();
+    if (at === undefined || at >= this.#timerAt) return;
+    this.#host.clearTimer(this.#timer);
+    this.#timerAt = at;
+    this.#timer = this.#host.setTimer(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      this.#ep.handleTimeout(this.#host.now());
+      this.#flush();
+    }, Math.max(0, at - this.#host.now()));
+  }
+
+  #quiet(): boolean {
+    if (!this.#ep.idle) return false;
+    for (const slot of this.#slots.values()) if (slot.blocked) return false;
+    return true;
+  }
+}

@@ -1,0 +1,758 @@
+/**
+ * The device endpoint, sans-IO (quinn-proto's `Endpoint` is the model):
+ * everything a device decides about its peers, with no socket and no timer.
+ * It runs the handshake on every new channel, applies the merge rule (one
+ * link per peer; simultaneous dial, restart, id clash), keeps the peer table
+ * of links, dials peers it wants to reach (asking the driver for channels,
+ * retrying until each request's deadline), opens the streams of waiting
+ * connect requests once their link is up, bounds half-open channels, and
+ * reports everything as events.
+ *
+ * Inputs: `handleChannel` (a transport produced a channel, dialled or
+ * accepted), `handleDialFailed`, `handleBytes`, `handleWritable`,
+ * `handleChannelClosed`, `handleTimeout`, and commands (`connect`, `cancel`,
+ * `accept`, `reject`, `send`, `closeStream`, `close`). Outputs:
+ * `pollTransmit` (bytes for a channel), `pollEvent`, `pollTimeout`. The
+ * driver (`driver.ts`) polls transmits, then events, after every input, and
+ * arms one timer at `pollTimeout()`.
+ *
+ * Stream events (`opened`, `rejected`, `data`, `closed`, `drain`) are the
+ * link's own event objects, passed through: each carries the `owner` the
+ * driver attached, so dispatching costs no lookup.
+ *
+ * @module
+ */
+import { DisconnectReason, ErrorCode } from "../error_codes.ts";
+import type { Codec } from "../proto/frame.ts";
+import { decideIncoming } from "../proto/handshake/decide.ts";
+import { encodeHello, type Hello, HelloReader } from "../proto/handshake/hello.ts";
+import {
+  type ChannelId,
+  DEFAULT_KEEPALIVE_TIMEOUT,
+  Link,
+  type LinkEvent,
+  type LinkOptions,
+  type Transmit,
+} from "../proto/link/mod.ts";
+
+/** Default time a new channel has to finish its handshake (ms). */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 5000;
+/** Default most channels that have not finished their handshake; the oldest is dropped first. */
+export const DEFAULT_MAX_HANDSHAKES = 64;
+/** Default pause between two dial attempts to one peer (ms). */
+export const DEFAULT_RETRY_INTERVAL = 300;
+/** Warnings with the same key are reported at most once in this many ms. */
+export const WARN_INTERVAL = 10_000;
+
+/** Options of an {@linkcode Endpoint}. */
+export interface EndpointOptions {
+  /** This device's id. */
+  localId: string;
+  /** This runtime's nonce (new at every start). */
+  nonce: string;
+  /** The framing codec. */
+  codec: Codec;
+  /** Options of every link (ids, codec and clock are filled in). */
+  link?: Omit<LinkOptions, "localId" | "peerId" | "codec" | "now">;
+  /** Time a new channel has to finish its handshake (ms). @default {5000} */
+  handshakeTimeout?: number;
+  /** Most channels in handshake at once. @default {64} */
+  maxHandshakes?: number;
+  /** Pause between dial attempts (ms). @default {300} */
+  retryInterval?: number;
+}
+
+/** What a transport says about a new channel. */
+export interface NewChannel {
+  /** Whether this device dialled it. */
+  dialer: boolean;
+  /** The peer a dialled channel is meant to reach. */
+  peer?: string;
+  /** Largest frame it carries. @default {65535} */
+  mtu?: number;
+}
+
+/** A link and its peer, as the endpoint hands it out. */
+export class PeerLink {
+  /** The link state machine. */
+  readonly link: Link;
+  /** The peer's id. */
+  readonly peer: string;
+  /** The peer runtime's nonce. */
+  readonly nonce: string;
+  /** Channels of the link. */
+  readonly channels: Set<ChannelId> = new Set();
+  /** @internal When the link wants `handleTimeout` (cached). */
+  timeout: number | undefined;
+
+  /**
+   * @param link The link.
+   * @param nonce The peer runtime's nonce.
+   */
+  constructor(link: Link, nonce: string) {
+    this.link = link;
+    this.peer = link.peerId;
+    this.nonce = nonce;
+  }
+}
+
+/** Options of {@linkcode Endpoint.connect}. */
+export interface ConnectOptions {
+  /** Tag of the request and of its stream: returned in every event about them. */
+  owner: unknown;
+  /** Give up at this time (ms): `connectFailed` with 32390200. */
+  deadline: number;
+  /** Service kind (see `ServiceKind`). @default {0} */
+  kind?: number;
+  /** The app's bundle name. @default {""} */
+  bundle?: string;
+}
+
+/** What an endpoint reports. */
+export type EndpointEvent =
+  | Exclude<LinkEvent, { type: "open" } | { type: "linkClosed" }>
+  /** Dial `peer`: make a channel, then `handleChannel`, or `handleDialFailed`. */
+  | { type: "dial"; peer: string }
+  /** Close this channel (after writing what was transmitted to it). */
+  | { type: "closeChannel"; channel: ChannelId }
+  /** A connect request got its stream: send on it once `opened`. */
+  | { type: "opening"; owner: unknown; link: PeerLink; stream: number }
+  /** A connect request failed before its stream opened. */
+  | { type: "connectFailed"; owner: unknown; code: number; message: string }
+  /** A peer opens a stream: answer with `accept` or `reject`. */
+  | { type: "incoming"; link: PeerLink; stream: number; name: string; kind: number; bundle: string }
+  /** A link came up. */
+  | { type: "linkUp"; link: PeerLink }
+  /** A link went down. */
+  | { type: "linkDown"; link: PeerLink; reason: number; message: string }
+  /** Something the user should hear about once (rate-limited per key). */
+  | { type: "warn"; message: string };
+
+interface Chan {
+  id: ChannelId;
+  dialer: boolean;
+  expect: string | undefined;
+  mtu: number;
+  reader: HelloReader | undefined;
+  deadline: number;
+  link: PeerLink | undefined;
+}
+
+interface Dial {
+  peer: string;
+  /** `idle` (retry at `retryAt`), `dialing` (driver connecting), `handshake` (channel open). */
+  state: "idle" | "dialing" | "handshake";
+  retryAt: number;
+  lastError: string | undefined;
+}
+
+interface Waiter {
+  owner: unknown;
+  peer: string;
+  name: string;
+  kind: number;
+  bundle: string;
+  deadline: number;
+  link: PeerLink | undefined;
+  stream: number;
+}
+
+/** The sans-IO device endpoint. */
+export class Endpoint {
+  /** This device's id. */
+  readonly localId: string;
+  /** This runtime's nonce. */
+  readonly nonce: string;
+  #codec: Codec;
+  #linkOptions: Omit<LinkOptions, "localId" | "peerId" | "codec" | "now">;
+  #keepAlive: number;
+  #handshakeTimeout: number;
+  #maxHandshakes: number;
+  #retry: number;
+  #channels = new Map<ChannelId, Chan>();
+  #handshaking = new Set<Chan>();
+  #links = new Map<string, PeerLink>();
+  #dials = new Map<string, Dial>();
+  #waiters = new Map<unknown, Waiter>();
+  #dirty = new Set<PeerLink>();
+  #out: Transmit[] = [];
+  #events: EndpointEvent[] = [];
+  #eventHead = 0;
+  #warned = new Map<string, number>();
+  #closed = false;
+
+  /** @param options Identity, codec and limits. */
+  constructor(options: EndpointOptions) {
+    this.localId = options.localId;
+    this.nonce = options.nonce;
+    this.#codec = options.codec;
+    this.#linkOptions = options.link ?? {};
+    this.#keepAlive = this.#linkOptions.keepAliveTimeout ?? DEFAULT_KEEPALIVE_TIMEOUT;
+    this.#handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    this.#maxHandshakes = options.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES;
+    this.#retry = options.retryInterval ?? DEFAULT_RETRY_INTERVAL;
+  }
+
+  // ------------------------------------------------------------ getters
+
+  /** Open links, by peer id. */
+  get links(): ReadonlyMap<string, PeerLink> {
+    return this.#links;
+  }
+
+  /** Channels that have not finished their handshake. */
+  get handshakes(): number {
+    return this.#handshaking.size;
+  }
+
+  /** Whether nothing waits to be transmitted (a driver may let the process exit). */
+  get idle(): boolean {
+    if (this.#out.length > 0 || this.#dirty.size > 0) return false;
+    for (const pl of this.#links.values()) if (!pl.link.idle) return false;
+    return true;
+  }
+
+  /** Whether {@linkcode Endpoint.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // ------------------------------------------------------------ inputs
+
+  /**
+   * A transport produced a channel: dialled by this device (after a `dial`
+   * event) or accepted from a peer.
+   *
+   * @param id A channel id unique in this endpoint.
+   * @param channel Who dialled it, whom it should reach, its MTU.
+   * @param now The current time (ms).
+   */
+  handleChannel(id: ChannelId, channel: NewChannel, now: number): void {
+    const ch: Chan = {
+      id,
+      dialer: channel.dialer,
+      expect: channel.peer,
+      mtu: channel.mtu ?? 65535,
+      reader: new HelloReader(this.#codec),
+      deadline: now + this.#handshakeTimeout,
+      link: undefined,
+    };
+    if (this.#closed) {
+      this.#emit({ type: "closeChannel", channel: id });
+      return;
+    }
+    this.#channels.set(id, ch);
+    if (this.#handshaking.size >= this.#maxHandshakes) {
+      // Oldest first: a set keeps insertion order.
+      const [oldest] = this.#handshaking;
+      this.#drop(oldest, "too many channels in handshake", now);
+    }
+    this.#handshaking.add(ch);
+    if (ch.dialer) {
+      const d = ch.expect === undefined ? undefined : this.#dials.get(ch.expect);
+      if (d !== undefined) d.state = "handshake";
+      this.#send(id, { op: "hello", id: this.localId, nonce: this.nonce });
+    }
+  }
+
+  /**
+   * A dial (after a `dial` event) failed before a channel existed.
+   *
+   * @param peer The peer.
+   * @param message Why (no address known, refused, timed out, ...).
+   * @param now The current time (ms).
+   */
+  handleDialFailed(peer: string, message: string, now: number): void {
+    const d = this.#dials.get(peer);
+    if (d === undefined) return;
+    d.state = "idle";
+    d.retryAt = now + this.#retry;
+    d.lastError = message;
+  }
+
+  /**
+   * Bytes arrived on a channel.
+   *
+   * @param id The channel.
+   * @param bytes The bytes (valid during the call).
+   * @param now The current time (ms).
+   */
+  handleBytes(id: ChannelId, bytes: Uint8Array, now: number): void {
+    const ch = this.#channels.get(id);
+    if (ch === undefined) return;
+    if (ch.link !== undefined) {
+      ch.link.link.handleBytes(id, bytes, now);
+      this.#touch(ch.link);
+      return;
+    }
+    const reader = ch.reader;
+    if (reader === undefined) return;
+    const got = reader.push(bytes);
+    if (got === undefined) return;
+    ch.reader = undefined;
+    this.#handshaking.delete(ch);
+    if ("error" in got) {
+      if (got.version !== undefined && !ch.dialer) {
+        this.#send(id, { op: "refuse", id: this.localId, nonce: this.nonce, reason: "version" });
+      }
+      this.#warn(`handshake:${got.error}`, `linkweave: channel refused: ${got.error}`, now);
+      this.#drop(ch, got.error, now);
+      return;
+    }
+    if (ch.dialer) this.#answered(ch, got.hello, got.rest, now);
+    else this.#greeted(ch, got.hello, got.rest, now);
+  }
+
+  /**
+   * A channel's writability changed.
+   *
+   * @param id The channel.
+   * @param writable Whether it takes more bytes now.
+   */
+  handleWritable(id: ChannelId, writable: boolean): void {
+    const ch = this.#channels.get(id);
+    if (ch?.link === undefined) return;
+    ch.link.link.handleWritable(id, writable);
+    if (writable) this.#touch(ch.link);
+  }
+
+  /**
+   * A channel closed or failed.
+   *
+   * @param id The channel.
+   * @param message Why.
+   * @param now The current time (ms).
+   */
+  handleChannelClosed(id: ChannelId, message: string, now: number): void {
+    const ch = this.#channels.get(id);
+    if (ch === undefined) return;
+    this.#channels.delete(id);
+    this.#handshaking.delete(ch);
+    if (ch.link !== undefined) {
+      ch.link.channels.delete(id);
+      ch.link.link.handleChannelClosed(id, message);
+      this.#touch(ch.link);
+    } else if (ch.dialer && ch.expect !== undefined) {
+      this.handleDialFailed(ch.expect, message, now);
+    }
+  }
+
+  /**
+   * Timers are due.
+   *
+   * @param now The current time (ms).
+   */
+  handleTimeout(now: number): void {
+    for (const ch of [...this.#handshaking]) {
+      if (ch.deadline <= now) this.#drop(ch, "handshake timed out", now);
+    }
+    for (const w of [...this.#waiters.values()]) {
+      if (w.deadline > now) continue;
+      this.#waiters.delete(w.owner);
+      if (w.link !== undefined) {
+        w.link.link.closeStream(w.stream);
+        this.#touch(w.link);
+      }
+      const why = this.#dials.get(w.peer)?.lastError;
+      this.#emit({
+        type: "connectFailed",
+        owner: w.owner,
+        code: ErrorCode.CONNECT_TIMEOUT,
+        message: `Cannot connect to ${w.peer}: timed out${why ? ` (${why})` : ""}`,
+      });
+    }
+    this.#pruneDials();
+    for (const d of this.#dials.values()) {
+      if (d.state === "idle" && d.retryAt <= now) {
+        d.state = "dialing";
+        this.#emit({ type: "dial", peer: d.peer });
+      }
+    }
+    for (const pl of this.#links.values()) {
+      if (pl.timeout !== undefined && pl.timeout <= now) {
+        pl.link.handleTimeout(now);
+        this.#touch(pl);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ outputs
+
+  /**
+   * The next bytes to write.
+   *
+   * @param now The current time (ms).
+   * @returns Bytes for a channel (valid until the next call into the
+   *   endpoint), or `undefined` when nothing is due.
+   */
+  pollTransmit(now: number): Transmit | undefined {
+    if (this.#out.length > 0) return this.#out.shift();
+    while (this.#dirty.size > 0) {
+      const pl: PeerLink = this.#dirty.values().next().value!;
+      const tx = pl.link.pollTransmit(now);
+      this.#collect(pl);
+      if (tx !== undefined) return tx;
+      this.#dirty.delete(pl);
+      pl.timeout = pl.link.pollTimeout();
+      if (pl.link.state === "closed") this.#forget(pl);
+    }
+    return undefined;
+  }
+
+  /**
+   * The next event.
+   *
+   * @returns The event, or `undefined`.
+   */
+  pollEvent(): EndpointEvent | undefined {
+    const events = this.#events;
+    if (this.#eventHead >= events.length) return undefined;
+    const e = events[this.#eventHead];
+    events[this.#eventHead++] = undefined as unknown as EndpointEvent;
+    if (this.#eventHead === events.length) {
+      events.length = 0;
+      this.#eventHead = 0;
+    }
+    return e;
+  }
+
+  /**
+   * When `handleTimeout` should next be called.
+   *
+   * @returns A time (ms), or `undefined` when no timer is needed.
+   */
+  pollTimeout(): number | undefined {
+    let t = Infinity;
+    for (const ch of this.#handshaking) t = Math.min(t, ch.deadline);
+    for (const w of this.#waiters.values()) t = Math.min(t, w.deadline);
+    for (const d of this.#dials.values()) if (d.state === "idle") t = Math.min(t, d.retryAt);
+    for (const pl of this.#links.values()) {
+      if (pl.timeout !== undefined) t = Math.min(t, pl.timeout);
+    }
+    return t === Infinity ? undefined : t;
+  }
+
+  // ------------------------------------------------------------ commands
+
+  /**
+   * Open a stream to a peer's service: through the link to it, or once a
+   * link exists (dialling it until the deadline). The outcome comes as
+   * `opening` then `opened`/`rejected`, or `connectFailed`.
+   *
+   * @param peer The peer's id.
+   * @param name The service (server) name.
+   * @param options Owner tag, deadline, service kind, bundle name.
+   * @param now The current time (ms).
+   */
+  connect(peer: string, name: string, options: ConnectOptions, now: number): void {
+    const w: Waiter = {
+      owner: options.owner,
+      peer,
+      name,
+      kind: options.kind ?? 0,
+      bundle: options.bundle ?? "",
+      deadline: options.deadline,
+      link: undefined,
+      stream: 0,
+    };
+    if (this.#closed || peer === this.localId) {
+      this.#emit({
+        type: "connectFailed",
+        owner: w.owner,
+        code: ErrorCode.INTERNAL_ERROR,
+        message: this.#closed
+          ? `Cannot connect to ${peer}: the device is closed`
+          : `Cannot connect to ${peer}: that is this device's own id`,
+      });
+      return;
+    }
+    this.#waiters.set(w.owner, w);
+    const pl = this.#links.get(peer);
+    if (pl !== undefined && pl.link.state === "open") {
+      this.#open(pl, w);
+      return;
+    }
+    if (!this.#dials.has(peer)) {
+      this.#dials.set(peer, { peer, state: "dialing", retryAt: now, lastError: undefined });
+      this.#emit({ type: "dial", peer });
+    }
+  }
+
+  /**
+   * Give up a connect request (closing its stream if it was opening), or
+   * close an open stream gracefully.
+   *
+   * @param owner The request's owner tag.
+   */
+  cancel(owner: unknown): void {
+    const w = this.#waiters.get(owner);
+    if (w === undefined) return;
+    this.#waiters.delete(owner);
+    if (w.link !== undefined) this.closeStream(w.link, w.stream);
+    this.#pruneDials();
+  }
+
+  /**
+   * Accept an incoming stream (after an `incoming` event).
+   *
+   * @param pl Its link.
+   * @param stream The stream id.
+   * @param owner Tag returned in every later event of the stream.
+   */
+  accept(pl: PeerLink, stream: number, owner: unknown): void {
+    pl.link.accept(stream, owner);
+    this.#touch(pl);
+  }
+
+  /**
+   * Refuse an incoming stream.
+   *
+   * @param pl Its link.
+   * @param stream The stream id.
+   * @param code Why, for the peer's API (e.g. 32390201).
+   */
+  reject(pl: PeerLink, stream: number, code: number): void {
+    pl.link.reject(stream, code);
+    this.#touch(pl);
+  }
+
+  /**
+   * Queue a message on a stream (see `Link.send`).
+   *
+   * @param pl The link.
+   * @param stream The stream id.
+   * @param data The message.
+   * @returns `false` when the send queue is full or the stream is closed.
+   */
+  send(pl: PeerLink, stream: number, data: Uint8Array): boolean {
+    if (!pl.link.send(stream, data)) return false;
+    this.#dirty.add(pl);
+    return true;
+  }
+
+  /**
+   * Close a stream gracefully (queued data first).
+   *
+   * @param pl The link.
+   * @param stream The stream id.
+   */
+  closeStream(pl: PeerLink, stream: number): void {
+    pl.link.closeStream(stream);
+    this.#touch(pl);
+  }
+
+  /**
+   * Close the device: every link closes gracefully (queued data is sent,
+   * then a goodbye), connect requests fail, new channels are refused.
+   *
+   * @param now The current time (ms).
+   */
+  close(now: number): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const w of [...this.#waiters.values()]) {
+      this.#waiters.delete(w.owner);
+      this.#emit({
+        type: "connectFailed",
+        owner: w.owner,
+        code: ErrorCode.INTERNAL_ERROR,
+        message: `Cannot connect to ${w.peer}: the device is closing`,
+      });
+    }
+    this.#dials.clear();
+    for (const ch of [...this.#handshaking]) this.#drop(ch, "device closing", now);
+    for (const pl of this.#links.values()) {
+      pl.link.close();
+      this.#touch(pl);
+    }
+  }
+
+  // ------------------------------------------------------------ handshake
+
+  #send(channel: ChannelId, hello: Hello): void {
+    this.#out.push({ channel, bytes: encodeHello(this.#codec, hello) });
+  }
+
+  /** Acceptor side: a dialer said hello. */
+  #greeted(ch: Chan, hello: Hello, rest: Uint8Array, now: number): void {
+    if (hello.op !== "hello") {
+      this.#drop(ch, `expected hello, got ${hello.op}`, now);
+      return;
+    }
+    const existing = this.#links.get(hello.id);
+    const open = existing !== undefined && existing.link.state === "open";
+    const dial = this.#dials.get(hello.id);
+    const verdict = decideIncoming(hello, {
+      localId: this.localId,
+      localNonce: this.nonce,
+      linkNonce: open ? existing.nonce : undefined,
+      linkSilentMs: open ? now - existing.link.lastReceived : undefined,
+      dialing: dial !== undefined && dial.state !== "idle",
+      deadMs: this.#keepAlive,
+    });
+    if (verdict !== "accept" && verdict !== "replace") {
+      this.#send(ch.id, { op: "refuse", id: this.localId, nonce: this.nonce, reason: verdict });
+      if (verdict === "clash") {
+        this.#warn(
+          `clash:${hello.id}`,
+          hello.id === this.localId
+            ? `linkweave: device id clash: another runtime also claims this device's id ${hello.id}`
+            : `linkweave: device id clash: a second runtime claims ${hello.id} while its link is alive; refused`,
+          now,
+        );
+      }
+      this.#drop(ch, `refused: ${verdict}`, now);
+      return;
+    }
+    if (verdict === "replace") {
+      existing!.link.abort(`${hello.id} restarted`);
+      this.#touch(existing!);
+      this.#collect(existing!);
+      this.#forget(existing!);
+    }
+    this.#send(ch.id, { op: "welcome", id: this.localId, nonce: this.nonce });
+    this.#attach(ch, hello, rest, now);
+  }
+
+  /** Dialer side: the acceptor answered our hello. */
+  #answered(ch: Chan, hello: Hello, rest: Uint8Array, now: number): void {
+    const peer = ch.expect;
+    if (hello.op === "refuse") {
+      const why = hello.reason === "duplicate"
+        ? `${hello.id} keeps the channel it dialled`
+        : hello.reason === "clash"
+        ? `device id clash: ${hello.id} has a live link to another runtime claiming ${this.localId}`
+        : hello.reason === "self"
+        ? `dialled itself (${hello.id})`
+        : `refused by ${hello.id} (${hello.reason ?? "no reason"})`;
+      if (hello.reason === "clash" || hello.reason === "version") {
+        this.#warn(`refused:${hello.id}:${hello.reason}`, `linkweave: ${why}`, now);
+      }
+      this.#drop(ch, why, now);
+      return;
+    }
+    if (hello.op !== "welcome" || (peer !== undefined && hello.id !== peer)) {
+      this.#drop(ch, `expected ${peer} but reached ${hello.id}`, now);
+      return;
+    }
+    this.#attach(ch, hello, rest, now);
+  }
+
+  #attach(ch: Chan, hello: Hello, rest: Uint8Array, now: number): void {
+    let pl = this.#links.get(hello.id);
+    let fresh = false;
+    if (pl === undefined || pl.link.state !== "open" || pl.nonce !== hello.nonce) {
+      if (pl !== undefined) this.#forget(pl);
+      const link = new Link({
+        ...this.#linkOptions,
+        localId: this.localId,
+        peerId: hello.id,
+        codec: this.#codec,
+        now,
+      });
+      pl = new PeerLink(link, hello.nonce);
+      this.#links.set(hello.id, pl);
+      fresh = true;
+    }
+    ch.link = pl;
+    pl.channels.add(ch.id);
+    pl.link.addChannel(ch.id, { now, mtu: ch.mtu });
+    if (fresh) this.#emit({ type: "linkUp", link: pl });
+    if (rest.length > 0) pl.link.handleBytes(ch.id, rest, now);
+    this.#touch(pl);
+    this.#dials.delete(hello.id);
+    for (const w of this.#waiters.values()) {
+      if (w.peer === hello.id && w.link === undefined) this.#open(pl, w);
+    }
+  }
+
+  /** Close a channel that will not (or no longer) carry a link. */
+  #drop(ch: Chan, why: string, now: number): void {
+    this.#handshaking.delete(ch);
+    ch.reader = undefined;
+    if (!this.#channels.delete(ch.id)) return;
+    this.#emit({ type: "closeChannel", channel: ch.id });
+    if (ch.dialer && ch.expect !== undefined && ch.link === undefined) {
+      this.handleDialFailed(ch.expect, why, now);
+    }
+  }
+
+  // ------------------------------------------------------------ links
+
+  #open(pl: PeerLink, w: Waiter): void {
+    w.link = pl;
+    w.stream = pl.link.open(w.name, { owner: w.owner, kind: w.kind, bundle: w.bundle });
+    this.#emit({ type: "opening", owner: w.owner, link: pl, stream: w.stream });
+    this.#touch(pl);
+  }
+
+  #touch(pl: PeerLink): void {
+    this.#dirty.add(pl);
+    this.#collect(pl);
+  }
+
+  /** Move a link's events into the endpoint's queue, acting on those that concern it. */
+  #collect(pl: PeerLink): void {
+    for (let e = pl.link.pollEvent(); e !== undefined; e = pl.link.pollEvent()) {
+      switch (e.type) {
+        case "open":
+          this.#emit({
+            type: "incoming",
+            link: pl,
+            stream: e.stream,
+            name: e.name,
+            kind: e.kind,
+            bundle: e.bundle,
+          });
+          break;
+        case "linkClosed":
+          this.#forget(pl);
+          this.#emit({ type: "linkDown", link: pl, reason: e.reason, message: e.message });
+          break;
+        case "opened":
+        case "rejected":
+        case "closed":
+          this.#waiters.delete(e.owner);
+          this.#emit(e);
+          break;
+        default:
+          this.#emit(e);
+      }
+    }
+  }
+
+  /** A link is closed: forget it and close its channels. */
+  #forget(pl: PeerLink): void {
+    if (this.#links.get(pl.peer) === pl) this.#links.delete(pl.peer);
+    for (const id of pl.channels) {
+      const ch = this.#channels.get(id);
+      if (ch === undefined) continue;
+      this.#channels.delete(id);
+      this.#emit({ type: "closeChannel", channel: id });
+    }
+    pl.channels.clear();
+    pl.timeout = undefined;
+  }
+
+  #pruneDials(): void {
+    for (const [peer, d] of this.#dials) {
+      let wanted = false;
+      for (const w of this.#waiters.values()) if (w.peer === peer) wanted = true;
+      if (!wanted && d.state === "idle") this.#dials.delete(peer);
+    }
+  }
+
+  #emit(e: EndpointEvent): void {
+    this.#events.push(e);
+  }
+
+  #warn(key: string, message: string, now: number): void {
+    const last = this.#warned.get(key);
+    if (last !== undefined && now - last < WARN_INTERVAL) return;
+    if (this.#warned.size > 256) this.#warned.clear();
+    this.#warned.set(key, now);
+    this.#emit({ type: "warn", message });
+  }
+}
+
+export { DisconnectReason };

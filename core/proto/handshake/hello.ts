@@ -1,0 +1,154 @@
+/**
+ * The channel handshake's messages, sans-IO: the first frame each side sends
+ * on a new channel says which device it is, so the channel can join the link
+ * to that peer. `docs/link-protocol.md` section 2 specifies them; the rule
+ * that decides what to do with a `hello` is `decide.ts`.
+ *
+ * The first frame in each direction is a CONTROL frame on stream 0 whose
+ * payload is a JSON object (`v`, `op`, `id`, `nonce`, and `reason` for
+ * `refuse`). {@linkcode HelloReader} takes it off the front of a channel with
+ * the codec's own decoder and hands back the bytes after it, which already
+ * belong to the link.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createCodec } from "../../../wasm/mod.ts";
+ * const codec = createCodec();
+ * const reader = new HelloReader(codec);
+ * const bytes = encodeHello(codec, { op: "hello", id: "00:11:22:33:44:55", nonce: "n1" });
+ * const got = reader.push(bytes);
+ * assert.ok(got !== undefined && !("error" in got));
+ * assert.equal(got.hello.id, "00:11:22:33:44:55");
+ * assert.equal(got.rest.length, 0);
+ * ```
+ *
+ * @module
+ */
+import { type Codec, type Frame, FRAME_OVERHEAD, FrameType, MAX_MTU } from "../frame.ts";
+import { isDeviceId } from "../../device_config.ts";
+
+/** Version of the link protocol this device speaks (handshake field `v`). */
+export const PROTOCOL_VERSION = 2;
+/** Largest handshake payload accepted, in bytes. */
+export const MAX_HELLO = 4096;
+
+/** What one side of a channel says first (`hello` from the dialer, `welcome` or `refuse` back). */
+export interface Hello {
+  /** `hello` (dialer), `welcome` (acceptor agrees) or `refuse` (acceptor declines). */
+  op: "hello" | "welcome" | "refuse";
+  /** The sender's device id. */
+  id: string;
+  /** The sender's runtime nonce: a new one each time a device runtime starts. */
+  nonce: string;
+  /** Why a channel is refused (`refuse` only). */
+  reason?: RefuseReason;
+}
+
+/**
+ * Why an acceptor refuses a channel: `duplicate` (a link to that peer
+ * exists or is being made, and this channel is not the one the merge rule
+ * keeps), `self` (a device dialled itself), `clash` (another runtime uses
+ * the same device id), `version` (no common protocol version), `busy` (a
+ * limit of the acceptor is reached).
+ */
+export type RefuseReason = "duplicate" | "self" | "clash" | "version" | "busy";
+
+const REASONS: readonly string[] = ["duplicate", "self", "clash", "version", "busy"];
+
+/**
+ * Encode a handshake frame.
+ *
+ * @param codec The framing codec.
+ * @param hello What to say.
+ * @returns The frame's bytes (owned by the caller).
+ */
+export function encodeHello(codec: Codec, hello: Hello): Uint8Array {
+  const payload = new TextEncoder().encode(JSON.stringify({ v: PROTOCOL_VERSION, ...hello }));
+  return codec.encodeBatch([
+    { type: FrameType.CONTROL, stream: 0, seq: 0, total: payload.length, offset: 0, payload },
+  ]).slice();
+}
+
+/** What {@linkcode HelloReader.push} found. */
+export type HelloResult =
+  | { hello: Hello; rest: Uint8Array }
+  | { error: string; version?: number };
+
+/** Reads the handshake frame at the start of a channel. */
+export class HelloReader {
+  #decoder;
+  #buf: Uint8Array = new Uint8Array(0);
+  #payload: Uint8Array | undefined;
+  #type = -1;
+  #stream = -1;
+  #onFrame = (f: Frame): void => {
+    if (this.#payload !== undefined) return;
+    this.#type = f.type;
+    this.#stream = f.stream;
+    this.#payload = f.length <= MAX_HELLO ? f.payload.slice() : new Uint8Array(0);
+    this.#length = f.length;
+  };
+  #length = 0;
+
+  /** @param codec The framing codec, whose decoder reads the frame. */
+  constructor(codec: Codec) {
+    this.#decoder = codec.createDecoder({ maxFrameSize: MAX_MTU });
+  }
+
+  /**
+   * Feed bytes.
+   *
+   * @param bytes The next bytes of the channel.
+   * @returns `undefined` while incomplete; the hello and the bytes after it;
+   *   or an error message when the channel does not speak our protocol
+   *   (with the peer's version when that was the problem).
+   */
+  push(bytes: Uint8Array): HelloResult | undefined {
+    const buf = this.#buf.length === 0 ? bytes.slice() : concat(this.#buf, bytes);
+    this.#buf = buf;
+    const err = this.#decoder.push(bytes, this.#onFrame);
+    const payload = this.#payload;
+    if (payload === undefined) return err === 0 ? undefined : bad("frame");
+    this.#buf = new Uint8Array(0);
+    if (this.#type !== FrameType.CONTROL || this.#stream !== 0) return bad("first frame");
+    if (this.#length > MAX_HELLO) return bad("size");
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(new TextDecoder().decode(payload));
+    } catch {
+      return bad("payload");
+    }
+    if (typeof body !== "object" || body === null) return bad("payload");
+    const { v, op, id, nonce, reason } = body;
+    if (typeof v !== "number" || !Number.isInteger(v)) return bad("payload");
+    if (v !== PROTOCOL_VERSION) {
+      return {
+        error: `Unsupported link protocol version ${v} (this device speaks ${PROTOCOL_VERSION})`,
+        version: v,
+      };
+    }
+    if (
+      (op !== "hello" && op !== "welcome" && op !== "refuse") || !isDeviceId(id) ||
+      typeof nonce !== "string" || nonce.length > 64
+    ) {
+      return bad("payload");
+    }
+    const hello: Hello = { op, id: id.toUpperCase(), nonce };
+    if (typeof reason === "string" && REASONS.includes(reason)) {
+      hello.reason = reason as RefuseReason;
+    }
+    return { hello, rest: buf.subarray(FRAME_OVERHEAD + this.#length) };
+  }
+}
+
+function bad(what: string): { error: string } {
+  return { error: `Not a linkweave channel: bad handshake ${what}` };
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}

@@ -1,0 +1,117 @@
+/**
+ * A stream as the link sees it: state, owner, send queue, credit and the
+ * receive-side byte count. Nothing is allocated for an idle stream beyond
+ * this one small object: the send queue appears with the first queued
+ * message and goes again once it is empty.
+ *
+ * States (`h11`-style: every transition of a stream is in `core/proto/link/mod.ts`):
+ *
+ * ```
+ *  opening --accept--> open --closeStream--> closing --(close sent)--> closed
+ *     |                 |                                               ^
+ *     +--reject---------+---- peer close / link lost -------------------+
+ *  incoming --accept--> open        incoming --reject--> closing
+ * ```
+ *
+ * @module
+ */
+
+/** State of a stream as the link sees it. */
+export type StreamState = "opening" | "incoming" | "open" | "closing" | "closed";
+
+/** One queued message (or control message) of a stream. */
+export interface Entry {
+  /** Frame type. */
+  type: number;
+  /** The bytes. */
+  payload: Uint8Array;
+  /** The stream is finished once this entry is sent (our close or reject). */
+  final: boolean;
+}
+
+/** A stream of a link. */
+export class Stream {
+  /** The stream id. */
+  readonly id: number;
+  /** Where it is in its life. */
+  state: StreamState;
+  /** Whatever the link's user attached (returned in every event of the stream). */
+  owner: unknown;
+  /** Payload bytes of DATA entries queued and not yet handed to a channel. */
+  queued = 0;
+  /** Bytes the peer still lets us send (its window minus what is in flight). */
+  credit: number;
+  /** Bytes delivered to the user and not yet credited back to the peer. */
+  consumed = 0;
+  /** Bytes of DATA received and not yet delivered (reorder, reassembly). */
+  held = 0;
+  /** Whether the stream waits in the scheduler's line. */
+  ready = false;
+  /** Whether the user wants `drain` once the queue is back to half full. */
+  wantDrain = false;
+  #items: Entry[] | undefined;
+  #head = 0;
+
+  /**
+   * @param id The stream id.
+   * @param state Its first state.
+   * @param credit The peer's window (0 until known).
+   * @param owner The user's tag.
+   */
+  constructor(id: number, state: StreamState, credit: number, owner: unknown) {
+    this.id = id;
+    this.state = state;
+    this.credit = credit;
+    this.owner = owner;
+  }
+
+  /** Entries queued. */
+  get length(): number {
+    return this.#items === undefined ? 0 : this.#items.length - this.#head;
+  }
+
+  /**
+   * Queue an entry.
+   *
+   * @param e The entry.
+   */
+  push(e: Entry): void {
+    (this.#items ??= []).push(e);
+  }
+
+  /**
+   * The next entry, without taking it.
+   *
+   * @returns The entry, if any.
+   */
+  peek(): Entry | undefined {
+    return this.#items?.[this.#head];
+  }
+
+  /**
+   * Take the next entry.
+   *
+   * @returns The entry, if any.
+   */
+  shift(): Entry | undefined {
+    const items = this.#items;
+    if (items === undefined || this.#head >= items.length) return undefined;
+    const e = items[this.#head];
+    items[this.#head++] = undefined as unknown as Entry;
+    if (this.#head === items.length) {
+      this.#items = undefined;
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= items.length) {
+      this.#items = items.slice(this.#head);
+      this.#head = 0;
+    }
+    return e;
+  }
+
+  /** Drop every queued entry. */
+  clear(): void {
+    this.#items = undefined;
+    this.#head = 0;
+    this.queued = 0;
+  }
+}
