@@ -5,9 +5,10 @@
  * first, reference counting of the BLE connection, HANDSHAKE / ACK / RESET /
  * NORMAL per connection, OpenHarmony's timers and its reactions to bad input.
  *
- * Its events and commands mirror the `linkweave` profile's {@linkcode Link}
- * (`core/proto/link.ts`), so one link interface can carry both:
- * stream = our general id of a connection.
+ * Its events and commands mirror the `linkweave` profile's `Link`
+ * (`core/proto/link/mod.ts`: `open(name, { owner, kind, bundle })`,
+ * `accept(stream, owner)`, events carrying the owner), so one link interface
+ * can carry both: stream = our general id of a connection.
  *
  * Inputs: `handleBytes(char, bytes, now)` for a GATT write (server role) or
  * notification (client role) on 2B00/2B01, `handleMtu`, `handleDisconnected`,
@@ -62,7 +63,7 @@
  * assert.ok(open?.type === "open" && open.name === "demo");
  * server.accept(open.stream);
  * pump();
- * assert.deepEqual(client.pollEvent(), { type: "opened", stream: s });
+ * assert.deepEqual(client.pollEvent(), { type: "opened", stream: s, owner: undefined });
  * client.send(s, new Uint8Array([1, 2, 3]));
  * pump();
  * const data = server.pollEvent();
@@ -72,8 +73,8 @@
  * @module
  */
 import { DisconnectReason, ErrorCode } from "../../error_codes.ts";
-import type { LinkEvent } from "../link.ts";
-import { Queue } from "../_queue.ts";
+import { type LinkEvent, ServiceKind } from "../link/mod.ts";
+import { Queue } from "../link/_queue.ts";
 import { linkEnhanceCode, softbusCode } from "./codes.ts";
 import { Reassembler } from "./reassembly.ts";
 import {
@@ -106,20 +107,9 @@ import { utf8Length } from "./_json.ts";
 /** Our GATT role on the BLE connection. */
 export type OhRole = "server" | "client";
 
-/**
- * What an OpenHarmony link reports: a {@linkcode LinkEvent} (its `open` also
- * carries the bundle name the peer sent), or a merge.
- */
+/** What an OpenHarmony link reports: a {@linkcode LinkEvent}, or a merge. */
 export type OhLinkEvent =
-  | Exclude<LinkEvent, { type: "open" }>
-  | {
-    /** The peer opens a connection to our server `name`: answer with `accept` or `reject`. */
-    type: "open";
-    stream: number;
-    name: string;
-    /** The bundle name in the peer's HANDSHAKE (its app's own, on an OpenHarmony device). */
-    bundleName: string;
-  }
+  | LinkEvent
   | {
     /**
      * The peer moved a connection to another link (MERGE): the connection
@@ -129,6 +119,7 @@ export type OhLinkEvent =
      */
     type: "merge";
     stream: number;
+    owner: unknown;
     into: number;
   };
 
@@ -142,10 +133,17 @@ export interface OhTransmit {
 
 /** Options of {@linkcode OhLink.open}. */
 export interface OhOpenOptions {
+  /** Tag returned in every event of the stream. */
+  owner?: unknown;
+  /**
+   * What kind of service; this profile carries `ServiceKind.LINK_ENHANCE`
+   * only (others are rejected with 801). @default {ServiceKind.LINK_ENHANCE}
+   */
+  kind?: number;
+  /** The bundle name to send (the connecting app's). @default {OhLinkOptions.bundleName} */
+  bundle?: string;
   /** The current time (ms); the 10 s connect timer starts here. @default {the latest time given} */
   now?: number;
-  /** The bundle name to send (the connecting app's). @default {OhLinkOptions.bundleName} */
-  bundleName?: string;
 }
 
 /** A connection lifted out of a link by {@linkcode OhLink.release}. */
@@ -158,6 +156,8 @@ export interface OhConnection {
   name: string;
   /** Whether we opened it (it holds a reference on its link). */
   client: boolean;
+  /** The owner tag of its events. */
+  owner: unknown;
 }
 
 /**
@@ -260,6 +260,7 @@ interface Conn {
   peerId: number;
   name: string;
   bundle: string;
+  owner: unknown;
   client: boolean;
   state: ConnState;
   deadline: number;
@@ -571,7 +572,8 @@ export class OhLink {
    * @throws {RangeError} When the link holds too many connections.
    */
   open(name: string, options: OhOpenOptions = {}): number {
-    const bundle = options.bundleName ?? this.bundleName;
+    const bundle = options.bundle ?? this.bundleName;
+    const owner = options.owner;
     if (!validName(name)) throw new TypeError(`Invalid server name ${JSON.stringify(name)}`);
     if (!validName(bundle)) throw new TypeError(`Invalid bundle name ${JSON.stringify(bundle)}`);
     if (this.#conns.size >= this.#maxConns) {
@@ -582,11 +584,27 @@ export class OhLink {
     const id = this.#ids.allocate();
     if (this.#state !== "open") {
       this.#ids.release(id);
-      this.#events.push({ type: "closed", stream: id, reason: DisconnectReason.LINK_CLOSED });
+      this.#events.push({
+        type: "closed",
+        stream: id,
+        owner,
+        reason: DisconnectReason.LINK_CLOSED,
+      });
+      return id;
+    }
+    if ((options.kind ?? ServiceKind.LINK_ENHANCE) !== ServiceKind.LINK_ENHANCE) {
+      this.#ids.release(id);
+      this.#events.push({
+        type: "rejected",
+        stream: id,
+        owner,
+        code: ErrorCode.CAPABILITY_NOT_SUPPORTED,
+      });
       return id;
     }
     const c = this.#conn(id, 0, name, true, "pending");
     c.bundle = bundle;
+    c.owner = owner;
     c.deadline = now + OhTimers.CONNECT;
     if (this.#infoDone) this.#startConnect(c, now);
     return id;
@@ -596,14 +614,16 @@ export class OhLink {
    * Accept an incoming connection (after its `open` event).
    *
    * @param stream The stream.
+   * @param owner Tag returned in every later event of the stream.
    */
-  accept(stream: number): void {
+  accept(stream: number, owner?: unknown): void {
     const c = this.#conns.get(stream);
     if (c === undefined || c.state !== "incoming" || this.#state === "closed") return;
+    c.owner = owner;
     if (!this.#postGeneral(MsgType.HANDSHAKE_ACK, c, ackPayload(0), this.#now)) {
       this.#forget(c);
       this.#pktSeq++;
-      this.#events.push({ type: "closed", stream, reason: DisconnectReason.LINK_CLOSED });
+      this.#events.push({ type: "closed", stream, owner, reason: DisconnectReason.LINK_CLOSED });
       this.#resetFailed(this.#now);
       return;
     }
@@ -663,7 +683,7 @@ export class OhLink {
       c.queued -= len;
       if (c.wantDrain && c.queued * 2 <= this.#sendQueueBytes && this.#conns.get(c.id) === c) {
         c.wantDrain = false;
-        this.#events.push({ type: "drain", stream: c.id });
+        this.#events.push({ type: "drain", stream: c.id, owner: c.owner });
       }
     });
     if (!posted) return false;
@@ -747,7 +767,7 @@ export class OhLink {
     const c = this.#conns.get(stream);
     if (c === undefined || c.state !== "open") return undefined;
     this.#conns.delete(stream);
-    return { stream: c.id, peerId: c.peerId, name: c.name, client: c.client };
+    return { stream: c.id, peerId: c.peerId, name: c.name, client: c.client, owner: c.owner };
   }
 
   /**
@@ -758,7 +778,7 @@ export class OhLink {
    */
   adopt(conn: OhConnection): void {
     if (this.#conns.has(conn.stream)) throw new RangeError(`Stream ${conn.stream} is in use`);
-    this.#conn(conn.stream, conn.peerId, conn.name, conn.client, "open");
+    this.#conn(conn.stream, conn.peerId, conn.name, conn.client, "open").owner = conn.owner;
   }
 
   // ---------------------------------------------------------- receiving
@@ -804,19 +824,21 @@ export class OhLink {
     switch (g.msgType) {
       case MsgType.NORMAL:
         if (c.state === "open" && g.data.length > 0 && g.data.length <= OhLimits.MAX_NORMAL) {
-          this.#events.push({ type: "data", stream: c.id, data: g.data.slice().buffer });
+          const data = g.data.slice().buffer;
+          this.#events.push({ type: "data", stream: c.id, owner: c.owner, data });
         }
         return;
       case MsgType.HANDSHAKE_ACK:
         if (c.state !== "opening") return;
         if (g.err !== 0) {
           c.state = "rejected";
-          this.#events.push({ type: "rejected", stream: c.id, code: linkEnhanceCode(g.err) });
+          const code = linkEnhanceCode(g.err);
+          this.#events.push({ type: "rejected", stream: c.id, owner: c.owner, code });
           return;
         }
         c.peerId = g.localId;
         c.state = "open";
-        this.#events.push({ type: "opened", stream: c.id });
+        this.#events.push({ type: "opened", stream: c.id, owner: c.owner });
         return;
       case MsgType.RESET:
         this.#forget(c);
@@ -824,17 +846,19 @@ export class OhLink {
           this.#events.push({
             type: "closed",
             stream: c.id,
+            owner: c.owner,
             reason: DisconnectReason.PEER_DISCONNECTED,
           });
         } else if (c.state === "opening" || c.state === "pending") {
-          this.#events.push({ type: "rejected", stream: c.id, code: ErrorCode.INTERNAL_ERROR });
+          const code = ErrorCode.INTERNAL_ERROR;
+          this.#events.push({ type: "rejected", stream: c.id, owner: c.owner, code });
         }
         if (c.client && c.state !== "pending") this.#updateRc(-1, now);
         return;
       case MsgType.MERGE:
         this.#updateRc(-1, now);
         if (this.#state !== "closed" && c.state === "open" && g.updateHandle !== c.id) {
-          this.#events.push({ type: "merge", stream: c.id, into: g.updateHandle });
+          this.#events.push({ type: "merge", stream: c.id, owner: c.owner, into: g.updateHandle });
         }
         return;
     }
@@ -851,7 +875,13 @@ export class OhLink {
       this.#refuse(c, SoftbusError.SERVER_NOT_OPENED, now);
       return;
     }
-    this.#events.push({ type: "open", stream: c.id, name, bundleName });
+    this.#events.push({
+      type: "open",
+      stream: c.id,
+      name,
+      kind: ServiceKind.LINK_ENHANCE,
+      bundle: bundleName,
+    });
   }
 
   #peerRc(delta: number, peerRc: number, now: number): void {
@@ -891,7 +921,8 @@ export class OhLink {
 
   #connectTimeout(c: Conn, now: number): void {
     this.#forget(c);
-    this.#events.push({ type: "rejected", stream: c.id, code: ErrorCode.CONNECT_TIMEOUT });
+    const code = ErrorCode.CONNECT_TIMEOUT;
+    this.#events.push({ type: "rejected", stream: c.id, owner: c.owner, code });
     if (c.state === "opening") this.#sendReset(c, now);
   }
 
@@ -993,6 +1024,7 @@ export class OhLink {
       name,
       client,
       bundle: this.bundleName,
+      owner: undefined,
       state,
       deadline: Infinity,
       queued: 0,
@@ -1035,7 +1067,8 @@ export class OhLink {
   #lose(message: string): void {
     for (const c of this.#conns.values()) {
       if (c.state === "open" || c.state === "opening" || c.state === "pending") {
-        this.#events.push({ type: "closed", stream: c.id, reason: DisconnectReason.LINK_CLOSED });
+        const reason = DisconnectReason.LINK_CLOSED;
+        this.#events.push({ type: "closed", stream: c.id, owner: c.owner, reason });
       }
       this.#ids.release(c.id);
     }

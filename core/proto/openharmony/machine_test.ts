@@ -36,10 +36,10 @@ function readyClient(info: Parameters<ScriptedPeer["basicInfo"]>[0] = {}, option
 
 /** A client connection of ours, opened and acknowledged. */
 function openedClient(l: OhLink, peer: ScriptedPeer, now = 0): number {
-  const s = l.open("demo", { now });
+  const s = l.open("demo", { now, owner: "mine" });
   replies(l, now);
   deliver(l, now, peer.ack(THEM, s));
-  assert.deepEqual(events(l), [{ type: "opened", stream: s }]);
+  assert.deepEqual(events(l), [{ type: "opened", stream: s, owner: "mine" }]);
   return s;
 }
 
@@ -163,7 +163,7 @@ describe("openharmony link: timers", () => {
 describe("openharmony link: connecting", () => {
   it("takes a reference, then HANDSHAKEs with our bundle name; the ACK opens", () => {
     const { l, peer } = readyClient();
-    const s = l.open("Demo", { now: 0 });
+    const s = l.open("Demo", { now: 0, owner: "c1" });
     assert.equal(s, US);
     const [rc, hs] = replies(l, 0);
     assert.deepEqual(rc.control?.json, {
@@ -177,11 +177,24 @@ describe("openharmony link: connecting", () => {
     assert.equal(hs.general?.peerId, 0);
     assert.equal(l.streamState(s), "opening");
     deliver(l, 0, peer.ack(THEM, s));
-    assert.deepEqual(events(l), [{ type: "opened", stream: s }]);
+    assert.deepEqual(events(l), [{ type: "opened", stream: s, owner: "c1" }]);
     l.send(s, Uint8Array.of(7));
     const [normal] = replies(l, 0);
     assert.equal(normal.general?.localId, US);
     assert.equal(normal.general?.peerId, THEM);
+  });
+
+  it("refuses other service kinds: this profile carries linkEnhance connections only", () => {
+    const { l } = readyClient();
+    const s = l.open("ability", { kind: 1, owner: "x" });
+    assert.deepEqual(events(l), [{
+      type: "rejected",
+      stream: s,
+      owner: "x",
+      code: ErrorCode.CAPABILITY_NOT_SUPPORTED,
+    }]);
+    assert.deepEqual(replies(l, 0), []);
+    assert.equal(l.streams, 0);
   });
 
   it("waits for basic info before the reference and the HANDSHAKE", () => {
@@ -203,7 +216,12 @@ describe("openharmony link: connecting", () => {
     advance(l, 10999);
     assert.deepEqual(events(l), []);
     advance(l, 11000);
-    assert.deepEqual(events(l), [{ type: "rejected", stream: s, code: ErrorCode.CONNECT_TIMEOUT }]);
+    assert.deepEqual(events(l), [{
+      type: "rejected",
+      stream: s,
+      owner: undefined,
+      code: ErrorCode.CONNECT_TIMEOUT,
+    }]);
     const [reset] = replies(l, 11000);
     assert.equal(reset.general?.msgTypeName, "RESET");
     assert.equal(reset.general?.peerId, 0);
@@ -229,6 +247,7 @@ describe("openharmony link: connecting", () => {
     assert.deepEqual(events(l), [{
       type: "rejected",
       stream: s,
+      owner: undefined,
       code: ErrorCode.PEER_SERVER_NOT_STARTED,
     }]);
     assert.equal(l.streamState(s), "closed");
@@ -250,7 +269,7 @@ describe("openharmony link: connecting", () => {
       const s = l.open("demo", { now: 0 });
       replies(l, 0);
       deliver(l, 0, peer.ack(THEM, s, err));
-      assert.deepEqual(events(l), [{ type: "rejected", stream: s, code }]);
+      assert.deepEqual(events(l), [{ type: "rejected", stream: s, owner: undefined, code }]);
     }
   });
 
@@ -259,7 +278,8 @@ describe("openharmony link: connecting", () => {
     const s = l.open("demo", { now: 0 });
     replies(l, 0);
     deliver(l, 5, peer.reset(THEM, s));
-    assert.deepEqual(events(l), [{ type: "rejected", stream: s, code: ErrorCode.INTERNAL_ERROR }]);
+    const code = ErrorCode.INTERNAL_ERROR;
+    assert.deepEqual(events(l), [{ type: "rejected", stream: s, owner: undefined, code }]);
     assert.equal(replies(l, 5)[0].control?.json !== undefined, true);
     assert.equal(l.references, 0);
   });
@@ -291,7 +311,8 @@ describe("openharmony link: incoming connections", () => {
       type: "open",
       stream: US,
       name: "DEMO",
-      bundleName: "COM.example.DEMO",
+      kind: 0,
+      bundle: "COM.example.DEMO",
     });
     l.accept(US);
     const [ack] = replies(l, 0);
@@ -325,14 +346,15 @@ describe("openharmony link: incoming connections", () => {
       type: "open",
       stream: US,
       name: "demo",
-      bundleName: "com.other.app",
+      kind: 0,
+      bundle: "com.other.app",
     }]);
     assert.deepEqual(replies(l, 0), []);
   });
 
   it("sends the bundle name given to open, else its own", () => {
     const { l } = readyClient();
-    l.open("demo", { bundleName: "com.other.app" });
+    l.open("demo", { bundle: "com.other.app" });
     l.open("demo");
     const bundles = replies(l, 0).flatMap((m) =>
       m.general?.msgTypeName === "HANDSHAKE"
@@ -340,7 +362,7 @@ describe("openharmony link: incoming connections", () => {
         : []
     );
     assert.deepEqual(bundles, ["com.other.app", BUNDLE]);
-    assert.throws(() => l.open("demo", { bundleName: "" }), TypeError);
+    assert.throws(() => l.open("demo", { bundle: "" }), TypeError);
   });
 
   it("rejects with the softbus error that gives the peer's app our code", () => {
@@ -418,7 +440,7 @@ describe("openharmony link: data", () => {
     const { l, peer } = readyServer();
     deliver(l, 0, peer.handshake(THEM));
     events(l);
-    l.accept(US);
+    l.accept(US, "srv");
     replies(l, 0);
     return { l, peer };
   }
@@ -461,7 +483,7 @@ describe("openharmony link: data", () => {
     assert.equal(queued, 64);
     assert.equal(l.bufferedAmount(US), 64 * 1024);
     replies(l, 0);
-    assert.deepEqual(events(l), [{ type: "drain", stream: US }]);
+    assert.deepEqual(events(l), [{ type: "drain", stream: US, owner: "srv" }]);
     assert.equal(l.bufferedAmount(US), 0);
   });
 
@@ -489,11 +511,12 @@ describe("openharmony link: data", () => {
     deliver(l, 0, peer.handshake(THEM + 1));
     const [open] = events(l);
     assert.ok(open.type === "open");
-    l.accept(open.stream);
+    l.accept(open.stream, "second");
     deliver(l, 0, peer.reset(THEM + 1, open.stream));
     assert.deepEqual(events(l), [{
       type: "closed",
       stream: open.stream,
+      owner: "second",
       reason: DisconnectReason.PEER_DISCONNECTED,
     }]);
   });
@@ -591,7 +614,7 @@ describe("openharmony link: closing and merging", () => {
     l.handleDisconnected("out of range");
     const ev = events(l);
     assert.deepEqual(ev.slice(1), [
-      { type: "closed", stream: US, reason: DisconnectReason.LINK_CLOSED },
+      { type: "closed", stream: US, owner: undefined, reason: DisconnectReason.LINK_CLOSED },
       { type: "linkClosed", reason: DisconnectReason.LINK_CLOSED, message: "out of range" },
     ]);
   });
@@ -601,7 +624,7 @@ describe("openharmony link: closing and merging", () => {
     const p1 = new ScriptedPeer();
     const l1 = link("server", { ids });
     deliver(l1, 0, p1.basicInfo(), p1.rc(1, 1), p1.handshake(0x2c000001));
-    l1.accept(events(l1)[0].type === "open" ? US : 0);
+    l1.accept(events(l1)[0].type === "open" ? US : 0, "moving");
     replies(l1, 0);
     const p2 = new ScriptedPeer();
     const l2 = link("server", { ids });
@@ -611,13 +634,16 @@ describe("openharmony link: closing and merging", () => {
     l2.accept(open2.stream);
     replies(l2, 0);
     deliver(l1, 0, p1.merge(0x2c000001, US, US + 1));
-    assert.deepEqual(events(l1), [{ type: "merge", stream: US, into: US + 1 }]);
+    assert.deepEqual(events(l1), [{ type: "merge", stream: US, owner: "moving", into: US + 1 }]);
     assert.equal(replies(l1, 0)[0].control?.json !== undefined, true);
     const moved = l1.release(US);
     assert.ok(moved !== undefined);
     l2.adopt(moved);
     deliver(l2, 1, p2.normal(0x2c000001, US, Uint8Array.of(9)));
-    assert.deepEqual(events(l2).map((e) => e.type === "data" ? e.stream : e), [US]);
+    assert.deepEqual(events(l2).map((e) => e.type === "data" ? [e.stream, e.owner] : e), [[
+      US,
+      "moving",
+    ]]);
     assert.equal(l2.send(US, Uint8Array.of(1)), true);
     assert.equal(replies(l2, 1)[0].general?.peerId, 0x2c000001);
     assert.throws(() => l2.adopt(moved), RangeError);

@@ -22,7 +22,7 @@
  *
  * @module
  */
-export type { LinkEvent } from "../link.ts";
+export type { LinkEvent } from "../link/mod.ts";
 export type { JsonObject, JsonValue } from "./_json.ts";
 export { linkEnhanceCode, softbusCode } from "./codes.ts";
 export { type Decoded, type DecodedGeneral, type DecodedJson, decodeMessage } from "./decode.ts";
