@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { Queue } from "./_queue.ts";
+import { Queue } from "../_queue.ts";
 import type { Stream } from "./streams.ts";
 
 /** Bytes a stream may send per turn before the next stream's turn. */

@@ -74,7 +74,7 @@
  */
 import { DisconnectReason, ErrorCode } from "../../error_codes.ts";
 import { type LinkEvent, ServiceKind } from "../link/mod.ts";
-import { Queue } from "../link/_queue.ts";
+import { Queue } from "../_queue.ts";
 import { linkEnhanceCode, softbusCode } from "./codes.ts";
 import { Reassembler } from "./reassembly.ts";
 import {
