@@ -23,6 +23,7 @@ import type {
 } from "../device/driver.ts";
 import { TRACE, trace } from "../trace.ts";
 import { SendCopies } from "./_copies.ts";
+import { utf8Length } from "../_utf8.ts";
 
 /** Largest `sendData` payload, in bytes (and the largest message a peer may send). */
 export const MAX_SEND_DATA = 1024;
@@ -82,8 +83,6 @@ export interface LinkEnhanceContext {
   driver(): Promise<DeviceDriver>;
 }
 
-const encoder = new TextEncoder();
-
 function invalid(message: string): ParameterError {
   return new ParameterError(message, ErrorCode.INVALID_PARAMETER);
 }
@@ -92,7 +91,7 @@ function checkName(name: unknown, what: string): string {
   if (typeof name !== "string") {
     throw invalid(`Invalid ${what}: expected a string, got ${describe(name)}`);
   }
-  const bytes = encoder.encode(name).length;
+  const bytes = utf8Length(name);
   if (bytes === 0 || bytes > MAX_NAME_BYTES) {
     throw invalid(
       `Invalid ${what} ${
@@ -189,11 +188,19 @@ export class LinkEnhance {
     return new Connection(this, deviceId.toUpperCase(), name, undefined);
   }
 
+  /** The driver once it runs (no promise needed then). */
+  get running(): DeviceDriver | undefined {
+    return this.#running;
+  }
+
+  #running: DeviceDriver | undefined;
+
   /** Make sure the device runs and answers incoming connections for our servers. */
   driver(): Promise<DeviceDriver> {
     return this.#ctx.driver().then((d) => {
       if (!this.#wired) {
         this.#wired = true;
+        this.#running = d;
         d.setAcceptor((request, ref) => this.#accept(request, ref));
         d.onListenerFailed(() => {
           for (const s of [...this.servers.values()]) serverDied(s, ErrorCode.SERVER_DIED);
@@ -434,6 +441,13 @@ export class Connection {
     this.#api.clients++;
     this.#hold();
     const attempt = ++this.#attempt;
+    const running = this.#api.running;
+    if (running !== undefined) {
+      this.#stream = running.connect(this.#peerId, this.#name, this.#handler, {
+        timeout: ctx.config().connectTimeout,
+      });
+      return;
+    }
     const deadline = ctx.host.now() + ctx.config().connectTimeout;
     this.#api.driver().then((driver) => {
       if (attempt !== this.#attempt || this.#state !== "connecting") return;

@@ -83,12 +83,14 @@ export interface UnknownControl {
 /** Every control message. */
 export type Control = OpenControl | AcceptControl | RejectControl | ByeControl;
 
+import { utf8Length, writeUtf8 } from "../../_utf8.ts";
+
 const OPS = { open: 1, accept: 2, reject: 3, bye: 4 } as const;
-const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * The bytes of a control message.
+ * The bytes of a control message. Allocates the result only (opens and
+ * accepts come in bursts when many connections open at once).
  *
  * @param c The message.
  * @returns Its payload bytes (a new buffer).
@@ -97,29 +99,28 @@ const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
 export function encodeControl(c: Control): Uint8Array {
   switch (c.op) {
     case "open": {
-      const name = str(c.name);
-      const bundle = str(c.bundle);
-      const out = new Uint8Array(1 + 4 + 1 + 2 + name.length + 2 + bundle.length);
-      const dv = new DataView(out.buffer);
+      const n = str16(c.name);
+      const b = str16(c.bundle);
+      const out = new Uint8Array(1 + 4 + 1 + 2 + n + 2 + b);
       out[0] = OPS.open;
-      dv.setUint32(1, c.window);
+      u32(out, 1, c.window);
       out[5] = c.kind;
-      dv.setUint16(6, name.length);
-      out.set(name, 8);
-      dv.setUint16(8 + name.length, bundle.length);
-      out.set(bundle, 10 + name.length);
+      u16(out, 6, n);
+      writeUtf8(c.name, out, 8);
+      u16(out, 8 + n, b);
+      writeUtf8(c.bundle, out, 10 + n);
       return out;
     }
     case "accept": {
       const out = new Uint8Array(5);
       out[0] = OPS.accept;
-      new DataView(out.buffer).setUint32(1, c.window);
+      u32(out, 1, c.window);
       return out;
     }
     case "reject": {
       const out = new Uint8Array(5);
       out[0] = OPS.reject;
-      new DataView(out.buffer).setInt32(1, c.code);
+      u32(out, 1, c.code >>> 0);
       return out;
     }
     case "bye":
@@ -127,10 +128,22 @@ export function encodeControl(c: Control): Uint8Array {
   }
 }
 
-function str(s: string): Uint8Array {
-  const b = utf8.encode(s);
-  if (b.length > 0xffff) throw new RangeError(`Control string too long: ${b.length} bytes`);
-  return b;
+function str16(s: string): number {
+  const n = utf8Length(s);
+  if (n > 0xffff) throw new RangeError(`Control string too long: ${n} bytes`);
+  return n;
+}
+
+function u32(out: Uint8Array, at: number, v: number): void {
+  out[at] = v >>> 24;
+  out[at + 1] = v >>> 16;
+  out[at + 2] = v >>> 8;
+  out[at + 3] = v;
+}
+
+function u16(out: Uint8Array, at: number, v: number): void {
+  out[at] = v >>> 8;
+  out[at + 1] = v;
 }
 
 /**
@@ -143,15 +156,14 @@ function str(s: string): Uint8Array {
  */
 export function decodeControl(bytes: Uint8Array): Control | UnknownControl | undefined {
   if (bytes.length === 0) return undefined;
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (bytes[0]) {
     case OPS.open: {
       if (bytes.length < 8) return undefined;
-      const window = dv.getUint32(1);
+      const window = getU32(bytes, 1);
       const kind = bytes[5];
-      const nameLen = dv.getUint16(6);
+      const nameLen = (bytes[6] << 8) | bytes[7];
       if (bytes.length < 10 + nameLen) return undefined;
-      const bundleLen = dv.getUint16(8 + nameLen);
+      const bundleLen = (bytes[8 + nameLen] << 8) | bytes[9 + nameLen];
       if (bytes.length < 10 + nameLen + bundleLen) return undefined;
       const name = text(bytes.subarray(8, 8 + nameLen));
       const bundle = text(bytes.subarray(10 + nameLen, 10 + nameLen + bundleLen));
@@ -159,9 +171,9 @@ export function decodeControl(bytes: Uint8Array): Control | UnknownControl | und
       return { op: "open", window, kind, name, bundle };
     }
     case OPS.accept:
-      return bytes.length < 5 ? undefined : { op: "accept", window: dv.getUint32(1) };
+      return bytes.length < 5 ? undefined : { op: "accept", window: getU32(bytes, 1) };
     case OPS.reject:
-      return bytes.length < 5 ? undefined : { op: "reject", code: dv.getInt32(1) };
+      return bytes.length < 5 ? undefined : { op: "reject", code: getU32(bytes, 1) | 0 };
     case OPS.bye:
       return { op: "bye" };
     default:
@@ -169,7 +181,12 @@ export function decodeControl(bytes: Uint8Array): Control | UnknownControl | und
   }
 }
 
+function getU32(b: Uint8Array, at: number): number {
+  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
+}
+
 function text(b: Uint8Array): string | undefined {
+  if (b.length === 0) return "";
   try {
     return fromUtf8.decode(b);
   } catch {

@@ -40,6 +40,16 @@ describe("link control messages", () => {
     assert.deepEqual(decodeControl(new Uint8Array([200, 1, 2])), { op: "unknown", code: 200 });
   });
 
+  it("writes names as TextEncoder does, surrogates included", () => {
+    const names = ["", "a", "é", "€", "😀", "\ud800", "x\udc00y", "\ud83d\ude00\ud83d", "日本語"];
+    for (const name of names) {
+      const bytes = encodeControl({ op: "open", window: 1, kind: 0, name, bundle: name });
+      const want = new TextEncoder().encode(name);
+      assert.deepEqual([...bytes.subarray(8, 8 + want.length)], [...want], JSON.stringify(name));
+      assert.equal(bytes.length, 10 + 2 * want.length);
+    }
+  });
+
   it("never throws on random bytes", () => {
     let x = 12345;
     const rnd = () => (x = (x * 1103515245 + 12345) >>> 0) >>> 24;

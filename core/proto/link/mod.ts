@@ -365,6 +365,15 @@ export class Link {
    */
   pollTransmit(now: number): Transmit | undefined {
     if (this.#state === "closed") return undefined;
+    if (this.#channels.size === 1) {
+      const ch: Channel = this.#channels.values().next().value!;
+      if (!ch.writable) return undefined;
+      const frames = this.#batch(ch);
+      if (frames.length === 0) return undefined;
+      ch.lastTx = now;
+      ch.ping = false;
+      return { channel: ch.id, bytes: this.#codec.encodeBatch(frames) };
+    }
     const ids = [...this.#channels.keys()];
     for (let k = 0; k < ids.length; k++) {
       const ch = this.#channels.get(ids[(this.#turn + k) % ids.length])!;
@@ -651,6 +660,13 @@ export class Link {
         }
     }
     if (f.offset === 0 && f.length === f.total) {
+      if (f.type !== DATA && f.seq === this.#reorder.expected) {
+        // A control or close in order: act on it in place, no copy.
+        this.#reorder.advance();
+        this.#deliver(f.type, f.stream, f.payload);
+        this.#drainReorder();
+        return;
+      }
       // Each message gets an ArrayBuffer of its own: receivers hand it on.
       const at = f.payloadOffset;
       this.#arrive(f.type, f.stream, f.seq, copyOut(f.bytes, at, at + f.length));
@@ -675,20 +691,27 @@ export class Link {
       }
       return;
     }
-    this.#deliver(type, stream, data);
     reorder.advance();
+    this.#deliver(type, stream, data);
+    this.#drainReorder();
+  }
+
+  /** Deliver held messages that are now in order. */
+  #drainReorder(): void {
+    const reorder = this.#reorder;
     for (let next = reorder.next(); next; next = reorder.next()) {
       if (this.#state === "closed") return;
       this.#deliver(next.type, next.stream, next.data);
     }
   }
 
-  #deliver(type: number, id: number, data: ArrayBuffer): void {
+  /** A sequenced message in link order: DATA as an ArrayBuffer, others as bytes or a buffer. */
+  #deliver(type: number, id: number, data: ArrayBuffer | Uint8Array): void {
     const s = this.#streams.get(id);
     switch (type) {
       case DATA: {
         if (s === undefined || (s.state !== "open" && s.state !== "closing")) return;
-        this.#events.push({ type: "data", stream: id, owner: s.owner, data });
+        this.#events.push({ type: "data", stream: id, owner: s.owner, data: data as ArrayBuffer });
         s.consumed += data.byteLength;
         if (s.consumed * 8 >= this.#window) {
           this.#urgent.push({
@@ -720,7 +743,7 @@ export class Link {
         return;
       }
       case CONTROL:
-        this.#streamControl(id, s, new Uint8Array(data));
+        this.#streamControl(id, s, data instanceof Uint8Array ? data : new Uint8Array(data));
         return;
     }
   }
