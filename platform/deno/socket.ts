@@ -17,15 +17,9 @@ import type {
   StreamEvents,
   StreamHandle,
 } from "../../core/socket/platform.ts";
-import {
-  bindDgram,
-  bindTcpNet,
-  connectTcpNet,
-  nativeError,
-  notWritten,
-  SMALL_WRITE,
-} from "../node/socket.ts";
-import { Pending } from "../_pending.ts";
+import { bindDgram, bindTcpNet, connectTcpNet } from "../_node_net.ts";
+import { nativeError, notWritten } from "../_errors.ts";
+import { Pending, SMALL_WRITE } from "../_pending.ts";
 
 /** The parts of `Deno.Addr` used here. */
 interface DenoAddr {
