@@ -25,6 +25,9 @@ const DENO_ERRORS: Readonly<Record<string, number>> = {
   InvalidData: 22,
   NetworkUnreachable: 101,
   HostUnreachable: 113,
+  BadResource: 9,
+  Interrupted: 4,
+  WouldBlock: 11,
 };
 
 /**

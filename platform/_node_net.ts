@@ -10,7 +10,7 @@ import * as net from "node:net";
 import { unlinkSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import process from "node:process";
-import { setImmediate } from "node:timers";
+import { clearTimeout, setImmediate, setTimeout } from "node:timers";
 import { getSystemErrorName } from "node:util";
 import { socketErrorCode } from "../core/error_codes.ts";
 import { type BusinessError, PlatformError, type PlatformName } from "../core/errors.ts";
@@ -31,6 +31,7 @@ import type {
 } from "../core/socket/platform.ts";
 import { nativeError, notWritten } from "./_errors.ts";
 import { SMALL_WRITE } from "./_pending.ts";
+import { AcceptRetry } from "./_accept.ts";
 
 /** The size of the chunk small writes are coalesced into. */
 const CHUNK = 64 * 1024;
@@ -320,31 +321,128 @@ function listenNet(
     });
     const onError = (e: unknown) => reject(nativeError(e, `listen on ${what}`, platform));
     server.once("error", onError);
+    let closing: Promise<void> | undefined;
+    let supervisor: { stop(): void; ref(): void; unref(): void } | undefined;
+    const close = () =>
+      closing ??= new Promise<void>((r) => {
+        supervisor?.stop();
+        server.close(() => {
+          if (!ip && listen.path !== undefined) {
+            try {
+              unlinkSync(listen.path);
+            } catch { /* already gone */ }
+          }
+          r();
+        });
+      });
     server.listen({ ...listen, backlog: 511 }, () => {
       server.off("error", onError);
-      server.on("error", (e) => events.onError?.(nativeError(e, `listen on ${what}`, platform)));
       const a = server.address();
       const localAddress = ip && a !== null && typeof a === "object"
         ? { address: a.address, port: a.port, family: family(a.family) }
         : undefined;
+      supervisor = superviseAccepts(server, {
+        relisten: { ...listen, port: localAddress?.port, backlog: 511 },
+        what,
+        platform,
+        onDied(error) {
+          close();
+          events.onError?.(error);
+        },
+      });
       resolve({
         localAddress,
-        ref: () => void server.ref(),
-        unref: () => void server.unref(),
-        close: () =>
-          new Promise<void>((r) => {
-            server.close(() => {
-              if (!ip && listen.path !== undefined) {
-                try {
-                  unlinkSync(listen.path);
-                } catch { /* already gone */ }
-              }
-              r();
-            });
-          }),
+        ref() {
+          server.ref();
+          supervisor?.ref();
+        },
+        unref() {
+          server.unref();
+          supervisor?.unref();
+        },
+        close,
       });
     });
   });
+}
+
+/** Options of {@linkcode superviseAccepts}. */
+export interface SuperviseOptions {
+  /** How to listen again after a pause: the bound address and port, or path. */
+  relisten: net.ListenOptions;
+  /** The listening address, for messages (`"127.0.0.1" port 80`). */
+  what: string;
+  /** The runtime, for errors. */
+  platform: PlatformName;
+  /** The listener died (called once): the server is closed. */
+  onDied(error: BusinessError<unknown>): void;
+}
+
+/**
+ * Apply the accept rule of `_accept.ts` to a listening `net.Server`, whose
+ * "error" events after listening are failed accepts. libuv skips a client
+ * that failed before it was accepted, and when descriptors run out it
+ * accepts and closes the waiting clients with a reserve descriptor; it
+ * reports `EMFILE` only when that reserve is gone, and then retries in a
+ * loop that does not return to the event loop, so the process would spin
+ * until descriptors are free, which only the event loop can do. So on a
+ * shortage the server stops listening (which ends that loop) and listens
+ * again on the same address after the back-off; a client's failure is
+ * ignored; a failure of the listening socket, or of listening again, ends it.
+ *
+ * @param server The listening server.
+ * @param options How to listen again, and whom to tell when it died.
+ * @returns `stop()` cancels a pending listen (call it before closing the
+ *   server); `ref()`/`unref()` apply to the back-off timer.
+ */
+export function superviseAccepts(
+  server: net.Server,
+  options: SuperviseOptions,
+): { stop(): void; ref(): void; unref(): void } {
+  const { what, platform } = options;
+  const retry = new AcceptRetry();
+  let stopped = false;
+  let referenced = true;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const die = (error: BusinessError<unknown>) => {
+    if (stopped) return;
+    stopped = true;
+    if (server.listening) server.close();
+    options.onDied(error);
+  };
+  const listenAgain = () => {
+    timer = undefined;
+    if (stopped) return;
+    const failed = (e: unknown) => die(nativeError(e, `listen again on ${what}`, platform));
+    server.once("error", failed);
+    server.listen(options.relisten, () => server.off("error", failed));
+  };
+  server.on("error", (e) => {
+    if (stopped || !server.listening) return; // a failed listen again: `failed` has it
+    const error = nativeError(e, `accept on ${what}`, platform);
+    const delay = retry.failed(error);
+    if (delay === undefined) die(error);
+    else if (delay > 0) {
+      server.close();
+      timer = setTimeout(listenAgain, delay);
+      if (!referenced) timer.unref();
+    }
+  });
+  server.on("connection", () => retry.succeeded());
+  return {
+    stop() {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+    },
+    ref() {
+      referenced = true;
+      timer?.ref();
+    },
+    unref() {
+      referenced = false;
+      timer?.unref();
+    },
+  };
 }
 
 /**
