@@ -1,7 +1,7 @@
 /**
  * Unit tests with injected platforms (no socket, no network): the connect
- * timeout (default 5000 ms) with a platform whose connect never completes,
- * and a server whose listener dies.
+ * timeout (default 5000 ms) with a platform whose connect never completes, a
+ * server whose listener dies, and a server's room for clients.
  *
  * @module
  */
@@ -176,5 +176,48 @@ describe("a TCPSocketServer whose listener dies", () => {
     await server.close();
     die(cause); // after close: nothing more
     assert.equal(errors.length, 1);
+  });
+});
+
+describe("a TCPSocketServer's clients", () => {
+  it("leave room for new ones when they close, whatever close callbacks the app set", async () => {
+    let listener: ListenerEvents | undefined;
+    const none = () => Promise.reject(new Error("not used"));
+    const server = new TCPSocketServer({
+      name: "node",
+      tcpConnect: none,
+      unixConnect: none,
+      tcpListen: (local, events) => {
+        listener = events;
+        return Promise.resolve({
+          localAddress: local,
+          ref() {},
+          unref() {},
+          close: async () => {},
+        });
+      },
+      unixListen: none,
+      udpBind: none,
+    });
+    let connected = 0;
+    server.on("connect", (c) => {
+      connected++;
+      c.on("close", () => {}); // the app's own close callback
+    });
+    await server.listen({ address: "127.0.0.1", port: 0 });
+    const handle = (): StreamHandle => ({
+      localAddress: undefined,
+      remoteAddress: undefined,
+      write: () => true,
+      close: () => Promise.resolve(),
+      ref() {},
+      unref() {},
+      setOption: () => false,
+      getOption: () => undefined,
+    });
+    // More clients than MAX_CLIENTS (1024) over time, never more than one at once.
+    for (let i = 0; i < 1100; i++) listener!.onConnection(handle()).onClose();
+    assert.equal(connected, 1100);
+    await server.close();
   });
 });

@@ -950,6 +950,36 @@ export function socketConformance(
         }
       });
 
+      it("servers and UDP sockets keep one callback per event too", async () => {
+        const server = constructTCPSocketServerInstance(opts);
+        const udp = constructUDPSocketInstance(opts);
+        const tcp = constructTCPSocketInstance(opts);
+        const calls: string[] = [];
+        try {
+          server.on("connect", () => calls.push("old connect"));
+          server.on("connect", (c) => {
+            calls.push("connect");
+            c.on("close", () => calls.push("old close"));
+            c.on("close", () => calls.push("close"));
+          });
+          await server.listen({ address: "127.0.0.1", port: 0 });
+          const { port } = await server.getLocalAddress();
+          await tcp.connect({ address: { address: "127.0.0.1", port } });
+          await waitFor(() => calls.includes("connect"), 3000, "connect");
+          await tcp.close();
+          await waitFor(() => calls.includes("close"), 3000, "close");
+          udp.on("message", () => calls.push("old message"));
+          udp.on("message", () => calls.push("message"));
+          await bind(udp);
+          const self = await udp.getLocalAddress();
+          await udp.send({ data: "x", address: self });
+          await waitFor(() => calls.includes("message"), 3000, "message");
+          assert.deepEqual(calls, ["connect", "close", "message"]);
+        } finally {
+          await Promise.all([tcp.close(), udp.close(), server.close()]);
+        }
+      });
+
       it("on() or off() with a callback that is not a function, or a type that is not a string, throws 401 at once", async () => {
         const udp = constructUDPSocketInstance(opts);
         type Untyped = (type: unknown, callback?: unknown) => void;
