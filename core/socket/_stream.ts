@@ -507,12 +507,15 @@ export class StreamServerCore<C, M> {
     }
     this.#listening = true;
     let listener: ListenerHandle | undefined;
+    let died = false;
     try {
       listener = await open({
         onConnection: (handle) => this.#accept(handle),
         onError: (e) => {
           // The listening socket failed (a peer cannot cause this): the server
           // no longer listens, keeps its clients, and may listen again.
+          if (died) return;
+          died = true;
           if (listener !== undefined && this.#listener !== listener) return;
           this.#listener = undefined;
           this.#listening = false;
@@ -523,7 +526,7 @@ export class StreamServerCore<C, M> {
       this.#listening = false;
       throw e;
     }
-    if (!this.#listening) return; // it died before `open` resolved
+    if (died) return; // it died before `open` resolved
     this.#listener = listener;
     if (this.#closed) await this.#listener.close();
   }

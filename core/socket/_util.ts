@@ -449,8 +449,8 @@ export function checkOn(
   checkEventArgs(type, callback, "listen for", what);
   if (typeof callback !== "function") {
     throw new ParameterError(
-      `Cannot listen for event "${String(type)}" on a ${what}: callback "${
-        String(callback)
+      `Cannot listen for event "${show(type)}" on a ${what}: callback "${
+        show(callback)
       }" is not a function`,
     );
   }
@@ -478,17 +478,24 @@ export function checkOff(
   return allowed.includes(type as string);
 }
 
+/** A value for a message, even one `String()` cannot convert (`Object.create(null)`). */
+function show(v: unknown): string {
+  try {
+    return String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}
+
 function checkEventArgs(type: unknown, callback: unknown, verb: string, what: string): void {
   if (typeof type !== "string") {
     throw new ParameterError(
-      `Cannot ${verb} an event on a ${what}: type "${String(type)}" is not a string`,
+      `Cannot ${verb} an event on a ${what}: type "${show(type)}" is not a string`,
     );
   }
   if (callback !== undefined && typeof callback !== "function") {
     throw new ParameterError(
-      `Cannot ${verb} event "${type}" on a ${what}: callback "${
-        String(callback)
-      }" is not a function`,
+      `Cannot ${verb} event "${type}" on a ${what}: callback "${show(callback)}" is not a function`,
     );
   }
 }

@@ -207,7 +207,7 @@ async function openHandles(platform: SocketPlatform): Promise<OpenHandles> {
  * - `reset:<port>:<n>`: opens `n` TCP connections to that port and resets
  *   each (RST, `SO_LINGER` 0) once connected, then exits.
  * - `echo`: runs a `TCPSocketServer` echo server on loopback, prints its
- *   port, and runs until killed.
+ *   port (and `error <code>` for each `error` event), and runs until killed.
  *
  * @param platform The adapter.
  * @param mode The mode.
@@ -239,7 +239,8 @@ export async function socketChild(platform: SocketPlatform, mode: string): Promi
       D.addSignalListener("SIGUSR2", noop);
       D.removeSignalListener("SIGUSR2", noop);
     }
-    const { port } = await echoServer(platform);
+    const { server, port } = await echoServer(platform);
+    server.on("error", (e) => console.log(`error ${e.code}`));
     console.log(port);
     return;
   }
@@ -998,13 +999,13 @@ export function socketConformance(
           await waitFor(() => clients.length === 1, 3000, "the accepted connection");
           targets.push(clients[0] as unknown as { on: Untyped; off: Untyped });
           for (const t of targets) {
-            for (const bad of [undefined, null, 5, "f", {}]) {
+            for (const bad of [undefined, null, 5, "f", {}, Object.create(null)]) {
               assert.throws(() => t.on("message", bad), { code: 401, name: "ParameterError" });
               assert.throws(() => t.on("error", bad), { code: 401 });
               assert.throws(() => t.on("nope", bad), { code: 401 });
               if (bad !== undefined) assert.throws(() => t.off("message", bad), { code: 401 });
             }
-            for (const type of [5, undefined, null, {}]) {
+            for (const type of [5, undefined, null, {}, Symbol("message")]) {
               assert.throws(() => t.on(type, () => {}), { code: 401 });
               assert.throws(() => t.off(type), { code: 401 });
             }
@@ -1331,6 +1332,7 @@ export function socketConformance(
             }
             await echoOnce(platform, port, 3000);
             assert.equal(child.child.exitCode, null, "the listener's process is running");
+            assert.doesNotMatch(child.out(), /^error/m, "the server reported no error");
           } finally {
             for (const s of flood) s.destroy();
             child.kill();
