@@ -1,6 +1,7 @@
 /**
  * A small typed event emitter used by composition: OpenHarmony's `on`/`off`
- * with web-standard `{ once, signal }` options.
+ * with web-standard `{ once, signal }` options. With `{ single: true }` it
+ * keeps one callback per event type, as OpenHarmony's APIs do.
  *
  * @module
  */
@@ -17,6 +18,13 @@ export interface ListenerOptions {
 export interface EmitterOptions {
   /** Called with what a listener throws. @default {rethrow in a microtask} */
   onListenerError?: (error: unknown) => void;
+  /**
+   * Keep one callback per event type, as OpenHarmony's APIs do: `on`
+   * replaces the callback registered before for that type (so a function
+   * registered twice is called once), and `off(type, cb)` removes it only
+   * when `cb` is that callback. @default {false}
+   */
+  single?: boolean;
 }
 
 function rethrowLater(error: unknown): void {
@@ -36,7 +44,9 @@ interface Entry<P> {
  *
  * Listeners run synchronously in registration order. A throwing listener does
  * not stop the others: its error is rethrown in a microtask, so it still
- * surfaces as an uncaught error, as with `EventTarget`.
+ * surfaces as an uncaught error, as with `EventTarget`. With
+ * `{ single: true }` each event type has at most one listener: the last one
+ * registered.
  *
  * @example
  * ```ts
@@ -54,17 +64,22 @@ interface Entry<P> {
 export class Emitter<M extends Record<string, unknown>> {
   #listeners: Map<keyof M, Entry<never>[]> = new Map();
   #onListenerError: (error: unknown) => void;
+  #single: boolean;
 
   /**
-   * @param options `onListenerError` receives what a listener throws; by
-   * default the error is rethrown in a microtask.
+   * @param options `onListenerError` receives what a listener throws (by
+   * default the error is rethrown in a microtask); `single` keeps one
+   * listener per event type.
    */
   constructor(options: EmitterOptions = {}) {
     this.#onListenerError = options.onListenerError ?? rethrowLater;
+    this.#single = options.single === true;
   }
 
   /**
-   * Add a listener. The same callback added twice is called twice.
+   * Add a listener. The same callback added twice is called twice, unless
+   * the emitter is `single`: then the listener replaces the one registered
+   * before for this type.
    *
    * @param type The event type.
    * @param cb The listener.
@@ -82,7 +97,12 @@ export class Emitter<M extends Record<string, unknown>> {
     // Lists are replaced, never changed in place: `emit` walks the list it
     // started with, without copying it.
     const list = this.#listeners.get(type) ?? [];
-    this.#listeners.set(type, [...list, entry as Entry<never>]);
+    if (this.#single) {
+      for (const e of list) e.dispose?.();
+      this.#listeners.set(type, [entry as Entry<never>]);
+    } else {
+      this.#listeners.set(type, [...list, entry as Entry<never>]);
+    }
   }
 
   /**

@@ -102,3 +102,69 @@ describe("Emitter", () => {
     assert.equal(e.listenerCount("data") + e.listenerCount("close"), 0);
   });
 });
+
+describe("Emitter with { single: true }", () => {
+  it("on() replaces the listener of that type and leaves other types alone", () => {
+    const e = new Emitter<Events>({ single: true });
+    const calls: string[] = [];
+    e.on("data", (n) => calls.push(`a${n}`));
+    e.on("data", (n) => calls.push(`b${n}`));
+    e.on("close", () => calls.push("close"));
+    e.emit("data", 1);
+    e.emit("close", undefined);
+    assert.deepEqual(calls, ["b1", "close"]);
+    assert.equal(e.listenerCount("data"), 1);
+  });
+
+  it("the same function registered twice is called once", () => {
+    const e = new Emitter<Events>({ single: true });
+    let n = 0;
+    const cb = () => n++;
+    e.on("data", cb);
+    e.on("data", cb);
+    e.emit("data", 0);
+    assert.equal(n, 1);
+  });
+
+  it("off(type, cb) removes the listener only when cb is it; off(type) always", () => {
+    const e = new Emitter<Events>({ single: true });
+    let n = 0;
+    const cb = () => n++;
+    e.on("data", cb);
+    e.off("data", () => {});
+    e.emit("data", 0);
+    assert.equal(n, 1);
+    e.off("data", cb);
+    e.emit("data", 0);
+    assert.equal(n, 1);
+    e.on("data", cb);
+    e.off("data");
+    e.emit("data", 0);
+    assert.equal(n, 1);
+  });
+
+  it("a replaced listener's signal no longer matters, and once still applies", () => {
+    const e = new Emitter<Events>({ single: true });
+    const ac = new AbortController();
+    const calls: string[] = [];
+    e.on("data", () => calls.push("old"), { signal: ac.signal });
+    e.on("data", () => calls.push("new"), { once: true });
+    ac.abort(); // aborting the replaced listener's signal removes nothing
+    e.emit("data", 0);
+    e.emit("data", 0);
+    assert.deepEqual(calls, ["new"]);
+    assert.equal(e.listenerCount("data"), 0);
+  });
+
+  it("a listener replaced during emit does not change the current dispatch", () => {
+    const e = new Emitter<Events>({ single: true });
+    const calls: string[] = [];
+    e.on("data", () => {
+      calls.push("first");
+      e.on("data", () => calls.push("second"));
+    });
+    e.emit("data", 0);
+    e.emit("data", 0);
+    assert.deepEqual(calls, ["first", "second"]);
+  });
+});

@@ -1,9 +1,17 @@
 /**
- * An entry of an adapter's write queue, shared by the Deno and Bun adapters.
+ * The write policy the adapters share: which lent writes are copied
+ * ({@linkcode SMALL_WRITE}), and the entry of the Deno and Bun adapters'
+ * write queues ({@linkcode Pending}).
  *
  * @module
  */
 import type { BusinessError } from "../core/errors.ts";
+
+/**
+ * Lent writes below this many bytes are copied (cheap, and the caller goes on
+ * at once); larger ones are kept without a copy until written.
+ */
+export const SMALL_WRITE: number = 16 * 1024;
 
 /**
  * Unsent bytes: a coalescing chunk (`fill` bytes of a pooled buffer), bytes

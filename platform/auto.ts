@@ -4,9 +4,9 @@
  * @module
  */
 import type { SocketPlatform } from "../core/socket/platform.ts";
-import { bunSocketPlatform } from "./bun/socket.ts";
-import { denoSocketPlatform } from "./deno/socket.ts";
-import { nodeSocketPlatform } from "./node/socket.ts";
+import { bunSocketPlatform } from "./bun/mod.ts";
+import { denoSocketPlatform } from "./deno/mod.ts";
+import { nodeSocketPlatform } from "./node/mod.ts";
 
 /**
  * The runtime: `"Bun" in globalThis` first (Bun also defines `process`), then

@@ -19,7 +19,7 @@
 import process from "node:process";
 import type { DatagramHandle, SocketPlatform } from "../core/socket/platform.ts";
 import { autoSocketPlatform } from "../platform/auto.ts";
-import { bindDgram } from "../platform/node/socket.ts";
+import { bindDgram } from "../platform/_node_net.ts";
 import { randomNonce, startDiscovery } from "../core/device/discovery.ts";
 
 /** The job of one peer process. */

@@ -21,8 +21,9 @@ import type {
 import type { AsyncCallback, Callback, SocketStateBase } from "./types.ts";
 import {
   binaryView,
-  checkEventType,
   checkObject,
+  checkOff,
+  checkOn,
   closedError,
   copyBytes,
   EAGAIN,
@@ -30,6 +31,7 @@ import {
   EISCONN,
   encodeData,
   ENOTCONN,
+  errorEventOf,
   optBool,
   optUint,
   RESOLVED,
@@ -160,8 +162,10 @@ export function streamOptionsInEffect(
  * One stream socket's state around a {@linkcode StreamHandle}.
  */
 export class StreamCore<M> {
-  /** The event emitter of the public object. */
-  readonly events: Emitter<StreamEventMap<M>> = new Emitter<StreamEventMap<M>>();
+  /** The event emitter of the public object: one callback per event, as OpenHarmony keeps. */
+  readonly events: Emitter<StreamEventMap<M>> = new Emitter<StreamEventMap<M>>({ single: true });
+  /** Called once when the stream closed, before the `close` event (for its server). */
+  onClosed: (() => void) | undefined;
   /** The options applied to the handle. */
   readonly applied: Partial<SocketOptionMap> = {};
   /** The send timeout in ms (0 or undefined: none). */
@@ -296,27 +300,31 @@ export class StreamCore<M> {
   }
 
   /**
-   * Add a listener after checking its type.
+   * Set the callback of an event (replacing the previous one), after
+   * checking the arguments as OpenHarmony does (see `checkOn`).
    *
    * @param type The event type.
-   * @param callback The listener.
-   * @param allowed The types this socket emits.
+   * @param callback The callback.
+   * @param allowed The types this socket emits; others are ignored.
    */
-  on(type: unknown, callback: (v: never) => void, allowed: readonly string[]): void {
-    checkEventType(type, allowed, this.#what);
-    this.events.on(type as "message", callback as Callback<M>);
+  on(type: unknown, callback: unknown, allowed: readonly string[]): void {
+    if (checkOn(type, callback, allowed, this.#what)) {
+      this.events.on(type as "message", callback as Callback<M>);
+    }
   }
 
   /**
-   * Remove a listener (all of the type without `callback`) after checking its type.
+   * Remove the callback of an event (only if it is `callback`, when given),
+   * after checking the arguments as OpenHarmony does.
    *
    * @param type The event type.
-   * @param callback The listener.
-   * @param allowed The types this socket emits.
+   * @param callback The callback, or `undefined`.
+   * @param allowed The types this socket emits; others are ignored.
    */
-  off(type: unknown, callback: ((v: never) => void) | undefined, allowed: readonly string[]): void {
-    checkEventType(type, allowed, this.#what);
-    this.events.off(type as "message", callback as Callback<M> | undefined);
+  off(type: unknown, callback: unknown, allowed: readonly string[]): void {
+    if (checkOff(type, callback, allowed, this.#what)) {
+      this.events.off(type as "message", callback as Callback<M> | undefined);
+    }
   }
 
   /**
@@ -347,7 +355,8 @@ export class StreamCore<M> {
           if (w.timer !== undefined) clearTimeout(w.timer);
           w.reject(error ?? closedError("send data", this.#what));
         }
-        if (error !== undefined) this.events.emit("error", error);
+        this.onClosed?.();
+        if (error !== undefined) this.events.emit("error", errorEventOf(error));
         this.events.emit("close", undefined);
       },
     };
@@ -465,7 +474,7 @@ export interface StreamServerOptions<C, M> {
  * `maxClients`, closing with every client, state, options and events.
  */
 export class StreamServerCore<C, M> {
-  #events: Emitter<ServerEventMap<C>> = new Emitter<ServerEventMap<C>>();
+  #events: Emitter<ServerEventMap<C>> = new Emitter<ServerEventMap<C>>({ single: true });
   #listener: ListenerHandle | undefined;
   #listening = false;
   #closed = false;
@@ -497,15 +506,28 @@ export class StreamServerCore<C, M> {
       throw new BusinessError(EISCONN, `Cannot listen: the ${this.#o.what} is already listening`);
     }
     this.#listening = true;
+    let listener: ListenerHandle | undefined;
+    let died = false;
     try {
-      this.#listener = await open({
+      listener = await open({
         onConnection: (handle) => this.#accept(handle),
-        onError: (e) => this.#events.emit("error", e),
+        onError: (e) => {
+          // The listening socket failed (a peer cannot cause this): the server
+          // no longer listens, keeps its clients, and may listen again.
+          if (died) return;
+          died = true;
+          if (listener !== undefined && this.#listener !== listener) return;
+          this.#listener = undefined;
+          this.#listening = false;
+          if (!this.#closed) this.#events.emit("error", errorEventOf(e));
+        },
       });
     } catch (e) {
       this.#listening = false;
       throw e;
     }
+    if (died) return; // it died before `open` resolved
+    this.#listener = listener;
     if (this.#closed) await this.#listener.close();
   }
 
@@ -521,7 +543,7 @@ export class StreamServerCore<C, M> {
     core.socketTimeout = this.#socketTimeout;
     applyOptions(handle, this.#os, core.applied);
     this.#clients.set(id, core);
-    core.events.on("close", () => this.#clients.delete(id));
+    core.onClosed = () => this.#clients.delete(id);
     this.#events.emit("connect", this.#o.connection(id, core));
     return events;
   }
@@ -601,24 +623,28 @@ export class StreamServerCore<C, M> {
   }
 
   /**
-   * Add a listener after checking its type.
+   * Set the callback of `connect` or `error` (replacing the previous one),
+   * after checking the arguments; other event types are ignored.
    *
-   * @param type `connect` or `error`.
-   * @param callback The listener.
+   * @param type The event type.
+   * @param callback The callback.
    */
-  on(type: unknown, callback: (v: never) => void): void {
-    checkEventType(type, SERVER_EVENTS, this.#o.what);
-    this.#events.on(type as "connect", callback as Callback<C>);
+  on(type: unknown, callback: unknown): void {
+    if (checkOn(type, callback, SERVER_EVENTS, this.#o.what)) {
+      this.#events.on(type as "connect", callback as Callback<C>);
+    }
   }
 
   /**
-   * Remove a listener (all of the type without `callback`) after checking its type.
+   * Remove the callback of an event (only if it is `callback`, when given),
+   * after checking the arguments; other event types are ignored.
    *
-   * @param type `connect` or `error`.
-   * @param callback The listener.
+   * @param type The event type.
+   * @param callback The callback, or `undefined`.
    */
-  off(type: unknown, callback?: (v: never) => void): void {
-    checkEventType(type, SERVER_EVENTS, this.#o.what);
-    this.#events.off(type as "connect", callback as Callback<C> | undefined);
+  off(type: unknown, callback?: unknown): void {
+    if (checkOff(type, callback, SERVER_EVENTS, this.#o.what)) {
+      this.#events.off(type as "connect", callback as Callback<C> | undefined);
+    }
   }
 }

@@ -59,11 +59,14 @@ export function dual<T>(
  */
 export function settle<T>(p: Promise<T>, cb: AsyncCallback<T>, fallback?: T): undefined {
   p.then(
-    (v) => cb(undefined, v),
-    (e) => cb(toBusinessError(e), fallback as T),
+    (v) => cb(SUCCESS, v),
+    (e) => cb(toBusinessError(e) as BusinessError, fallback as T),
   );
   return undefined;
 }
+
+/** The `err` of a successful callback: `undefined`, typed as OpenHarmony types it. */
+const SUCCESS = undefined as unknown as BusinessError;
 
 /** One settled promise shared by every send that completed at once. */
 export const RESOLVED: Promise<void> = Promise.resolve();
@@ -316,16 +319,29 @@ export function optUint(
   return v;
 }
 
-const ENCODINGS = ["UTF-8", "UTF-16BE", "UTF-16LE", "UTF-16", "US-ASCII", "ISO-8859-1"] as const;
+/** Encodings by name, upper-cased without `-` and `_`; `USAECII` is the docs' own spelling. */
+const ENCODINGS: ReadonlyMap<
+  string,
+  "UTF-16BE" | "UTF-16LE" | "UTF-16" | "US-ASCII" | "ISO-8859-1"
+> = new Map([
+  ["UTF16BE", "UTF-16BE"],
+  ["UTF16LE", "UTF-16LE"],
+  ["UTF16", "UTF-16"],
+  ["USASCII", "US-ASCII"],
+  ["USAECII", "US-ASCII"],
+  ["ISO88591", "ISO-8859-1"],
+]);
 const encoder = new TextEncoder();
 
 /**
  * Encode send data: an `ArrayBuffer` is copied as is, a string is encoded.
  *
  * @param data The data.
- * @param encoding One of `UTF-8` (default), `UTF-16BE`, `UTF-16LE`, `UTF-16`
- *   (big-endian with a byte-order mark), `US-ASCII`, `ISO-8859-1` (other
- *   characters become `?`); case-insensitive.
+ * @param encoding `UTF-16BE`, `UTF-16LE`, `UTF-16` (big-endian with a
+ *   byte-order mark), `US-ASCII` (also spelt `US-AECII`, as the docs do) or
+ *   `ISO-8859-1` (other characters become `?`), in any case, with or without
+ *   the dashes; anything else, or nothing, is UTF-8. It never throws: an
+ *   encoding OpenHarmony does not know is sent as UTF-8 there too.
  * @param action The action, for messages.
  * @returns The bytes.
  */
@@ -339,12 +355,11 @@ export function encodeData(data: unknown, encoding: unknown, action: string): Ui
       `Cannot ${action}: data "${String(data)}" is not a string or an ArrayBuffer`,
     );
   }
-  const enc = encoding === undefined || encoding === "" ? "UTF-8" : encoding;
-  const name = typeof enc === "string"
-    ? ENCODINGS.find((e) => e === enc.toUpperCase().replace(/^UTF8$/, "UTF-8"))
+  const name = typeof encoding === "string"
+    ? ENCODINGS.get(encoding.toUpperCase().replace(/[-_]/g, ""))
     : undefined;
   switch (name) {
-    case "UTF-8":
+    case undefined:
       return encoder.encode(data);
     case "UTF-16BE":
     case "UTF-16LE":
@@ -368,12 +383,6 @@ export function encodeData(data: unknown, encoding: unknown, action: string): Ui
       }
       return out;
     }
-    default:
-      throw new ParameterError(
-        `Cannot ${action}: unsupported encoding "${String(enc)}": expected one of ${
-          ENCODINGS.join(", ")
-        }`,
-      );
   }
 }
 
@@ -421,20 +430,89 @@ export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Prom
 }
 
 /**
- * Check an event type given to `on`/`off`.
+ * Check the arguments of a socket's `on`, as OpenHarmony does: a type that
+ * is not a string or a callback that is not a function is a parameter error
+ * (401); an event type the socket does not emit is ignored.
  *
- * @param type The type.
- * @param allowed The types this object emits.
- * @param what The object, for the message (`TCP socket`).
+ * @param type The event type.
+ * @param callback The callback.
+ * @param allowed The types this socket emits.
+ * @param what The socket kind, for the message (`TCP socket`).
+ * @returns Whether to register the callback.
  */
-export function checkEventType(type: unknown, allowed: readonly string[], what: string): void {
-  if (typeof type !== "string" || !allowed.includes(type)) {
+export function checkOn(
+  type: unknown,
+  callback: unknown,
+  allowed: readonly string[],
+  what: string,
+): boolean {
+  checkEventArgs(type, callback, "listen for", what);
+  if (typeof callback !== "function") {
     throw new ParameterError(
-      `Cannot listen for event "${String(type)}" on a ${what}: expected one of ${
-        allowed.join(", ")
-      }`,
+      `Cannot listen for event "${show(type)}" on a ${what}: callback "${
+        show(callback)
+      }" is not a function`,
     );
   }
+  return allowed.includes(type as string);
+}
+
+/**
+ * Check the arguments of a socket's `off`, as OpenHarmony does: a type that
+ * is not a string, or a callback given that is not a function, is a
+ * parameter error (401); an event type the socket does not emit is ignored.
+ *
+ * @param type The event type.
+ * @param callback The callback, or `undefined` for every callback.
+ * @param allowed The types this socket emits.
+ * @param what The socket kind, for the message.
+ * @returns Whether there may be something to remove.
+ */
+export function checkOff(
+  type: unknown,
+  callback: unknown,
+  allowed: readonly string[],
+  what: string,
+): boolean {
+  checkEventArgs(type, callback, "stop listening for", what);
+  return allowed.includes(type as string);
+}
+
+/** A value for a message, even one `String()` cannot convert (`Object.create(null)`). */
+function show(v: unknown): string {
+  try {
+    return String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}
+
+function checkEventArgs(type: unknown, callback: unknown, verb: string, what: string): void {
+  if (typeof type !== "string") {
+    throw new ParameterError(
+      `Cannot ${verb} an event on a ${what}: type "${show(type)}" is not a string`,
+    );
+  }
+  if (callback !== undefined && typeof callback !== "function") {
+    throw new ParameterError(
+      `Cannot ${verb} event "${type}" on a ${what}: callback "${show(callback)}" is not a function`,
+    );
+  }
+}
+
+/**
+ * A failure as the `error` event carries it. OpenHarmony passes the event an
+ * object whose `code` is the raw errno (104 for a reset peer; -1 when
+ * unknown), not the `2301000 + errno` of rejections: so does linkweave. The
+ * message stays, and the original error is the `cause`.
+ *
+ * @param e The failure (`2301000 + errno`, or `2300002`).
+ * @returns A `BusinessError` whose `code` is the errno, or -1.
+ */
+export function errorEventOf(e: BusinessError<unknown>): BusinessError<unknown> {
+  const base = ErrorCode.SOCKET_ERRNO_BASE;
+  const errno = e.code > base && e.code < base + 1000 ? e.code - base : -1;
+  return new BusinessError<unknown>(errno, e.message, { data: e.data, cause: e });
 }
 
 /**

@@ -263,21 +263,24 @@ export class LocalSocket {
   }
 
   /**
-   * Listen for data.
+   * Listen for data. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `message`.
    * @param callback Receives the data.
    */
   on(type: "message", callback: Callback<LocalSocketMessageInfo>): void;
   /**
-   * Listen for connect and close.
+   * Listen for connect and close. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `connect` or `close`.
    * @param callback Called on the event.
    */
   on(type: "connect" | "close", callback: Callback<void>): void;
   /**
-   * Listen for errors.
+   * Listen for errors. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `error`.
    * @param callback Receives the error.
@@ -288,10 +291,11 @@ export class LocalSocket {
   }
 
   /**
-   * Stop listening; without a callback, remove every listener of the type.
+   * Remove the callback of the event type: with `callback`, only if it is the
+   * one `on` set (as OpenHarmony); without, whatever was set.
    *
    * @param type The event type.
-   * @param callback The listener to remove.
+   * @param callback The callback to remove.
    */
   off(type: "message" | "connect" | "close" | "error", callback?: (v: never) => void): void {
     this.#core.off(type, callback, CLIENT_EVENTS);
@@ -376,21 +380,24 @@ export class LocalSocketConnection {
   }
 
   /**
-   * Listen for data.
+   * Listen for data. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `message`.
    * @param callback Receives the data.
    */
   on(type: "message", callback: Callback<LocalSocketMessageInfo>): void;
   /**
-   * Listen for close.
+   * Listen for close. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `close`.
    * @param callback Called on close.
    */
   on(type: "close", callback: Callback<void>): void;
   /**
-   * Listen for errors.
+   * Listen for errors. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `error`.
    * @param callback Receives the error.
@@ -401,10 +408,11 @@ export class LocalSocketConnection {
   }
 
   /**
-   * Stop listening; without a callback, remove every listener of the type.
+   * Remove the callback of the event type: with `callback`, only if it is the
+   * one `on` set (as OpenHarmony); without, whatever was set.
    *
    * @param type The event type.
-   * @param callback The listener to remove.
+   * @param callback The callback to remove.
    */
   off(type: "message" | "close" | "error", callback?: (v: never) => void): void {
     this.#core.off(type, callback, CONNECTION_EVENTS);
@@ -566,14 +574,16 @@ export class LocalSocketServer {
   }
 
   /**
-   * Listen for clients.
+   * Listen for clients. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `connect`.
    * @param callback Receives each client.
    */
   on(type: "connect", callback: Callback<LocalSocketConnection>): void;
   /**
-   * Listen for errors.
+   * Listen for errors. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `error`.
    * @param callback Receives the error.
@@ -584,10 +594,11 @@ export class LocalSocketServer {
   }
 
   /**
-   * Stop listening; without a callback, remove every listener of the type.
+   * Remove the callback of the event type: with `callback`, only if it is the
+   * one `on` set (as OpenHarmony); without, whatever was set.
    *
    * @param type The event type.
-   * @param callback The listener to remove.
+   * @param callback The callback to remove.
    */
   off(type: "connect" | "error", callback?: (v: never) => void): void {
     this.#server.off(type, callback);

@@ -161,7 +161,18 @@ export interface ListenerEvents {
    * them before reading.
    */
   onConnection(handle: StreamHandle): StreamEvents;
-  /** The listener failed after it started. */
+  /**
+   * The listener died: its listening socket failed (`EBADF`, `EINVAL`, ...)
+   * and it accepts no more connections. Called at most once, never after
+   * `close()` was called; the listener is closed when it is called (its
+   * `close()` still resolves, at once or when the socket is released).
+   *
+   * A failed accept that concerns one client (it reset before it was
+   * accepted: `ECONNRESET`, `ENOTCONN`, `ECONNABORTED`; a network error on
+   * its socket) or a shortage (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`,
+   * retried after a back-off) never ends a listener and is not reported
+   * here: a peer cannot stop a listener.
+   */
   onError?(error: BusinessError<unknown>): void;
 }
 
@@ -171,6 +182,7 @@ export interface ListenerHandle extends Refable {
   readonly localAddress: IpEndpoint | undefined;
   /**
    * Stop accepting and close the listening socket (not its accepted streams).
+   * Idempotent; after `onError` it only waits for the socket to be released.
    *
    * @returns When the socket is closed.
    */

@@ -324,21 +324,24 @@ export class TCPSocket {
   }
 
   /**
-   * Listen for received data.
+   * Listen for received data. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `message`.
    * @param callback Receives the data and sender.
    */
   on(type: "message", callback: Callback<SocketMessageInfo>): void;
   /**
-   * Listen for the connection being made or closed.
+   * Listen for the connection being made or closed. One callback per event
+   * type: it replaces the one set before.
    *
    * @param type `connect` or `close`.
    * @param callback Called on the event.
    */
   on(type: "connect" | "close", callback: Callback<void>): void;
   /**
-   * Listen for errors.
+   * Listen for errors. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `error`.
    * @param callback Receives the error.
@@ -349,24 +352,27 @@ export class TCPSocket {
   }
 
   /**
-   * Stop listening; without a callback, remove every listener of the type.
+   * Remove the callback of the event type: with `callback`, only if it is the
+   * one `on` set (as OpenHarmony); without, whatever was set.
    *
    * @param type The event type.
-   * @param callback The listener to remove.
+   * @param callback The callback to remove.
    */
   off(type: "message", callback?: Callback<SocketMessageInfo>): void;
   /**
-   * Stop listening; without a callback, remove every listener of the type.
+   * Remove the callback of the event type: with `callback`, only if it is the
+   * one `on` set (as OpenHarmony); without, whatever was set.
    *
    * @param type The event type.
-   * @param callback The listener to remove.
+   * @param callback The callback to remove.
    */
   off(type: "connect" | "close", callback?: Callback<void>): void;
   /**
-   * Stop listening; without a callback, remove every listener of the type.
+   * Remove the callback of the event type: with `callback`, only if it is the
+   * one `on` set (as OpenHarmony); without, whatever was set.
    *
    * @param type The event type.
-   * @param callback The listener to remove.
+   * @param callback The callback to remove.
    */
   off(type: "error", callback?: ErrorCallback): void;
   off(type: string, callback?: (v: never) => void): void {
@@ -472,21 +478,24 @@ export class TCPSocketConnection {
   }
 
   /**
-   * Listen for data from the client.
+   * Listen for data from the client. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `message`.
    * @param callback Receives the data.
    */
   on(type: "message", callback: Callback<SocketMessageInfo>): void;
   /**
-   * Listen for the connection closing.
+   * Listen for the connection closing. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `close`.
    * @param callback Called on close.
    */
   on(type: "close", callback: Callback<void>): void;
   /**
-   * Listen for errors.
+   * Listen for errors. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `error`.
    * @param callback Receives the error.
@@ -497,10 +506,11 @@ export class TCPSocketConnection {
   }
 
   /**
-   * Stop listening; without a callback, remove every listener of the type.
+   * Remove the callback of the event type: with `callback`, only if it is the
+   * one `on` set (as OpenHarmony); without, whatever was set.
    *
    * @param type The event type.
-   * @param callback The listener to remove.
+   * @param callback The callback to remove.
    */
   off(type: "message" | "close" | "error", callback?: (v: never) => void): void {
     this.#core.off(type, callback, CONNECTION_EVENTS);
@@ -650,14 +660,16 @@ export class TCPSocketServer {
   }
 
   /**
-   * Listen for clients.
+   * Listen for clients. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `connect`.
    * @param callback Receives each client connection.
    */
   on(type: "connect", callback: Callback<TCPSocketConnection>): void;
   /**
-   * Listen for errors.
+   * Listen for errors. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `error`.
    * @param callback Receives the error.
@@ -668,10 +680,11 @@ export class TCPSocketServer {
   }
 
   /**
-   * Stop listening; without a callback, remove every listener of the type.
+   * Remove the callback of the event type: with `callback`, only if it is the
+   * one `on` set (as OpenHarmony); without, whatever was set.
    *
    * @param type The event type.
-   * @param callback The listener to remove.
+   * @param callback The callback to remove.
    */
   off(type: "connect" | "error", callback?: (v: never) => void): void {
     this.#server.off(type, callback);

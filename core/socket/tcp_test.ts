@@ -1,14 +1,15 @@
 /**
- * Unit tests of the connect timeout (default 5000 ms) with an injected
- * platform whose connect never completes: no socket, no network.
+ * Unit tests with injected platforms (no socket, no network): the connect
+ * timeout (default 5000 ms) with a platform whose connect never completes, a
+ * server whose listener dies, and a server's room for clients.
  *
  * @module
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { BusinessError } from "../errors.ts";
-import type { SocketPlatform, StreamHandle } from "./platform.ts";
-import { TCPSocket } from "./tcp.ts";
+import { BusinessError, PlatformError } from "../errors.ts";
+import type { ListenerEvents, SocketPlatform, StreamHandle } from "./platform.ts";
+import { TCPSocket, TCPSocketServer } from "./tcp.ts";
 import { LocalSocket } from "./local.ts";
 
 /** A platform whose connects settle only when the test says so. */
@@ -122,5 +123,101 @@ describe("connect timeout", () => {
     assert.equal(closed, 1);
     // The late handle was closed, not attached.
     assert.equal((await tcp.getState()).isConnected, false);
+  });
+});
+
+/** A platform whose TCP listeners die when the test says so. */
+function dyingListeners(): { platform: SocketPlatform; die(e: BusinessError<unknown>): void } {
+  const live: ListenerEvents[] = [];
+  let port = 40000;
+  const none = () => Promise.reject(new Error("not used"));
+  return {
+    platform: {
+      name: "node",
+      tcpConnect: none,
+      unixConnect: none,
+      tcpListen: (local, events) => {
+        live.push(events);
+        return Promise.resolve({
+          localAddress: { ...local, port: port++ },
+          ref() {},
+          unref() {},
+          close: () => Promise.resolve(),
+        });
+      },
+      unixListen: none,
+      udpBind: none,
+    },
+    die: (e) => live.shift()?.onError?.(e),
+  };
+}
+
+describe("a TCPSocketServer whose listener dies", () => {
+  it("emits error with the errno as OpenHarmony does, stops listening, and may listen again", async () => {
+    const { platform, die } = dyingListeners();
+    const server = new TCPSocketServer(platform);
+    const errors: BusinessError[] = [];
+    server.on("error", (e) => errors.push(e));
+    await server.listen({ address: "127.0.0.1", port: 0 });
+    assert.equal((await server.getState()).isBound, true);
+    const cause = new PlatformError(2301009, 'Cannot accept on "127.0.0.1" port 0: bad fd', {
+      data: { platform: "node", name: "EBADF" },
+    });
+    die(cause);
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof BusinessError);
+    assert.equal(errors[0].code, 9);
+    assert.equal(errors[0].message, cause.message);
+    assert.equal(errors[0].cause, cause);
+    assert.equal((await server.getState()).isBound, false);
+    assert.equal((await rejection(server.getLocalAddress())).code, 2301009);
+    await server.listen({ address: "127.0.0.1", port: 0 });
+    assert.equal((await server.getLocalAddress()).port, 40001);
+    await server.close();
+    die(cause); // after close: nothing more
+    assert.equal(errors.length, 1);
+  });
+});
+
+describe("a TCPSocketServer's clients", () => {
+  it("leave room for new ones when they close, whatever close callbacks the app set", async () => {
+    let listener: ListenerEvents | undefined;
+    const none = () => Promise.reject(new Error("not used"));
+    const server = new TCPSocketServer({
+      name: "node",
+      tcpConnect: none,
+      unixConnect: none,
+      tcpListen: (local, events) => {
+        listener = events;
+        return Promise.resolve({
+          localAddress: local,
+          ref() {},
+          unref() {},
+          close: async () => {},
+        });
+      },
+      unixListen: none,
+      udpBind: none,
+    });
+    let connected = 0;
+    server.on("connect", (c) => {
+      connected++;
+      c.on("close", () => {}); // the app's own close callback
+    });
+    await server.listen({ address: "127.0.0.1", port: 0 });
+    const handle = (): StreamHandle => ({
+      localAddress: undefined,
+      remoteAddress: undefined,
+      write: () => true,
+      close: () => Promise.resolve(),
+      ref() {},
+      unref() {},
+      setOption: () => false,
+      getOption: () => undefined,
+    });
+    // More clients than MAX_CLIENTS (1024) over time, never more than one at once.
+    for (let i = 0; i < 1100; i++) listener!.onConnection(handle()).onClose();
+    assert.equal(connected, 1100);
+    await server.close();
   });
 });

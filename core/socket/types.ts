@@ -6,14 +6,23 @@
 import type { BusinessError } from "../errors.ts";
 import type { SocketPlatform } from "./platform.ts";
 
-/** OpenHarmony's `AsyncCallback`: `err` is `undefined` on success. */
-export type AsyncCallback<T> = (err: BusinessError<unknown> | undefined, data: T) => void;
+/**
+ * OpenHarmony's `AsyncCallback`, typed as OpenHarmony types it, so that
+ * ArkTS-style callbacks (`(err: BusinessError, data) => ...`) fit. On
+ * success `err` is `undefined` (test it with `if (err)`, as OpenHarmony's
+ * examples do); on failure it is the error and `data` is a placeholder.
+ */
+export type AsyncCallback<T> = (err: BusinessError, data: T) => void;
 
 /** OpenHarmony's `Callback`. */
 export type Callback<T> = (data: T) => void;
 
-/** OpenHarmony's `ErrorCallback`. */
-export type ErrorCallback = (err: BusinessError<unknown>) => void;
+/**
+ * OpenHarmony's `ErrorCallback`, the `error` event's callback. Its `code` is
+ * the raw errno, as OpenHarmony passes it (104 for a reset peer, -1 when
+ * unknown), not `2301000 + errno`; the original error is the `cause`.
+ */
+export type ErrorCallback = (err: BusinessError) => void;
 
 /** An IP address and port. */
 export interface NetAddress {
@@ -85,7 +94,8 @@ export interface TCPSendOptions {
   data: string | ArrayBuffer;
   /**
    * How to encode a string: `UTF-8` (default), `UTF-16BE`, `UTF-16LE`,
-   * `UTF-16`, `US-ASCII` or `ISO-8859-1`.
+   * `UTF-16`, `US-ASCII` (or `US-AECII`, as the docs spell it) or
+   * `ISO-8859-1`; any other value sends UTF-8, as OpenHarmony does.
    */
   encoding?: string;
 }

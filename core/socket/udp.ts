@@ -27,6 +27,8 @@ import { applyOptions } from "./_stream.ts";
 import {
   binaryView,
   checkObject,
+  checkOff,
+  checkOn,
   closedError,
   copyBytes,
   dual,
@@ -34,6 +36,7 @@ import {
   EINVAL,
   encodeData,
   EndpointCache,
+  errorEventOf,
   isIPv4,
   isIPv6,
   optBool,
@@ -79,7 +82,7 @@ const UDP_OPTIONS: ReadonlyArray<[keyof UDPExtraOptions, SocketOption]> = [
  */
 export class UDPSocket {
   #platform: SocketPlatform;
-  #events: Emitter<UdpEvents> = new Emitter<UdpEvents>();
+  #events: Emitter<UdpEvents> = new Emitter<UdpEvents>({ single: true });
   #handle: DatagramHandle | undefined;
   #binding: Promise<DatagramHandle> | undefined;
   #closed = false;
@@ -138,7 +141,7 @@ export class UDPSocket {
           },
         });
       },
-      onError: (e) => this.#events.emit("error", e),
+      onError: (e) => this.#events.emit("error", errorEventOf(e)),
     });
     this.#binding = binding;
     return binding.then(async (h) => {
@@ -370,65 +373,63 @@ export class UDPSocket {
   }
 
   /**
-   * Listen for datagrams.
+   * Listen for datagrams. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `message`.
    * @param callback Receives each datagram and its sender.
    */
   on(type: "message", callback: Callback<SocketMessageInfo>): void;
   /**
-   * Listen for the socket being bound or closed.
+   * Listen for the socket being bound or closed. One callback per event
+   * type: it replaces the one set before.
    *
    * @param type `listening` or `close`.
    * @param callback Called on the event.
    */
   on(type: "listening" | "close", callback: Callback<void>): void;
   /**
-   * Listen for errors.
+   * Listen for errors. One callback per event type: it replaces the one set
+   * before.
    *
    * @param type `error`.
    * @param callback Receives the error.
    */
   on(type: "error", callback: ErrorCallback): void;
   on(type: string, callback: (v: never) => void): void {
-    checkUdpType(type);
-    this.#events.on(type as "message", callback as Callback<SocketMessageInfo>);
+    if (checkOn(type, callback, UDP_EVENTS, "UDP socket")) {
+      this.#events.on(type as "message", callback as Callback<SocketMessageInfo>);
+    }
   }
 
   /**
-   * Stop listening; without a callback, remove every listener of the type.
+   * Remove the callback of the event type: with `callback`, only if it is the
+   * one `on` set (as OpenHarmony); without, whatever was set.
    *
    * @param type The event type.
-   * @param callback The listener to remove.
+   * @param callback The callback to remove.
    */
   off(type: "message", callback?: Callback<SocketMessageInfo>): void;
   /**
-   * Stop listening; without a callback, remove every listener of the type.
+   * Remove the callback of the event type: with `callback`, only if it is the
+   * one `on` set (as OpenHarmony); without, whatever was set.
    *
    * @param type The event type.
-   * @param callback The listener to remove.
+   * @param callback The callback to remove.
    */
   off(type: "listening" | "close", callback?: Callback<void>): void;
   /**
-   * Stop listening; without a callback, remove every listener of the type.
+   * Remove the callback of the event type: with `callback`, only if it is the
+   * one `on` set (as OpenHarmony); without, whatever was set.
    *
    * @param type The event type.
-   * @param callback The listener to remove.
+   * @param callback The callback to remove.
    */
   off(type: "error", callback?: ErrorCallback): void;
   off(type: string, callback?: (v: never) => void): void {
-    checkUdpType(type);
-    this.#events.off(type as "message", callback as Callback<SocketMessageInfo>);
-  }
-}
-
-function checkUdpType(type: unknown): void {
-  if (typeof type !== "string" || !(UDP_EVENTS as readonly string[]).includes(type)) {
-    throw new ParameterError(
-      `Cannot listen for event "${String(type)}" on a UDP socket: expected one of ${
-        UDP_EVENTS.join(", ")
-      }`,
-    );
+    if (checkOff(type, callback, UDP_EVENTS, "UDP socket")) {
+      this.#events.off(type as "message", callback as Callback<SocketMessageInfo> | undefined);
+    }
   }
 }
 

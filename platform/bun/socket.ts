@@ -22,8 +22,9 @@ import type {
   StreamHandle,
   UdpBindOptions,
 } from "../../core/socket/platform.ts";
-import { bindDgram, connectTcpNet, nativeError, notWritten, SMALL_WRITE } from "../node/socket.ts";
-import { Pending } from "../_pending.ts";
+import { bindDgram, connectTcpNet } from "../_node_net.ts";
+import { nativeError, notWritten } from "../_errors.ts";
+import { Pending, SMALL_WRITE } from "../_pending.ts";
 
 /** The per-socket state kept in `socket.data`. */
 interface State {

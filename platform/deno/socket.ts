@@ -17,15 +17,10 @@ import type {
   StreamEvents,
   StreamHandle,
 } from "../../core/socket/platform.ts";
-import {
-  bindDgram,
-  bindTcpNet,
-  connectTcpNet,
-  nativeError,
-  notWritten,
-  SMALL_WRITE,
-} from "../node/socket.ts";
-import { Pending } from "../_pending.ts";
+import { bindDgram, bindTcpNet, connectTcpNet } from "../_node_net.ts";
+import { nativeError, notWritten } from "../_errors.ts";
+import { Pending, SMALL_WRITE } from "../_pending.ts";
+import { AcceptLoop } from "../_accept.ts";
 
 /** The parts of `Deno.Addr` used here. */
 interface DenoAddr {
@@ -302,31 +297,46 @@ function listen(
     return Promise.reject(nativeError(e, `listen on ${what}`, "deno"));
   }
   let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
-      let conn: DenoConn;
-      try {
-        conn = await listener.accept();
-      } catch (e) {
-        if (!stopped) events.onError?.(nativeError(e, `accept on ${what}`, "deno"));
-        return;
-      }
+  const stop = () => {
+    stopped = true;
+    try {
+      listener.close();
+    } catch { /* already closed */ }
+  };
+  // `accept()` rejects for a client that reset before it was accepted (Deno
+  // reads its peer address and gets ENOTCONN) and when descriptors run out:
+  // the loop goes on (see `_accept.ts`); it ends only when the socket failed.
+  const loop = new AcceptLoop<DenoConn>({
+    accept: () => listener.accept(),
+    onConnection(conn) {
       const slot: { ev?: StreamEvents } = {};
       const handle = wrapConn(conn, () => slot.ev!);
       slot.ev = events.onConnection(handle);
-    }
-  })();
+    },
+    toError: (e) => nativeError(e, `accept on ${what}`, "deno"),
+    onDied(error) {
+      stop();
+      events.onError?.(error);
+    },
+  });
   return Promise.resolve({
     localAddress: endpoint(listener.addr),
-    ref: () => listener.ref(),
-    unref: () => listener.unref(),
-    async close() {
+    ref() {
       if (stopped) return;
-      stopped = true;
-      try {
-        listener.close();
-      } catch { /* already closed */ }
-      await loop;
+      listener.ref();
+      loop.ref();
+    },
+    unref() {
+      if (stopped) return;
+      listener.unref();
+      loop.unref();
+    },
+    async close() {
+      if (!stopped) {
+        stop();
+        loop.stop();
+      }
+      await loop.done;
     },
   });
 }
