@@ -20,22 +20,6 @@ import type { Channel, ChannelEvents, PeerAddress, PeerFinder, Transport } from 
 import { Endpoint, type EndpointEvent, type PeerLink } from "./endpoint.ts";
 import type { DeviceHost } from "./host.ts";
 
-/** How a connection's owner (the API layer) hears about it. */
-export interface ConnectionHandler {
-  /** The peer accepted the connection (outgoing connections). */
-  onOpened(): void;
-  /** The peer refused it, with the code its API gave (e.g. 32390201). */
-  onRejected(code: number): void;
-  /** It could not be made (timeout, device closing, ...); `message` says why. */
-  onFailed(code: number, message: string): void;
-  /** A message arrived (the handler owns the buffer). */
-  onData(data: ArrayBuffer): void;
-  /** The connection closed: the peer closed it or the link went away. */
-  onClosed(reason: number): void;
-  /** The send queue is back to half full or less after it had filled up. */
-  onDrain(): void;
-}
-
 /** The owner's handle on a connection. */
 export interface ConnectionRef {
   /** The peer's device id. */
@@ -53,6 +37,76 @@ export interface ConnectionRef {
   close(): void;
 }
 
+/**
+ * One connection as the driver and its owner (the API layer) share it: the
+ * owner's handle for sending and closing, and, by overriding the `on*`
+ * methods, how the owner hears about the connection. One object per
+ * connection, so thousands of idle connections cost little.
+ */
+export class Port implements ConnectionRef {
+  /** The peer's device id. */
+  peerId = "";
+  /** @internal The link, once the stream exists. */
+  link: PeerLink | undefined = undefined;
+  /** @internal The stream id on that link. */
+  stream = 0;
+  /** @internal The driver, while the connection is in use. */
+  driver: DeviceDriver | undefined = undefined;
+
+  /**
+   * Queue a message.
+   *
+   * @param data The bytes (see `Link.send` for when they may be reused).
+   * @returns `false` when the send queue is full or the connection is not open.
+   */
+  send(data: Uint8Array): boolean {
+    return this.link !== undefined && this.driver !== undefined &&
+      this.driver.send(this.link, this.stream, data);
+  }
+
+  /** Payload bytes queued and not yet written. */
+  get bufferedAmount(): number {
+    return this.link?.link.bufferedAmount(this.stream) ?? 0;
+  }
+
+  /** Close gracefully (queued data first), or give up connecting; no event follows. */
+  close(): void {
+    const d = this.driver;
+    this.driver = undefined;
+    d?.closePort(this);
+  }
+
+  /** The peer accepted the connection (outgoing connections). */
+  onOpened(): void {}
+  /**
+   * The peer refused it.
+   *
+   * @param _code The code its API gave (e.g. 32390201).
+   */
+  onRejected(_code: number): void {}
+  /**
+   * It could not be made (timeout, device closing, ...).
+   *
+   * @param _code The code.
+   * @param _message Why.
+   */
+  onFailed(_code: number, _message: string): void {}
+  /**
+   * A message arrived.
+   *
+   * @param _data The message (the owner keeps it).
+   */
+  onData(_data: ArrayBuffer): void {}
+  /**
+   * The connection closed: the peer closed it or the link went away.
+   *
+   * @param _reason Why (`DisconnectReason`).
+   */
+  onClosed(_reason: number): void {}
+  /** The send queue is back to half full or less after it had filled up. */
+  onDrain(): void {}
+}
+
 /** What an incoming connection asks for. */
 export interface IncomingRequest {
   /** The peer's device id. */
@@ -65,11 +119,8 @@ export interface IncomingRequest {
   bundle: string;
 }
 
-/** What the API layer answers to an incoming connection: its handler, or a code to refuse it. */
-export type Acceptor = (
-  request: IncomingRequest,
-  ref: ConnectionRef,
-) => ConnectionHandler | number;
+/** What the API layer answers to an incoming connection: its port, or a code to refuse it. */
+export type Acceptor = (request: IncomingRequest) => Port | number;
 
 /** Options of {@linkcode DeviceDriver.connect}. */
 export interface DriverConnectOptions {
@@ -111,34 +162,6 @@ export interface DeviceRuntime {
    * @returns The links.
    */
   links(): Map<string, number>;
-}
-
-/** A connection as the driver tracks it: the endpoint's owner tag. */
-class Conn implements ConnectionRef {
-  readonly peerId: string;
-  handler: ConnectionHandler | undefined;
-  link: PeerLink | undefined;
-  stream = 0;
-  #driver: DeviceDriver;
-
-  constructor(driver: DeviceDriver, peerId: string, handler: ConnectionHandler | undefined) {
-    this.#driver = driver;
-    this.peerId = peerId;
-    this.handler = handler;
-  }
-
-  send(data: Uint8Array): boolean {
-    return this.link !== undefined && this.#driver.send(this.link, this.stream, data);
-  }
-
-  get bufferedAmount(): number {
-    return this.link?.link.bufferedAmount(this.stream) ?? 0;
-  }
-
-  close(): void {
-    this.handler = undefined;
-    this.#driver.closeConnection(this);
-  }
 }
 
 interface ChannelSlot {
@@ -258,34 +281,29 @@ export class DeviceDriver implements DeviceRuntime {
 
   /**
    * Open a connection to a peer's service, over the link to it or once one
-   * is made (the endpoint dials and retries until the timeout). The handler
+   * is made (the endpoint dials and retries until the timeout). The port
    * hears `onOpened`, `onRejected` or `onFailed`.
    *
    * @param peerId The peer's device id.
    * @param name The service name.
-   * @param handler The connection's events.
+   * @param port The connection: it sends once opened.
    * @param options Timeout, service kind and bundle name.
-   * @returns The connection (it sends once opened).
    */
-  connect(
-    peerId: string,
-    name: string,
-    handler: ConnectionHandler,
-    options: DriverConnectOptions = {},
-  ): ConnectionRef {
-    const conn = new Conn(this, peerId, handler);
+  connect(peerId: string, name: string, port: Port, options: DriverConnectOptions = {}): void {
+    port.peerId = peerId;
+    port.driver = this;
+    port.link = undefined;
     const now = this.#host.now();
     this.#ep.connect(peerId, name, {
-      owner: conn,
+      owner: port,
       deadline: now + (options.timeout ?? this.#config.connectTimeout),
       kind: options.kind,
       bundle: options.bundle,
     }, now);
     this.#scheduleFlush();
-    return conn;
   }
 
-  /** @internal Queue a message (hot path of `ConnectionRef.send`). */
+  /** @internal Queue a message (hot path of `Port.send`). */
   send(link: PeerLink, stream: number, data: Uint8Array): boolean {
     if (!this.#ep.send(link, stream, data)) return false;
     this.#scheduleFlush();
@@ -293,9 +311,10 @@ export class DeviceDriver implements DeviceRuntime {
   }
 
   /** @internal Close a connection, or give up connecting. */
-  closeConnection(conn: Conn): void {
-    if (conn.link === undefined) this.#ep.cancel(conn);
-    else this.#ep.closeStream(conn.link, conn.stream);
+  closePort(port: Port): void {
+    if (port.link === undefined) this.#ep.cancel(port);
+    else this.#ep.closeStream(port.link, port.stream);
+    port.link = undefined;
     this.#scheduleFlush();
   }
 
@@ -536,54 +555,64 @@ export class DeviceDriver implements DeviceRuntime {
 
   #event(ev: EndpointEvent): void {
     switch (ev.type) {
-      case "data":
-        (ev.owner as Conn).handler?.onData(ev.data);
-        return;
-      case "drain":
-        (ev.owner as Conn).handler?.onDrain();
-        return;
-      case "opening": {
-        const conn = ev.owner as Conn;
-        conn.link = ev.link;
-        conn.stream = ev.stream;
+      case "data": {
+        const port = ev.owner as Port;
+        if (port.driver !== undefined) port.onData(ev.data);
         return;
       }
-      case "opened":
-        (ev.owner as Conn).handler?.onOpened();
+      case "drain": {
+        const port = ev.owner as Port;
+        if (port.driver !== undefined) port.onDrain();
         return;
+      }
+      case "opening": {
+        const port = ev.owner as Port;
+        port.link = ev.link;
+        port.stream = ev.stream;
+        return;
+      }
+      case "opened": {
+        const port = ev.owner as Port;
+        if (port.driver !== undefined) port.onOpened();
+        return;
+      }
       case "rejected": {
-        const conn = ev.owner as Conn;
-        conn.link = undefined;
-        conn.handler?.onRejected(ev.code);
+        const port = ev.owner as Port;
+        port.link = undefined;
+        if (port.driver !== undefined) port.onRejected(ev.code);
         return;
       }
       case "closed": {
-        const conn = ev.owner as Conn;
-        conn.link = undefined;
-        conn.handler?.onClosed(ev.reason);
+        const port = ev.owner as Port;
+        port.link = undefined;
+        if (port.driver !== undefined) port.onClosed(ev.reason);
         return;
       }
-      case "connectFailed":
-        (ev.owner as Conn).handler?.onFailed(ev.code, ev.message);
+      case "connectFailed": {
+        const port = ev.owner as Port;
+        if (port.driver !== undefined) port.onFailed(ev.code, ev.message);
         return;
-      case "incoming": {
-        const conn = new Conn(this, ev.link.peer, undefined);
-        conn.link = ev.link;
-        conn.stream = ev.stream;
-        let answer: ConnectionHandler | number;
+      }
+      case "open": {
+        let answer: Port | number;
         try {
-          answer = this.#acceptor(
-            { peerId: ev.link.peer, name: ev.name, kind: ev.kind, bundle: ev.bundle },
-            conn,
-          );
+          answer = this.#acceptor({
+            peerId: ev.link.peer,
+            name: ev.name,
+            kind: ev.kind,
+            bundle: ev.bundle,
+          });
         } catch {
           answer = ErrorCode.INTERNAL_ERROR;
         }
         if (typeof answer === "number") {
           this.#ep.reject(ev.link, ev.stream, answer);
         } else {
-          conn.handler = answer;
-          this.#ep.accept(ev.link, ev.stream, conn);
+          answer.peerId = ev.link.peer;
+          answer.link = ev.link;
+          answer.stream = ev.stream;
+          answer.driver = this;
+          this.#ep.accept(ev.link, ev.stream, answer);
         }
         return;
       }

@@ -111,6 +111,8 @@ export interface ConnectOptions {
 /** What an endpoint reports. */
 export type EndpointEvent =
   | Exclude<LinkEvent, { type: "open" } | { type: "linkClosed" }>
+  /** A peer opens a stream: answer with `accept` or `reject`. */
+  | { type: "open"; link: PeerLink; stream: number; name: string; kind: number; bundle: string }
   /** Dial `peer`: make a channel, then `handleChannel`, or `handleDialFailed`. */
   | { type: "dial"; peer: string }
   /** Close this channel (after writing what was transmitted to it). */
@@ -119,8 +121,6 @@ export type EndpointEvent =
   | { type: "opening"; owner: unknown; link: PeerLink; stream: number }
   /** A connect request failed before its stream opened. */
   | { type: "connectFailed"; owner: unknown; code: number; message: string }
-  /** A peer opens a stream: answer with `accept` or `reject`. */
-  | { type: "incoming"; link: PeerLink; stream: number; name: string; kind: number; bundle: string }
   /** A link came up. */
   | { type: "linkUp"; link: PeerLink }
   /** A link went down. */
@@ -651,6 +651,7 @@ export class Endpoint {
         now,
       });
       pl = new PeerLink(link, hello.nonce);
+      link.tag = pl;
       this.#links.set(hello.id, pl);
       fresh = true;
     }
@@ -696,14 +697,8 @@ export class Endpoint {
     for (let e = pl.link.pollEvent(); e !== undefined; e = pl.link.pollEvent()) {
       switch (e.type) {
         case "open":
-          this.#emit({
-            type: "incoming",
-            link: pl,
-            stream: e.stream,
-            name: e.name,
-            kind: e.kind,
-            bundle: e.bundle,
-          });
+          // The link's event, whose `link` is this PeerLink (its tag).
+          this.#emit(e as Extract<EndpointEvent, { type: "open" }>);
           break;
         case "linkClosed":
           this.#forget(pl);

@@ -22,7 +22,7 @@ describe("device endpoint on a virtual network", () => {
     net.run(net.now + 1000);
     const got = [...b.received.values()][0];
     assert.deepEqual(got, [new Uint8Array([1, 2, 3])]);
-    assert.equal(b.of("incoming")[0].name, "echo");
+    assert.equal(b.of("open")[0].name, "echo");
   });
 
   it("simultaneous dial leaves one link and one channel on each side", () => {

@@ -15,12 +15,7 @@ import { DisconnectReason, ErrorCode } from "../error_codes.ts";
 import { BusinessError, ParameterError } from "../errors.ts";
 import { type DeviceConfig, isDeviceId } from "../device_config.ts";
 import type { DeviceHost } from "../device/host.ts";
-import type {
-  ConnectionHandler,
-  ConnectionRef,
-  DeviceDriver,
-  IncomingRequest,
-} from "../device/driver.ts";
+import { type DeviceDriver, type IncomingRequest, Port } from "../device/driver.ts";
 import { TRACE, trace } from "../trace.ts";
 import { SendCopies } from "./_copies.ts";
 import { utf8Length } from "../_utf8.ts";
@@ -185,7 +180,7 @@ export class LinkEnhance {
       throw invalid(`Invalid device id ${JSON.stringify(deviceId)}: expected "AA:BB:CC:DD:EE:FF"`);
     }
     checkName(name, "server name");
-    return new Connection(this, deviceId.toUpperCase(), name, undefined);
+    return new Connection(this, deviceId.toUpperCase(), name, false);
   }
 
   /** The driver once it runs (no promise needed then). */
@@ -201,7 +196,7 @@ export class LinkEnhance {
       if (!this.#wired) {
         this.#wired = true;
         this.#running = d;
-        d.setAcceptor((request, ref) => this.#accept(request, ref));
+        d.setAcceptor((request) => this.#accept(request));
         d.onListenerFailed(() => {
           for (const s of [...this.servers.values()]) serverDied(s, ErrorCode.SERVER_DIED);
         });
@@ -215,13 +210,13 @@ export class LinkEnhance {
     for (const s of this.servers.values()) s.stop();
   }
 
-  #accept(request: IncomingRequest, ref: ConnectionRef): ConnectionHandler | number {
+  #accept(request: IncomingRequest): Port | number {
     if (request.kind !== 0) return ErrorCode.PEER_SERVER_NOT_STARTED;
     const server = this.servers.get(request.name.toLowerCase());
     if (server === undefined || !server.started) return ErrorCode.PEER_SERVER_NOT_STARTED;
-    const conn = new Connection(this, request.peerId, server.name, ref);
+    const conn = new Connection(this, request.peerId, server.name, true);
     queueMicrotask(() => serverAccepted(server, conn));
-    return handlerOf(conn);
+    return portOf(conn);
   }
 }
 
@@ -230,7 +225,7 @@ const SERVER_EVENTS = ["connectionAccepted", "serverStopped"] as const;
 /** Module-private doors into the classes (set in their static blocks). */
 let serverAccepted: (s: Server, conn: Connection) => void;
 let serverDied: (s: Server, reason: number) => void;
-let handlerOf: (c: Connection) => ConnectionHandler;
+let portOf: (c: Connection) => Port;
 const CONNECTION_EVENTS = ["connectResult", "disconnected", "dataReceived", "drain"] as const;
 
 /** A named server other devices connect to. */
@@ -376,7 +371,8 @@ export class Connection {
   #name: string;
   #client: boolean;
   #state: ConnState;
-  #stream: ConnectionRef | undefined;
+  #port: Port;
+  #live = false;
   #copies: SendCopies | undefined;
   #onResult: ((result: ConnectResult) => void) | undefined;
   #onDisconnected: ((reason: number) => void) | undefined;
@@ -386,25 +382,17 @@ export class Connection {
   #attempt = 0;
 
   /** @internal Use `createConnection()`. */
-  constructor(
-    api: LinkEnhance,
-    peerId: string,
-    name: string,
-    accepted: ConnectionRef | undefined,
-  ) {
+  constructor(api: LinkEnhance, peerId: string, name: string, accepted: boolean) {
     this.#api = api;
     this.#peerId = peerId;
     this.#name = name;
-    this.#client = accepted === undefined;
-    this.#known = accepted !== undefined;
-    this.#stream = accepted;
-    this.#state = accepted === undefined ? "idle" : "connected";
-    this.#handler = new Connection.#Handler(this);
-    if (accepted !== undefined) this.#hold();
+    this.#client = !accepted;
+    this.#known = accepted;
+    this.#live = accepted;
+    this.#state = accepted ? "connected" : "idle";
+    this.#port = new Connection.#LinkPort(this);
+    if (accepted) this.#hold();
   }
-
-  /** How the device reaches this connection. */
-  #handler: ConnectionHandler;
 
   /**
    * Connect to the peer's server. The outcome arrives as `connectResult`:
@@ -443,7 +431,9 @@ export class Connection {
     const attempt = ++this.#attempt;
     const running = this.#api.running;
     if (running !== undefined) {
-      this.#stream = running.connect(this.#peerId, this.#name, this.#handler, {
+      this.#port = new Connection.#LinkPort(this);
+      this.#live = true;
+      running.connect(this.#peerId, this.#name, this.#port, {
         timeout: ctx.config().connectTimeout,
       });
       return;
@@ -451,7 +441,9 @@ export class Connection {
     const deadline = ctx.host.now() + ctx.config().connectTimeout;
     this.#api.driver().then((driver) => {
       if (attempt !== this.#attempt || this.#state !== "connecting") return;
-      this.#stream = driver.connect(this.#peerId, this.#name, this.#handler, {
+      this.#port = new Connection.#LinkPort(this);
+      this.#live = true;
+      driver.connect(this.#peerId, this.#name, this.#port, {
         timeout: Math.max(0, deadline - ctx.host.now()),
       });
     }, (e) => {
@@ -502,7 +494,7 @@ export class Connection {
    * handed to the network.
    */
   get bufferedAmount(): number {
-    return this.#stream?.bufferedAmount ?? 0;
+    return this.#live ? this.#port.bufferedAmount : 0;
   }
 
   /**
@@ -528,7 +520,7 @@ export class Connection {
     if (n === 0 || n > MAX_SEND_DATA) {
       throw invalid(`Invalid data: expected 1..${MAX_SEND_DATA} bytes, got ${n}`);
     }
-    if (this.#state !== "connected" || this.#stream === undefined) {
+    if (this.#state !== "connected" || !this.#live) {
       throw new BusinessError(
         ErrorCode.CONNECTION_NOT_READY,
         `Cannot send data: connection "${this.#name}" to ${this.#peerId} is not connected`,
@@ -536,12 +528,13 @@ export class Connection {
     }
     const bytes = new Uint8Array(value);
     const copies = this.#copies ??= new SendCopies();
-    if (!this.#stream.send(copies.copy(bytes, this.#stream.bufferedAmount))) {
+    const port = this.#port;
+    if (!port.send(copies.copy(bytes, port.bufferedAmount))) {
       copies.undo(n);
       throw new BusinessError(
         ErrorCode.INTERNAL_ERROR,
         `Cannot send data: the send queue of connection "${this.#name}" is full ` +
-          `(${this.#stream.bufferedAmount} bytes waiting); wait for "drain"`,
+          `(${port.bufferedAmount} bytes waiting); wait for "drain"`,
       );
     }
   }
@@ -664,43 +657,6 @@ export class Connection {
     if (c.#state === "connected") call(c.#onDrain, undefined);
   }
 
-  /** How the device reaches a connection: one small object per connection, no closures. */
-  static #Handler = class implements ConnectionHandler {
-    #c: Connection;
-
-    constructor(c: Connection) {
-      this.#c = c;
-    }
-
-    onOpened(): void {
-      Connection.#opened(this.#c);
-    }
-
-    onRejected(code: number): void {
-      Connection.#failed(this.#c, code, undefined);
-    }
-
-    onFailed(code: number, message: string): void {
-      Connection.#failed(this.#c, code, message);
-    }
-
-    onData(data: ArrayBuffer): void {
-      Connection.#data(this.#c, data);
-    }
-
-    onClosed(reason: number): void {
-      Connection.#closed(this.#c, reason);
-    }
-
-    onDrain(): void {
-      Connection.#drained(this.#c);
-    }
-  };
-
-  static {
-    handlerOf = (c) => c.#handler;
-  }
-
   #result(result: ConnectResult): void {
     trace("connectResult", { peer: this.#peerId, name: this.#name, ...result });
     call(this.#onResult, result);
@@ -717,8 +673,8 @@ export class Connection {
     if (this.#client) this.#api.clients--;
     this.#state = "disconnected";
     this.#attempt++;
-    if (local) this.#stream?.close();
-    this.#stream = undefined;
+    if (local && this.#live) this.#port.close();
+    this.#live = false;
     this.#copies = undefined; // the link may still send from its slabs
     if (this.#held) {
       this.#held = false;
@@ -731,6 +687,44 @@ export class Connection {
       ErrorCode.INTERNAL_ERROR,
       `Cannot ${action}: connection "${this.#name}" to ${this.#peerId} is closed`,
     );
+  }
+
+  /** How the device reaches a connection: one small object per connection, no closures. */
+  static #LinkPort = class extends Port {
+    #c: Connection;
+
+    constructor(c: Connection) {
+      super();
+      this.#c = c;
+    }
+
+    override onOpened(): void {
+      Connection.#opened(this.#c);
+    }
+
+    override onRejected(code: number): void {
+      Connection.#failed(this.#c, code, undefined);
+    }
+
+    override onFailed(code: number, message: string): void {
+      Connection.#failed(this.#c, code, message);
+    }
+
+    override onData(data: ArrayBuffer): void {
+      Connection.#data(this.#c, data);
+    }
+
+    override onClosed(reason: number): void {
+      Connection.#closed(this.#c, reason);
+    }
+
+    override onDrain(): void {
+      Connection.#drained(this.#c);
+    }
+  };
+
+  static {
+    portOf = (c) => c.#port;
   }
 }
 

@@ -283,7 +283,7 @@ export class VirtualNet {
         if (p !== undefined) this.#close(p, "closed by peer");
         return;
       }
-      case "incoming": {
+      case "open": {
         const answer = dev.acceptor(e.name, e.link.peer);
         if (answer === true) dev.ep.accept(e.link, e.stream, { incoming: e.stream, dev: dev.id });
         else dev.ep.reject(e.link, e.stream, answer);

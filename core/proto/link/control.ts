@@ -89,42 +89,70 @@ const OPS = { open: 1, accept: 2, reject: 3, bye: 4 } as const;
 const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * The bytes of a control message. Allocates the result only (opens and
- * accepts come in bursts when many connections open at once).
+ * The bytes of a control message, in a new buffer.
  *
  * @param c The message.
- * @returns Its payload bytes (a new buffer).
+ * @returns Its payload bytes.
  * @throws {RangeError} When a string is longer than 65535 UTF-8 bytes.
  */
 export function encodeControl(c: Control): Uint8Array {
+  const out = new Uint8Array(controlLength(c));
+  encodeControlInto(c, out, 0);
+  return out;
+}
+
+/**
+ * The length of a control message's bytes.
+ *
+ * @param c The message.
+ * @returns Bytes.
+ * @throws {RangeError} When a string is longer than 65535 UTF-8 bytes.
+ */
+export function controlLength(c: Control): number {
+  switch (c.op) {
+    case "open":
+      return 10 + str16(c.name) + str16(c.bundle);
+    case "accept":
+    case "reject":
+      return 5;
+    case "bye":
+      return 1;
+  }
+}
+
+/**
+ * Write a control message into a buffer the caller owns (no allocation).
+ *
+ * @param c The message.
+ * @param out The buffer, with {@linkcode controlLength} bytes free at `at`.
+ * @param at Where to start.
+ * @returns The bytes written.
+ */
+export function encodeControlInto(c: Control, out: Uint8Array, at: number): number {
   switch (c.op) {
     case "open": {
       const n = str16(c.name);
       const b = str16(c.bundle);
-      const out = new Uint8Array(1 + 4 + 1 + 2 + n + 2 + b);
-      out[0] = OPS.open;
-      u32(out, 1, c.window);
-      out[5] = c.kind;
-      u16(out, 6, n);
-      writeUtf8(c.name, out, 8);
-      u16(out, 8 + n, b);
-      writeUtf8(c.bundle, out, 10 + n);
-      return out;
+      out[at] = OPS.open;
+      u32(out, at + 1, c.window);
+      out[at + 5] = c.kind;
+      u16(out, at + 6, n);
+      writeUtf8(c.name, out, at + 8);
+      u16(out, at + 8 + n, b);
+      writeUtf8(c.bundle, out, at + 10 + n);
+      return 10 + n + b;
     }
-    case "accept": {
-      const out = new Uint8Array(5);
-      out[0] = OPS.accept;
-      u32(out, 1, c.window);
-      return out;
-    }
-    case "reject": {
-      const out = new Uint8Array(5);
-      out[0] = OPS.reject;
-      u32(out, 1, c.code >>> 0);
-      return out;
-    }
+    case "accept":
+      out[at] = OPS.accept;
+      u32(out, at + 1, c.window);
+      return 5;
+    case "reject":
+      out[at] = OPS.reject;
+      u32(out, at + 1, c.code >>> 0);
+      return 5;
     case "bye":
-      return new Uint8Array([OPS.bye]);
+      out[at] = OPS.bye;
+      return 1;
   }
 }
 

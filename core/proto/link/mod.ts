@@ -60,7 +60,14 @@ import {
   type Reassembler,
 } from "../frame.ts";
 import { codecErrorMessage, DisconnectReason } from "../../error_codes.ts";
-import { decodeControl, encodeControl, ServiceKind } from "./control.ts";
+import {
+  type Control,
+  controlLength,
+  decodeControl,
+  encodeControl,
+  encodeControlInto,
+  ServiceKind,
+} from "./control.ts";
 import { Reorder } from "./reorder.ts";
 import { QUANTUM, Scheduler } from "./scheduler.ts";
 import { type Entry, Stream, type StreamState } from "./streams.ts";
@@ -101,7 +108,7 @@ export interface Transmit {
 
 /** What a link reports. `owner` is what the user attached to the stream. */
 export type LinkEvent =
-  | { type: "open"; stream: number; name: string; kind: number; bundle: string }
+  | { type: "open"; link: unknown; stream: number; name: string; kind: number; bundle: string }
   | { type: "opened"; stream: number; owner: unknown }
   | { type: "rejected"; stream: number; owner: unknown; code: number }
   | { type: "data"; stream: number; owner: unknown; data: ArrayBuffer }
@@ -129,6 +136,8 @@ export interface LinkOptions {
   maxBatchBytes?: number;
   /** Largest message the peer may send (bytes). @default {16777216} */
   maxMessageSize?: number;
+  /** Returned as `link` in `open` events (the driver's handle on this link). */
+  tag?: unknown;
 }
 
 /** Options of {@linkcode Link.addChannel}. */
@@ -176,6 +185,8 @@ export class Link {
   readonly localId: string;
   /** The peer's id. */
   readonly peerId: string;
+  /** The `tag` option: returned as `link` in `open` events. */
+  tag: unknown;
   #codec: Codec;
   #keepAlive: number;
   #pingInterval: number;
@@ -206,6 +217,7 @@ export class Link {
   constructor(options: LinkOptions) {
     this.localId = options.localId;
     this.peerId = options.peerId;
+    this.tag = options.tag;
     this.#codec = options.codec;
     this.#keepAlive = options.keepAliveTimeout ?? DEFAULT_KEEPALIVE_TIMEOUT;
     this.#pingInterval = Math.max(1, Math.floor(this.#keepAlive / 3));
@@ -406,17 +418,13 @@ export class Link {
     this.#nextStream = nextId(id);
     const s = new Stream(id, "opening", 0, options.owner);
     this.#streams.set(id, s);
-    this.#enqueue(
-      s,
-      CONTROL,
-      encodeControl({
-        op: "open",
-        window: this.#window,
-        kind: options.kind ?? ServiceKind.LINK_ENHANCE,
-        name,
-        bundle: options.bundle ?? "",
-      }),
-    );
+    this.#enqueue(s, CONTROL, {
+      op: "open",
+      window: this.#window,
+      kind: options.kind ?? ServiceKind.LINK_ENHANCE,
+      name,
+      bundle: options.bundle ?? "",
+    });
     return id;
   }
 
@@ -431,7 +439,7 @@ export class Link {
     if (s === undefined || s.state !== "incoming") return;
     s.state = "open";
     s.owner = owner;
-    this.#enqueue(s, CONTROL, encodeControl({ op: "accept", window: this.#window }));
+    this.#enqueue(s, CONTROL, { op: "accept", window: this.#window });
   }
 
   /**
@@ -444,7 +452,7 @@ export class Link {
     const s = this.#streams.get(id);
     if (s === undefined || s.state !== "incoming") return;
     s.state = "closing";
-    this.#enqueue(s, CONTROL, encodeControl({ op: "reject", code }), true);
+    this.#enqueue(s, CONTROL, { op: "reject", code }, true);
   }
 
   /**
@@ -545,7 +553,7 @@ export class Link {
 
   // ------------------------------------------------------------ sending
 
-  #enqueue(s: Stream, type: number, payload: Uint8Array, final = false): void {
+  #enqueue(s: Stream, type: number, payload: Uint8Array | Control, final = false): void {
     s.push({ type, payload, final });
     if (this.#sendable(s)) this.#scheduler.add(s);
   }
@@ -555,11 +563,30 @@ export class Link {
     if (head === undefined) return false;
     if (head.type !== DATA) return true;
     if (s.state === "opening") return false;
-    return s.credit >= head.payload.length || s.credit >= this.#window;
+    const len = (head.payload as Uint8Array).length;
+    return s.credit >= len || s.credit >= this.#window;
   }
+
+  /** Encode a control message into this batch's scratch (valid until the next batch). */
+  #control(c: Control): Uint8Array {
+    const n = controlLength(c);
+    if (this.#scratchUsed + n > this.#scratch.length) {
+      // Frames of this batch keep views of the old scratch: start a new one.
+      this.#scratch = new Uint8Array(Math.max(4096, 2 * n));
+      this.#scratchUsed = 0;
+    }
+    const at = this.#scratchUsed;
+    encodeControlInto(c, this.#scratch, at);
+    this.#scratchUsed = at + n;
+    return this.#scratch.subarray(at, at + n);
+  }
+
+  #scratch = new Uint8Array(0);
+  #scratchUsed = 0;
 
   /** Frames for one channel: urgent ones first, then streams in turn. */
   #batch(ch: Channel): FrameInit[] {
+    this.#scratchUsed = 0;
     const frames: FrameInit[] = this.#urgent;
     this.#urgent = [];
     let bytes = frames.length * FRAME_OVERHEAD;
@@ -570,12 +597,15 @@ export class Link {
       let spent = 0;
       while (spent < QUANTUM && bytes < this.#maxBatch && this.#sendable(s)) {
         const e: Entry = s.shift()!;
-        const len = e.payload.length;
+        const payload = e.type === CONTROL
+          ? this.#control(e.payload as Control)
+          : e.payload as Uint8Array;
+        const len = payload.length;
         if (e.type === DATA) {
           s.credit -= len;
           s.queued -= len;
         }
-        bytes += this.#fragments(frames, ch.mtu, e.type, s.id, e.payload);
+        bytes += this.#fragments(frames, ch.mtu, e.type, s.id, payload);
         spent += len + FRAME_OVERHEAD;
         if (e.final) {
           // Our close or reject went out: the stream is finished here.
@@ -764,6 +794,7 @@ export class Link {
         this.#streams.set(id, new Stream(id, "incoming", windowOf(c.window), undefined));
         this.#events.push({
           type: "open",
+          link: this.tag,
           stream: id,
           name: c.name,
           kind: c.kind,

@@ -40,6 +40,7 @@ for (const engine of ["wasm", "reference"] as const) {
       pair.run(pair.now + 50);
       assert.deepEqual(pair.eventsB[0], {
         type: "open",
+        link: undefined,
         stream: s,
         name: "Demo",
         kind: 0,

@@ -30,9 +30,9 @@ describe("stream send queue", () => {
     assert.equal(s.peek(), undefined);
     const e = (n: number) => ({ type: 0, payload: new Uint8Array(n), final: false });
     for (let i = 0; i < 3000; i++) s.push(e(i));
-    for (let i = 0; i < 2999; i++) assert.equal(s.shift()!.payload.length, i);
+    for (let i = 0; i < 2999; i++) assert.equal((s.shift()!.payload as Uint8Array).length, i);
     assert.equal(s.length, 1);
-    assert.equal(s.shift()!.payload.length, 2999);
+    assert.equal((s.shift()!.payload as Uint8Array).length, 2999);
     assert.equal(s.shift(), undefined);
     assert.equal(s.length, 0);
   });

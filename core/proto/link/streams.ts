@@ -16,6 +16,8 @@
  * @module
  */
 
+import type { Control } from "./control.ts";
+
 /** State of a stream as the link sees it. */
 export type StreamState = "opening" | "incoming" | "open" | "closing" | "closed";
 
@@ -23,8 +25,8 @@ export type StreamState = "opening" | "incoming" | "open" | "closing" | "closed"
 export interface Entry {
   /** Frame type. */
   type: number;
-  /** The bytes. */
-  payload: Uint8Array;
+  /** The bytes; a control message is kept as such and encoded when sent. */
+  payload: Uint8Array | Control;
   /** The stream is finished once this entry is sent (our close or reject). */
   final: boolean;
 }

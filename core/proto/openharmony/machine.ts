@@ -290,6 +290,8 @@ export function randomDevid(): string {
 
 /** One BLE connection speaking OpenHarmony's protocol. */
 export class OhLink {
+  /** Returned as `link` in `open` events (the driver's handle on this link). */
+  tag: unknown;
   /** Our GATT role. */
   readonly role: OhRole;
   /** Our bundle name. */
@@ -877,6 +879,7 @@ export class OhLink {
     }
     this.#events.push({
       type: "open",
+      link: this.tag,
       stream: c.id,
       name,
       kind: ServiceKind.LINK_ENHANCE,

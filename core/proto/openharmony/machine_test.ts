@@ -309,6 +309,7 @@ describe("openharmony link: incoming connections", () => {
     const [open] = events(l);
     assert.deepEqual(open, {
       type: "open",
+      link: undefined,
       stream: US,
       name: "DEMO",
       kind: 0,
@@ -344,6 +345,7 @@ describe("openharmony link: incoming connections", () => {
     deliver(l, 0, peer.handshake(THEM, "demo", "com.other.app"));
     assert.deepEqual(events(l), [{
       type: "open",
+      link: undefined,
       stream: US,
       name: "demo",
       kind: 0,
