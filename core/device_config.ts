@@ -22,16 +22,37 @@ export interface StaticPeer {
   port: number;
 }
 
-/** Limits of the linkEnhance API (OpenHarmony's by default). */
+/**
+ * Limits of a device: the linkEnhance API's (OpenHarmony's by default), and
+ * what peers can make the device hold. `docs/config.md` lists them all.
+ */
 export interface Limits {
   /** Started servers per process. @default {10} */
   servers: number;
   /** Client connections per process (accepted ones do not count). @default {10} */
   connections: number;
+  /** Links (peers) at once; more peers are refused. @default {64} */
+  links: number;
+  /** Connections open at once on one link, both directions. @default {256} */
+  streamsPerLink: number;
+  /** Channels that have not finished their handshake; the oldest is dropped first. @default {64} */
+  handshakes: number;
+  /** Bytes one peer may make the device hold (reassembly, reordering). @default {67108864} */
+  linkBudget: number;
+  /** Bytes all peers together may make the device hold. @default {268435456} */
+  deviceBudget: number;
 }
 
-/** OpenHarmony's limits. */
-export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({ servers: 10, connections: 10 });
+/** The default limits (OpenHarmony's for the API). */
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  servers: 10,
+  connections: 10,
+  links: 64,
+  streamsPerLink: 256,
+  handshakes: 64,
+  linkBudget: 64 * 1024 * 1024,
+  deviceBudget: 256 * 1024 * 1024,
+});
 
 /** A device's configuration, complete. */
 export interface DeviceConfig {
@@ -53,6 +74,8 @@ export interface DeviceConfig {
   connectTimeout: number;
   /** How long a silent link lives before it is declared lost (ms). @default {5000} */
   keepAliveTimeout: number;
+  /** How long a new channel has to finish its handshake (ms). @default {5000} */
+  handshakeTimeout: number;
 }
 
 /** What `configure()` accepts: every field optional. */
@@ -67,12 +90,14 @@ export interface DeviceOptions {
   peers?: (StaticPeer | string)[];
   /** `auto` or `off`. @default {"auto"} */
   discovery?: "auto" | "off";
-  /** Raise (or lower) OpenHarmony's limits: a linkweave extension. */
+  /** Raise (or lower) the limits: a linkweave extension. */
   limits?: Partial<Limits>;
   /** Connect timeout in ms. @default {10000} */
   connectTimeout?: number;
   /** Keep-alive timeout in ms. @default {5000} */
   keepAliveTimeout?: number;
+  /** Handshake timeout of a new channel in ms. @default {5000} */
+  handshakeTimeout?: number;
 }
 
 const MAC = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/;
@@ -112,24 +137,43 @@ export function normalizeDeviceId(id: unknown, code: number = ErrorCode.PARAMETE
   return id.toUpperCase();
 }
 
-function parsePort(value: unknown, what: string): number {
+/** Where a value came from, for error messages: an option or a variable. */
+type Source = { option: string } | { env: string };
+
+function invalidValue(source: Source, value: unknown, expected: string): ParameterError {
+  return new ParameterError(
+    "env" in source
+      ? `${source.env}=${JSON.stringify(String(value))} is not ${expected}`
+      : `Invalid ${source.option} ${JSON.stringify(value)}: expected ${expected}`,
+  );
+}
+
+function parsePort(value: unknown, source: Source): number {
   const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
   if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new ParameterError(
-      `Invalid ${what} ${JSON.stringify(value)}: expected an integer in 0..65535`,
-    );
+    throw invalidValue(source, value, "a port (an integer in 0..65535)");
   }
   return n;
 }
 
-function parseMs(value: unknown, what: string): number {
+function parseMs(value: unknown, source: Source): number {
   const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
   if (typeof n !== "number" || !Number.isInteger(n) || n <= 0) {
-    throw new ParameterError(
-      `Invalid ${what} ${JSON.stringify(value)}: expected a positive integer of milliseconds`,
-    );
+    throw invalidValue(source, value, "a positive integer of milliseconds");
   }
   return n;
+}
+
+/** An option, else a variable (empty counts as unset), with where it came from. */
+function pick<T>(
+  option: T | undefined,
+  optionName: string,
+  env: Record<string, string | undefined>,
+  variable: string,
+): [T | string | undefined, Source] {
+  if (option !== undefined) return [option, { option: optionName }];
+  const v = env[variable];
+  return [v === undefined || v === "" ? undefined : v, { env: variable }];
 }
 
 /**
@@ -155,7 +199,7 @@ export function parsePeer(spec: string): StaticPeer {
   return {
     deviceId: normalizeDeviceId(m[1]),
     host: m[3] ?? m[2],
-    port: parsePort(m[4], `port of peer ${JSON.stringify(spec)}`),
+    port: parsePort(m[4], { option: `port of peer ${JSON.stringify(spec)}` }),
   };
 }
 
@@ -165,7 +209,10 @@ export function parsePeer(spec: string): StaticPeer {
  *
  * Environment: `LINKWEAVE_DEVICE_ID`, `LINKWEAVE_PORT`, `LINKWEAVE_BIND`,
  * `LINKWEAVE_PEERS` (`ID@host:port,...`), `LINKWEAVE_DISCOVERY` (`auto`|`off`),
- * `LINKWEAVE_CONNECT_TIMEOUT`, `LINKWEAVE_KEEPALIVE_TIMEOUT` (ms).
+ * `LINKWEAVE_CONNECT_TIMEOUT`, `LINKWEAVE_KEEPALIVE_TIMEOUT`,
+ * `LINKWEAVE_HANDSHAKE_TIMEOUT` (ms), `LINKWEAVE_LIMITS` (`name=value,...`).
+ * A malformed variable is named in the error (`LINKWEAVE_PORT="abc" is not a
+ * port ...`).
  *
  * @param options What `configure()` was given.
  * @param env The environment variables.
@@ -179,57 +226,109 @@ export function parsePeer(spec: string): StaticPeer {
  * assert.equal(c.port, 38470);
  * assert.equal(c.peers[0].port, 4000);
  * assert.equal(c.limits.connections, 10);
+ * assert.throws(() => resolveConfig({}, { LINKWEAVE_PORT: "abc" }), /LINKWEAVE_PORT="abc" is not a port/);
  * ```
  */
 export function resolveConfig(
   options: DeviceOptions,
   env: Record<string, string | undefined>,
 ): DeviceConfig {
-  const rawId = options.deviceId ?? (env.LINKWEAVE_DEVICE_ID || undefined);
-  const rawPort = options.port ?? (env.LINKWEAVE_PORT || undefined);
-  const discovery = options.discovery ?? (env.LINKWEAVE_DISCOVERY || "auto");
-  if (discovery !== "auto" && discovery !== "off") {
-    throw new ParameterError(
-      `Invalid discovery ${JSON.stringify(discovery)}: expected "auto" or "off"`,
-    );
+  const [rawId, idSource] = pick(options.deviceId, "deviceId", env, "LINKWEAVE_DEVICE_ID");
+  if (rawId !== undefined && !isDeviceId(rawId)) {
+    throw invalidValue(idSource, rawId, 'a device id ("AA:BB:CC:DD:EE:FF")');
   }
-  const peerSpecs = options.peers ??
-    (env.LINKWEAVE_PEERS ?? "").split(",").filter((s) => s.trim() !== "");
-  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const [rawPort, portSource] = pick(options.port, "port", env, "LINKWEAVE_PORT");
+  const [discovery, discoverySource] = pick(
+    options.discovery,
+    "discovery",
+    env,
+    "LINKWEAVE_DISCOVERY",
+  );
+  if (discovery !== undefined && discovery !== "auto" && discovery !== "off") {
+    throw invalidValue(discoverySource, discovery, '"auto" or "off"');
+  }
+  const [bind, bindSource] = pick(options.bind, "bind address", env, "LINKWEAVE_BIND");
+  if (bind !== undefined && (typeof bind !== "string" || bind.trim() === "")) {
+    throw invalidValue(bindSource, bind, "an address to listen on");
+  }
+  const peers = options.peers !== undefined
+    ? options.peers.map((p) =>
+      typeof p === "string" ? parsePeer(p) : {
+        deviceId: normalizeDeviceId(p.deviceId),
+        host: p.host,
+        port: parsePort(p.port, { option: "peer port" }),
+      }
+    )
+    : (env.LINKWEAVE_PEERS ?? "").split(",").filter((s) => s.trim() !== "").map((spec) => {
+      try {
+        return parsePeer(spec);
+      } catch {
+        throw invalidValue({ env: "LINKWEAVE_PEERS" }, spec, 'a peer ("ID@host:port")');
+      }
+    });
+  const limits = { ...DEFAULT_LIMITS, ...parseLimits(env.LINKWEAVE_LIMITS), ...options.limits };
   for (const [k, v] of Object.entries(limits)) {
+    if (!(k in DEFAULT_LIMITS)) {
+      throw new ParameterError(
+        `Invalid limit ${JSON.stringify(k)}: expected one of ${
+          Object.keys(DEFAULT_LIMITS).join(", ")
+        }`,
+      );
+    }
     if (!Number.isInteger(v) || v < 1) {
       throw new ParameterError(
         `Invalid limit ${k} ${JSON.stringify(v)}: expected a positive integer`,
       );
     }
   }
-  const bind = options.bind ?? (env.LINKWEAVE_BIND || "127.0.0.1");
-  if (typeof bind !== "string" || bind === "") {
-    throw new ParameterError(`Invalid bind address ${JSON.stringify(bind)}`);
-  }
+  const ms = (option: number | undefined, name: string, variable: string, fallback: number) => {
+    const [v, source] = pick(option, name, env, variable);
+    return v === undefined ? fallback : parseMs(v, source);
+  };
   return {
     deviceId: rawId === undefined ? undefined : normalizeDeviceId(rawId),
-    port: rawPort === undefined ? DEFAULT_PORT : parsePort(rawPort, "port"),
+    port: rawPort === undefined ? DEFAULT_PORT : parsePort(rawPort, portSource),
     portExplicit: rawPort !== undefined,
-    bind,
-    peers: peerSpecs.map((p) =>
-      typeof p === "string" ? parsePeer(p) : {
-        deviceId: normalizeDeviceId(p.deviceId),
-        host: p.host,
-        port: parsePort(p.port, "peer port"),
-      }
-    ),
-    discovery,
+    bind: bind === undefined ? "127.0.0.1" : String(bind),
+    peers,
+    discovery: (discovery ?? "auto") as "auto" | "off",
     limits,
-    connectTimeout: parseMs(
-      options.connectTimeout ?? (env.LINKWEAVE_CONNECT_TIMEOUT || 10000),
+    connectTimeout: ms(
+      options.connectTimeout,
       "connect timeout",
+      "LINKWEAVE_CONNECT_TIMEOUT",
+      10000,
     ),
-    keepAliveTimeout: parseMs(
-      options.keepAliveTimeout ?? (env.LINKWEAVE_KEEPALIVE_TIMEOUT || 5000),
+    keepAliveTimeout: ms(
+      options.keepAliveTimeout,
       "keep-alive timeout",
+      "LINKWEAVE_KEEPALIVE_TIMEOUT",
+      5000,
+    ),
+    handshakeTimeout: ms(
+      options.handshakeTimeout,
+      "handshake timeout",
+      "LINKWEAVE_HANDSHAKE_TIMEOUT",
+      5000,
     ),
   };
+}
+
+/** `LINKWEAVE_LIMITS`: `name=value,...` (e.g. `links=128,streamsPerLink=512`). */
+function parseLimits(spec: string | undefined): Partial<Limits> {
+  const out: Record<string, number> = {};
+  for (const part of (spec ?? "").split(",").filter((p) => p.trim() !== "")) {
+    const m = /^\s*(\w+)\s*=\s*(\d+)\s*$/.exec(part);
+    if (m === null || !(m[1] in DEFAULT_LIMITS)) {
+      throw invalidValue(
+        { env: "LINKWEAVE_LIMITS" },
+        part,
+        `a limit "name=value" (names: ${Object.keys(DEFAULT_LIMITS).join(", ")})`,
+      );
+    }
+    out[m[1]] = Number(m[2]);
+  }
+  return out;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
+  DEFAULT_LIMITS,
   DEFAULT_PORT,
   isDeviceId,
   normalizeDeviceId,
@@ -65,9 +66,18 @@ describe("device_config", () => {
     assert.equal(c.bind, "127.0.0.1");
     assert.deepEqual(c.peers, []);
     assert.equal(c.discovery, "auto");
-    assert.deepEqual(c.limits, { servers: 10, connections: 10 });
+    assert.deepEqual(c.limits, {
+      servers: 10,
+      connections: 10,
+      links: 64,
+      streamsPerLink: 256,
+      handshakes: 64,
+      linkBudget: 64 * 1024 * 1024,
+      deviceBudget: 256 * 1024 * 1024,
+    });
     assert.equal(c.connectTimeout, 10000);
     assert.equal(c.keepAliveTimeout, 5000);
+    assert.equal(c.handshakeTimeout, 5000);
   });
 
   it("resolveConfig() reads the environment, and options win over it", () => {
@@ -78,6 +88,7 @@ describe("device_config", () => {
       LINKWEAVE_PEERS: "AA:BB:CC:DD:EE:01@127.0.0.1:4001, AA:BB:CC:DD:EE:02@127.0.0.1:4002",
       LINKWEAVE_DISCOVERY: "off",
       LINKWEAVE_CONNECT_TIMEOUT: "1500",
+      LINKWEAVE_LIMITS: "links=8, streamsPerLink=16",
     };
     const c = resolveConfig({}, env);
     assert.equal(c.deviceId, "00:11:22:33:44:55");
@@ -87,6 +98,8 @@ describe("device_config", () => {
     assert.deepEqual(c.peers.map((p) => p.port), [4001, 4002]);
     assert.equal(c.discovery, "off");
     assert.equal(c.connectTimeout, 1500);
+    assert.equal(c.limits.links, 8);
+    assert.equal(c.limits.streamsPerLink, 16);
     const o = resolveConfig({
       port: 0,
       deviceId: "aa:aa:aa:aa:aa:aa",
@@ -94,17 +107,27 @@ describe("device_config", () => {
     }, env);
     assert.equal(o.port, 0);
     assert.equal(o.deviceId, "AA:AA:AA:AA:AA:AA");
-    assert.deepEqual(o.limits, { servers: 10, connections: 100 });
+    assert.deepEqual(o.limits, {
+      ...DEFAULT_LIMITS,
+      links: 8,
+      streamsPerLink: 16,
+      connections: 100,
+    });
   });
 
   it("resolveConfig() rejects every malformed value with a message naming it", () => {
     const cases: [Parameters<typeof resolveConfig>[0], Record<string, string>, RegExp][] = [
-      [{}, { LINKWEAVE_PORT: "-1" }, /port "-1"/],
-      [{ port: 1.5 }, {}, /port 1.5/],
-      [{}, { LINKWEAVE_DEVICE_ID: "me" }, /device id "me"/],
-      [{}, { LINKWEAVE_DISCOVERY: "mdns" }, /discovery "mdns"/],
-      [{}, { LINKWEAVE_PEERS: "bad" }, /peer "bad"/],
+      [{}, { LINKWEAVE_PORT: "abc" }, /^LINKWEAVE_PORT="abc" is not a port/],
+      [{}, { LINKWEAVE_PORT: "-1" }, /^LINKWEAVE_PORT="-1" is not a port/],
+      [{ port: 1.5 }, {}, /^Invalid port 1.5: expected a port/],
+      [{}, { LINKWEAVE_DEVICE_ID: "me" }, /^LINKWEAVE_DEVICE_ID="me" is not a device id/],
+      [{ deviceId: "me" }, {}, /^Invalid deviceId "me"/],
+      [{}, { LINKWEAVE_DISCOVERY: "mdns" }, /^LINKWEAVE_DISCOVERY="mdns" is not "auto" or "off"/],
+      [{}, { LINKWEAVE_PEERS: "bad" }, /^LINKWEAVE_PEERS="bad" is not a peer/],
+      [{}, { LINKWEAVE_LIMITS: "links=lots" }, /^LINKWEAVE_LIMITS="links=lots" is not a limit/],
+      [{}, { LINKWEAVE_KEEPALIVE_TIMEOUT: "5s" }, /^LINKWEAVE_KEEPALIVE_TIMEOUT="5s" is not/],
       [{ limits: { servers: 0 } }, {}, /limit servers 0/],
+      [{ limits: { nope: 1 } as never }, {}, /limit "nope"/],
       [{ connectTimeout: -5 }, {}, /connect timeout -5/],
     ];
     for (const [options, env, re] of cases) {

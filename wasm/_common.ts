@@ -87,3 +87,21 @@ export function messageRange(data: Uint8Array, o: EncodeMessageOptions): [number
   }
   return [start, end];
 }
+
+/**
+ * A decoder's buffer for an incomplete frame, grown on demand (idle channels
+ * then hold no 64 KiB buffer each): at least `need` bytes, keeping the first
+ * `keep`, at most `max`.
+ *
+ * @param buf The current buffer.
+ * @param keep Bytes of it in use.
+ * @param need Bytes needed.
+ * @param max The decoder's largest frame.
+ * @returns `buf`, or a larger copy.
+ */
+export function room(buf: Uint8Array, keep: number, need: number, max: number): Uint8Array {
+  if (buf.length >= need) return buf;
+  const out = new Uint8Array(Math.min(max, Math.max(need, 2 * buf.length, 256)));
+  out.set(buf.subarray(0, keep));
+  return out;
+}

@@ -24,7 +24,7 @@ import {
   type Reassembler,
   type ReassemblyLimits,
 } from "../core/proto/frame.ts";
-import { checkFrameInit, decoderMaxFrame, messageRange, resolveLimits } from "./_common.ts";
+import { checkFrameInit, decoderMaxFrame, messageRange, resolveLimits, room } from "./_common.ts";
 
 // ---------------------------------------------------------------- CRC-32
 
@@ -128,7 +128,7 @@ class ReferenceDecoder implements Decoder {
   constructor(max: number, crc: (data: Uint8Array, seed?: number) => number) {
     this.#max = max;
     this.#crc = crc;
-    this.#pending = new Uint8Array(max);
+    this.#pending = new Uint8Array(0);
   }
 
   get error(): number {
@@ -144,7 +144,7 @@ class ReferenceDecoder implements Decoder {
     const len = chunk.length;
     let pos = 0;
     if (this.#pendingLen > 0) {
-      const p = this.#pending;
+      let p = this.#pending = room(this.#pending, this.#pendingLen, HEADER_LENGTH, this.#max);
       let have = this.#pendingLen;
       if (have < HEADER_LENGTH) {
         const t = Math.min(HEADER_LENGTH - have, len);
@@ -157,6 +157,7 @@ class ReferenceDecoder implements Decoder {
         if (need <= this.#max) {
           const t = Math.min(need - have, len - pos);
           if (t > 0) {
+            p = this.#pending = room(p, have, have + t, this.#max);
             p.set(chunk.subarray(pos, pos + t), have);
             have += t;
             pos += t;
@@ -173,7 +174,10 @@ class ReferenceDecoder implements Decoder {
     const err = this.#scan(chunk, pos, len, onFrame);
     if (err !== 0) return this.#error = err;
     const rest = len - this.#consumed;
-    if (rest > 0) this.#pending.set(chunk.subarray(this.#consumed, len));
+    if (rest > 0) {
+      this.#pending = room(this.#pending, 0, rest, this.#max);
+      this.#pending.set(chunk.subarray(this.#consumed, len));
+    }
     this.#pendingLen = rest;
     return 0;
   }

@@ -46,7 +46,7 @@ import {
   type Reassembler,
   type ReassemblyLimits,
 } from "../core/proto/frame.ts";
-import { checkFrameInit, decoderMaxFrame, messageRange, resolveLimits } from "./_common.ts";
+import { checkFrameInit, decoderMaxFrame, messageRange, resolveLimits, room } from "./_common.ts";
 import { createReferenceCodec, REFERENCE_CRC } from "./_reference.ts";
 
 export {
@@ -227,7 +227,7 @@ class WasmDecoder implements Decoder {
     this.#max = max;
     this.#wasmCrc = source.name === "wasm";
     this.#crc = source.crc32;
-    this.#pending = new Uint8Array(max);
+    this.#pending = new Uint8Array(0);
   }
 
   get error(): number {
@@ -263,7 +263,7 @@ class WasmDecoder implements Decoder {
     let pos = 0;
     while (true) {
       if (this.#pendingLen > 0) {
-        const p = this.#pending;
+        let p = this.#pending = room(this.#pending, this.#pendingLen, HEADER_LENGTH, this.#max);
         let have = this.#pendingLen;
         if (have < HEADER_LENGTH) {
           const t = Math.min(HEADER_LENGTH - have, len - pos);
@@ -276,6 +276,7 @@ class WasmDecoder implements Decoder {
           if (need <= this.#max) {
             const t = Math.min(need - have, len - pos);
             if (t > 0) {
+              p = this.#pending = room(p, have, have + t, this.#max);
               p.set(chunk.subarray(pos, pos + t), have);
               have += t;
               pos += t;
@@ -337,7 +338,10 @@ class WasmDecoder implements Decoder {
       n -= consumed;
       if (count < cap || n === 0) break;
     }
-    if (n > 0) this.#pending.set(c.u8.subarray(ptr, ptr + n));
+    if (n > 0) {
+      this.#pending = room(this.#pending, 0, n, this.#max);
+      this.#pending.set(c.u8.subarray(ptr, ptr + n));
+    }
     this.#pendingLen = n;
     return 0;
   }

@@ -19,6 +19,7 @@ import type { Codec } from "../proto/frame.ts";
 import type { Channel, ChannelEvents, PeerAddress, PeerFinder, Transport } from "./channel.ts";
 import { Endpoint, type EndpointEvent, type PeerLink } from "./endpoint.ts";
 import type { DeviceHost } from "./host.ts";
+import { trace } from "../trace.ts";
 
 /** The owner's handle on a connection. */
 export interface ConnectionRef {
@@ -52,6 +53,8 @@ export class Port implements ConnectionRef {
   stream = 0;
   /** @internal The driver, while the connection is in use. */
   driver: DeviceDriver | undefined = undefined;
+  /** Largest message the peer may send on this connection (bytes); the link's default when unset. */
+  maxMessage: number | undefined = undefined;
 
   /**
    * Queue a message.
@@ -215,11 +218,20 @@ export class DeviceDriver implements DeviceRuntime {
     this.nonce = init.nonce;
     this.bind = init.config.bind;
     this.port = 0;
+    const { limits } = init.config;
     this.#ep = new Endpoint({
       localId: init.deviceId,
       nonce: init.nonce,
       codec: init.codec,
-      link: { keepAliveTimeout: init.config.keepAliveTimeout },
+      link: {
+        keepAliveTimeout: init.config.keepAliveTimeout,
+        maxStreams: limits.streamsPerLink,
+        budget: limits.linkBudget,
+      },
+      handshakeTimeout: init.config.handshakeTimeout,
+      maxHandshakes: limits.handshakes,
+      maxLinks: limits.links,
+      budget: limits.deviceBudget,
     });
   }
 
@@ -299,6 +311,7 @@ export class DeviceDriver implements DeviceRuntime {
       deadline: now + (options.timeout ?? this.#config.connectTimeout),
       kind: options.kind,
       bundle: options.bundle,
+      maxMessage: port.maxMessage,
     }, now);
     this.#scheduleFlush();
   }
@@ -467,6 +480,7 @@ export class DeviceDriver implements DeviceRuntime {
   async #dial(peer: string): Promise<void> {
     const addr = this.#address(peer);
     if (addr === undefined) {
+      trace("dialFailed", { peer, message: "no address known for it" });
       this.#finder?.announce();
       this.#ep.handleDialFailed(peer, "no address known for it", this.#host.now());
       this.#flush();
@@ -484,6 +498,7 @@ export class DeviceDriver implements DeviceRuntime {
     } catch (e) {
       this.#forgetSlot(id);
       const where = `${addr.host}:${addr.port}`;
+      trace("dialFailed", { peer, address: where, message: (e as Error).message });
       this.#ep.handleDialFailed(peer, `${where}: ${(e as Error).message}`, this.#host.now());
       this.#flush();
       return;
@@ -590,6 +605,10 @@ export class DeviceDriver implements DeviceRuntime {
       }
       case "connectFailed": {
         const port = ev.owner as Port;
+        trace("connectFailed", { peer: port.peerId, code: ev.code, message: ev.message });
+        if (this.#closing === undefined) {
+          this.#warnOnce(`connect:${port.peerId}`, `linkweave: ${ev.message}`);
+        }
         if (port.driver !== undefined) port.onFailed(ev.code, ev.message);
         return;
       }
@@ -612,14 +631,16 @@ export class DeviceDriver implements DeviceRuntime {
           answer.link = ev.link;
           answer.stream = ev.stream;
           answer.driver = this;
-          this.#ep.accept(ev.link, ev.stream, answer);
+          this.#ep.accept(ev.link, ev.stream, answer, answer.maxMessage);
         }
         return;
       }
       case "dial":
+        trace("dial", { peer: ev.peer });
         void this.#dial(ev.peer);
         return;
       case "closeChannel": {
+        trace("closeChannel", { channel: ev.channel, why: ev.why });
         const slot = this.#slots.get(ev.channel);
         if (slot === undefined) return;
         slot.closed = true;
@@ -628,12 +649,28 @@ export class DeviceDriver implements DeviceRuntime {
         return;
       }
       case "warn":
+        trace("warn", { message: ev.message });
         this.#host.warn(ev.message);
         return;
       case "linkUp":
+        trace("linkUp", { peer: ev.link.peer, nonce: ev.link.nonce });
+        return;
       case "linkDown":
+        trace("linkDown", { peer: ev.link.peer, reason: ev.reason, message: ev.message });
         return;
     }
+  }
+
+  #warned = new Map<string, number>();
+
+  /** Warn, at most once per key every 10 s. */
+  #warnOnce(key: string, message: string): void {
+    const now = this.#host.now();
+    const last = this.#warned.get(key);
+    if (last !== undefined && now - last < 10_000) return;
+    if (this.#warned.size > 256) this.#warned.clear();
+    this.#warned.set(key, now);
+    this.#host.warn(message);
   }
 
   #arm(): void {

@@ -43,6 +43,10 @@ export const DEFAULT_MAX_HANDSHAKES = 64;
 export const DEFAULT_RETRY_INTERVAL = 300;
 /** Warnings with the same key are reported at most once in this many ms. */
 export const WARN_INTERVAL = 10_000;
+/** Default most links (peers) at once. */
+export const DEFAULT_MAX_LINKS = 64;
+/** Default most bytes all peers together may make this device hold. */
+export const DEFAULT_DEVICE_BUDGET: number = 256 * 1024 * 1024;
 
 /** Options of an {@linkcode Endpoint}. */
 export interface EndpointOptions {
@@ -60,6 +64,13 @@ export interface EndpointOptions {
   maxHandshakes?: number;
   /** Pause between dial attempts (ms). @default {300} */
   retryInterval?: number;
+  /** Most links at once; more peers are refused (`busy`). @default {64} */
+  maxLinks?: number;
+  /**
+   * Most bytes all links together may hold for their peers; beyond it the
+   * link holding most is closed. @default {268435456}
+   */
+  budget?: number;
 }
 
 /** What a transport says about a new channel. */
@@ -106,17 +117,19 @@ export interface ConnectOptions {
   kind?: number;
   /** The app's bundle name. @default {""} */
   bundle?: string;
+  /** Largest message the peer may send on the stream. @default {the link's} */
+  maxMessage?: number;
 }
 
 /** What an endpoint reports. */
 export type EndpointEvent =
-  | Exclude<LinkEvent, { type: "open" } | { type: "linkClosed" }>
+  | Exclude<LinkEvent, { type: "open" } | { type: "linkClosed" } | { type: "protocolError" }>
   /** A peer opens a stream: answer with `accept` or `reject`. */
   | { type: "open"; link: PeerLink; stream: number; name: string; kind: number; bundle: string }
   /** Dial `peer`: make a channel, then `handleChannel`, or `handleDialFailed`. */
   | { type: "dial"; peer: string }
-  /** Close this channel (after writing what was transmitted to it). */
-  | { type: "closeChannel"; channel: ChannelId }
+  /** Close this channel (after writing what was transmitted to it); `why` for traces. */
+  | { type: "closeChannel"; channel: ChannelId; why: string }
   /** A connect request got its stream: send on it once `opened`. */
   | { type: "opening"; owner: unknown; link: PeerLink; stream: number }
   /** A connect request failed before its stream opened. */
@@ -152,6 +165,7 @@ interface Waiter {
   name: string;
   kind: number;
   bundle: string;
+  maxMessage: number | undefined;
   deadline: number;
   link: PeerLink | undefined;
   stream: number;
@@ -169,6 +183,8 @@ export class Endpoint {
   #handshakeTimeout: number;
   #maxHandshakes: number;
   #retry: number;
+  #maxLinks: number;
+  #budget: number;
   #channels = new Map<ChannelId, Chan>();
   #handshaking = new Set<Chan>();
   #links = new Map<string, PeerLink>();
@@ -191,6 +207,8 @@ export class Endpoint {
     this.#handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
     this.#maxHandshakes = options.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES;
     this.#retry = options.retryInterval ?? DEFAULT_RETRY_INTERVAL;
+    this.#maxLinks = options.maxLinks ?? DEFAULT_MAX_LINKS;
+    this.#budget = options.budget ?? DEFAULT_DEVICE_BUDGET;
   }
 
   // ------------------------------------------------------------ getters
@@ -238,7 +256,7 @@ export class Endpoint {
       link: undefined,
     };
     if (this.#closed) {
-      this.#emit({ type: "closeChannel", channel: id });
+      this.#emit({ type: "closeChannel", channel: id, why: "device closing" });
       return;
     }
     this.#channels.set(id, ch);
@@ -278,11 +296,14 @@ export class Endpoint {
    * @param now The current time (ms).
    */
   handleBytes(id: ChannelId, bytes: Uint8Array, now: number): void {
+    this.#lastNow = now;
     const ch = this.#channels.get(id);
     if (ch === undefined) return;
     if (ch.link !== undefined) {
-      ch.link.link.handleBytes(id, bytes, now);
-      this.#touch(ch.link);
+      const pl = ch.link;
+      pl.link.handleBytes(id, bytes, now);
+      if (pl.link.held > 0) this.#checkBudget(pl, now);
+      this.#touch(pl);
       return;
     }
     const reader = ch.reader;
@@ -343,6 +364,7 @@ export class Endpoint {
    * @param now The current time (ms).
    */
   handleTimeout(now: number): void {
+    this.#lastNow = now;
     for (const ch of [...this.#handshaking]) {
       if (ch.deadline <= now) this.#drop(ch, "handshake timed out", now);
     }
@@ -451,6 +473,7 @@ export class Endpoint {
       name,
       kind: options.kind ?? 0,
       bundle: options.bundle ?? "",
+      maxMessage: options.maxMessage,
       deadline: options.deadline,
       link: undefined,
       stream: 0,
@@ -470,6 +493,16 @@ export class Endpoint {
     const pl = this.#links.get(peer);
     if (pl !== undefined && pl.link.state === "open") {
       this.#open(pl, w);
+      return;
+    }
+    if (this.#links.size >= this.#maxLinks) {
+      this.#waiters.delete(w.owner);
+      this.#emit({
+        type: "connectFailed",
+        owner: w.owner,
+        code: ErrorCode.INTERNAL_ERROR,
+        message: `Cannot connect to ${peer}: this device has ${this.#maxLinks} links, its limit`,
+      });
       return;
     }
     if (!this.#dials.has(peer)) {
@@ -498,9 +531,10 @@ export class Endpoint {
    * @param pl Its link.
    * @param stream The stream id.
    * @param owner Tag returned in every later event of the stream.
+   * @param maxMessage Largest message the peer may send on it. @default {the link's}
    */
-  accept(pl: PeerLink, stream: number, owner: unknown): void {
-    pl.link.accept(stream, owner);
+  accept(pl: PeerLink, stream: number, owner: unknown, maxMessage?: number): void {
+    pl.link.accept(stream, owner, maxMessage);
     this.#touch(pl);
   }
 
@@ -581,6 +615,17 @@ export class Endpoint {
     }
     const existing = this.#links.get(hello.id);
     const open = existing !== undefined && existing.link.state === "open";
+    if (!open && this.#links.size >= this.#maxLinks && hello.id !== this.localId) {
+      this.#send(ch.id, { op: "refuse", id: this.localId, nonce: this.nonce, reason: "busy" });
+      this.#warn(
+        "links",
+        `linkweave: refused a link from ${hello.id}: this device has ${this.#maxLinks} links, ` +
+          "its limit (configure({ limits: { links } }))",
+        now,
+      );
+      this.#drop(ch, "refused: busy", now);
+      return;
+    }
     const dial = this.#dials.get(hello.id);
     const verdict = decideIncoming(hello, {
       localId: this.localId,
@@ -643,6 +688,10 @@ export class Endpoint {
     let fresh = false;
     if (pl === undefined || pl.link.state !== "open" || pl.nonce !== hello.nonce) {
       if (pl !== undefined) this.#forget(pl);
+      if (this.#links.size >= this.#maxLinks) {
+        this.#drop(ch, `this device has ${this.#maxLinks} links, its limit`, now);
+        return;
+      }
       const link = new Link({
         ...this.#linkOptions,
         localId: this.localId,
@@ -672,7 +721,7 @@ export class Endpoint {
     this.#handshaking.delete(ch);
     ch.reader = undefined;
     if (!this.#channels.delete(ch.id)) return;
-    this.#emit({ type: "closeChannel", channel: ch.id });
+    this.#emit({ type: "closeChannel", channel: ch.id, why });
     if (ch.dialer && ch.expect !== undefined && ch.link === undefined) {
       this.handleDialFailed(ch.expect, why, now);
     }
@@ -681,10 +730,45 @@ export class Endpoint {
   // ------------------------------------------------------------ links
 
   #open(pl: PeerLink, w: Waiter): void {
+    try {
+      w.stream = pl.link.open(w.name, {
+        owner: w.owner,
+        kind: w.kind,
+        bundle: w.bundle,
+        maxMessage: w.maxMessage,
+      });
+    } catch (e) {
+      this.#waiters.delete(w.owner);
+      this.#emit({
+        type: "connectFailed",
+        owner: w.owner,
+        code: ErrorCode.INTERNAL_ERROR,
+        message: (e as Error).message,
+      });
+      return;
+    }
     w.link = pl;
-    w.stream = pl.link.open(w.name, { owner: w.owner, kind: w.kind, bundle: w.bundle });
     this.#emit({ type: "opening", owner: w.owner, link: pl, stream: w.stream });
     this.#touch(pl);
+  }
+
+  /** All links together hold more than the device budget: close the one holding most. */
+  #checkBudget(pl: PeerLink, now: number): void {
+    let total = 0;
+    let worst = pl;
+    for (const other of this.#links.values()) {
+      total += other.link.held;
+      if (other.link.held > worst.link.held) worst = other;
+    }
+    if (total <= this.#budget) return;
+    this.#warn(
+      `budget:${worst.peer}`,
+      `linkweave: closed the link to ${worst.peer}: its peer made it hold ${worst.link.held} ` +
+        `bytes while all links held ${total}, over the device budget of ${this.#budget}`,
+      now,
+    );
+    worst.link.abort(`Link to ${worst.peer} closed: over the device budget`);
+    this.#touch(worst);
   }
 
   #touch(pl: PeerLink): void {
@@ -710,6 +794,9 @@ export class Endpoint {
           this.#waiters.delete(e.owner);
           this.#emit(e);
           break;
+        case "protocolError":
+          this.#warn(`protocol:${pl.peer}`, `linkweave: ${e.message}`, this.#lastNow);
+          break;
         default:
           this.#emit(e);
       }
@@ -723,7 +810,7 @@ export class Endpoint {
       const ch = this.#channels.get(id);
       if (ch === undefined) continue;
       this.#channels.delete(id);
-      this.#emit({ type: "closeChannel", channel: id });
+      this.#emit({ type: "closeChannel", channel: id, why: "link closed" });
     }
     pl.channels.clear();
     pl.timeout = undefined;
@@ -740,6 +827,9 @@ export class Endpoint {
   #emit(e: EndpointEvent): void {
     this.#events.push(e);
   }
+
+  /** The time of the latest input (for warnings raised while collecting events). */
+  #lastNow = 0;
 
   #warn(key: string, message: string, now: number): void {
     const last = this.#warned.get(key);

@@ -696,6 +696,8 @@ export class Connection {
     constructor(c: Connection) {
       super();
       this.#c = c;
+      // What the API can receive is what it can send.
+      this.maxMessage = MAX_SEND_DATA;
     }
 
     override onOpened(): void {

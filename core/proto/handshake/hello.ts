@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { type Codec, type Frame, FRAME_OVERHEAD, FrameType, MAX_MTU } from "../frame.ts";
+import { type Codec, type Frame, FRAME_OVERHEAD, FrameType } from "../frame.ts";
 import { isDeviceId } from "../../device_config.ts";
 
 /** Version of the link protocol this device speaks (handshake field `v`). */
@@ -93,7 +93,8 @@ export class HelloReader {
 
   /** @param codec The framing codec, whose decoder reads the frame. */
   constructor(codec: Codec) {
-    this.#decoder = codec.createDecoder({ maxFrameSize: MAX_MTU });
+    // A first frame larger than a handshake is refused as soon as its header is read.
+    this.#decoder = codec.createDecoder({ maxFrameSize: MAX_HELLO + FRAME_OVERHEAD });
   }
 
   /**

@@ -283,7 +283,7 @@ for (const engine of ["wasm", "reference"] as const) {
         codec.encodeBatch([{
           type: 1,
           stream: 2,
-          seq: 1,
+          seq: 0,
           total: open.length,
           offset: 0,
           payload: open,

@@ -3,10 +3,12 @@ import assert from "node:assert/strict";
 import { Scheduler } from "./scheduler.ts";
 import { Stream } from "./streams.ts";
 
+const FLOW = { credit: 0, rxLeft: 0, maxMessage: 0 };
+
 describe("scheduler", () => {
   it("serves streams in turn, once each, and forgets them when cleared", () => {
     const sch = new Scheduler();
-    const [a, b, c] = [1, 2, 3].map((id) => new Stream(id, "open", 0, undefined));
+    const [a, b, c] = [1, 2, 3].map((id) => new Stream(id, "open", undefined, FLOW));
     sch.add(a);
     sch.add(b);
     sch.add(a); // already in line: stays where it is
@@ -25,7 +27,7 @@ describe("scheduler", () => {
 
 describe("stream send queue", () => {
   it("is allocated with the first entry and released when empty", () => {
-    const s = new Stream(1, "open", 0, "owner");
+    const s = new Stream(1, "open", "owner", FLOW);
     assert.equal(s.length, 0);
     assert.equal(s.peek(), undefined);
     const e = (n: number) => ({ type: 0, payload: new Uint8Array(n), final: false });

@@ -31,6 +31,14 @@ export interface Entry {
   final: boolean;
 }
 
+/** A message that arrived ahead of its turn, waiting in a stream's reorder buffer. */
+export interface Early {
+  /** Frame type. */
+  type: number;
+  /** DATA as an ArrayBuffer of its own; other types as a copy of their bytes. */
+  data: ArrayBuffer;
+}
+
 /** A stream of a link. */
 export class Stream {
   /** The stream id. */
@@ -45,7 +53,17 @@ export class Stream {
   credit: number;
   /** Bytes delivered to the user and not yet credited back to the peer. */
   consumed = 0;
-  /** Bytes of DATA received and not yet delivered (reorder, reassembly). */
+  /** Bytes the peer may still send before it must wait for credit (our window left). */
+  rxLeft: number;
+  /** Largest message the peer may send on this stream. */
+  maxMessage: number;
+  /** Sequence number of our next message on this stream. */
+  txSeq = 0;
+  /** Sequence number of the peer's next message on this stream. */
+  rxSeq = 0;
+  /** Messages that arrived ahead of `rxSeq` (allocated on first use). */
+  early: Map<number, Early> | undefined;
+  /** Bytes in `early`. */
   held = 0;
   /** Whether the stream waits in the scheduler's line. */
   ready = false;
@@ -57,14 +75,22 @@ export class Stream {
   /**
    * @param id The stream id.
    * @param state Its first state.
-   * @param credit The peer's window (0 until known).
    * @param owner The user's tag.
+   * @param flow The peer's window (`credit`, 0 until known), ours (`rxLeft`)
+   *   and the largest message the peer may send (`maxMessage`).
    */
-  constructor(id: number, state: StreamState, credit: number, owner: unknown) {
+  constructor(
+    id: number,
+    state: StreamState,
+    owner: unknown,
+    flow: { credit: number; rxLeft: number; maxMessage: number },
+  ) {
     this.id = id;
     this.state = state;
-    this.credit = credit;
     this.owner = owner;
+    this.credit = flow.credit;
+    this.rxLeft = flow.rxLeft;
+    this.maxMessage = flow.maxMessage;
   }
 
   /** Entries queued. */

@@ -1,0 +1,156 @@
+/**
+ * What a hostile peer can make a link hold, and what it can break: frames
+ * crafted by hand (not by a well-behaved link) are fed to a victim link.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createCodec } from "../../../wasm/mod.ts";
+import { nativeCrc } from "../../../platform/crc.ts";
+import { DisconnectReason, ErrorCode } from "../../error_codes.ts";
+import { type FrameInit, FrameType } from "../frame.ts";
+import { decodeControl, encodeControl } from "./control.ts";
+import { Link, type LinkEvent, type LinkOptions } from "./mod.ts";
+
+const codec = createCodec({ crc: nativeCrc() });
+const VICTIM = "00:00:00:00:00:0B";
+const ATTACKER = "00:00:00:00:00:0A"; // lower id: opens odd stream ids
+const { DATA, CONTROL } = FrameType;
+
+/** A victim link and a hand that writes raw frames to it. */
+function victim(options: Partial<LinkOptions> & { accept?: boolean } = {}) {
+  const link = new Link({ localId: VICTIM, peerId: ATTACKER, codec, now: 0, ...options });
+  link.addChannel(1, { now: 0 });
+  const events: LinkEvent[] = [];
+  const sent: FrameInit[] = [];
+  const feed = (frames: FrameInit[]) => {
+    link.handleBytes(1, codec.encodeBatch(frames).slice(), 0);
+    for (let e = link.pollEvent(); e; e = link.pollEvent()) {
+      events.push(e);
+      if (e.type === "open" && options.accept !== false) {
+        link.accept(e.stream, `owner ${e.stream}`, options.maxMessageSize);
+      }
+    }
+    // What the victim answers (accepts, credit, resets, refusals).
+    for (let t = link.pollTransmit(0); t; t = link.pollTransmit(0)) {
+      codec.createDecoder().push(t.bytes, (f) => sent.push({ ...f, payload: f.payload.slice() }));
+    }
+    for (let e = link.pollEvent(); e; e = link.pollEvent()) events.push(e);
+  };
+  const open = (stream: number, name = "svc") => {
+    const payload = encodeControl({ op: "open", window: 1 << 20, kind: 0, name, bundle: "" });
+    feed([{ type: CONTROL, stream, seq: 0, total: payload.length, offset: 0, payload }]);
+  };
+  return { link, events, sent, feed, open };
+}
+
+function data(stream: number, seq: number, bytes: number, offset = 0, total = bytes): FrameInit {
+  return { type: DATA, stream, seq, total, offset, payload: new Uint8Array(bytes).fill(seq) };
+}
+
+describe("link limits against a hostile peer", () => {
+  it("resets a stream that gets data before it was accepted; the link and other streams live", () => {
+    const v = victim({ accept: false });
+    v.open(1);
+    v.open(3);
+    v.link.accept(3, "three");
+    v.feed([data(1, 1, 1024)]);
+    assert.ok(
+      v.events.some((e) =>
+        e.type === "protocolError" && /before the stream was accepted/.test(e.message)
+      ),
+    );
+    assert.equal(v.link.streamState(1), "closed");
+    assert.equal(v.link.state, "open");
+    assert.ok(v.sent.some((f) => f.type === FrameType.CLOSE && f.stream === 1), "reset sent");
+    v.feed([data(3, 1, 100)]);
+    assert.ok(v.events.some((e) => e.type === "data" && e.stream === 3));
+  });
+
+  it("counts messages held out of order against the window, so they cannot pile up", () => {
+    const v = victim({ window: 64 * 1024 });
+    v.open(1);
+    // Seq 1 never comes: everything after it waits in the reorder buffer.
+    const frames: FrameInit[] = [];
+    for (let seq = 2; seq <= 200; seq++) frames.push(data(1, seq, 16 * 1024));
+    v.feed(frames);
+    assert.ok(v.link.held <= 64 * 1024, `held ${v.link.held}`);
+    assert.ok(v.events.some((e) => e.type === "closed" && e.stream === 1));
+    assert.equal(v.link.held, 0, "a reset stream holds nothing");
+    assert.equal(v.link.state, "open");
+  });
+
+  it("drops data for streams that were never opened, holding nothing", () => {
+    const v = victim();
+    const frames: FrameInit[] = [];
+    for (let i = 0; i < 100; i++) frames.push(data(1 + 2 * i, 1, 4096));
+    for (let i = 0; i < 50; i++) frames.push(data(1001, 1, 60_000, i * 60_000, 16 * 1024 * 1024));
+    v.feed(frames);
+    assert.equal(v.link.held, 0);
+    assert.equal(v.link.state, "open");
+    assert.equal(v.events.length, 0);
+  });
+
+  it("refuses a message over the stream's size limit at its first fragment", () => {
+    const v = victim({ maxMessageSize: 1024 });
+    v.open(1);
+    v.feed([data(1, 1, 60_000, 0, 2 * 1024 * 1024)]);
+    assert.equal(v.link.held, 0);
+    assert.ok(v.events.some((e) => e.type === "closed" && e.stream === 1));
+    assert.ok(
+      v.events.some((e) => e.type === "protocolError" && /2097152-byte message/.test(e.message)),
+    );
+    // A message within the limit on another stream still arrives.
+    v.open(3);
+    v.feed([data(3, 1, 1024)]);
+    assert.ok(
+      v.events.some((e) => e.type === "data" && e.stream === 3 && e.data.byteLength === 1024),
+    );
+  });
+
+  it("closes the link when its streams together hold more than its budget", () => {
+    const v = victim({ window: 1 << 20, budget: 4 << 20 });
+    for (let i = 0; i < 8; i++) v.open(1 + 2 * i);
+    // Each stream holds 720 KiB out of order (within its 1 MiB window).
+    for (let i = 0; i < 8 && v.link.state === "open"; i++) {
+      const frames: FrameInit[] = [];
+      for (let seq = 2; seq < 14; seq++) frames.push(data(1 + 2 * i, seq, 60 * 1024));
+      v.feed(frames);
+    }
+    assert.equal(v.link.state, "closed");
+    const gone = v.events.find((e) => e.type === "linkClosed");
+    assert.ok(gone?.type === "linkClosed" && /over its budget of 4194304/.test(gone.message));
+    assert.ok(
+      v.events.filter((e) => e.type === "closed").every((e) =>
+        e.type === "closed" && e.reason === DisconnectReason.LINK_CLOSED
+      ),
+    );
+  });
+
+  it("refuses opens beyond the stream limit with a reject, keeping the link", () => {
+    const v = victim({ maxStreams: 8 });
+    for (let i = 0; i < 12; i++) v.open(1 + 2 * i);
+    assert.equal(v.link.streams, 8);
+    const rejects = v.sent.filter((f) =>
+      f.type === CONTROL && decodeControl(f.payload)?.op === "reject"
+    );
+    assert.equal(rejects.length, 4);
+    assert.deepEqual(decodeControl(rejects[0].payload), {
+      op: "reject",
+      code: ErrorCode.INTERNAL_ERROR,
+    });
+    assert.equal(v.link.state, "open");
+    assert.throws(() => v.link.open("mine"), RangeError, "our own open beyond the limit");
+  });
+
+  it("puts each stream back in order on its own: one stream's gap never holds up another", () => {
+    const v = victim();
+    v.open(1);
+    v.open(3);
+    v.feed([data(1, 2, 10), data(3, 1, 20)]); // stream 1 waits for its seq 1; stream 3 does not
+    const got = () => v.events.filter((e) => e.type === "data").map((e) => e.stream);
+    assert.deepEqual(got(), [3]);
+    v.feed([data(1, 1, 30)]);
+    assert.deepEqual(got(), [3, 1, 1]);
+    assert.equal(v.link.held, 0);
+  });
+});
