@@ -43,6 +43,7 @@ import { DeviceDriver, type DeviceRuntime } from "./core/device/driver.ts";
 import type { DeviceHost } from "./core/device/host.ts";
 import { type Connection, LinkEnhance, type Server } from "./core/link_enhance/mod.ts";
 import { runtimeHost } from "./platform/host.ts";
+import { claimIdentity, type HeldIdentity } from "./platform/identity.ts";
 import { startPeerFinder } from "./_peer_finder.ts";
 import { nativeCrc } from "./platform/crc.ts";
 import { tcpTransport } from "./platform/tcp_transport.ts";
@@ -94,10 +95,16 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
   let config: DeviceConfig | undefined = resolveConfig(options, process.env);
   let started: Promise<DeviceDriver> | undefined;
   let finder: PeerFinder | undefined;
+  let identity: HeldIdentity | undefined;
   const h = host ?? runtimeHost();
   const cfg = () => config ??= resolveConfig(options, process.env);
   const start = async () => {
-    const c = cfg();
+    let c = cfg();
+    // No id configured: take the first identity no live process holds (a given host decides itself).
+    if (c.deviceId === undefined && host === undefined) {
+      identity = await claimIdentity();
+      c = { ...c, deviceId: identity.deviceId };
+    }
     return await DeviceDriver.start({
       config: c,
       host: h,
@@ -108,6 +115,9 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
       finder: c.discovery === "auto"
         ? async (self) => finder = await startPeerFinder(h, c, self)
         : undefined,
+    }).catch(async (e) => {
+      await identity?.release();
+      throw e;
     });
   };
   const api = new LinkEnhance({ config: cfg, host: h, driver: () => started ??= start() });
@@ -120,6 +130,7 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
     close: async () => {
       api.shutdown();
       if (started !== undefined) await (await started.catch(() => undefined))?.close();
+      await identity?.release();
       config = undefined;
     },
   };
