@@ -406,6 +406,9 @@ describe("startDiscovery() on loopback (real sockets)", () => {
           await s.send(forged, { address: "127.0.0.1", port: LOOP_PORT, family: "IPv4" })
             ?.catch(() => {});
         }
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(a.lookup(B), undefined, "a unicast datagram was taken in");
+        assert.deepEqual(log.filter((e) => e.type === "refused"), []);
         // a multicast copy of the same datagram is taken in: the socket works
         await waitFor(
           async () => {

@@ -170,7 +170,7 @@ describeWith("hostile: discovery", { root: true, commands: { ip: "iproute2" } },
     timeout: 60_000,
   }, async () => {
     stopAll();
-    const MAX_TTL = 4000;
+    const MAX_TTL = 8000;
     const victim = peer(net.victim.ns, {
       deviceId: V,
       bind: net.victim.addr,
@@ -184,12 +184,12 @@ describeWith("hostile: discovery", { root: true, commands: { ip: "iproute2" } },
     });
     await attacker.waitFor(/"sent":1/);
     const t0 = Date.now();
+    const real = peer(net.real.ns, { deviceId: R, bind: net.real.addr, port: 4242, interval: 200 });
     await waitFor(
       async () => await lookup(victim, R) === `${net.forger.addr}:7777`,
-      3000,
+      2000,
       "the forgery to be taken (the id is unknown)",
     );
-    const real = peer(net.real.ns, { deviceId: R, bind: net.real.addr, port: 4242, interval: 200 });
     await ready(real);
     const tReal = Date.now();
     await waitFor(
