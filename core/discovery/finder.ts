@@ -8,6 +8,7 @@
  * @module
  */
 import { isDeviceId } from "../device_config.ts";
+import type { PeerFinder as ChannelPeerFinder } from "../device/channel.ts";
 import type { Discovery } from "./driver.ts";
 import { Capability, type PeerAddress } from "./wire.ts";
 
@@ -59,29 +60,14 @@ export interface DeviceDirectory {
   close(): Promise<void>;
 }
 
-/** What the device runtime consumes, plus `list()`. */
-export interface PeerFinder {
-  /**
-   * The address to dial for a device.
-   *
-   * @param deviceId The id, any case.
-   * @returns The address, or `undefined` when no directory knows it.
-   */
-  lookup(deviceId: string): PeerAddress | undefined;
+/** What the device driver consumes (`core/device/channel.ts`), plus `list()`. */
+export interface PeerFinder extends ChannelPeerFinder {
   /**
    * Every known device with its addresses, merged over the directories.
    *
    * @returns The devices, in the order the directories list them.
    */
   list(): KnownDevice[];
-  /** Ask every directory now. */
-  announce(): void;
-  /**
-   * Close every directory.
-   *
-   * @returns When all are closed.
-   */
-  close(): Promise<void>;
 }
 
 /**
