@@ -80,7 +80,9 @@ describeWith("hostile: discovery", { root: true, commands: { ip: "iproute2" } },
   };
 
   function inNs(ns: string, module: string, env: Record<string, string>): Child {
-    const c = start(module, { LINKWEAVE_DISCOVERY: "auto", ...env }, ["ip", "netns", "exec", ns]);
+    // the local registry of killed devices stays in the test's own directory
+    const base = { LINKWEAVE_DISCOVERY: "auto", XDG_RUNTIME_DIR: join(tmp, "run") };
+    const c = start(module, { ...base, ...env }, ["ip", "netns", "exec", ns]);
     running.push(c);
     return c;
   }
