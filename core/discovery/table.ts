@@ -7,7 +7,10 @@
  *    (nonce, source address, TCP port) triple. A device id has at most
  *    {@linkcode MAX_ENDPOINTS} endpoints; the first one learned is
  *    *established*: `lookup()` returns it, so every dial goes there. Any other
- *    is a *contender*, kept but never dialled.
+ *    is a *contender*, kept but never dialled. There is one contender per
+ *    source address and port: a new nonce from there replaces it. When a
+ *    new contender needs room, the contender heard least recently among those
+ *    heard only once goes, else the one heard least recently.
  * 2. **No silent replacement.** A new nonce, address or port for a live id
  *    never replaces the established endpoint. A contender is promoted only
  *    when the established endpoint expires, says goodbye, or falls silent for
@@ -167,6 +170,21 @@ function snapshot(deviceId: string, e: Endpoint): DiscoveredPeer {
   });
 }
 
+/**
+ * Which one goes when room is needed (rules 1 and 4): the one heard least
+ * recently among those heard only once, else the one heard least recently.
+ * So a flood of single datagrams displaces only its own kind.
+ */
+function pickVictim(items: readonly { heard: number; lastSeen: number }[]): number {
+  let once = -1;
+  let any = -1;
+  for (const [i, x] of items.entries()) {
+    if (x.heard <= 1 && (once < 0 || x.lastSeen < items[once].lastSeen)) once = i;
+    if (any < 0 || x.lastSeen < items[any].lastSeen) any = i;
+  }
+  return once >= 0 ? once : any;
+}
+
 function limit(value: unknown, fallback: number, max: number, what: string): number {
   const n = value ?? fallback;
   if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > max) {
@@ -302,11 +320,10 @@ export class DiscoveryTable {
       return { result: "refresh", peer: snapshot(deviceId, eps[0]) };
     }
     const sameRuntime = eps.some((e) => e.nonce === nonce);
-    if (eps.length >= MAX_ENDPOINTS) {
-      let oldest = 1;
-      for (let i = 2; i < eps.length; i++) if (eps[i].lastSeen < eps[oldest].lastSeen) oldest = i;
-      eps.splice(oldest, 1);
-    }
+    // One contender per source address and port: a new runtime there replaces the old one.
+    const there = eps.findIndex((e, i) => i > 0 && e.host === host && e.port === port);
+    if (there > 0) eps.splice(there, 1);
+    else if (eps.length >= MAX_ENDPOINTS) eps.splice(1 + pickVictim(eps.slice(1)), 1);
     eps.push({
       nonce,
       host,
@@ -359,21 +376,13 @@ export class DiscoveryTable {
 
   /** Rule 4: the id heard least recently among those heard once, else among all. */
   #evict(): string | undefined {
-    let once: Entry | undefined;
-    let onceSeen = Infinity;
-    let any: Entry | undefined;
-    let anySeen = Infinity;
-    for (const entry of this.#entries.values()) {
-      let seen = -Infinity;
-      let heard = 0;
-      for (const e of entry.endpoints) {
-        seen = Math.max(seen, e.lastSeen);
-        heard = Math.max(heard, e.heard);
-      }
-      if (heard <= 1 && seen < onceSeen) [once, onceSeen] = [entry, seen];
-      if (seen < anySeen) [any, anySeen] = [entry, seen];
-    }
-    const victim = once ?? any;
+    const entries = [...this.#entries.values()];
+    const victim = entries[
+      pickVictim(entries.map((entry) => ({
+        heard: Math.max(...entry.endpoints.map((e) => e.heard)),
+        lastSeen: Math.max(...entry.endpoints.map((e) => e.lastSeen)),
+      })))
+    ];
     if (victim !== undefined) this.#entries.delete(victim.deviceId);
     return victim?.deviceId;
   }

@@ -208,6 +208,28 @@ describe("DiscoveryTable", () => {
     assert.equal(t.lookup(B)?.host, "10.0.0.2");
   });
 
+  it("a flood of single forged contenders never pushes out a contender that keeps announcing", () => {
+    const t = new DiscoveryTable(me);
+    t.update(ann(B, FORGED, 6666, 30_000), "10.0.0.66", 0); // the forger was heard first
+    let promotedAt: number | undefined;
+    for (let now = 100; now < 20_000 && promotedAt === undefined; now += 10) {
+      const nonce = (0x1000000 + now).toString(16).padStart(16, "0");
+      t.update(ann(B, nonce, 6666, 30_000), "10.0.0.66", now); // a new forged runtime every 10 ms
+      if (now % 1000 === 100) {
+        // the real device, every second
+        if (t.update(ann(B, NB, 4000, 15_000), "10.0.0.2", now).result === "promoted") {
+          promotedAt = now;
+        }
+      }
+    }
+    assert.equal(
+      promotedAt,
+      15_100,
+      "promoted at its first announcement after half the forger's TTL",
+    );
+    assert.equal(t.lookup(B)?.host, "10.0.0.2");
+  });
+
   it("when full, a new id evicts the id heard least recently among those heard once", () => {
     const t = new DiscoveryTable({ ...me, maxPeers: 3 });
     t.update(ann(B, NB), "10.0.0.2", 0);
