@@ -208,6 +208,23 @@ describe("DiscoveryTable", () => {
     assert.equal(t.lookup(B)?.host, "10.0.0.2");
   });
 
+  it("a new contender displaces a once-heard one before one that announced twice", () => {
+    const t = new DiscoveryTable(me);
+    t.update(ann(B, NB), "10.0.0.2", 0);
+    t.update(ann(B, NB2, 5000), "10.0.0.3", 1); // heard twice, the earliest
+    t.update(ann(B, NB2, 5000), "10.0.0.3", 2);
+    t.update(ann(B, FORGED), "10.0.0.4", 3);
+    t.update(ann(B, FORGED), "10.0.0.5", 4);
+    t.update(ann(B, FORGED), "10.0.0.6", 5);
+    assert.deepEqual(t.contenders(B).map((c) => c.host), ["10.0.0.3", "10.0.0.5", "10.0.0.6"]);
+    // one contender per source: a new nonce from 10.0.0.5 replaces that one
+    t.update(ann(B, "00000000000000f9"), "10.0.0.5", 6);
+    assert.deepEqual(
+      t.contenders(B).map((c) => `${c.host}/${c.nonce}`),
+      [`10.0.0.3/${NB2}`, `10.0.0.6/${FORGED}`, "10.0.0.5/00000000000000f9"],
+    );
+  });
+
   it("a flood of single forged contenders never pushes out a contender that keeps announcing", () => {
     const t = new DiscoveryTable(me);
     t.update(ann(B, FORGED, 6666, 30_000), "10.0.0.66", 0); // the forger was heard first
