@@ -2,9 +2,9 @@
  * A linkEnhance device for `tests/hostile/discovery_test.ts`, configured by
  * `LINKWEAVE_*` (its id, its bind address; discovery on). It starts server
  * "echo" and prints `{"ready":true,"id":...,"port":...}`. With
- * `LW_CONNECT=<id>` it then opens a connection to that device's "echo"
- * server `LW_COUNT` times (default 5), one every `LW_EVERY` ms (default
- * 300), sends a message on each, waits for the echo, and prints
+ * `LW_CONNECT=<id>` it then waits `LW_DELAY` ms (default 0) and opens a
+ * connection to that device's "echo" server `LW_COUNT` times (default 5),
+ * one every `LW_EVERY` ms (default 300), sends a message on each, waits for the echo, and prints
  * `{"attempt":n,"ok":true,"echo":...}` or `{"attempt":n,"ok":false,"reason":...}`,
  * then `{"done":true}`. It runs until killed.
  *
@@ -25,6 +25,7 @@ const target = process.env.LW_CONNECT;
 if (target !== undefined && target !== "") {
   const count = Number(process.env.LW_COUNT ?? 5);
   const every = Number(process.env.LW_EVERY ?? 300);
+  await new Promise((res) => setTimeout(res, Number(process.env.LW_DELAY ?? 0)));
   for (let n = 1; n <= count; n++) {
     const conn = dev.createConnection(target, "echo");
     const r = await new Promise<ConnectResult>((resolve) => {

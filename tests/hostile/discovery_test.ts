@@ -134,9 +134,21 @@ describeWith("hostile: discovery", { root: true, commands: { ip: "iproute2" } },
       LINKWEAVE_PORT: "0",
     });
     await real.waitFor(/"ready"/);
+    const victim = inNs(net.victim.ns, "tests/hostile/_device.ts", {
+      LINKWEAVE_DEVICE_ID: V,
+      LINKWEAVE_BIND: net.victim.addr,
+      LINKWEAVE_PORT: "0",
+      LINKWEAVE_TRACE: "1",
+      LINKWEAVE_CONNECT_TIMEOUT: "4000",
+      LW_CONNECT: R,
+      LW_DELAY: "2500",
+      LW_COUNT: "6",
+      LW_EVERY: "400",
+    });
+    // the victim knows the real device before the attack starts
+    await victim.waitFor(new RegExp(`"discovery\\.learned","deviceId":"${R}"`));
     const attacker = forger(net.forger.ns, {
       listen: { host: net.forger.addr, port: 7777 },
-      delayMs: 1000, // the victim knows the real device by then
       everyMs: 100,
       sends: [{
         from: net.forger.addr,
@@ -144,16 +156,6 @@ describeWith("hostile: discovery", { root: true, commands: { ip: "iproute2" } },
         port: PORT,
         hex: Array.from({ length: 20 }, () => forged(R)),
       }],
-    });
-    await attacker.waitFor(/"listening"/);
-    const victim = inNs(net.victim.ns, "tests/hostile/_device.ts", {
-      LINKWEAVE_DEVICE_ID: V,
-      LINKWEAVE_BIND: net.victim.addr,
-      LINKWEAVE_PORT: "0",
-      LW_CONNECT: R,
-      LW_COUNT: "6",
-      LW_EVERY: "400",
-      LINKWEAVE_CONNECT_TIMEOUT: "4000",
     });
     await victim.waitFor(/"done"/, 45_000);
     const attempts = lines(victim.out).filter((e) => e.attempt !== undefined);
@@ -331,12 +333,14 @@ describeWith("hostile: discovery", { root: true, commands: { ip: "iproute2" } },
       LINKWEAVE_DEVICE_ID: R,
       LINKWEAVE_BIND: net.real.addr,
       LINKWEAVE_PORT: "0",
+      LINKWEAVE_TRACE: "1",
+      LINKWEAVE_CONNECT_TIMEOUT: "4000",
       LW_CONNECT: V,
       LW_COUNT: "8",
       LW_EVERY: "300",
-      LINKWEAVE_CONNECT_TIMEOUT: "4000",
     });
-    await real.waitFor(/"ready"/);
+    // the client knows the victim before the attack starts
+    await real.waitFor(new RegExp(`"discovery\\.learned","deviceId":"${V}"`));
     const attacker = forger(net.forger.ns, {
       sends: [{ from: net.forger.addr, to: GROUP, port: PORT, hex: flood }],
     });
