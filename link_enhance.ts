@@ -38,11 +38,13 @@ import process from "node:process";
 import { ErrorCode } from "./core/error_codes.ts";
 import { BusinessError } from "./core/errors.ts";
 import { type DeviceConfig, type DeviceOptions, resolveConfig } from "./core/device_config.ts";
-import { shouldDiscover, startDiscovery } from "./core/device/discovery.ts";
+import type { KnownDevice, PeerFinder } from "./core/discovery/finder.ts";
 import { DeviceDriver, type DeviceRuntime } from "./core/device/driver.ts";
 import type { DeviceHost } from "./core/device/host.ts";
 import { type Connection, LinkEnhance, type Server } from "./core/link_enhance/mod.ts";
 import { runtimeHost } from "./platform/host.ts";
+import { claimIdentity, type HeldIdentity } from "./platform/identity.ts";
+import { startPeerFinder } from "./_peer_finder.ts";
 import { nativeCrc } from "./platform/crc.ts";
 import { tcpTransport } from "./platform/tcp_transport.ts";
 import { createCodec } from "./wasm/mod.ts";
@@ -57,6 +59,7 @@ export {
 export type { ConnectionEvents, ConnectResult, ServerEvents } from "./core/link_enhance/mod.ts";
 export type { DeviceOptions, Limits, StaticPeer } from "./core/device_config.ts";
 export type { DeviceRuntime } from "./core/device/driver.ts";
+export type { KnownAddress, KnownDevice, PeerSource } from "./core/discovery/finder.ts";
 
 /** A device: its linkEnhance API and its runtime. */
 export interface Device {
@@ -68,6 +71,12 @@ export interface Device {
   config(): DeviceConfig;
   /** Start the device now (it also starts on first use) and get its running state. */
   runtime(): Promise<DeviceRuntime>;
+  /**
+   * linkweave extension: the devices discovery knows now (local registry and
+   * multicast), with their addresses; `[]` before the device started or
+   * with discovery off.
+   */
+  knownDevices(): KnownDevice[];
   /** Stop the device: close its links, listener and discovery. */
   close(): Promise<void>;
 }
@@ -85,48 +94,43 @@ export interface Device {
 export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): Device {
   let config: DeviceConfig | undefined = resolveConfig(options, process.env);
   let started: Promise<DeviceDriver> | undefined;
+  let finder: PeerFinder | undefined;
+  let identity: HeldIdentity | undefined;
   const h = host ?? runtimeHost();
   const cfg = () => config ??= resolveConfig(options, process.env);
-  const api = new LinkEnhance({
-    config: cfg,
-    host: h,
-    driver: () =>
-      started ??= DeviceDriver.start({
-        config: cfg(),
-        host: h,
-        codec: createCodec({ crc: nativeCrc() }),
-        transports: [
-          tcpTransport(h.sockets, {
-            bind: cfg().bind,
-            port: cfg().port,
-            portExplicit: cfg().portExplicit,
-          }),
-        ],
-        finder: shouldDiscover(cfg())
-          ? (self) =>
-            startDiscovery({
-              platform: h.sockets,
-              deviceId: self.deviceId,
-              nonce: self.nonce,
-              bind: cfg().bind,
-              port: self.port,
-              onPeer: () => {},
-              onClash: (c) =>
-                h.warn(
-                  `linkweave: device id clash: ${c.host}:${c.port} also claims ${c.deviceId}`,
-                ),
-            })
-          : undefined,
-      }),
-  });
+  const start = async () => {
+    let c = cfg();
+    // No id configured: take the first identity no live process holds (a given host decides itself).
+    if (c.deviceId === undefined && host === undefined) {
+      identity = await claimIdentity();
+      c = { ...c, deviceId: identity.deviceId };
+    }
+    return await DeviceDriver.start({
+      config: c,
+      host: h,
+      codec: createCodec({ crc: nativeCrc() }),
+      transports: [
+        tcpTransport(h.sockets, { bind: c.bind, port: c.port, portExplicit: c.portExplicit }),
+      ],
+      finder: c.discovery === "auto"
+        ? async (self) => finder = await startPeerFinder(h, c, self)
+        : undefined,
+    }).catch(async (e) => {
+      await identity?.release();
+      throw e;
+    });
+  };
+  const api = new LinkEnhance({ config: cfg, host: h, driver: () => started ??= start() });
   return {
     createServer: (name) => api.createServer(name),
     createConnection: (deviceId, name) => api.createConnection(deviceId, name),
     config: cfg,
     runtime: () => api.driver(),
+    knownDevices: () => finder?.list() ?? [],
     close: async () => {
       api.shutdown();
       if (started !== undefined) await (await started.catch(() => undefined))?.close();
+      await identity?.release();
       config = undefined;
     },
   };

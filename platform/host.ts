@@ -8,7 +8,7 @@
  */
 import type { DeviceHost } from "../core/device/host.ts";
 import type { SocketPlatform } from "../core/socket/platform.ts";
-import { randomNonce } from "../core/device/discovery.ts";
+import { randomNonce } from "../core/discovery/wire.ts";
 import { autoSocketPlatform } from "./auto.ts";
 import { defaultDeviceId } from "./identity.ts";
 

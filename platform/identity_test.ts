@@ -7,12 +7,20 @@ import process from "node:process";
 import {
   ADAPTER_TIMEOUT,
   adapterAddress,
+  claimIdentity,
   defaultDeviceId,
   DEVICE_ID_FILE,
+  IDENTITIES_DIR,
+  identityName,
+  LOCK_FILE,
+  reclaimMarker,
   stateDirectory,
   storedDeviceId,
 } from "./identity.ts";
 import { isDeviceId } from "../core/device_config.ts";
+import { selfStamp } from "./_process.ts";
+import { spawnSync } from "node:child_process";
+import { type Child, start } from "../tests/_script.ts";
 
 const dirs: string[] = [];
 after(async () => {
@@ -153,11 +161,14 @@ describe("defaultDeviceId()", () => {
     await assert.rejects(stat(env.XDG_STATE_HOME)); // no state file made
   });
 
-  it("else the stored id under $XDG_STATE_HOME/linkweave", async () => {
+  it("else the default identity's stored id under $XDG_STATE_HOME/linkweave", async () => {
     const env = await fakeBus("exit 1");
     const id = await defaultDeviceId({ env });
     assert.equal(
-      await readFile(join(env.XDG_STATE_HOME, "linkweave", DEVICE_ID_FILE), "utf8"),
+      await readFile(
+        join(env.XDG_STATE_HOME, "linkweave", IDENTITIES_DIR, "default", DEVICE_ID_FILE),
+        "utf8",
+      ),
       `${id}\n`,
     );
     assert.equal(await defaultDeviceId({ env }), id);
@@ -168,7 +179,20 @@ describe("defaultDeviceId()", () => {
     const dir = join(await tempDir(), "state");
     const id = await defaultDeviceId({ env, stateDir: dir, adapter: false });
     assert.notEqual(id, "00:1A:7D:DA:71:13");
-    assert.equal(await readFile(join(dir, DEVICE_ID_FILE), "utf8"), `${id}\n`);
+    assert.equal(
+      await readFile(join(dir, IDENTITIES_DIR, "default", DEVICE_ID_FILE), "utf8"),
+      `${id}\n`,
+    );
+  });
+
+  it("an id kept by an earlier version in <state>/device-id is kept", async () => {
+    const dir = join(await tempDir(), "state");
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, DEVICE_ID_FILE), "02:AA:BB:CC:DD:EE\n");
+    assert.equal(await defaultDeviceId({ stateDir: dir, adapter: false }), "02:AA:BB:CC:DD:EE");
+    const held = await claimIdentity({ stateDir: dir, adapter: false });
+    assert.deepEqual([held.name, held.deviceId], ["default", "02:AA:BB:CC:DD:EE"]);
+    await held.release();
   });
 
   it("reads process.env by default", async () => {
@@ -177,5 +201,152 @@ describe("defaultDeviceId()", () => {
       adapter: process.env.LINKWEAVE_TEST_BLUEZ === "1",
     });
     assert.ok(isDeviceId(id));
+  });
+});
+
+/** Lock content of a process that has exited. */
+function deadLock(): string {
+  const r = spawnSync(process.execPath, ["--version"]);
+  return JSON.stringify({ pid: r.pid, start: null, token: "dead" });
+}
+
+describe("claimIdentity()", () => {
+  it("takes default, then default-2, ...; a released identity is taken again with its id", async () => {
+    const dir = await tempDir();
+    const a = await claimIdentity({ stateDir: dir, adapter: false });
+    const b = await claimIdentity({ stateDir: dir, adapter: false });
+    const c = await claimIdentity({ stateDir: dir, adapter: false });
+    assert.deepEqual([a.name, b.name, c.name], ["default", "default-2", "default-3"]);
+    assert.equal(new Set([a.deviceId, b.deviceId, c.deviceId]).size, 3);
+    assert.equal(a.dir, join(dir, IDENTITIES_DIR, "default"));
+    assert.equal((await stat(a.dir)).mode & 0o777, 0o700);
+    assert.equal((await stat(join(a.dir, LOCK_FILE))).mode & 0o777, 0o600);
+    assert.deepEqual(JSON.parse(await readFile(join(a.dir, LOCK_FILE), "utf8")).pid, process.pid);
+    await b.release();
+    await b.release(); // idempotent
+    const again = await claimIdentity({ stateDir: dir, adapter: false });
+    assert.deepEqual([again.name, again.deviceId], ["default-2", b.deviceId]);
+    for (const h of [a, c, again]) await h.release();
+    assert.deepEqual((await readdir(a.dir)).sort(), [DEVICE_ID_FILE]);
+    assert.equal(identityName(2), "default-2");
+  });
+
+  it("the default identity takes the adapter address; later ones a random id", async () => {
+    const env = await fakeBus(`echo 's "00:1a:7d:da:71:13"'`);
+    const a = await claimIdentity({ env });
+    const b = await claimIdentity({ env });
+    assert.equal(a.deviceId, "00:1A:7D:DA:71:13");
+    assert.ok(isDeviceId(b.deviceId) && b.deviceId !== a.deviceId);
+    await a.release();
+    await b.release();
+  });
+
+  it("many claims in one process at once all get different identities", async () => {
+    const dir = await tempDir();
+    const held = await Promise.all(
+      Array.from({ length: 8 }, () => claimIdentity({ stateDir: dir, adapter: false })),
+    );
+    assert.equal(new Set(held.map((h) => h.name)).size, 8);
+    assert.equal(new Set(held.map((h) => h.deviceId)).size, 8);
+    for (const h of held) await h.release();
+  });
+
+  it("fails naming the folder when every identity is held", async () => {
+    const dir = await tempDir();
+    const a = await claimIdentity({ stateDir: dir, adapter: false, max: 2 });
+    const b = await claimIdentity({ stateDir: dir, adapter: false, max: 2 });
+    await assert.rejects(
+      claimIdentity({ stateDir: dir, adapter: false, max: 2 }),
+      /Cannot take a device identity in ".*identities": all 2 identities are held by running processes \(set LINKWEAVE_DEVICE_ID/,
+    );
+    await a.release();
+    await b.release();
+  });
+
+  it("reclaims a lock of a dead process, of a reused pid, and with a dead reclaimer's marker", async () => {
+    for (
+      const [what, lock, marker] of [
+        ["dead process", deadLock(), undefined],
+        ["reused pid", JSON.stringify({ ...selfStamp(), start: "1", token: "old" }), undefined],
+        ["garbage", "\u0000", undefined],
+        ["dead reclaimer", deadLock(), deadLock()],
+      ] as const
+    ) {
+      const dir = await tempDir();
+      const first = await claimIdentity({ stateDir: dir, adapter: false });
+      await first.release();
+      const lockFile = join(first.dir, LOCK_FILE);
+      await writeFile(lockFile, lock);
+      // a reclaim of this lock that died half-way left its marker
+      if (marker !== undefined) await writeFile(reclaimMarker(lockFile, lock), marker);
+      const again = await claimIdentity({ stateDir: dir, adapter: false });
+      assert.deepEqual([again.name, again.deviceId], ["default", first.deviceId], what);
+      await again.release();
+      assert.deepEqual(await readdir(first.dir), [DEVICE_ID_FILE], `${what}: nothing left behind`);
+    }
+  });
+
+  it("never takes an identity a live process holds", async () => {
+    const dir = await tempDir();
+    const first = await claimIdentity({ stateDir: dir, adapter: false });
+    await first.release();
+    // the lock of a live process (this one, as another holder would write it)
+    await writeFile(join(first.dir, LOCK_FILE), JSON.stringify({ ...selfStamp(), token: "x" }));
+    const other = await claimIdentity({ stateDir: dir, adapter: false });
+    assert.equal(other.name, "default-2");
+    await other.release();
+  });
+});
+
+describe("claimIdentity() across processes", { timeout: 60_000 }, () => {
+  const children: Child[] = [];
+  after(() => {
+    for (const c of children) c.kill();
+  });
+
+  function claim(dir: string, env: Record<string, string> = {}): Child {
+    const c = start("tests/_claim_identity.ts", { LW_STATE_DIR: dir, ...env });
+    children.push(c);
+    return c;
+  }
+
+  async function result(c: Child): Promise<{ name: string; deviceId: string; pid: number }> {
+    const [line] = await c.waitFor(/\{"name".*\}/, 20_000);
+    return JSON.parse(line);
+  }
+
+  it("processes started at once take different identities", async () => {
+    const dir = await tempDir();
+    // every child claims at the same wall-clock moment, once all have started
+    const at = String(Date.now() + 2500);
+    const procs = Array.from(
+      { length: 4 },
+      () => claim(dir, { LW_HOLD_MS: "1500", LW_START_AT: at }),
+    );
+    const got = await Promise.all(procs.map(result));
+    assert.deepEqual(got.map((g) => g.name).sort(), [
+      "default",
+      "default-2",
+      "default-3",
+      "default-4",
+    ]);
+    assert.equal(new Set(got.map((g) => g.deviceId)).size, 4);
+    for (const p of procs) assert.equal(await p.exited, 0, p.err);
+  });
+
+  it("a restarted process keeps its id; a killed holder's lock is reclaimed", async () => {
+    const dir = await tempDir();
+    const first = await result(claim(dir));
+    const second = claim(dir, { LW_NO_RELEASE: "1" });
+    const again = await result(second);
+    assert.deepEqual([again.name, again.deviceId], ["default", first.deviceId]);
+    assert.equal(await second.exited, 0);
+    // its lock is still there, naming a process that is gone
+    const lock = JSON.parse(
+      await readFile(join(dir, IDENTITIES_DIR, "default", LOCK_FILE), "utf8"),
+    );
+    assert.equal(lock.pid, again.pid);
+    const third = await result(claim(dir));
+    assert.deepEqual([third.name, third.deviceId], ["default", first.deviceId]);
   });
 });

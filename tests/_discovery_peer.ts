@@ -1,11 +1,14 @@
 /**
- * A device running discovery, as a child process of `discovery_netns_test.ts`
- * and `core/device/discovery_test.ts` (run inside a network namespace with
+ * A device running multicast discovery, as a child process of
+ * `discovery_netns_test.ts`, `hostile/discovery_test.ts` and
+ * `core/discovery/driver_test.ts` (run inside a network namespace with
  * `ip netns exec`, or directly). Its job comes as JSON in `LW_DISCOVERY_PEER`;
- * it prints one JSON line per event (`ready`, `peer`, `lost`, `clash`,
- * `duplicate`, `closed`) and reads commands from stdin, one per line:
- * `announce`, `close` (say goodbye and exit). At the end of stdin it exits
- * at once, without a goodbye, like a killed device.
+ * it prints one JSON line per event (`ready`, then the machine's events by
+ * type: `learned`, `lost`, `contender`, `clash`, `refused`; `warn` for each
+ * warning line; `closed`) and reads commands from stdin, one per line:
+ * `announce`, `lookup <id>` (prints `{"ev":"lookup","id":...,"host":...,"port":...}`,
+ * host and port absent when unknown), `close` (say goodbye and exit). At the
+ * end of stdin it exits at once, without a goodbye, like a killed device.
  *
  * With `linger: true` it starts discovery, prints `ready` and returns without
  * closing anything: the process must then exit by itself, because discovery
@@ -20,7 +23,11 @@ import process from "node:process";
 import type { DatagramHandle, SocketPlatform } from "../core/socket/platform.ts";
 import { autoSocketPlatform } from "../platform/auto.ts";
 import { bindDgram } from "../platform/_node_net.ts";
-import { randomNonce, startDiscovery } from "../core/device/discovery.ts";
+import { startDiscovery } from "../core/discovery/driver.ts";
+import { selectInterfaces } from "../core/discovery/subnet.ts";
+import { randomNonce } from "../core/discovery/wire.ts";
+import { runtimeHost } from "../platform/host.ts";
+import { ipv4Interfaces } from "../platform/network_interfaces.ts";
 
 /** The job of one peer process. */
 export interface DiscoveryPeerJob {
@@ -38,6 +45,14 @@ export interface DiscoveryPeerJob {
   discoveryPort?: number;
   /** The fast interval in ms. */
   interval?: number;
+  /** The longest a peer is remembered, in ms. */
+  maxTtl?: number;
+  /** The peer limit. */
+  maxPeers?: number;
+  /** The limit of ids per source address. */
+  maxIdsPerHost?: number;
+  /** Print `refused` events too. @default {false} */
+  refusals?: boolean;
   /** Exit after this long at the latest, in ms. @default {30000} */
   ms?: number;
   /** Start, print `ready`, and leave everything open (lifetime test). */
@@ -103,17 +118,24 @@ async function main(job: DiscoveryPeerJob): Promise<void> {
   const { platform } = await testPlatform();
   const discovery = await startDiscovery({
     platform,
+    clock: runtimeHost(platform),
     deviceId: job.deviceId,
     nonce: job.nonce ?? randomNonce(),
-    bind: job.bind,
     port: job.port,
+    interfaces: selectInterfaces(job.bind, ipv4Interfaces()),
     group: job.group,
     discoveryPort: job.discoveryPort,
     interval: job.interval,
-    onPeer: (peer) => print({ ev: "peer", ...peer }),
-    onPeerLost: (deviceId) => print({ ev: "lost", deviceId }),
-    onClash: (info) => print({ ev: "clash", ...info }),
-    onDuplicate: (info) => print({ ev: "duplicate", ...info }),
+    maxTtl: job.maxTtl,
+    maxPeers: job.maxPeers,
+    maxIdsPerHost: job.maxIdsPerHost,
+    onEvent: (e) => {
+      if (e.type === "learned") print({ ev: "learned", promoted: e.promoted, ...e.peer });
+      else if (e.type === "contender") {
+        print({ ...e, ev: "contender", type: undefined, established: undefined });
+      } else if (e.type !== "refused" || job.refusals) print({ ...e, ev: e.type, type: undefined });
+    },
+    warn: (message) => print({ ev: "warn", message }),
     onError: (e) => print({ ev: "error", message: String(e) }),
   });
   print({ ev: "ready", nonce: discovery.nonce });
@@ -136,6 +158,11 @@ async function main(job: DiscoveryPeerJob): Promise<void> {
       buffered = buffered.slice(nl + 1);
       if (cmd === "announce") discovery.announce();
       else if (cmd === "close") void close();
+      else if (cmd.startsWith("lookup ")) {
+        const id = cmd.slice(7).trim();
+        const p = discovery.lookup(id);
+        print({ ev: "lookup", id, host: p?.host, port: p?.port });
+      }
     }
   });
   // The parent went away (or is killing us): exit at once, without a goodbye.

@@ -3,7 +3,7 @@
  * creates, each joined by a veth pair to a bridge in a fourth namespace (the
  * "switch"); all removed afterwards. Each device is a child process of the
  * current runtime (`tests/_discovery_peer.ts` under `ip netns exec`) running
- * `startDiscovery` bound to its namespace's address, with the default group
+ * `startDiscovery` on its namespace's interface, with the default group
  * and discovery port. Needs root and `ip` (iproute2).
  *
  * @module
@@ -84,13 +84,13 @@ describeWith("discovery across network namespaces", {
     }
     const t0 = Date.now();
     await waitFor(
-      () => devices.every((d) => events(d).filter((e) => e.ev === "peer").length >= 2),
+      () => devices.every((d) => events(d).filter((e) => e.ev === "learned").length >= 2),
       5000,
       "every device to find the other two",
     );
     const took = Date.now() - t0;
     for (const [i, d] of devices.entries()) {
-      const found = events(d).filter((e) => e.ev === "peer")
+      const found = events(d).filter((e) => e.ev === "learned")
         .map(({ deviceId, host, port }) => ({ deviceId, host, port }))
         .sort((a, b) => a.port! - b.port!);
       const expected = [0, 1, 2].filter((j) => j !== i)
@@ -122,13 +122,17 @@ describeWith("discovery across network namespaces", {
     assert.deepEqual(clashes(twin), [{ deviceId: IDS[0], host: ADDR[0], port: PORTS[0] }]);
     // the twin found devices 2 (on its own host) and 3 too
     await waitFor(
-      () => [IDS[1], IDS[2]].every((x) => has(twin, (e) => e.ev === "peer" && e.deviceId === x)),
+      () => [IDS[1], IDS[2]].every((x) => has(twin, (e) => e.ev === "learned" && e.deviceId === x)),
       5000,
       "the twin to find devices 2 and 3",
     );
-    // a third device sees two runtimes with one id: a duplicate, reported once
-    await waitFor(() => has(devices[2], (e) => e.ev === "duplicate"), 5000, "a duplicate");
-    assert.equal(events(devices[2]).filter((e) => e.ev === "duplicate").length, 1);
+    // a third device sees two runtimes with one id: a contender, reported once, never dialled
+    await waitFor(() => has(devices[2], (e) => e.ev === "contender"), 5000, "a contender");
+    assert.equal(events(devices[2]).filter((e) => e.ev === "contender").length, 1);
+    assert.ok(
+      !has(devices[2], (e) => e.ev === "learned" && e.deviceId === IDS[0] && e.port === 40004),
+      "the twin never replaces device 1 while device 1 keeps announcing",
+    );
   });
 
   it("a closed device is lost at once (goodbye), a killed one after its TTL", {

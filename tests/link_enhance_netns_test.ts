@@ -10,6 +10,9 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describeWith } from "./harness/env.ts";
 import { type Child, start } from "./_script.ts";
 import { createLan, type Lan } from "./_netns.ts";
@@ -23,9 +26,11 @@ describeWith("linkEnhance across three network namespaces", {
   const children: Child[] = [];
 
   let lan: Lan | undefined;
+  let run = "";
   let devices: { ns: string; addr: string; id: string }[] = [];
 
   before(() => {
+    run = mkdtempSync(join(tmpdir(), "lw-netns-run-"));
     lan = createLan(3, "lwl");
     devices = lan.namespaces.map((ns, i) => ({ ns, addr: lan!.addresses[i], id: IDS[i] }));
   });
@@ -33,6 +38,7 @@ describeWith("linkEnhance across three network namespaces", {
   after(() => {
     for (const c of children) c.kill();
     lan?.close();
+    if (run !== "") rmSync(run, { recursive: true, force: true });
   });
 
   it("discovers, connects 10 per device, refuses the 11th, keeps one TCP per pair", async () => {
@@ -41,6 +47,7 @@ describeWith("linkEnhance across three network namespaces", {
         LINKWEAVE_DEVICE_ID: d.id,
         LINKWEAVE_BIND: d.addr,
         LINKWEAVE_DISCOVERY: "auto",
+        XDG_RUNTIME_DIR: run, // the local registry of these (killed) devices
         LW_OTHERS: devices.filter((o) => o !== d).map((o) => o.id).join(","),
       }, ["ip", "netns", "exec", d.ns]));
     }
