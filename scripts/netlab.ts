@@ -57,7 +57,6 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { DELAY_PY } from "./_netlab_delay.ts";
 
 /** The commands a lab needs, each with the Debian package that provides it. */
@@ -208,6 +207,15 @@ function pidRuns(pid: number | undefined, dir: string): boolean {
   }
 }
 
+/** Whether a process exists and is not a zombie. */
+function exists(pid: number | undefined): boolean {
+  try {
+    return pid !== undefined && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
 function namespaceExists(ns: string): boolean {
   return existsSync(`/run/netns/${ns}`);
 }
@@ -241,7 +249,7 @@ function loads(record: LabRecord): number {
 async function waitLoads(record: LabRecord, count: number, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (loads(record) < count) {
-    if (!pidRuns(record.delayer, record.dir)) {
+    if (!exists(record.delayer)) {
       const file = join(record.dir, "delayer.log");
       const log = existsSync(file) ? readFileSync(file, "utf8").trim() : "";
       throw new Error(`Cannot delay the paths of lab "${record.name}": the delayer ended: ${log}`);
@@ -413,6 +421,7 @@ export class Lab {
     for (const dev of [`rc${index}`, `rs${index}`]) {
       this.run("router", ["ip", "link", "set", dev, "up"]);
     }
+    routerRoutes(this, index);
     path.cut = false;
     save(this.#record);
   }
@@ -545,6 +554,24 @@ export async function up(paths: Shape[], options: UpOptions = {}): Promise<Lab> 
   return lab;
 }
 
+/** The router's tables of path `i` (again after its devices were down, which flushes them). */
+function routerRoutes(lab: Lab, i: number): void {
+  for (const [to, out, table] of [[".2.0/24", `rs${i}`, 100 + i], [".1.0/24", `rc${i}`, 200 + i]]) {
+    const t = String(table);
+    lab.run("router", [
+      "ip",
+      "route",
+      "replace",
+      `10.${100 + i}${to}`,
+      "dev",
+      String(out),
+      "table",
+      t,
+    ]);
+    lab.run("router", ["ip", "route", "replace", "unreachable", "default", "table", t]);
+  }
+}
+
 function build(lab: Lab, record: LabRecord): void {
   const { client: C, router: R, server: S } = record.namespaces;
   for (const side of ["client", "router", "server"] as const) {
@@ -609,16 +636,9 @@ function build(lab: Lab, record: LabRecord): void {
     sh(["ip", "-n", S, "route", "add", "default", "via", `${net}.2.1`, "table", table]);
     sh(["ip", "-n", S, "rule", "add", "from", `${net}.2.2`, "table", table]);
     // Router: forward only within a path.
-    for (
-      const [dev, to, out, t] of [
-        [`rc${i}`, `${net}.2.0/24`, `rs${i}`, 100 + i],
-        [`rs${i}`, `${net}.1.0/24`, `rc${i}`, 200 + i],
-      ]
-    ) {
-      sh(["ip", "-n", R, "route", "add", String(to), "dev", String(out), "table", String(t)]);
-      sh(["ip", "-n", R, "route", "add", "unreachable", "default", "table", String(t)]);
-      sh(["ip", "-n", R, "rule", "add", "iif", String(dev), "table", String(t)]);
-    }
+    routerRoutes(lab, i);
+    sh(["ip", "-n", R, "rule", "add", "iif", `rc${i}`, "table", String(100 + i)]);
+    sh(["ip", "-n", R, "rule", "add", "iif", `rs${i}`, "table", String(200 + i)]);
     for (const dev of [`rs${i}`, `rc${i}`]) {
       lab.run("router", ["tc", "qdisc", "add", "dev", dev, "root", ...tbf(p)]);
     }
@@ -794,8 +814,10 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
+// Deno and Bun say whether this is the entry module; on Node (bundled, maybe
+// into a test) the entry's file name tells.
 const isMain = (import.meta as { main?: boolean }).main ??
-  (process.argv[1] !== undefined && process.argv[1] === fileURLToPath(import.meta.url));
+  /(^|\/)netlab\.(ts|mjs|js)$/.test(process.argv[1] ?? "");
 if (isMain) {
   main(process.argv.slice(2)).then((code) => process.exit(code), (e) => {
     console.error(e instanceof Error ? e.message : String(e));
