@@ -284,14 +284,14 @@ function plainClient(lab: Lab, index: number, seconds: number): string[] {
   ];
 }
 
-function systems(n: number): System[] {
+function systems(): System[] {
   const list: System[] = [
     {
       name: "single TCP, best path",
       run: async (lab, seconds) => (await iperf(lab, [plainClient(lab, best(lab), seconds)]))[0],
     },
     {
-      name: `${n} parallel TCP, sum`,
+      name: "parallel TCP, one per path, sum",
       run: async (lab, seconds) => {
         const all = await iperf(lab, lab.paths.map((p) => plainClient(lab, p.index, seconds)));
         return all.reduce((a, b) => a + b, 0);
@@ -309,7 +309,7 @@ function systems(n: number): System[] {
   if (linkThroughput !== undefined) {
     const measure = linkThroughput;
     list.push({
-      name: `linkweave, ${n} channels`,
+      name: "linkweave, one channel per path",
       run: (lab, seconds) => measure(lab, { seconds }),
     });
   }
@@ -338,8 +338,7 @@ async function throughput(
   options: { seconds: number; reps: number },
   problems: string[],
 ): Promise<RangedRow[]> {
-  const n = topology.paths.length;
-  const list = systems(n);
+  const list = systems();
   const runs = new Map<string, Run[]>(list.map((s) => [s.name, []]));
   for (let rep = 0; rep < options.reps; rep++) {
     const order = rep % 2 === 0 ? list : [...list].reverse();
@@ -347,7 +346,7 @@ async function throughput(
       const r = await measured(lab, system, options.seconds);
       runs.get(system.name)!.push(r);
       console.log(
-        `  ${topology.label}, rep ${rep + 1}: ${system.name.padEnd(26)} ${
+        `  ${topology.label}, rep ${rep + 1}: ${system.name.padEnd(34)} ${
           r.mbit.toFixed(2).padStart(6)
         } Mbit/s  (per path ${r.paths.map((m) => m.toFixed(2)).join(" / ")})`,
       );
@@ -404,7 +403,6 @@ async function latency(
   const fast = best(lab);
   const path = lab.paths[fast];
   const slowRtt = Math.max(...lab.paths.map((p) => p.rttMs));
-  const n = lab.paths.length;
   const echo = await spawnRole(SCRIPT, "echo", { prefix: lab.command("server", []) });
   const rtt = await spawnRole(SCRIPT, "rtt", { prefix: lab.command("client", []) });
   const idle: number[] = [];
@@ -452,7 +450,7 @@ async function latency(
     await rtt.close();
     await echo.close();
   }
-  const plainName = `plain TCP on the fast path, ${n} parallel TCP saturating every path`;
+  const plainName = "plain TCP on the fast path, parallel TCP saturating every path";
   const rows = [
     ranged(
       {
@@ -468,7 +466,8 @@ async function latency(
   if (ours.length > 0) {
     rows.push(ranged(
       {
-        name: `${topology.label}: 1 KiB round trip p99 under bulk load, linkweave, ${n} channels`,
+        name:
+          `${topology.label}: 1 KiB round trip p99 under bulk load, linkweave, one channel per path`,
         unit: "ms",
         baseline: plainName,
       },

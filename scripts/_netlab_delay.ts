@@ -17,6 +17,10 @@
  *   namespace (the path in `DIR/netns`) is gone.
  * - A queue holds at most `MAXLEN` packets; beyond that the kernel drops, as a
  *   full router queue would.
+ * - It runs at real-time priority (`SCHED_FIFO` 10) when allowed, so a busy
+ *   machine delays its releases less: on our shared 2-core machine under load
+ *   this took the p99 of a 20 ms path's ping from 25 ms to 21-23 ms. It sleeps
+ *   between packets and costs about a fifth of a core at 40 Mbit/s.
  *
  * @module
  */
@@ -51,6 +55,10 @@ ACCEPT = 1
 MAXLEN = 8192
 
 directory = sys.argv[1]
+try:  # like a qdisc, release on time even when the machine is busy
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+except (AttributeError, OSError):
+    pass
 sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
 sock.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE
 sock.bind((0, 0))

@@ -156,7 +156,7 @@ export interface CutOptions {
  * @param argv The command and its arguments.
  * @returns Its stdout.
  */
-export function sh(argv: string[]): string {
+function sh(argv: string[]): string {
   const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8" });
   if (r.status !== 0) {
     throw new Error(`Cannot run "${argv.join(" ")}": ${r.error?.message ?? r.stderr.trim()}`);
