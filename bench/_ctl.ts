@@ -33,6 +33,8 @@ export interface Child {
 export interface SpawnOptions {
   /** Expose a forced garbage collection (`gc()` on Deno, `Bun.gc` anyway). @default {false} */
   gc?: boolean;
+  /** A command to run the child under, e.g. `["ip", "netns", "exec", "ns1"]`. @default {[]} */
+  prefix?: string[];
 }
 
 /**
@@ -40,7 +42,7 @@ export interface SpawnOptions {
  *
  * @param script The script's path.
  * @param role The role argument.
- * @param options Whether to expose `gc()`.
+ * @param options Whether to expose `gc()`, and a command to run it under.
  * @returns The child.
  */
 export function spawnRole(
@@ -55,7 +57,8 @@ export function spawnRole(
     : RUNTIME === "node"
     ? [...(options.gc ? ["--expose-gc"] : []), ...extra, script, role]
     : [...extra, script, role];
-  const child = spawn(process.execPath, flags, { stdio: ["pipe", "pipe", "inherit"] });
+  const argv = [...(options.prefix ?? []), process.execPath, ...flags];
+  const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "inherit"] });
   const waiting = new Map<number, { resolve: (v: Json) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let buf = "";

@@ -13,12 +13,14 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { RUNTIME, type Runtime } from "../tests/harness/env.ts";
 
-/** A target from the issue: on the ratio or on the value, with a minimum. */
+/** A target from the issue: on the ratio or on the value, with a minimum or a maximum. */
 export interface Target {
-  /** What the minimum applies to. */
+  /** What the bound applies to. */
   on: "ratio" | "value";
   /** The minimum. */
-  min: number;
+  min?: number;
+  /** The maximum (a value target on latency or memory). */
+  max?: number;
 }
 
 /** One measured figure beside its baseline. */
@@ -66,7 +68,8 @@ export function row(fields: Omit<Row, "ratio" | "target">, options: RowOptions =
 /** Whether a row meets its target (rows without one always do). */
 export function meets(r: Row): boolean {
   if (r.target === undefined) return true;
-  return (r.target.on === "ratio" ? r.ratio : r.value) >= r.target.min;
+  const x = r.target.on === "ratio" ? r.ratio : r.value;
+  return x >= (r.target.min ?? -Infinity) && x <= (r.target.max ?? Infinity);
 }
 
 /** A one-line description of this machine and runtime. */
@@ -101,7 +104,9 @@ export function report(bench: string, rows: Row[]): string {
   for (const r of rows) {
     const t = r.target === undefined
       ? ""
-      : `  target ${r.target.on} >= ${r.target.min}: ${meets(r) ? "met" : "NOT met"}`;
+      : `  target ${r.target.on} ${
+        r.target.min === undefined ? `<= ${r.target.max}` : `>= ${r.target.min}`
+      }: ${meets(r) ? "met" : "NOT met"}`;
     console.log(
       `  ${r.name.padEnd(52)} ${fmt(r.value).padStart(10)} ${r.unit.padEnd(9)} vs ${
         r.baseline.padEnd(28)
