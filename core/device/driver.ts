@@ -192,7 +192,7 @@ export class DeviceDriver implements DeviceRuntime {
   #finder: PeerFinder | undefined;
   #slots = new Map<number, ChannelSlot>();
   #nextChannel = 1;
-  #acceptor: Acceptor = () => ErrorCode.PEER_SERVER_NOT_STARTED;
+  #acceptors = new Map<number, Acceptor>();
   #onListenerFailed: (error: Error) => void = () => {};
   #flushQueued = false;
   #flushing = false;
@@ -274,12 +274,15 @@ export class DeviceDriver implements DeviceRuntime {
   }
 
   /**
-   * Set who answers incoming connections (the API's server table).
+   * Set who answers incoming connections of one service kind (an API's
+   * server table). Connections of a kind nobody answers are refused with
+   * 32390201 (no such server).
    *
-   * @param acceptor Returns a handler to accept, or a code to refuse.
+   * @param kind The service kind (`ServiceKind`).
+   * @param acceptor Returns a port to accept, or a code to refuse.
    */
-  setAcceptor(acceptor: Acceptor): void {
-    this.#acceptor = acceptor;
+  setAcceptor(kind: number, acceptor: Acceptor): void {
+    this.#acceptors.set(kind, acceptor);
   }
 
   /**
@@ -614,8 +617,9 @@ export class DeviceDriver implements DeviceRuntime {
       }
       case "open": {
         let answer: Port | number;
+        const acceptor = this.#acceptors.get(ev.kind);
         try {
-          answer = this.#acceptor({
+          answer = acceptor === undefined ? ErrorCode.PEER_SERVER_NOT_STARTED : acceptor({
             peerId: ev.link.peer,
             name: ev.name,
             kind: ev.kind,

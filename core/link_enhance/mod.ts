@@ -18,6 +18,7 @@ import type { DeviceHost } from "../device/host.ts";
 import { type DeviceDriver, type IncomingRequest, Port } from "../device/driver.ts";
 import { TRACE, trace } from "../trace.ts";
 import { SendCopies } from "./_copies.ts";
+import { ServiceKind } from "../proto/link/control.ts";
 import { utf8Length } from "../_utf8.ts";
 
 /** Largest `sendData` payload, in bytes (and the largest message a peer may send). */
@@ -196,7 +197,7 @@ export class LinkEnhance {
       if (!this.#wired) {
         this.#wired = true;
         this.#running = d;
-        d.setAcceptor((request) => this.#accept(request));
+        d.setAcceptor(ServiceKind.LINK_ENHANCE, (request) => this.#accept(request));
         d.onListenerFailed(() => {
           for (const s of [...this.servers.values()]) serverDied(s, ErrorCode.SERVER_DIED);
         });
@@ -211,7 +212,6 @@ export class LinkEnhance {
   }
 
   #accept(request: IncomingRequest): Port | number {
-    if (request.kind !== 0) return ErrorCode.PEER_SERVER_NOT_STARTED;
     const server = this.servers.get(request.name.toLowerCase());
     if (server === undefined || !server.started) return ErrorCode.PEER_SERVER_NOT_STARTED;
     const conn = new Connection(this, request.peerId, server.name, true);
