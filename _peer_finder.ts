@@ -11,7 +11,7 @@
  * @module
  */
 import process from "node:process";
-import type { DeviceConfig } from "./core/device_config.ts";
+import type { DeviceConfig } from "./core/device/config.ts";
 import type { DeviceHost } from "./core/device/host.ts";
 import { shouldMulticast, startDiscovery } from "./core/discovery/driver.ts";
 import type { DiscoveryEvent } from "./core/discovery/machine.ts";

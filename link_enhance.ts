@@ -37,7 +37,7 @@
 import process from "node:process";
 import { ErrorCode } from "./core/error_codes.ts";
 import { BusinessError } from "./core/errors.ts";
-import { type DeviceConfig, type DeviceOptions, resolveConfig } from "./core/device_config.ts";
+import { type DeviceConfig, type DeviceOptions, resolveConfig } from "./core/device/config.ts";
 import type { KnownDevice, PeerFinder } from "./core/discovery/finder.ts";
 import { DeviceDriver, type DeviceRuntime } from "./core/device/driver.ts";
 import type { DeviceHost } from "./core/device/host.ts";
@@ -57,7 +57,7 @@ export {
   Server,
 } from "./core/link_enhance/mod.ts";
 export type { ConnectionEvents, ConnectResult, ServerEvents } from "./core/link_enhance/mod.ts";
-export type { DeviceOptions, Limits, StaticPeer } from "./core/device_config.ts";
+export type { DeviceOptions, Limits, StaticPeer } from "./core/device/config.ts";
 export type { DeviceRuntime } from "./core/device/driver.ts";
 export type { KnownAddress, KnownDevice, PeerSource } from "./core/discovery/finder.ts";
 

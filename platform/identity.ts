@@ -45,7 +45,7 @@ import {
 import { homedir } from "node:os";
 import { delimiter, isAbsolute, join } from "node:path";
 import process from "node:process";
-import { isDeviceId, randomDeviceId } from "../core/device_config.ts";
+import { isDeviceId, randomDeviceId } from "../core/device/config.ts";
 import type { ProcessStamp } from "../core/discovery/local_record.ts";
 import { isAlive, selfStamp } from "./_process.ts";
 

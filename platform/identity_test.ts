@@ -17,7 +17,7 @@ import {
   stateDirectory,
   storedDeviceId,
 } from "./identity.ts";
-import { isDeviceId } from "../core/device_config.ts";
+import { isDeviceId } from "../core/device/config.ts";
 import { selfStamp } from "./_process.ts";
 import { spawnSync } from "node:child_process";
 import { type Child, start } from "../tests/_script.ts";

@@ -14,7 +14,7 @@
  * @module
  */
 import { ErrorCode } from "../error_codes.ts";
-import type { DeviceConfig } from "../device_config.ts";
+import type { DeviceConfig } from "./config.ts";
 import type { Codec } from "../proto/frame.ts";
 import type { Channel, ChannelEvents, PeerAddress, PeerFinder, Transport } from "./channel.ts";
 import { Endpoint, type EndpointEvent, type PeerLink } from "./endpoint.ts";

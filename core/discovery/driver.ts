@@ -18,8 +18,8 @@
  * @module
  */
 import type { DatagramHandle, IpEndpoint, SocketPlatform } from "../socket/platform.ts";
-import { normalizeDeviceId } from "../device_config.ts";
-import type { DeviceConfig } from "../device_config.ts";
+import { normalizeDeviceId } from "../device/config.ts";
+import type { DeviceConfig } from "../device/config.ts";
 import { ParameterError } from "../errors.ts";
 import { type DiscoveryEvent, DiscoveryMachine } from "./machine.ts";
 import { WarningLimiter } from "./rate_limit.ts";

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { isDeviceId } from "../device_config.ts";
+import { isDeviceId } from "../device/config.ts";
 import type { PeerFinder as ChannelPeerFinder } from "../device/channel.ts";
 import type { Discovery } from "./driver.ts";
 import { Capability, type PeerAddress } from "./wire.ts";

@@ -24,7 +24,7 @@
  *
  * @module
  */
-import { isDeviceId } from "../device_config.ts";
+import { isDeviceId } from "../device/config.ts";
 import { isWildcard } from "./subnet.ts";
 
 /** The version of the record format. */

@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { normalizeDeviceId } from "../device_config.ts";
+import { normalizeDeviceId } from "../device/config.ts";
 import { ParameterError } from "../errors.ts";
 import { onLink, type Subnet } from "./subnet.ts";
 import { type DiscoveredPeer, DiscoveryTable, MAX_TTL, type UpdateResult } from "./table.ts";

@@ -31,7 +31,7 @@
  *
  * @module
  */
-import { isDeviceId, normalizeDeviceId } from "../device_config.ts";
+import { isDeviceId, normalizeDeviceId } from "../device/config.ts";
 import { ParameterError } from "../errors.ts";
 import type { Announcement, PeerAddress } from "./wire.ts";
 import { WIRE_MAJOR } from "./wire.ts";

@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { normalizeDeviceId } from "../device_config.ts";
+import { normalizeDeviceId } from "../device/config.ts";
 import { ParameterError } from "../errors.ts";
 import { formatIPv4, isUnicastIPv4, parseIPv4 } from "./subnet.ts";
 

@@ -13,7 +13,7 @@
  */
 import { DisconnectReason, ErrorCode } from "../error_codes.ts";
 import { BusinessError, ParameterError } from "../errors.ts";
-import { type DeviceConfig, isDeviceId } from "../device_config.ts";
+import { type DeviceConfig, isDeviceId } from "../device/config.ts";
 import type { DeviceHost } from "../device/host.ts";
 import { type DeviceDriver, type IncomingRequest, Port } from "../device/driver.ts";
 import { TRACE, trace } from "../trace.ts";

@@ -26,7 +26,7 @@
  * @module
  */
 import { type Codec, type Frame, FRAME_OVERHEAD, FrameType } from "../frame.ts";
-import { isDeviceId } from "../../device_config.ts";
+import { isDeviceId } from "../../device/config.ts";
 
 /** Version of the link protocol this device speaks (handshake field `v`). */
 export const PROTOCOL_VERSION = 2;

@@ -8,10 +8,10 @@ import {
   parsePeer,
   randomDeviceId,
   resolveConfig,
-} from "./device_config.ts";
-import { ParameterError } from "./errors.ts";
+} from "./config.ts";
+import { ParameterError } from "../errors.ts";
 
-describe("device_config", () => {
+describe("device configuration", () => {
   it("isDeviceId() accepts only the BLE MAC form", () => {
     for (const ok of ["00:11:22:33:44:55", "aa:BB:cc:DD:ee:FF"]) assert.ok(isDeviceId(ok), ok);
     for (

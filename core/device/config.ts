@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { ErrorCode } from "./error_codes.ts";
-import { ParameterError } from "./errors.ts";
+import { ErrorCode } from "../error_codes.ts";
+import { ParameterError } from "../errors.ts";
 
 /** The TCP port a device listens on unless told otherwise. */
 export const DEFAULT_PORT = 38470;
