@@ -25,7 +25,15 @@
 import { DisconnectReason, ErrorCode } from "../error_codes.ts";
 import type { Codec } from "../proto/frame.ts";
 import { decideIncoming } from "../proto/handshake/decide.ts";
-import { encodeHello, type Hello, HelloReader } from "../proto/handshake/hello.ts";
+import type { RefuseReason } from "../proto/handshake/hello.ts";
+import type { ChannelKeys, SecureOptions } from "../proto/handshake/secure.ts";
+import type { RecordOpener, RecordSealer } from "../proto/record.ts";
+import {
+  ChannelHandshake,
+  type HandshakeOutcome,
+  type HandshakePeer,
+  type HandshakeResult,
+} from "./_handshaking.ts";
 import {
   type ChannelId,
   DEFAULT_KEEPALIVE_TIMEOUT,
@@ -71,6 +79,12 @@ export interface EndpointOptions {
    * link holding most is closed. @default {268435456}
    */
   budget?: number;
+  /**
+   * The authenticated handshake and encrypted records: identity, account,
+   * trust and crypto. Absent: the plain, unauthenticated `hello`
+   * (`security: "none"`).
+   */
+  security?: Omit<SecureOptions, "nonce" | "expect">;
 }
 
 /** What a transport says about a new channel. */
@@ -95,6 +109,8 @@ export class PeerLink {
   readonly channels: Set<ChannelId> = new Set();
   /** @internal When the link wants `handleTimeout` (cached). */
   timeout: number | undefined;
+  /** @internal The secure handshake's keys of its first channel (for joins). */
+  keys: ChannelKeys | undefined;
 
   /**
    * @param link The link.
@@ -146,9 +162,12 @@ interface Chan {
   dialer: boolean;
   expect: string | undefined;
   mtu: number;
-  reader: HelloReader | undefined;
+  hs: ChannelHandshake | undefined;
   deadline: number;
   link: PeerLink | undefined;
+  /** The record layer, once a secure handshake finished. */
+  seal: RecordSealer | undefined;
+  open: RecordOpener | undefined;
 }
 
 interface Dial {
@@ -185,6 +204,7 @@ export class Endpoint {
   #retry: number;
   #maxLinks: number;
   #budget: number;
+  #security: EndpointOptions["security"];
   #channels = new Map<ChannelId, Chan>();
   #handshaking = new Set<Chan>();
   #links = new Map<string, PeerLink>();
@@ -209,6 +229,12 @@ export class Endpoint {
     this.#retry = options.retryInterval ?? DEFAULT_RETRY_INTERVAL;
     this.#maxLinks = options.maxLinks ?? DEFAULT_MAX_LINKS;
     this.#budget = options.budget ?? DEFAULT_DEVICE_BUDGET;
+    this.#security = options.security;
+  }
+
+  /** Whether links are authenticated and encrypted. */
+  get secure(): boolean {
+    return this.#security !== undefined;
   }
 
   // ------------------------------------------------------------ getters
@@ -251,9 +277,16 @@ export class Endpoint {
       dialer: channel.dialer,
       expect: channel.peer,
       mtu: channel.mtu ?? 65535,
-      reader: new HelloReader(this.#codec),
+      hs: new ChannelHandshake(channel.dialer, channel.peer, {
+        codec: this.#codec,
+        localId: this.localId,
+        nonce: this.nonce,
+        secure: this.#security,
+      }),
       deadline: now + this.#handshakeTimeout,
       link: undefined,
+      seal: undefined,
+      open: undefined,
     };
     if (this.#closed) {
       this.#emit({ type: "closeChannel", channel: id, why: "device closing" });
@@ -269,7 +302,7 @@ export class Endpoint {
     if (ch.dialer) {
       const d = ch.expect === undefined ? undefined : this.#dials.get(ch.expect);
       if (d !== undefined) d.state = "handshake";
-      this.#send(id, { op: "hello", id: this.localId, nonce: this.nonce });
+      this.#send(id, ch.hs!.start());
     }
   }
 
@@ -301,27 +334,27 @@ export class Endpoint {
     if (ch === undefined) return;
     if (ch.link !== undefined) {
       const pl = ch.link;
-      pl.link.handleBytes(id, bytes, now);
+      if (ch.open !== undefined) {
+        const err = ch.open.push(bytes, (plain) => pl.link.handleBytes(id, plain, now), now);
+        if (err !== undefined) {
+          this.#warn(
+            `records:${pl.peer}`,
+            `linkweave: closed a channel to ${pl.peer}: ${err}`,
+            now,
+          );
+          this.#closeChannel(ch, err, now);
+          return;
+        }
+      } else {
+        pl.link.handleBytes(id, bytes, now);
+      }
       if (pl.link.held > 0) this.#checkBudget(pl, now);
       this.#touch(pl);
       return;
     }
-    const reader = ch.reader;
-    if (reader === undefined) return;
-    const got = reader.push(bytes);
-    if (got === undefined) return;
-    ch.reader = undefined;
-    this.#handshaking.delete(ch);
-    if ("error" in got) {
-      if (got.version !== undefined && !ch.dialer) {
-        this.#send(id, { op: "refuse", id: this.localId, nonce: this.nonce, reason: "version" });
-      }
-      this.#warn(`handshake:${got.error}`, `linkweave: channel refused: ${got.error}`, now);
-      this.#drop(ch, got.error, now);
-      return;
-    }
-    if (ch.dialer) this.#answered(ch, got.hello, got.rest, now);
-    else this.#greeted(ch, got.hello, got.rest, now);
+    const hs = ch.hs;
+    if (hs === undefined) return;
+    this.#step(ch, hs.push(bytes, now), now);
   }
 
   /**
@@ -413,7 +446,11 @@ export class Endpoint {
       const pl: PeerLink = this.#dirty.values().next().value!;
       const tx = pl.link.pollTransmit(now);
       this.#collect(pl);
-      if (tx !== undefined) return tx;
+      if (tx !== undefined) {
+        const seal = this.#channels.get(tx.channel)?.seal;
+        if (seal !== undefined) tx.bytes = seal.seal(tx.bytes, now);
+        return tx;
+      }
       this.#dirty.delete(pl);
       pl.timeout = pl.link.pollTimeout();
       if (pl.link.state === "closed") this.#forget(pl);
@@ -603,90 +640,126 @@ export class Endpoint {
 
   // ------------------------------------------------------------ handshake
 
-  #send(channel: ChannelId, hello: Hello): void {
-    this.#out.push({ channel, bytes: encodeHello(this.#codec, hello) });
+  #send(channel: ChannelId, frames: Uint8Array[]): void {
+    for (const bytes of frames) this.#out.push({ channel, bytes });
   }
 
-  /** Acceptor side: a dialer said hello. */
-  #greeted(ch: Chan, hello: Hello, rest: Uint8Array, now: number): void {
-    if (hello.op !== "hello") {
-      this.#drop(ch, `expected hello, got ${hello.op}`, now);
-      return;
+  /** Act on one step of a channel's handshake. */
+  #step(ch: Chan, r: HandshakeResult, now: number): void {
+    this.#send(ch.id, r.send);
+    switch (r.kind) {
+      case "more":
+        return;
+      case "failed":
+        this.#failed(ch, r, now);
+        return;
+      case "decide":
+        this.#decide(ch, r.peer, now);
+        return;
+      case "done":
+        this.#handshaking.delete(ch);
+        this.#attach(ch, r.outcome, now);
+        return;
     }
-    const existing = this.#links.get(hello.id);
+  }
+
+  /** A handshake failed: say why (once), let connects that cannot succeed fail now. */
+  #failed(ch: Chan, r: Extract<HandshakeResult, { kind: "failed" }>, now: number): void {
+    const who = ch.expect ?? "a peer";
+    const message = r.remote ? `${who} refused the channel: ${r.reason}` : r.message;
+    const hint = r.reason === "account"
+      ? " (devices must share an account: LINKWEAVE_ACCOUNT, or be paired)"
+      : "";
+    if (["account", "identity", "clash", "version", "frame"].includes(r.reason)) {
+      this.#warn(`handshake:${who}:${r.reason}`, `linkweave: ${message}${hint}`, now);
+    }
+    // With proven identities these cannot change by trying again; without
+    // (security: none) a "clash" may be a restart whose old link is not dead yet.
+    const final = this.secure &&
+      (r.reason === "account" || r.reason === "identity" || r.reason === "clash");
+    this.#drop(ch, message, now);
+    if (ch.dialer && ch.expect !== undefined && final) {
+      // Trying again cannot help: fail the waiting connects now, without a
+      // hint of which servers the peer has.
+      this.#dials.delete(ch.expect);
+      for (const w of [...this.#waiters.values()]) {
+        if (w.peer !== ch.expect || w.link !== undefined) continue;
+        this.#waiters.delete(w.owner);
+        this.#emit({
+          type: "connectFailed",
+          owner: w.owner,
+          code: ErrorCode.INTERNAL_ERROR,
+          message: `Cannot connect to ${ch.expect}: ${message}${hint}`,
+        });
+      }
+    }
+  }
+
+  /** Acceptor side: a dialer is known (proven, when secure): the merge rule decides. */
+  #decide(ch: Chan, peer: HandshakePeer, now: number): void {
+    const hs = ch.hs!;
+    const refuse = (reason: RefuseReason, why: string) => {
+      this.#send(ch.id, hs.refuse(reason));
+      this.#drop(ch, why, now);
+    };
+    const existing = this.#links.get(peer.id);
     const open = existing !== undefined && existing.link.state === "open";
-    if (!open && this.#links.size >= this.#maxLinks && hello.id !== this.localId) {
-      this.#send(ch.id, { op: "refuse", id: this.localId, nonce: this.nonce, reason: "busy" });
+    if (!open && this.#links.size >= this.#maxLinks && peer.id !== this.localId) {
       this.#warn(
         "links",
-        `linkweave: refused a link from ${hello.id}: this device has ${this.#maxLinks} links, ` +
+        `linkweave: refused a link from ${peer.id}: this device has ${this.#maxLinks} links, ` +
           "its limit (configure({ limits: { links } }))",
         now,
       );
-      this.#drop(ch, "refused: busy", now);
+      refuse("busy", "refused: busy");
       return;
     }
-    const dial = this.#dials.get(hello.id);
-    const verdict = decideIncoming(hello, {
+    const dial = this.#dials.get(peer.id);
+    const verdict = decideIncoming({ op: "hello", id: peer.id, nonce: peer.nonce }, {
       localId: this.localId,
       localNonce: this.nonce,
       linkNonce: open ? existing.nonce : undefined,
       linkSilentMs: open ? now - existing.link.lastReceived : undefined,
       dialing: dial !== undefined && dial.state !== "idle",
       deadMs: this.#keepAlive,
+      proven: peer.proven,
     });
     if (verdict !== "accept" && verdict !== "replace") {
-      this.#send(ch.id, { op: "refuse", id: this.localId, nonce: this.nonce, reason: verdict });
       if (verdict === "clash") {
         this.#warn(
-          `clash:${hello.id}`,
-          hello.id === this.localId
-            ? `linkweave: device id clash: another runtime also claims this device's id ${hello.id}`
-            : `linkweave: device id clash: a second runtime claims ${hello.id} while its link is alive; refused`,
+          `clash:${peer.id}`,
+          peer.id === this.localId
+            ? `linkweave: device id clash: another runtime also claims this device's id ${peer.id}`
+            : `linkweave: device id clash: a second runtime claims ${peer.id} while its link is alive; refused`,
           now,
         );
       }
-      this.#drop(ch, `refused: ${verdict}`, now);
+      refuse(verdict, `refused: ${verdict}`);
       return;
     }
     if (verdict === "replace") {
-      existing!.link.abort(`${hello.id} restarted`);
+      existing!.link.abort(`${peer.id} restarted`);
       this.#touch(existing!);
       this.#collect(existing!);
       this.#forget(existing!);
     }
-    this.#send(ch.id, { op: "welcome", id: this.localId, nonce: this.nonce });
-    this.#attach(ch, hello, rest, now);
+    this.#handshaking.delete(ch);
+    const { send, outcome } = hs.accept(now);
+    this.#send(ch.id, send);
+    this.#attach(ch, outcome, now);
   }
 
-  /** Dialer side: the acceptor answered our hello. */
-  #answered(ch: Chan, hello: Hello, rest: Uint8Array, now: number): void {
-    const peer = ch.expect;
-    if (hello.op === "refuse") {
-      const why = hello.reason === "duplicate"
-        ? `${hello.id} keeps the channel it dialled`
-        : hello.reason === "clash"
-        ? `device id clash: ${hello.id} has a live link to another runtime claiming ${this.localId}`
-        : hello.reason === "self"
-        ? `dialled itself (${hello.id})`
-        : `refused by ${hello.id} (${hello.reason ?? "no reason"})`;
-      if (hello.reason === "clash" || hello.reason === "version") {
-        this.#warn(`refused:${hello.id}:${hello.reason}`, `linkweave: ${why}`, now);
-      }
-      this.#drop(ch, why, now);
-      return;
+  #attach(ch: Chan, outcome: HandshakeOutcome, now: number): void {
+    const peer = outcome.peer;
+    ch.hs = undefined;
+    if (outcome.records !== undefined) {
+      ch.seal = outcome.records.seal;
+      ch.open = outcome.records.open;
     }
-    if (hello.op !== "welcome" || (peer !== undefined && hello.id !== peer)) {
-      this.#drop(ch, `expected ${peer} but reached ${hello.id}`, now);
-      return;
-    }
-    this.#attach(ch, hello, rest, now);
-  }
-
-  #attach(ch: Chan, hello: Hello, rest: Uint8Array, now: number): void {
-    let pl = this.#links.get(hello.id);
+    if (peer.secure?.fresh) this.#security!.trust.pin(peer.id, peer.secure.publicKey);
+    let pl = this.#links.get(peer.id);
     let fresh = false;
-    if (pl === undefined || pl.link.state !== "open" || pl.nonce !== hello.nonce) {
+    if (pl === undefined || pl.link.state !== "open" || pl.nonce !== peer.nonce) {
       if (pl !== undefined) this.#forget(pl);
       if (this.#links.size >= this.#maxLinks) {
         this.#drop(ch, `this device has ${this.#maxLinks} links, its limit`, now);
@@ -695,36 +768,50 @@ export class Endpoint {
       const link = new Link({
         ...this.#linkOptions,
         localId: this.localId,
-        peerId: hello.id,
+        peerId: peer.id,
         codec: this.#codec,
         now,
       });
-      pl = new PeerLink(link, hello.nonce);
+      pl = new PeerLink(link, peer.nonce);
+      pl.keys = outcome.records?.keys;
       link.tag = pl;
-      this.#links.set(hello.id, pl);
+      this.#links.set(peer.id, pl);
       fresh = true;
     }
     ch.link = pl;
     pl.channels.add(ch.id);
     pl.link.addChannel(ch.id, { now, mtu: ch.mtu });
     if (fresh) this.#emit({ type: "linkUp", link: pl });
-    if (rest.length > 0) pl.link.handleBytes(ch.id, rest, now);
+    if (outcome.rest.length > 0) this.handleBytes(ch.id, outcome.rest, now);
     this.#touch(pl);
-    this.#dials.delete(hello.id);
+    this.#dials.delete(peer.id);
     for (const w of this.#waiters.values()) {
-      if (w.peer === hello.id && w.link === undefined) this.#open(pl, w);
+      if (w.peer === peer.id && w.link === undefined) this.#open(pl, w);
     }
   }
 
   /** Close a channel that will not (or no longer) carry a link. */
   #drop(ch: Chan, why: string, now: number): void {
     this.#handshaking.delete(ch);
-    ch.reader = undefined;
+    ch.hs = undefined;
     if (!this.#channels.delete(ch.id)) return;
     this.#emit({ type: "closeChannel", channel: ch.id, why });
     if (ch.dialer && ch.expect !== undefined && ch.link === undefined) {
       this.handleDialFailed(ch.expect, why, now);
     }
+  }
+
+  /** Close a channel of a link (its records failed): the link learns it lost the channel. */
+  #closeChannel(ch: Chan, why: string, now: number): void {
+    const pl = ch.link;
+    this.#channels.delete(ch.id);
+    this.#emit({ type: "closeChannel", channel: ch.id, why });
+    if (pl !== undefined) {
+      pl.channels.delete(ch.id);
+      pl.link.handleChannelClosed(ch.id, why);
+      this.#touch(pl);
+    }
+    void now;
   }
 
   // ------------------------------------------------------------ links

@@ -139,6 +139,13 @@ export interface TrustView {
   paired(id: string): boolean;
   /** Whether any device was paired (so a peer outside the account may still be one). */
   anyPaired(): boolean;
+  /**
+   * Pin a key to a device id (the first key proven for it in an account).
+   *
+   * @param id The device id.
+   * @param publicKey Its key.
+   */
+  pin(id: string, publicKey: Uint8Array): void;
 }
 
 /** The peer a handshake proved. */

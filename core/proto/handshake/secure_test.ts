@@ -39,6 +39,9 @@ class Trust implements TrustView {
   anyPaired(): boolean {
     return this.pairs.size > 0;
   }
+  pin(id: string, key: Uint8Array): void {
+    this.pins.set(id, key);
+  }
 }
 
 interface Side {
