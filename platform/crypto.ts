@@ -59,6 +59,25 @@ function raw(pair: { publicKey: nc.KeyObject; privateKey: nc.KeyObject }): RawKe
   };
 }
 
+/** An AEAD cipher or decipher object of `node:crypto`, as used here. */
+interface AeadStream {
+  setAAD(data: Uint8Array): void;
+  update(data: Uint8Array): Uint8Array;
+  final(): Uint8Array;
+  getAuthTag(): Uint8Array;
+  setAuthTag(tag: Uint8Array): void;
+}
+
+type MakeAead = (
+  algorithm: string,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  options: { authTagLength: number },
+) => AeadStream;
+
+const createCipher = nc.createCipheriv as unknown as MakeAead;
+const createDecipher = nc.createDecipheriv as unknown as MakeAead;
+
 class NodeAead implements AeadKey {
   #name: string;
   #key: Buffer;
@@ -75,14 +94,8 @@ class NodeAead implements AeadKey {
     out: Uint8Array,
     at: number,
   ): void {
-    // deno-lint-ignore no-explicit-any
-    const c = nc.createCipheriv(
-      this.#name as any,
-      this.#key,
-      nonce,
-      { authTagLength: TAG_LENGTH } as any,
-    );
-    (c as unknown as { setAAD(b: Uint8Array): void }).setAAD(aad);
+    const c = createCipher(this.#name, this.#key, nonce, { authTagLength: TAG_LENGTH });
+    c.setAAD(aad);
     const body = c.update(plaintext);
     out.set(body, at);
     let n = body.length;
@@ -91,22 +104,16 @@ class NodeAead implements AeadKey {
       out.set(rest, at + n);
       n += rest.length;
     }
-    out.set((c as unknown as { getAuthTag(): Uint8Array }).getAuthTag(), at + n);
+    out.set(c.getAuthTag(), at + n);
   }
 
   open(nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
     if (sealed.length < TAG_LENGTH) return undefined;
     const n = sealed.length - TAG_LENGTH;
     try {
-      // deno-lint-ignore no-explicit-any
-      const d = nc.createDecipheriv(
-        this.#name as any,
-        this.#key,
-        nonce,
-        { authTagLength: TAG_LENGTH } as any,
-      );
-      (d as unknown as { setAAD(b: Uint8Array): void }).setAAD(aad);
-      (d as unknown as { setAuthTag(b: Uint8Array): void }).setAuthTag(sealed.subarray(n));
+      const d = createDecipher(this.#name, this.#key, nonce, { authTagLength: TAG_LENGTH });
+      d.setAAD(aad);
+      d.setAuthTag(sealed.subarray(n));
       const body = d.update(sealed.subarray(0, n));
       const rest = d.final();
       if (rest.length === 0) return new Uint8Array(body.buffer, body.byteOffset, body.length);
