@@ -45,6 +45,7 @@ import { type Connection, LinkEnhance, type Server } from "./core/link_enhance/m
 import { runtimeHost } from "./platform/host.ts";
 import { claimIdentity, type HeldIdentity } from "./platform/identity.ts";
 import { startPeerFinder } from "./_peer_finder.ts";
+import { type DeviceSecurity, deviceSecurity, isLoopback } from "./_security.ts";
 import { nativeCrc } from "./platform/crc.ts";
 import { tcpTransport } from "./platform/tcp_transport.ts";
 import { createCodec } from "./wasm/mod.ts";
@@ -98,12 +99,23 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
   let identity: HeldIdentity | undefined;
   const h = host ?? runtimeHost();
   const cfg = () => config ??= resolveConfig(options, process.env);
+  let secured: DeviceSecurity | undefined;
   const start = async () => {
     let c = cfg();
     // No id configured: take the first identity no live process holds (a given host decides itself).
     if (c.deviceId === undefined && host === undefined) {
       identity = await claimIdentity();
       c = { ...c, deviceId: identity.deviceId };
+    }
+    const deviceId = c.deviceId ?? await h.defaultDeviceId();
+    c = { ...c, deviceId };
+    secured = deviceSecurity(c, deviceId, identity?.dir);
+    if (secured?.account.source === "per-user" && !isLoopback(c.bind)) {
+      h.warn(
+        `linkweave: listening on 127.0.0.1, not ${c.bind}: this device has no account of its own ` +
+          "(set LINKWEAVE_ACCOUNT or LINKWEAVE_ACCOUNT_FILE to reach other machines)",
+      );
+      c = { ...c, bind: "127.0.0.1" };
     }
     return await DeviceDriver.start({
       config: c,
@@ -115,6 +127,7 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
       finder: c.discovery === "auto"
         ? async (self) => finder = await startPeerFinder(h, c, self)
         : undefined,
+      security: secured?.security,
     }).catch(async (e) => {
       await identity?.release();
       throw e;

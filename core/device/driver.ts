@@ -17,7 +17,7 @@ import { ErrorCode } from "../error_codes.ts";
 import type { DeviceConfig } from "./config.ts";
 import type { Codec } from "../proto/frame.ts";
 import type { Channel, ChannelEvents, PeerAddress, PeerFinder, Transport } from "./channel.ts";
-import { Endpoint, type EndpointEvent, type PeerLink } from "./endpoint.ts";
+import { Endpoint, type EndpointEvent, type EndpointOptions, type PeerLink } from "./endpoint.ts";
 import type { DeviceHost } from "./host.ts";
 import { trace } from "../trace.ts";
 
@@ -147,6 +147,8 @@ export interface DriverOptions {
   transports: readonly Transport[];
   /** Makes a peer finder once the device knows its id and address. */
   finder?: (self: { deviceId: string; nonce: string; port: number }) => Promise<PeerFinder>;
+  /** Identity, account, trust and crypto of the authenticated handshake; absent: `security: "none"`. */
+  security?: EndpointOptions["security"];
 }
 
 /** A running device, as its users see it. */
@@ -209,6 +211,7 @@ export class DeviceDriver implements DeviceRuntime {
       deviceId: string;
       nonce: string;
       transports: readonly Transport[];
+      security?: EndpointOptions["security"];
     },
   ) {
     this.#config = init.config;
@@ -232,6 +235,7 @@ export class DeviceDriver implements DeviceRuntime {
       maxHandshakes: limits.handshakes,
       maxLinks: limits.links,
       budget: limits.deviceBudget,
+      security: init.security,
     });
   }
 
@@ -252,6 +256,7 @@ export class DeviceDriver implements DeviceRuntime {
       deviceId,
       nonce: host.nonce(),
       transports: options.transports,
+      security: options.security,
     });
     let port = 0;
     for (const t of options.transports) {

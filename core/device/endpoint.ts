@@ -445,12 +445,14 @@ export class Endpoint {
     while (this.#dirty.size > 0) {
       const pl: PeerLink = this.#dirty.values().next().value!;
       const tx = pl.link.pollTransmit(now);
-      this.#collect(pl);
       if (tx !== undefined) {
+        // Sealed before the link's events are collected: its last batch (the
+        // goodbye) may close the channel.
         const seal = this.#channels.get(tx.channel)?.seal;
         if (seal !== undefined) tx.bytes = seal.seal(tx.bytes, now);
-        return tx;
       }
+      this.#collect(pl);
+      if (tx !== undefined) return tx;
       this.#dirty.delete(pl);
       pl.timeout = pl.link.pollTimeout();
       if (pl.link.state === "closed") this.#forget(pl);

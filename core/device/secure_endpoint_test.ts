@@ -143,6 +143,21 @@ describe("secure devices on a virtual network", () => {
     assert.ok(b.warnings.some((w) => /does not authenticate/.test(w)));
   });
 
+  it("closing a device seals its last batch too: the peer sees every message, then goodbye", () => {
+    const net = new VirtualNet();
+    const a = device(net, A, ACCOUNT);
+    const b = device(net, B, ACCOUNT);
+    net.connect(a, B, "svc");
+    net.run(net.now + 1000);
+    const { link, stream } = a.of("opening")[0];
+    for (let i = 0; i < 50; i++) assert.ok(a.ep.send(link, stream, new Uint8Array(500).fill(i)));
+    a.ep.close(net.now);
+    net.run(net.now + 1000);
+    assert.deepEqual([...b.received.values()][0].map((m) => m[0]), [...Array(50).keys()]);
+    assert.match(b.of("linkDown")[0].message, /closed by/);
+    assert.deepEqual(b.warnings, []);
+  });
+
   it("a plain (unauthenticated) device cannot downgrade a secure one", () => {
     const net = new VirtualNet();
     const a = device(net, A, ACCOUNT);

@@ -45,6 +45,13 @@ export class MemoryTrust implements TrustView {
   pin(id: string, key: Uint8Array): void {
     this.pins.set(id, key);
   }
+  /** Revoked keys by device id. */
+  readonly refused: Map<string, Uint8Array> = new Map();
+  /** Whether a key was revoked. */
+  revoked(id: string, key: Uint8Array): boolean {
+    const r = this.refused.get(id);
+    return r !== undefined && r.length === key.length && r.every((b, i) => b === key[i]);
+  }
 }
 
 /** One device of the network. */

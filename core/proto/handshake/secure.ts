@@ -140,6 +140,14 @@ export interface TrustView {
   /** Whether any device was paired (so a peer outside the account may still be one). */
   anyPaired(): boolean;
   /**
+   * Whether this key was revoked for this id (refused even in the account).
+   *
+   * @param id The device id.
+   * @param publicKey The key it proved.
+   * @returns Whether it was revoked.
+   */
+  revoked(id: string, publicKey: Uint8Array): boolean;
+  /**
    * Pin a key to a device id (the first key proven for it in an account).
    *
    * @param id The device id.
@@ -581,6 +589,9 @@ export class SecureHandshake {
     }
     if (!this.#c.verify(key, concatBytes(SIG_INFO, enc.encode(role), th, idB, nonceB), sig)) {
       return { reason: "identity", message: `${id} did not prove its key` };
+    }
+    if (this.#o.trust.revoked(id, key)) {
+      return { reason: "identity", message: `the key of ${id} was revoked on this device` };
     }
     const pinned = this.#o.trust.pinned(id);
     if (pinned !== undefined && !equalBytes(pinned, key)) {

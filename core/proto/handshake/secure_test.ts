@@ -42,6 +42,9 @@ class Trust implements TrustView {
   pin(id: string, key: Uint8Array): void {
     this.pins.set(id, key);
   }
+  revoked(): boolean {
+    return false;
+  }
 }
 
 interface Side {
