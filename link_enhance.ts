@@ -37,7 +37,12 @@
 import process from "node:process";
 import { ErrorCode } from "./core/error_codes.ts";
 import { BusinessError } from "./core/errors.ts";
-import { type DeviceConfig, type DeviceOptions, resolveConfig } from "./core/device/config.ts";
+import {
+  type DeviceConfig,
+  type DeviceOptions,
+  normalizeDeviceId,
+  resolveConfig,
+} from "./core/device/config.ts";
 import type { KnownDevice, PeerFinder } from "./core/discovery/finder.ts";
 import { DeviceDriver, type DeviceRuntime } from "./core/device/driver.ts";
 import type { DeviceHost } from "./core/device/host.ts";
@@ -46,6 +51,7 @@ import { runtimeHost } from "./platform/host.ts";
 import { claimIdentity, type HeldIdentity } from "./platform/identity.ts";
 import { startPeerFinder } from "./_peer_finder.ts";
 import { type DeviceSecurity, deviceSecurity, isLoopback } from "./_security.ts";
+import type { TrustedDevice } from "./platform/security.ts";
 import { nativeCrc } from "./platform/crc.ts";
 import { tcpTransport } from "./platform/tcp_transport.ts";
 import { createCodec } from "./wasm/mod.ts";
@@ -61,6 +67,7 @@ export type { ConnectionEvents, ConnectResult, ServerEvents } from "./core/link_
 export type { DeviceOptions, Limits, StaticPeer } from "./core/device/config.ts";
 export type { DeviceRuntime } from "./core/device/driver.ts";
 export type { KnownAddress, KnownDevice, PeerSource } from "./core/discovery/finder.ts";
+export type { TrustedDevice } from "./platform/security.ts";
 
 /** A device: its linkEnhance API and its runtime. */
 export interface Device {
@@ -78,6 +85,19 @@ export interface Device {
    * with discovery off.
    */
   knownDevices(): KnownDevice[];
+  /**
+   * linkweave extension: the devices this one trusts (pinned in its account,
+   * or paired); `[]` before the device started or with `security: "none"`.
+   */
+  trustedDevices(): TrustedDevice[];
+  /**
+   * linkweave extension: stop trusting a device: its key is refused from now
+   * on, its link (if any) stays until it closes.
+   *
+   * @param deviceId The device.
+   * @returns Whether it was trusted.
+   */
+  revoke(deviceId: string): boolean;
   /** Stop the device: close its links, listener and discovery. */
   close(): Promise<void>;
 }
@@ -140,6 +160,8 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
     config: cfg,
     runtime: () => api.driver(),
     knownDevices: () => finder?.list() ?? [],
+    trustedDevices: () => secured?.trust.list() ?? [],
+    revoke: (deviceId) => secured?.trust.revoke(normalizeDeviceId(deviceId, 401)) ?? false,
     close: async () => {
       api.shutdown();
       if (started !== undefined) await (await started.catch(() => undefined))?.close();

@@ -154,10 +154,19 @@ export function loadIdentity(crypto: CryptoSuite, dir: string, id: string): Iden
     throw new Error(`The device key in "${file}" is damaged; move it away to make a new one`);
   }
   const k = crypto.ed25519();
-  writePrivate(
-    file,
-    JSON.stringify({ publicKey: b64(k.publicKey), privateKey: b64(k.privateKey) }) + "\n",
-  );
+  const json = JSON.stringify({ publicKey: b64(k.publicKey), privateKey: b64(k.privateKey) });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${Math.random().toString(36).slice(2)}.tmp`;
+  writeFileSync(tmp, `${json}\n`, { mode: 0o600 });
+  try {
+    // Exclusive: when another process made the key first, that one is the device's.
+    linkSync(tmp, file);
+  } catch (e) {
+    if ((e as { code?: string }).code !== "EEXIST") throw e;
+    return loadIdentity(crypto, dir, id);
+  } finally {
+    unlinkSync(tmp);
+  }
   return { id, publicKey: k.publicKey, privateKey: k.privateKey };
 }
 

@@ -81,7 +81,12 @@ describeWith("hostile: discovery", { root: true, commands: { ip: "iproute2" } },
 
   function inNs(ns: string, module: string, env: Record<string, string>): Child {
     // the local registry of killed devices stays in the test's own directory
-    const base = { LINKWEAVE_DISCOVERY: "auto", XDG_RUNTIME_DIR: join(tmp, "run") };
+    // One account for the devices of all the namespaces (a per-user one stays on loopback).
+    const base = {
+      LINKWEAVE_DISCOVERY: "auto",
+      XDG_RUNTIME_DIR: join(tmp, "run"),
+      LINKWEAVE_ACCOUNT: "hostile discovery test",
+    };
     const c = start(module, { ...base, ...env }, ["ip", "netns", "exec", ns]);
     running.push(c);
     return c;

@@ -42,8 +42,9 @@ class Trust implements TrustView {
   pin(id: string, key: Uint8Array): void {
     this.pins.set(id, key);
   }
-  revoked(): boolean {
-    return false;
+  refused = new Set<string>();
+  revoked(id: string): boolean {
+    return this.refused.has(id);
   }
 }
 
@@ -269,6 +270,17 @@ describe("secure handshake", () => {
       side(crypto, "acceptor", aId, { trust: aTrust }),
     );
     assert.equal(stranger.aErr?.reason, "account");
+  });
+
+  it("refuses a revoked device even within the account", () => {
+    const trust = new Trust();
+    trust.refused.add(D_ID);
+    const r = run(
+      side(crypto, "dialer", identity(crypto, D_ID), { account: ACCOUNT }),
+      side(crypto, "acceptor", identity(crypto, A_ID), { account: ACCOUNT, trust }),
+    );
+    assert.equal(r.aErr?.reason, "identity");
+    assert.match(r.aErr!.message, /revoked/);
   });
 
   it("a device that dials itself is told so", () => {
