@@ -11,7 +11,14 @@ import type { DeviceConfig } from "./core/device/config.ts";
 import type { EndpointOptions } from "./core/device/endpoint.ts";
 import { nodeCrypto } from "./platform/crypto.ts";
 import { stateDirectory } from "./platform/identity.ts";
-import { type Account, FileTrust, loadAccount, loadIdentity } from "./platform/security.ts";
+import {
+  type Account,
+  accountIdSeal,
+  FileTrust,
+  loadAccount,
+  loadIdentity,
+} from "./platform/security.ts";
+import type { IdSeal } from "./core/discovery/wire.ts";
 
 /** A device's security, and the trust store behind it. */
 export interface DeviceSecurity {
@@ -21,6 +28,8 @@ export interface DeviceSecurity {
   trust: FileTrust;
   /** Where the account came from. */
   account: Account;
+  /** Seals this device's id in discovery (only account members read it). */
+  seal: IdSeal;
 }
 
 /**
@@ -44,7 +53,12 @@ export function deviceSecurity(
   const dir = identityDir ?? join(stateDir, "ids", deviceId.replaceAll(":", "-"));
   const identity = loadIdentity(crypto, dir, deviceId);
   const trust = new FileTrust(dir);
-  return { security: { crypto, identity, account: account.key, trust }, trust, account };
+  return {
+    security: { crypto, identity, account: account.key, trust },
+    trust,
+    account,
+    seal: accountIdSeal(crypto, account.key),
+  };
 }
 
 /**

@@ -145,7 +145,7 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
         tcpTransport(h.sockets, { bind: c.bind, port: c.port, portExplicit: c.portExplicit }),
       ],
       finder: c.discovery === "auto"
-        ? async (self) => finder = await startPeerFinder(h, c, self)
+        ? async (self) => finder = await startPeerFinder(h, c, self, secured?.seal)
         : undefined,
       security: secured?.security,
     }).catch(async (e) => {

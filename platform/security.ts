@@ -27,8 +27,9 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { Buffer } from "node:buffer";
-import { equalBytes } from "../core/proto/handshake/crypto.ts";
+import { Cipher, concatBytes, equalBytes } from "../core/proto/handshake/crypto.ts";
 import type { CryptoSuite } from "../core/proto/handshake/crypto.ts";
+import type { IdSeal } from "../core/discovery/wire.ts";
 import type { Identity, TrustView } from "../core/proto/handshake/secure.ts";
 
 /** Where the account secret came from. */
@@ -285,4 +286,34 @@ export class FileTrust implements TrustView {
   #save(): void {
     writePrivate(this.#file, JSON.stringify(this.#data, null, 2) + "\n");
   }
+}
+
+/**
+ * Seals device ids in discovery announcements with the account: AES-256-GCM
+ * (every runtime has it) under `HKDF(account, "linkweave discovery")`, with
+ * a random nonce per announcement, so the sealed id differs every time and
+ * only account members can read it.
+ *
+ * @param crypto The suite.
+ * @param account The account key.
+ * @returns The seal.
+ */
+export function accountIdSeal(crypto: CryptoSuite, account: Uint8Array): IdSeal {
+  const key = crypto.aead(
+    Cipher.AES_256_GCM,
+    crypto.hkdf(account, new Uint8Array(32), new TextEncoder().encode("linkweave discovery"), 32),
+  );
+  return {
+    seal(id, aad) {
+      const nonce = crypto.random(12);
+      const out = new Uint8Array(12 + id.length + 16);
+      out.set(nonce);
+      key.seal(nonce, id, aad, out, 12);
+      return out;
+    },
+    open(sealed, aad) {
+      if (sealed.length !== 12 + 6 + 16) return undefined;
+      return key.open(sealed.subarray(0, 12), sealed.subarray(12), concatBytes(aad));
+    },
+  };
 }

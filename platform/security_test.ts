@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodeCrypto } from "./crypto.ts";
-import { FileTrust, loadAccount, loadIdentity } from "./security.ts";
+import { accountIdSeal, FileTrust, loadAccount, loadIdentity } from "./security.ts";
+import { decodeAnnouncement, encodeAnnouncement } from "../core/discovery/wire.ts";
 
 const crypto = nodeCrypto();
 const A = "02:00:00:00:00:0A";
@@ -93,5 +94,20 @@ describe("account, device key and trust store", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("seals discovery ids for the account only, differently in every announcement", () => {
+    const mine = accountIdSeal(crypto, new Uint8Array(32).fill(1));
+    const theirs = accountIdSeal(crypto, new Uint8Array(32).fill(2));
+    const init = { deviceId: A, nonce: "0123456789abcdef", port: 4000, seal: mine };
+    const one = encodeAnnouncement(init);
+    const two = encodeAnnouncement(init);
+    assert.notDeepEqual(one, two, "unlinkable: fresh bytes each time");
+    const r = decodeAnnouncement(one, mine);
+    assert.ok(r.ok && r.announcement.deviceId === A);
+    assert.deepEqual(decodeAnnouncement(one, theirs), { ok: false, reason: "anonymous" });
+    const moved = one.slice();
+    moved[25] ^= 1; // another port, same sealed id: the seal is bound to the header
+    assert.deepEqual(decodeAnnouncement(moved, mine), { ok: false, reason: "anonymous" });
   });
 });
