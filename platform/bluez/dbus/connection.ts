@@ -18,7 +18,7 @@ import { busAddress, type BusKind, parseAddress, type UnixAddress } from "./addr
 import { SaslClient } from "./auth.ts";
 import { DBusError, DBusErrorName } from "./errors.ts";
 import { loadLibc } from "./_ffi.ts";
-import { Variant, Writer } from "./marshal.ts";
+import { type Endian, Variant, Writer } from "./marshal.ts";
 import {
   DEFAULT_MESSAGE_LIMITS,
   encodeMessage,
@@ -53,6 +53,8 @@ export interface BusOptions {
   maxIncomingCalls?: number;
   /** Time allowed for authentication and `Hello`, ms. @default {5000} */
   connectTimeout?: number;
+  /** Byte order of the messages this side sends. @default {"l"} */
+  endian?: Endian;
 }
 
 /** A method call to make. */
@@ -218,6 +220,7 @@ export class DBusConnection {
   #transport: BusTransport;
   #reader: MessageReader;
   #writer = new Writer();
+  #endian: Endian;
   #serial = 0;
   #pending = new Map<number, PendingCall>();
   #waiting: (() => void)[] = [];
@@ -251,8 +254,10 @@ export class DBusConnection {
       callTimeout: number;
       maxPending: number;
       maxIncoming: number;
+      endian: Endian;
     },
   ) {
+    this.#endian = init.endian;
     this.#transport = transport;
     this.#reader = reader;
     this.unixFds = init.unixFds;
@@ -339,7 +344,7 @@ export class DBusConnection {
     }
     this.#serial = this.#serial >= 0xffffffff ? 1 : this.#serial + 1;
     const serial = this.#serial;
-    const bytes = encodeMessage({ ...m, serial }, this.#writer);
+    const bytes = encodeMessage({ ...m, serial }, this.#writer, this.#endian);
     this.#transport.write(bytes, fds, closeFds);
     return serial;
   }
@@ -1250,6 +1255,7 @@ async function connectOne(
       callTimeout: options.callTimeout ?? 25_000,
       maxPending: options.maxPendingCalls ?? 64,
       maxIncoming: options.maxIncomingCalls ?? 64,
+      endian: options.endian ?? "l",
     });
     if (result.rest.length > 0) conn.handleData(result.rest, []);
     for (const e of early.splice(0)) conn.handleData(e.bytes, e.fds);

@@ -635,7 +635,10 @@ export class Reader {
     this.#need(len);
     const end = this.#pos + len;
     if (elem.code === "y") {
-      const out = this.#buf.slice(this.#pos, end);
+      // A plain Uint8Array copy (the input may be a Node Buffer, whose
+      // slice() would be a Buffer sharing memory).
+      const out = new Uint8Array(len);
+      out.set(this.#buf.subarray(this.#pos, end));
       this.#pos = end;
       return out;
     }
