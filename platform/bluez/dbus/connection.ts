@@ -4,10 +4,11 @@
  * `Introspectable`, `Properties` + `PropertiesChanged`, `ObjectManager` and
  * `Peer` answered here).
  *
- * The bytes go through the C library where the runtime can call it (Deno
- * with `--allow-ffi`, Bun), so file descriptors can be passed; elsewhere
- * (Node 20, Deno without FFI) through the runtime's Unix-domain socket,
- * without descriptors (`unixFds` is then `false`).
+ * The bytes go through the runtime's own Unix-domain socket by default.
+ * With `unixFds: true` they go through the C library where the runtime can
+ * call it (Deno with `--allow-ffi`, Bun), so file descriptors can be passed;
+ * on Node 20 (no FFI) or Deno without `--allow-ffi` the connection then
+ * falls back to the runtime's socket and `unixFds` is `false`.
  *
  * @module
  */
@@ -39,8 +40,10 @@ export interface BusOptions {
   /** Which bus, when no `address` is given. @default {"system"} */
   bus?: BusKind;
   /**
-   * Pass file descriptors when the runtime can (Deno with `--allow-ffi`,
-   * Bun). `false` uses the runtime's own socket. @default {true}
+   * Pass file descriptors, when the runtime can: the socket is then driven
+   * through the C library (Deno with `--allow-ffi`, Bun; not Node 20), which
+   * costs a thread hop per wake-up. `false` uses the runtime's own socket,
+   * the fastest path, without descriptors. @default {false}
    */
   unixFds?: boolean;
   /** Limits on received messages. @default {DEFAULT_MESSAGE_LIMITS} */
@@ -1164,7 +1167,7 @@ export async function connectBus(options: BusOptions = {}): Promise<DBusConnecti
     });
   }
   const uid = currentUid();
-  const libc = options.unixFds === false ? undefined : await loadLibc();
+  const libc = options.unixFds === true ? await loadLibc() : undefined;
   let lastError: unknown;
   for (const address of addresses) {
     try {

@@ -70,7 +70,7 @@ describeWith("D-Bus client on a private dbus-daemon", DBUS_NEEDS, () => {
   let propValue = "first";
 
   const open = async (options: Parameters<typeof connectBus>[0] = {}) => {
-    const c = await connectBus({ address: bus.address, ...options });
+    const c = await connectBus({ address: bus.address, unixFds: true, ...options });
     opened.push(c);
     return c;
   };
@@ -128,10 +128,22 @@ describeWith("D-Bus client on a private dbus-daemon", DBUS_NEEDS, () => {
     await bus?.stop();
   });
 
-  it("says Hello, and passes descriptors exactly where the runtime has FFI", () => {
+  it("says Hello, and passes descriptors exactly where the runtime has FFI", async () => {
     assert.match(client.uniqueName, /^:1\.\d+$/);
     assert.notEqual(client.uniqueName, server.uniqueName);
     assert.equal(client.unixFds, FDS, `descriptor passing on ${RUNTIME}`);
+    // Without unixFds: the runtime's own socket, no descriptors.
+    const plain = await open({ unixFds: false });
+    assert.equal(plain.unixFds, false);
+    const r = await plain.call({
+      destination: server.uniqueName,
+      path: PATH,
+      interface: IFACE,
+      member: "Sum",
+      signature: "ii",
+      body: [1, 2],
+    });
+    assert.deepEqual(r.body, [3]);
   });
 
   it("round-trips every type through the daemon, in both byte orders", async () => {
