@@ -21,12 +21,16 @@ export interface TransportEvents {
   onData(bytes: Uint8Array, fds: number[]): void;
   /** The transport closed; `error` when it failed. Called once, last. */
   onClose(error?: BusinessError<unknown>): void;
+  /** The transport's write buffer drained after `blocked` became `true`. */
+  onDrain?(): void;
 }
 
 /** A connected byte pipe to the bus. */
 export interface BusTransport {
   /** Whether descriptors can travel on it. */
   readonly unixFds: boolean;
+  /** Whether bytes wait in user space for the kernel (the writer should slow down). */
+  readonly blocked: boolean;
   /**
    * Queue bytes (and descriptors, with the first byte); never throws. The
    * bytes are lent briefly: the transport copies what it keeps. With
@@ -102,7 +106,10 @@ export function ffiTransport(
   };
   const fds: number[] = [];
   const onReady = (revents: number) => {
-    if ((revents & POLL.OUT) !== 0 && flush() && !closed) libc.poller.modify(fd, POLL.IN);
+    if ((revents & POLL.OUT) !== 0 && flush() && !closed) {
+      libc.poller.modify(fd, POLL.IN);
+      events.onDrain?.();
+    }
     if ((revents & (POLL.IN | POLL.HUP | POLL.ERR)) === 0) return;
     for (let i = 0; i < 64 && !closed; i++) {
       const r = libc.recvmsg(fd, fds);
@@ -122,6 +129,9 @@ export function ffiTransport(
   libc.poller.add(fd, POLL.IN, onReady);
   return {
     unixFds: true,
+    get blocked() {
+      return queue.length > 0;
+    },
     write(bytes, fdsOut = [], close = false) {
       if (closed) {
         sent(fdsOut, close);
@@ -175,9 +185,13 @@ export async function socketTransport(
   }
   const path = address.kind === "abstract" ? `\0${address.name}` : address.name;
   let handle: StreamHandle | undefined;
+  let blocked = false;
   handle = await autoSocketPlatform().unixConnect(path, {
     onData: (bytes) => events.onData(bytes, []),
-    onDrain: () => {},
+    onDrain: () => {
+      blocked = false;
+      events.onDrain?.();
+    },
     onClose: (error) => {
       handle = undefined;
       events.onClose(error);
@@ -185,8 +199,11 @@ export async function socketTransport(
   });
   return {
     unixFds: false,
+    get blocked() {
+      return blocked;
+    },
     write(bytes) {
-      handle?.write(bytes, "brief");
+      if (handle?.write(bytes, "brief") === false) blocked = true;
     },
     close() {
       void handle?.close();

@@ -240,6 +240,7 @@ export class DBusConnection {
   #closed = false;
   #closeError: BusinessError<unknown> | undefined;
   #onClose: ((error?: BusinessError<unknown>) => void)[] = [];
+  #drainWaiters: (() => void)[] = [];
   /** This connection's unique name on the bus (`:1.42`). */
   uniqueName = "";
   /** Whether descriptors can be passed on this connection. */
@@ -278,6 +279,29 @@ export class DBusConnection {
   /** Number of calls awaiting a reply. */
   get pendingCalls(): number {
     return this.#pending.size;
+  }
+
+  /**
+   * Whether messages wait in user space for the socket: a sender of many
+   * signals should slow down until {@linkcode DBusConnection.whenWritable}.
+   */
+  get congested(): boolean {
+    return this.#transport.blocked;
+  }
+
+  /**
+   * Resolves once the socket took what was queued (at once when not congested).
+   *
+   * @returns When writable.
+   */
+  whenWritable(): Promise<void> {
+    if (!this.#transport.blocked || this.#closed) return Promise.resolve();
+    return new Promise((r) => this.#drainWaiters.push(r));
+  }
+
+  /** @internal The transport drained. */
+  handleDrain(): void {
+    for (const w of this.#drainWaiters.splice(0)) w();
   }
 
   /**
@@ -1052,6 +1076,7 @@ export class DBusConnection {
       p?.reject(new DBusError(error.dbusName, p.what, { text: error.text, cause: error }));
     }
     for (const w of this.#waiting.splice(0)) w();
+    for (const w of this.#drainWaiters.splice(0)) w();
     this.#closeFds(this.#reader.takeUnclaimedFds());
     for (const cb of this.#onClose.splice(0)) {
       try {
@@ -1203,6 +1228,7 @@ async function connectOne(
       else if (authFeed !== undefined && fds.length === 0) authFeed(bytes);
       else early.push({ bytes, fds });
     },
+    onDrain: () => conn?.handleDrain(),
     onClose: (error?: BusinessError<unknown>) => {
       if (conn !== undefined) conn.handleClose(error);
       else {
