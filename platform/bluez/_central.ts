@@ -37,6 +37,9 @@ export interface ConnectOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How long a socket hang-up waits for BlueZ to say why before the link closes as `disconnected`. */
+const HANGUP_GRACE_MS = 1000;
+
 /** A BlueZ method call on an object (the device by default), within the connect deadline. */
 type Call = (
   member: string,
@@ -60,6 +63,87 @@ function transient(e: DBusError): "retry" | "wait" | undefined {
   return undefined;
 }
 
+/** Options of {@linkcode connectDevice}. */
+export interface DeviceConnectOptions {
+  /** Time for scanning and connecting, ms. @default {10000} */
+  timeout?: number;
+  /** `Device1.Connect` tries when BlueZ reports a transient error. @default {4} */
+  attempts?: number;
+  /** Service UUIDs to scan for when the device is not known yet. */
+  uuids?: string[];
+  /** Abort connecting. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Connect a device (no GATT): find it, scanning if BlueZ does not know it,
+ * then `Device1.Connect`, retrying BlueZ's transient errors: `InProgress`
+ * (wait for the other attempt, then try again), `le-connection-abort-by-local`
+ * and `ConnectionAttemptFailed` (back off 100, 200, 400 ms...), `NotReady`
+ * while the adapter is powered (it is starting). `AlreadyConnected` counts as
+ * connected.
+ *
+ * @internal Use {@linkcode Adapter.connectDevice}.
+ */
+export async function connectDevice(
+  ctx: BluezContext,
+  adapter: Adapter,
+  address: string,
+  options: DeviceConnectOptions,
+): Promise<string> {
+  const action = `Cannot connect to "${address}" over BLE`;
+  const timeout = options.timeout ?? 10_000;
+  const deadline = Date.now() + timeout;
+  const left = () => Math.max(1, deadline - Date.now());
+  const { bus, tree } = ctx;
+  adapter.requirePowered(action);
+  const path = devicePath(adapter.path, address);
+  if (tree.props(path, Iface.DEVICE) === undefined) {
+    await adapter.findDevice(address, {
+      uuids: options.uuids,
+      timeout: left(),
+      signal: options.signal,
+    });
+  }
+  const device = () => tree.props(path, Iface.DEVICE);
+  // Our own servers must not take this device for a central connecting to
+  // them (the mark goes when it disconnects).
+  ctx.outgoing.add(path);
+  const attempts = options.attempts ?? 4;
+  for (let attempt = 1;; attempt++) {
+    try {
+      await bus.call({ destination: BLUEZ, path, interface: Iface.DEVICE, member: "Connect" }, {
+        timeout: left(),
+        signal: options.signal,
+      });
+      return path;
+    } catch (e) {
+      if (isDBusError(e, "org.bluez.Error.AlreadyConnected")) return path;
+      const kind = e instanceof DBusError ? transient(e) : undefined;
+      const give = kind === undefined || attempt >= attempts || Date.now() >= deadline ||
+        (isDBusError(e, "org.bluez.Error.NotReady") && !adapter.powered);
+      if (give) {
+        if (device()?.get("Connected") !== true) ctx.outgoing.delete(path);
+        throw bluezError(e, action);
+      }
+      if (kind === "wait") {
+        // Someone else is connecting it: wait for the outcome, then try again.
+        const connected = await tree.waitFor(
+          () => (device()?.get("Connected") === true ? true : undefined),
+          {
+            timeout: Math.min(left(), 1000),
+            signal: options.signal,
+            onTimeout: () => new Error("not yet"),
+          },
+        ).catch(() => false);
+        if (connected) return path;
+      } else {
+        await sleep(Math.min(left(), 100 * 2 ** (attempt - 1)));
+      }
+    }
+  }
+}
+
 /**
  * Connect to `address` and open the profile's channels.
  *
@@ -77,57 +161,18 @@ export async function connectCentral(
   const deadline = Date.now() + timeout;
   const left = () => Math.max(1, deadline - Date.now());
   const { bus, tree } = ctx;
-  adapter.requirePowered(action);
-  const path = devicePath(adapter.path, address);
-  if (tree.props(path, Iface.DEVICE) === undefined) {
-    await adapter.findDevice(address, {
-      uuids: [profile.service],
-      timeout: left(),
-      signal: options.signal,
-    });
-  }
+  const path = await connectDevice(ctx, adapter, address, {
+    timeout,
+    attempts: options.attempts,
+    uuids: [profile.service],
+    signal: options.signal,
+  });
   const call: Call = (member, on = path, iface = Iface.DEVICE, signature = "", body = []) =>
     bus.call({ destination: BLUEZ, path: on, interface: iface, member, signature, body }, {
       timeout: left(),
       signal: options.signal,
     });
   const device = () => tree.props(path, Iface.DEVICE);
-
-  // Connect, retrying what BlueZ reports as transient. Our own servers
-  // must not take this device for a central connecting to them.
-  ctx.outgoing.add(path);
-  const attempts = options.attempts ?? 4;
-  for (let attempt = 1;; attempt++) {
-    try {
-      await call("Connect");
-      break;
-    } catch (e) {
-      if (isDBusError(e, "org.bluez.Error.AlreadyConnected")) break;
-      const kind = e instanceof DBusError ? transient(e) : undefined;
-      if (kind === undefined || attempt >= attempts || Date.now() >= deadline) {
-        ctx.outgoing.delete(path);
-        throw bluezError(e, action);
-      }
-      if (kind === "wait") {
-        // Someone else is connecting it: wait for the outcome, then try again.
-        const connected = await tree.waitFor(
-          () => (device()?.get("Connected") === true ? true : undefined),
-          {
-            timeout: Math.min(left(), 1000),
-            signal: options.signal,
-            onTimeout: () => new Error("not yet"),
-          },
-        ).catch(() => false);
-        if (connected) break;
-      } else if ((e as DBusError).dbusName === "org.bluez.Error.NotReady" && !adapter.powered) {
-        ctx.outgoing.delete(path);
-        throw bluezError(e, action);
-      } else {
-        await sleep(Math.min(left(), 100 * 2 ** (attempt - 1)));
-      }
-    }
-  }
-
   let ok = false;
   try {
     // Services resolved (or the link lost meanwhile).
@@ -152,10 +197,7 @@ export async function connectCentral(
     ok = true;
     return link;
   } finally {
-    if (!ok) {
-      ctx.outgoing.delete(path);
-      await call("Disconnect").catch(() => {});
-    }
+    if (!ok) await call("Disconnect").catch(() => {});
   }
 }
 
@@ -197,15 +239,16 @@ async function openChannels(
   const notifying: string[] = [];
   let unlisten = () => {};
   let offGone = () => {};
+  let hangup: ReturnType<typeof setTimeout> | undefined;
   const link: GattLink = new GattLink({
     role: "central",
     peer: address,
     local: adapter.address,
     profile,
     teardown: async (reason) => {
+      clearTimeout(hangup);
       unlisten();
       offGone();
-      ctx.outgoing.delete(path);
       for (const s of sockets) s.close();
       await Promise.all(subs.map((s) => s.close().catch(() => {})));
       if (reason === "disconnected") {
@@ -222,7 +265,12 @@ async function openChannels(
   const mtuOf = (
     props: Props,
   ) => (typeof props.get("MTU") === "number" ? props.get("MTU") as number : 0);
-  const lost = (why: BusinessError<unknown>) => link.finish("disconnected", why);
+  // A socket hang-up comes with (or just before) the news of why: the device
+  // disconnected, the adapter went off, bluetoothd left. Give that news a
+  // moment to arrive, so the close reason is the real one.
+  const lost = (why: BusinessError<unknown>) => {
+    hangup ??= setTimeout(() => link.finish("disconnected", why), HANGUP_GRACE_MS);
+  };
   try {
     for (const [, props] of chars.values()) if (mtuOf(props) > 0) link.setMtu(mtuOf(props));
     // Incoming: one subscription per notifying characteristic, to every

@@ -6,9 +6,11 @@
  * and channel writes go out as notifications, through sockets handed to
  * bluetoothd (`AcquireWrite`/`AcquireNotify`) when the fd path is available.
  *
- * BlueZ's server side does not say which central a notification is for: it
- * goes to every subscribed central. A server therefore serves one central at
- * a time; another central's writes are refused with `NotPermitted`.
+ * BlueZ's server side does not say which central a notification is for (it
+ * goes to every subscribed central), and writes from every central share one
+ * socket. A server therefore serves one central at a time: another central
+ * that connects meanwhile is disconnected (and its D-Bus writes refused with
+ * `NotPermitted`).
  *
  * @module
  */
@@ -232,9 +234,18 @@ export class GattServer {
     if (this.#closed || this.#ctx.outgoing.has(devicePath)) return undefined;
     if (this.#link !== undefined) {
       if (devicePath === this.#linkDevice) return this.#link;
+      // BlueZ mixes every central's writes into one socket and notifies all
+      // of them: a second central is disconnected rather than confused with
+      // the first.
       this.#ctx.log(
-        `A second central connected to the ${this.profile.name} service on "${this.#adapter.name}": a BlueZ peripheral serves one central at a time`,
+        `A second central connected to the ${this.profile.name} service on "${this.#adapter.name}" and was disconnected: a BlueZ peripheral serves one central at a time`,
       );
+      void this.#ctx.bus.call({
+        destination: BLUEZ,
+        path: devicePath,
+        interface: Iface.DEVICE,
+        member: "Disconnect",
+      }).catch(() => {});
       return undefined;
     }
     const props = this.#ctx.tree.props(devicePath, Iface.DEVICE);

@@ -14,10 +14,15 @@ import { DBusError, DBusErrorName } from "./dbus/errors.ts";
 import { type Libc, loadLibc } from "./dbus/_ffi.ts";
 import { Variant } from "./dbus/marshal.ts";
 import { bluezError } from "./_hints.ts";
-import { type BluezContext, Iface } from "./_context.ts";
+import { type BluezContext, devicePath, Iface } from "./_context.ts";
 import { BLUEZ, ObjectTree, type Props } from "./_objects.ts";
 import { checkProfile, type GattProfile, normalizeUuid } from "./profile.ts";
-import { connectCentral, type ConnectOptions } from "./_central.ts";
+import {
+  connectCentral,
+  connectDevice,
+  type ConnectOptions,
+  type DeviceConnectOptions,
+} from "./_central.ts";
 import { GattServer, type ServeOptions } from "./_peripheral.ts";
 
 /** Options of {@linkcode openBluez}. */
@@ -114,6 +119,11 @@ export class Bluez {
     this.#libc = libc;
     this.#ownBus = ownBus;
     this.#logger = logger ?? (() => {});
+    // A device we connected as a central stops being "outgoing" once it disconnects.
+    tree.listen((c) => {
+      if (c.iface !== Iface.DEVICE || !this.#outgoing.has(c.path)) return;
+      if (c.kind === "removed" || c.props.get("Connected") === false) this.#outgoing.delete(c.path);
+    });
     this.#nameWatch = bus.watchName(BLUEZ, (owner) => {
       if (owner !== undefined) return;
       this.#log(
@@ -490,6 +500,43 @@ export class Adapter {
       });
     } finally {
       await scan.stop();
+    }
+  }
+
+  /**
+   * Connect a device without opening GATT channels (see
+   * {@linkcode Adapter.connect} for links).
+   *
+   * @param address Its address.
+   * @param options Timeout, attempts, UUIDs to scan for, abort signal.
+   * @returns The device, connected.
+   */
+  async connectDevice(address: string, options: DeviceConnectOptions = {}): Promise<DeviceInfo> {
+    const path = await connectDevice(this.#ctx, this, checkAddress(address), options);
+    const p = this.#ctx.tree.props(path, Iface.DEVICE);
+    const d = deviceInfo(path, p ?? new Map());
+    // BlueZ answered Connect: connected, whatever a stale property says.
+    d.connected = true;
+    return d;
+  }
+
+  /**
+   * Disconnect a device (every link to it closes).
+   *
+   * @param address Its address.
+   * @returns When BlueZ answered.
+   */
+  async disconnectDevice(address: string): Promise<void> {
+    const path = devicePath(this.path, checkAddress(address));
+    try {
+      await this.#ctx.bus.call({
+        destination: BLUEZ,
+        path,
+        interface: Iface.DEVICE,
+        member: "Disconnect",
+      });
+    } catch (e) {
+      throw bluezError(e, `Cannot disconnect "${address}"`);
     }
   }
 

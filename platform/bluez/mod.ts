@@ -28,7 +28,7 @@ export {
   MAX_UNREAD_VALUES,
   MIN_ATT_MTU,
 } from "./channel.ts";
-export type { ConnectOptions } from "./_central.ts";
+export type { ConnectOptions, DeviceConnectOptions } from "./_central.ts";
 export { GattServer, type ServeOptions, type ServerEventMap } from "./_peripheral.ts";
 export { devicePath, Iface } from "./_context.ts";
 export {

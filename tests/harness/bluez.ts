@@ -39,6 +39,8 @@ export interface FakeBluez {
   callLog(): Promise<[bigint, string, string, string][]>;
   /** What the mock printed (stdout and stderr). */
   output(): string;
+  /** Stop the mock only (bluetoothd "crashes"); the bus stays. */
+  killMock(): Promise<void>;
   /** Stop the mock and the bus. */
   stop(): Promise<void>;
 }
@@ -82,8 +84,7 @@ export async function startBluez(
   child.stderr!.on("data", collect);
   const exited = new Promise<void>((r) => child.on("exit", () => r()));
   let control: DBusConnection | undefined;
-  const stop = async () => {
-    control?.close();
+  const killMock = async () => {
     try {
       process.kill(child.pid!, "SIGTERM");
     } catch {
@@ -98,6 +99,10 @@ export async function startBluez(
     }, 2000);
     await exited;
     clearTimeout(t);
+  };
+  const stop = async () => {
+    control?.close();
+    await killMock();
     await bus.stop();
   };
   try {
@@ -131,6 +136,7 @@ export async function startBluez(
       return (await mock("GetCallLog"))[0] as [bigint, string, string, string][];
     },
     output: () => out,
+    killMock,
     stop,
   };
 }

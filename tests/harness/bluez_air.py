@@ -88,6 +88,8 @@ def _short(value):
         return 'bytes(%d)' % len(value)
     if isinstance(value, dict):
         return '{' + ', '.join('%s: %s' % (k, _short(v)) for k, v in value.items()) + '}'
+    if isinstance(value, (list, tuple)):
+        return '[' + ', '.join(_short(v) for v in value) + ']'
     return str(value)
 
 
@@ -208,8 +210,8 @@ class AirAdapter(mockobject.DBusMockObject):
         self.address = address
         self.filter = {}
         self.discovering_owner = None
-        self.app = None        # {'owner', 'path', 'tree', 'chars': {path: AppChar}, 'watch', 'signal'}
-        self.adv = None        # {'owner', 'path', 'props', 'watch'}
+        self.apps = []         # [{'owner', 'path', 'tree', 'chars': {path: AppChar}, 'watch', 'signal'}]
+        self.advs = []         # [{'owner', 'path', 'props', 'watch'}], at most 4
         self.in_range = True
 
     # -- properties ---------------------------------------------------------
@@ -291,14 +293,14 @@ class AirAdapter(mockobject.DBusMockObject):
 
     def sees(self, other):
         '''Whether this adapter, scanning, sees other's advertisement.'''
-        if other is self or other.adv is None or not other.powered or not other.in_range:
+        if other is self or not other.advs or not other.powered or not other.in_range:
             return False
         wanted = [str(u).lower() for u in self.filter.get('UUIDs', [])]
-        uuids = [str(u).lower() for u in other.adv['props'].get('ServiceUUIDs', [])]
+        uuids = [str(u).lower() for a in other.advs for u in a['props'].get('ServiceUUIDs', [])]
         if wanted and not any(u in uuids for u in wanted):
             return False
         pattern = str(self.filter.get('Pattern', ''))
-        name = str(other.adv['props'].get('LocalName', ''))
+        name = str(other.advs[0]['props'].get('LocalName', ''))
         if pattern and not (other.address.upper().startswith(pattern.upper()) or name.startswith(pattern)):
             return False
         return True
@@ -317,7 +319,7 @@ class AirAdapter(mockobject.DBusMockObject):
         except dbus.exceptions.DBusException as e:
             err(e)
             return
-        if self.app is not None:
+        if any(a['owner'] == sender and a['path'] == str(application) for a in self.apps):
             err(bluez_error('AlreadyExists', 'Already Exists'))
             return
 
@@ -338,7 +340,7 @@ class AirAdapter(mockobject.DBusMockObject):
             app['removed'] = STATE['conn'].add_signal_receiver(
                 lambda path, ifaces: self._app_gone(app), signal_name='InterfacesRemoved',
                 dbus_interface=OBJECT_MANAGER_IFACE, bus_name=sender, path=str(application))
-            self.app = app
+            self.apps.append(app)
             uuids = list(self.props[ADAPTER]['UUIDs'])
             for ifaces in tree.values():
                 if SERVICE in ifaces:
@@ -352,25 +354,29 @@ class AirAdapter(mockobject.DBusMockObject):
     @dbus.service.method(GATT_MANAGER, in_signature='o', out_signature='', sender_keyword='sender')
     def UnregisterApplication(self, application, sender=None):
         record(self.path, 'UnregisterApplication', (application,))
-        if self.app is None or self.app['path'] != str(application) or self.app['owner'] != sender:
+        app = next((a for a in self.apps if a['owner'] == sender and a['path'] == str(application)), None)
+        if app is None:
             raise bluez_error('DoesNotExist', 'Does Not Exist')
-        self._app_gone(self.app)
+        self._app_gone(app)
 
     def _app_gone(self, app):
-        if self.app is not app:
+        if app not in self.apps:
             return
-        self.app = None
+        self.apps.remove(app)
         for key in ('signal', 'removed'):
             app[key].remove()
         app['watch'].cancel()
         for char in app['chars'].values():
             char.close()
+        # bluetoothd removes the application's services; the mock drops the
+        # links that used them.
         for link in list(STATE['links']):
-            if link.peripheral is self:
+            if link.peripheral is self and any(isinstance(m, MirrorChar) and m.app_char.owner == app['owner']
+                                               for m in link.mirrors):
                 link.drop()
 
     def _app_changed(self, app, path, iface, values):
-        if self.app is not app or iface != CHAR:
+        if app not in self.apps or iface != CHAR:
             return
         char = app['chars'].get(str(path))
         if char is None:
@@ -389,10 +395,10 @@ class AirAdapter(mockobject.DBusMockObject):
         except dbus.exceptions.DBusException as e:
             err(e)
             return
-        if self.adv is not None and self.adv['path'] == str(advertisement):
+        if any(a['owner'] == sender and a['path'] == str(advertisement) for a in self.advs):
             err(bluez_error('AlreadyExists', 'Already Exists'))
             return
-        if self.adv is not None:
+        if len(self.advs) >= 4:
             err(bluez_error('NotPermitted', 'Maximum advertisements reached'))
             return
 
@@ -403,8 +409,8 @@ class AirAdapter(mockobject.DBusMockObject):
                 return
             adv = {'owner': sender, 'path': str(advertisement), 'props': dict(props)}
             adv['watch'] = STATE['conn'].watch_name_owner(sender, lambda owner: owner or self._adv_gone(adv))
-            self.adv = adv
-            changed(self, ADV_MANAGER, {'ActiveInstances': dbus.Byte(1, variant_level=1)})
+            self.advs.append(adv)
+            changed(self, ADV_MANAGER, {'ActiveInstances': dbus.Byte(len(self.advs), variant_level=1)})
             ok()
             air_tick()
 
@@ -414,16 +420,17 @@ class AirAdapter(mockobject.DBusMockObject):
     @dbus.service.method(ADV_MANAGER, in_signature='o', out_signature='', sender_keyword='sender')
     def UnregisterAdvertisement(self, advertisement, sender=None):
         record(self.path, 'UnregisterAdvertisement', (advertisement,))
-        if self.adv is None or self.adv['path'] != str(advertisement) or self.adv['owner'] != sender:
+        adv = next((a for a in self.advs if a['owner'] == sender and a['path'] == str(advertisement)), None)
+        if adv is None:
             raise bluez_error('DoesNotExist', 'Does Not Exist')
-        self._adv_gone(self.adv)
+        self._adv_gone(adv)
 
     def _adv_gone(self, adv):
-        if self.adv is not adv:
+        if adv not in self.advs:
             return
         adv['watch'].cancel()
-        self.adv = None
-        changed(self, ADV_MANAGER, {'ActiveInstances': dbus.Byte(0, variant_level=1)})
+        self.advs.remove(adv)
+        changed(self, ADV_MANAGER, {'ActiveInstances': dbus.Byte(len(self.advs), variant_level=1)})
 
 
 def air_tick():
@@ -439,7 +446,8 @@ def air_tick():
 
 
 def seen(scanner, other):
-    adv = other.adv['props']
+    adv = dict(other.advs[0]['props'])
+    adv['ServiceUUIDs'] = [u for a in other.advs for u in a['props'].get('ServiceUUIDs', [])]
     name = str(adv.get('LocalName', other.props[ADAPTER]['Alias']))
     uuids = dbus.Array([str(u).lower() for u in adv.get('ServiceUUIDs', [])], signature='s', variant_level=1)
     rssi = dbus.Int16(-50, variant_level=1)
@@ -505,7 +513,7 @@ class AirDevice(mockobject.DBusMockObject):
                 err(bluez_error('InProgress', 'In Progress'))
             return
         peer = next((a for a in STATE['adapters'].values() if a.address.upper() == self.address.upper()), None)
-        if peer is None or peer.adv is None or not peer.powered or not peer.in_range:
+        if peer is None or not peer.advs or not peer.powered or not peer.in_range:
             # An LE connection to a device that does not advertise never completes.
             GLib.timeout_add(STATE['connect_fail_delay_ms'],
                              lambda: err(bluez_error('Failed', 'le-connection-abort-by-local')) and False)
@@ -581,9 +589,8 @@ class Link:
         '''Mirror the peripheral's GATT application under the central's device.'''
         if not self.connected:
             return
-        app = self.peripheral.app
         handle = 0x10
-        if app is not None:
+        for app in self.peripheral.apps:
             services = sorted(p for p, i in app['tree'].items() if SERVICE in i)
             for spath in services:
                 s_props = app['tree'][spath][SERVICE]
@@ -975,7 +982,10 @@ def FailNext(self, adapter_name, method, error_name, count):
     '''The next count calls of method on adapter_name's objects fail with error_name.'''
     message = error_name.split(':', 1)[1].strip() if ':' in error_name else ''
     name = error_name.split(':', 1)[0].strip()
-    STATE['faults'][(adapter_name, method)] = [name, message, int(count)]
+    if int(count) == 0:
+        STATE['faults'].pop((adapter_name, method), None)
+    else:
+        STATE['faults'][(adapter_name, method)] = [name, message, int(count)]
 
 
 @dbus.service.method(MOCK_IFACE, in_signature='a{sv}', out_signature='')

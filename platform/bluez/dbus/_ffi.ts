@@ -315,6 +315,7 @@ export class LoopPoller implements Poller {
   #backend: PollBackend;
   #watches = new Map<number, { events: number; cb: (revents: number) => void }>();
   #wake: number;
+  #running = false;
   #waiting = false;
   #woken = false;
   #one = new Uint8Array(new ArrayBuffer(8));
@@ -351,12 +352,14 @@ export class LoopPoller implements Poller {
 
   #changed(): void {
     if (this.#waiting) {
+      // A poll is outstanding with the old set: wake it once.
       if (!this.#woken) {
         this.#woken = true;
         this.#raw.write(this.#wake, this.#one, 8);
       }
-    } else if (this.#watches.size > 0) {
-      this.#waiting = true;
+    } else if (!this.#running && this.#watches.size > 0) {
+      // The loop re-reads the set before each poll; start it if it is idle.
+      this.#running = true;
       this.#backend.ref(true);
       queueMicrotask(() => this.#loop());
     }
@@ -398,7 +401,7 @@ export class LoopPoller implements Poller {
         }
       }
     }
-    this.#waiting = false;
+    this.#running = false;
     this.#backend.ref(false);
   }
 }
