@@ -41,6 +41,22 @@ async function waitUntil(cond: () => boolean, ms = 5000, what = "condition"): Pr
   }
 }
 
+/** A promise, or a failure after `ms`. */
+async function within<T>(p: Promise<T>, ms = 5000, what = "it"): Promise<T> {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((
+        _,
+        rej,
+      ) => (t = setTimeout(() => rej(new Error(`${what}: not within ${ms} ms`)), ms))),
+    ]);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
 /** Write values in order, waiting for drain when told to. */
 async function send(channel: GattChannel, vs: Uint8Array[]): Promise<void> {
   for (const v of vs) {
@@ -326,7 +342,7 @@ describeWith("BLE transport over the air mock (linkweave's dbusmock template)", 
       else if (lose === "SetInRange") await fake.mock(lose, "sb", ["hci1", false]);
       else if (lose === "peer-close") await theirs.close();
       else await hci0.setPowered(false);
-      const [ours, peers] = await Promise.all([link.done, theirs.done]);
+      const [ours, peers] = await within(Promise.all([link.done, theirs.done]), 5000, lose);
       assert.equal(ours.reason, lose === "adapter-off" ? "adapter-off" : "disconnected", lose);
       assert.equal(peers.reason, lose === "peer-close" ? "local" : "disconnected", lose);
       assert.throws(
@@ -421,11 +437,14 @@ describeWith("BLE transport over the air mock (linkweave's dbusmock template)", 
     const first = await c1.adapter("hci0").connect(PERIPHERAL, linkweaveProfile(1));
     await waitUntil(() => server.link !== undefined);
     const got = collect(server.link!.channels[0]);
-    const second = await c2.adapter("hci2").connect(PERIPHERAL, linkweaveProfile(1)).catch((e) =>
-      e
+    const second = await within(
+      c2.adapter("hci2").connect(PERIPHERAL, linkweaveProfile(1)).catch((e) => e),
+      8000,
+      "the second central's connect",
     );
     if (!(second instanceof Error)) {
-      assert.equal((await (second as GattLink).done).reason, "disconnected");
+      const end = await within((second as GattLink).done, 5000, "the second link's end");
+      assert.equal(end.reason, "disconnected");
     }
     first.channels[0].write(new Uint8Array([1]));
     await waitUntil(() => got.length >= 1);
@@ -468,8 +487,8 @@ describeWith("BLE transport when bluetoothd is missing or leaves", BLUEZ_NEEDS, 
       const stopped = new Promise((r) => server.on("close", r));
       const link = await c.adapter("hci0").connect(PERIPHERAL, linkweaveProfile(1));
       await fake.killMock();
-      assert.equal((await link.done).reason, "bluez-gone");
-      assert.deepEqual(await stopped, { reason: "bluez-gone" });
+      assert.equal((await within(link.done)).reason, "bluez-gone");
+      assert.deepEqual(await within(stopped), { reason: "bluez-gone" });
       assert.ok(logs.some((m) => /restart it with `sudo systemctl restart bluetooth`/.test(m)));
     } finally {
       await p.close();
