@@ -36,12 +36,16 @@ export const DENIED_NAME = "org.linkweave.Denied";
 /**
  * Start a private bus.
  *
- * @param options `prefix` of the temporary directory. @default {"lw-dbus-"}
+ * @param options `prefix` of the temporary directory (@default {"lw-dbus-"}),
+ *   `abstract`: listen on an abstract socket named like the path (@default {false}).
  * @returns The bus, once it listens.
  */
-export async function startBus(options: { prefix?: string } = {}): Promise<PrivateBus> {
+export async function startBus(
+  options: { prefix?: string; abstract?: boolean } = {},
+): Promise<PrivateBus> {
   const dir = mkdtempSync(join(tmpdir(), options.prefix ?? "lw-dbus-"));
   const socket = join(dir, "bus");
+  const listen = options.abstract ? `unix:abstract=${socket}` : `unix:path=${socket}`;
   const config = join(dir, "bus.conf");
   writeFileSync(
     config,
@@ -49,7 +53,7 @@ export async function startBus(options: { prefix?: string } = {}): Promise<Priva
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>session</type>
-  <listen>unix:path=${socket}</listen>
+  <listen>${listen}</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
     <allow send_destination="*" eavesdrop="true"/>

@@ -597,6 +597,33 @@ print(o.Get("${IFACE}", "Fixed", dbus_interface="org.freedesktop.DBus.Properties
   });
 });
 
+describeWith("D-Bus client on an abstract socket", DBUS_NEEDS, () => {
+  it("connects where the runtime can reach abstract sockets, and says why not on Node", async () => {
+    const bus = await startBus({ abstract: true });
+    try {
+      assert.match(bus.address, /^unix:abstract=/);
+      for (const unixFds of [false, true]) {
+        const p = connectBus({ address: bus.address, unixFds });
+        if (RUNTIME === "node") {
+          await assert.rejects(
+            p,
+            (e: unknown) =>
+              e instanceof DBusError && /Node cannot reach abstract sockets/.test(e.message) &&
+              e.code === 2301111,
+          );
+        } else {
+          const c = await p;
+          assert.match(c.uniqueName, /^:1\./);
+          assert.equal(c.unixFds, unixFds);
+          c.close();
+        }
+      }
+    } finally {
+      await bus.stop();
+    }
+  });
+});
+
 describeWith("D-Bus client against a hostile bus", {}, () => {
   const dir = mkdtempSync(join(tmpdir(), "lw-dbus-hostile-"));
   after(() => rmSync(dir, { recursive: true, force: true }));

@@ -61,6 +61,8 @@ const ERRNO_BY_NAME: ReadonlyMap<string, string> = new Map([
   ["org.freedesktop.DBus.Error.TimedOut", "ETIMEDOUT"],
   [DBusErrorName.DISCONNECTED, "ECONNRESET"],
   [DBusErrorName.SERVICE_UNKNOWN, "ECONNREFUSED"],
+  ["org.freedesktop.DBus.Error.NoServer", "ECONNREFUSED"],
+  ["org.freedesktop.DBus.Error.FileNotFound", "ENOENT"],
   [DBusErrorName.NAME_HAS_NO_OWNER, "ECONNREFUSED"],
   [DBusErrorName.INVALID_ARGS, "EINVAL"],
   [DBusErrorName.INCONSISTENT_MESSAGE, "EINVAL"],
