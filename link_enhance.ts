@@ -52,6 +52,8 @@ import { claimIdentity, type HeldIdentity } from "./platform/identity.ts";
 import { startPeerFinder } from "./_peer_finder.ts";
 import { type DeviceSecurity, deviceSecurity, isLoopback } from "./_security.ts";
 import type { TrustedDevice } from "./platform/security.ts";
+import { newCode, passkey } from "./core/proto/handshake/pairing.ts";
+import { ParameterError } from "./core/errors.ts";
 import { nativeCrc } from "./platform/crc.ts";
 import { tcpTransport } from "./platform/tcp_transport.ts";
 import { createCodec } from "./wasm/mod.ts";
@@ -92,14 +94,47 @@ export interface Device {
   trustedDevices(): TrustedDevice[];
   /**
    * linkweave extension: stop trusting a device: its key is refused from now
-   * on, its link (if any) stays until it closes.
+   * on, and its link (if any) is dropped at once.
    *
    * @param deviceId The device.
    * @returns Whether it was trusted.
    */
   revoke(deviceId: string): boolean;
+  /**
+   * linkweave extension: pair with a device that is not in this one's
+   * account, with a 6-digit code a person reads on one and types on the
+   * other (`docs/security.md`).
+   */
+  readonly pairing: Pairing;
   /** Stop the device: close its links, listener and discovery. */
   close(): Promise<void>;
+}
+
+/** A pairing offer: the code to show, and the outcome. */
+export interface PairingOffer {
+  /** The 6-digit code to show the person. */
+  code: string;
+  /** The device that entered it; rejects when the attempt fails or the offer expires. */
+  paired: Promise<TrustedDevice>;
+}
+
+/** Pairing with devices outside this one's account. */
+export interface Pairing {
+  /**
+   * Show a code: the first device that enters it pairs with this one.
+   *
+   * @param options How long the offer stands. @default {{ timeout: 120000 }}
+   * @returns The code and the outcome.
+   */
+  offer(options?: { timeout?: number }): Promise<PairingOffer>;
+  /**
+   * Enter the code another device shows.
+   *
+   * @param target That device's address, `host:port`.
+   * @param code The 6 digits.
+   * @returns The device paired with.
+   */
+  enter(target: string, code: string): Promise<TrustedDevice>;
 }
 
 /**
@@ -148,6 +183,7 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
         ? async (self) => finder = await startPeerFinder(h, c, self, secured?.seal)
         : undefined,
       security: secured?.security,
+      remembered: (id) => secured?.trust.addressOf(id),
     }).catch(async (e) => {
       await identity?.release();
       throw e;
@@ -161,7 +197,42 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
     runtime: () => api.driver(),
     knownDevices: () => finder?.list() ?? [],
     trustedDevices: () => secured?.trust.list() ?? [],
-    revoke: (deviceId) => secured?.trust.revoke(normalizeDeviceId(deviceId, 401)) ?? false,
+    revoke: (deviceId) => {
+      const id = normalizeDeviceId(deviceId, 401);
+      const was = secured?.trust.revoke(id) ?? false;
+      if (was) void started?.then((d) => d.dropPeer(id), () => {});
+      return was;
+    },
+    pairing: {
+      offer: async (o = {}) => {
+        const d = await api.driver();
+        const s = needSecurity(secured, "offer pairing");
+        const code = newCode(s.security.crypto);
+        const paired = d.offerPairing(code, o.timeout ?? 120_000).then((p) =>
+          s.trust.list().find((t) => t.id === p.id)!
+        );
+        paired.catch(() => {}); // the caller decides whether to wait for it
+        return { code, paired };
+      },
+      enter: async (target, code) => {
+        const d = await api.driver();
+        const s = needSecurity(secured, "pair");
+        if (passkey(code) === undefined) {
+          throw new ParameterError(
+            `Invalid pairing code ${JSON.stringify(code)}: expected six digits`,
+          );
+        }
+        const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(target);
+        if (m === null) {
+          throw new ParameterError(
+            `Invalid pairing target ${JSON.stringify(target)}: expected "host:port"`,
+          );
+        }
+        const p = await d.pair({ host: m[1], port: Number(m[2]) }, code);
+        s.trust.remember(p.id, target);
+        return s.trust.list().find((t) => t.id === p.id)!;
+      },
+    },
     close: async () => {
       api.shutdown();
       if (started !== undefined) await (await started.catch(() => undefined))?.close();
@@ -169,6 +240,16 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
       config = undefined;
     },
   };
+}
+
+function needSecurity(s: DeviceSecurity | undefined, action: string): DeviceSecurity {
+  if (s === undefined) {
+    throw new BusinessError(
+      ErrorCode.INTERNAL_ERROR,
+      `Cannot ${action}: this device runs with security: "none"`,
+    );
+  }
+  return s;
 }
 
 let options: DeviceOptions = {};

@@ -181,6 +181,8 @@ export interface TrustedDevice {
   how: "account" | "paired";
   /** When (ms since the epoch). */
   since: number;
+  /** Where it was reached when paired (`host:port`), to dial it again by id. */
+  address?: string;
 }
 
 interface TrustFile {
@@ -241,6 +243,30 @@ export class FileTrust implements TrustView {
    */
   pair(id: string, publicKey: Uint8Array): void {
     this.#set({ id, key: b64(publicKey), how: "paired", since: Date.now() });
+  }
+
+  /**
+   * Remember where a trusted device was reached (pairing), to dial it by id.
+   *
+   * @param id The device id.
+   * @param address `host:port`.
+   */
+  remember(id: string, address: string): void {
+    const p = this.#data.pins.find((p) => p.id === id);
+    if (p === undefined) return;
+    this.#set({ ...p, address });
+  }
+
+  /**
+   * Where a trusted device was reached, if remembered.
+   *
+   * @param id The device id.
+   * @returns `{ host, port }`.
+   */
+  addressOf(id: string): { host: string; port: number } | undefined {
+    const a = this.#data.pins.find((p) => p.id === id)?.address;
+    const m = a === undefined ? null : /^\[?([^\]]+)\]?:(\d+)$/.exec(a);
+    return m === null ? undefined : { host: m[1], port: Number(m[2]) };
   }
 
   /**

@@ -109,5 +109,9 @@ describe("account, device key and trust store", () => {
     const moved = one.slice();
     moved[25] ^= 1; // another port, same sealed id: the seal is bound to the header
     assert.deepEqual(decodeAnnouncement(moved, mine), { ok: false, reason: "anonymous" });
+    // A clear id (anyone can forge one) is ignored by a device with an account.
+    const clear = encodeAnnouncement({ ...init, seal: undefined });
+    assert.ok(decodeAnnouncement(clear).ok);
+    assert.deepEqual(decodeAnnouncement(clear, mine), { ok: false, reason: "anonymous" });
   });
 });

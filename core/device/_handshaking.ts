@@ -30,6 +30,7 @@ import {
   type SecureOptions,
 } from "../proto/handshake/secure.ts";
 import { RecordOpener, RecordSealer } from "../proto/record.ts";
+import { Pairing, PairKind } from "../proto/handshake/pairing.ts";
 
 /** The peer a handshake ended with. */
 export interface HandshakePeer {
@@ -61,6 +62,8 @@ export type HandshakeResult =
   | { kind: "decide"; send: Uint8Array[]; peer: HandshakePeer }
   /** Attach the channel to the peer's link. */
   | { kind: "done"; send: Uint8Array[]; outcome: HandshakeOutcome }
+  /** Pairing succeeded: trust this key as paired, then close the channel. */
+  | { kind: "paired"; send: Uint8Array[]; id: string; publicKey: Uint8Array }
   /** Close the channel (after sending `send`). */
   | {
     kind: "failed";
@@ -80,6 +83,10 @@ export interface HandshakingOptions {
   nonce: string;
   /** Secure handshake settings; absent means the plain `hello` (`security: "none"`). */
   secure?: Omit<SecureOptions, "nonce" | "expect">;
+  /** (Dialer) pair with the code the person typed, instead of connecting. */
+  pair?: string;
+  /** (Acceptor) the code of the open pairing offer, if any (consumed by one attempt). */
+  offer?: () => string | undefined;
 }
 
 /** The handshake of one channel. */
@@ -90,6 +97,7 @@ export class ChannelHandshake {
   readonly #secure: SecureHandshake | undefined;
   #rest: Uint8Array = new Uint8Array(0);
   #pending: HandshakePeer | undefined;
+  #pairing: Pairing | undefined;
 
   /**
    * @param dialer Whether this device dialled the channel.
@@ -113,6 +121,15 @@ export class ChannelHandshake {
    */
   start(): Uint8Array[] {
     if (!this.#dialer) return [];
+    if (this.#o.pair !== undefined && this.#o.secure !== undefined) {
+      this.#pairing = new Pairing(
+        "enters",
+        this.#o.secure.crypto,
+        this.#o.secure.identity,
+        this.#o.pair,
+      );
+      return this.#pairing.start().send.map((m) => this.#frame(m));
+    }
     if (this.#secure !== undefined) return [this.#frame(this.#secure.start()!)];
     return [encodeHello(this.#o.codec, { op: "hello", id: this.#o.localId, nonce: this.#o.nonce })];
   }
@@ -134,7 +151,9 @@ export class ChannelHandshake {
         return { kind: "failed", send, reason: "frame", message: got.error, remote: false };
       }
       input = new Uint8Array(0);
-      const r = this.#secure !== undefined
+      const r = this.#pairing !== undefined || (got.payload[0] === PairKind.HELLO && !this.#dialer)
+        ? this.#onPairing(got.payload, send)
+        : this.#secure !== undefined
         ? this.#onSecure(got.payload, got.rest, send, now)
         : this.#onPlain(got.payload, got.rest, send);
       if (r !== undefined) return r;
@@ -186,6 +205,38 @@ export class ChannelHandshake {
         reason,
       }),
     ];
+  }
+
+  #onPairing(payload: Uint8Array, send: Uint8Array[]): HandshakeResult | undefined {
+    if (this.#pairing === undefined) {
+      const code = this.#o.offer?.();
+      if (this.#o.secure === undefined || code === undefined) {
+        send.push(this.#frame(new Uint8Array([PairKind.FAIL])));
+        return {
+          kind: "failed",
+          send,
+          reason: "account",
+          message: "no pairing offer is open",
+          remote: false,
+        };
+      }
+      this.#pairing = new Pairing("shows", this.#o.secure.crypto, this.#o.secure.identity, code);
+    }
+    const step = this.#pairing.handle(payload);
+    for (const m of step.send) send.push(this.#frame(m));
+    if (step.error !== undefined) {
+      return {
+        kind: "failed",
+        send,
+        reason: "account",
+        message: `pairing failed: ${step.error}`,
+        remote: false,
+      };
+    }
+    if (step.paired !== undefined) {
+      return { kind: "paired", send, id: step.paired.id, publicKey: step.paired.publicKey };
+    }
+    return undefined;
   }
 
   #onPlain(payload: Uint8Array, rest: Uint8Array, send: Uint8Array[]): HandshakeResult | undefined {

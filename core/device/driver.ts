@@ -149,6 +149,16 @@ export interface DriverOptions {
   finder?: (self: { deviceId: string; nonce: string; port: number }) => Promise<PeerFinder>;
   /** Identity, account, trust and crypto of the authenticated handshake; absent: `security: "none"`. */
   security?: EndpointOptions["security"];
+  /** More addresses to try for a peer (remembered at pairing), after the static list and the finder. */
+  remembered?: (deviceId: string) => PeerAddress | undefined;
+}
+
+/** A device paired with this one. */
+export interface PairedPeer {
+  /** Its device id. */
+  id: string;
+  /** Its key. */
+  publicKey: Uint8Array;
 }
 
 /** A running device, as its users see it. */
@@ -202,6 +212,7 @@ export class DeviceDriver implements DeviceRuntime {
   #timerAt = Infinity;
   #lingers = new Set<() => void>();
   #closing: Promise<void> | undefined;
+  #remembered: ((deviceId: string) => PeerAddress | undefined) | undefined;
 
   private constructor(
     init: {
@@ -258,6 +269,7 @@ export class DeviceDriver implements DeviceRuntime {
       transports: options.transports,
       security: options.security,
     });
+    d.#remembered = options.remembered;
     let port = 0;
     for (const t of options.transports) {
       const l = await t.listen({
@@ -337,6 +349,66 @@ export class DeviceDriver implements DeviceRuntime {
     else this.#ep.closeStream(port.link, port.stream);
     port.link = undefined;
     this.#scheduleFlush();
+  }
+
+  /**
+   * Drop the link to a peer at once (revoked): its connections end.
+   *
+   * @param peerId The peer.
+   */
+  dropPeer(peerId: string): void {
+    this.#ep.dropPeer(peerId, `Link to ${peerId} closed: its key was revoked`);
+    this.#flush();
+  }
+
+  /**
+   * Show a pairing code: the first device that enters it within `timeout`
+   * pairs with this one (one attempt).
+   *
+   * @param code The 6-digit code the person sees.
+   * @param timeout How long the offer stands (ms).
+   * @returns The device that paired; rejects when the attempt fails or the offer expires.
+   */
+  offerPairing(code: string, timeout: number): Promise<PairedPeer> {
+    return new Promise((resolve, reject) => {
+      this.#host.hold();
+      const owner = { resolve, reject };
+      this.#ep.offerPairing(owner, code, this.#host.now() + timeout);
+      this.#flush();
+    });
+  }
+
+  /**
+   * Pair with the device at `address`, with the code its person sees.
+   *
+   * @param address Where the device showing the code listens.
+   * @param code The code typed.
+   * @returns The device that paired; rejects when pairing fails.
+   */
+  async pair(address: PeerAddress, code: string): Promise<PairedPeer> {
+    const transport = this.#transports.find((t) => t.kind === (address.transport ?? "tcp"));
+    if (transport === undefined) throw new Error(`No ${address.transport} transport to pair over`);
+    this.#host.hold();
+    const [id, slot] = this.#slot();
+    try {
+      slot.channel = await transport.dial(address, this.#events(id, slot));
+    } catch (e) {
+      this.#forgetSlot(id);
+      this.#host.release();
+      throw e;
+    }
+    return await new Promise((resolve, reject) => {
+      const owner = { resolve, reject };
+      this.#ep.handleChannel(id, {
+        dialer: true,
+        pair: { code, owner },
+        mtu: slot.channel!.info.mtu,
+      }, this.#host.now());
+      const early = slot.early ?? [];
+      slot.early = undefined;
+      this.#flush();
+      for (const b of early) if (this.#slots.has(id)) this.#bytes(id, b);
+    });
   }
 
   /**
@@ -527,7 +599,9 @@ export class DeviceDriver implements DeviceRuntime {
 
   #address(peer: string): PeerAddress | undefined {
     const p = this.#config.peers.find((p) => p.deviceId === peer);
-    return p !== undefined ? { host: p.host, port: p.port } : this.#finder?.lookup(peer);
+    return p !== undefined
+      ? { host: p.host, port: p.port }
+      : this.#finder?.lookup(peer) ?? this.#remembered?.(peer);
   }
 
   #listenerFailed(t: Transport, e: Error): void {
@@ -661,6 +735,21 @@ export class DeviceDriver implements DeviceRuntime {
         trace("warn", { message: ev.message });
         this.#host.warn(ev.message);
         return;
+      case "paired": {
+        trace("paired", { peer: ev.id });
+        this.#host.release();
+        (ev.owner as { resolve(p: PairedPeer): void }).resolve({
+          id: ev.id,
+          publicKey: ev.publicKey,
+        });
+        return;
+      }
+      case "pairingFailed": {
+        trace("pairingFailed", { message: ev.message });
+        this.#host.release();
+        (ev.owner as { reject(e: Error): void }).reject(new Error(`Pairing failed: ${ev.message}`));
+        return;
+      }
       case "linkUp":
         trace("linkUp", { peer: ev.link.peer, nonce: ev.link.nonce });
         return;

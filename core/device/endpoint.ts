@@ -95,6 +95,8 @@ export interface NewChannel {
   peer?: string;
   /** Largest frame it carries. @default {65535} */
   mtu?: number;
+  /** (Dialer) pair over this channel with the code the person typed; `owner` tags the outcome. */
+  pair?: { code: string; owner: unknown };
 }
 
 /** A link and its peer, as the endpoint hands it out. */
@@ -155,10 +157,16 @@ export type EndpointEvent =
   /** A link went down. */
   | { type: "linkDown"; link: PeerLink; reason: number; message: string }
   /** Something the user should hear about once (rate-limited per key). */
-  | { type: "warn"; message: string };
+  | { type: "warn"; message: string }
+  /** Pairing succeeded: the device with this key is trusted (it was pinned as paired). */
+  | { type: "paired"; owner: unknown; id: string; publicKey: Uint8Array }
+  /** Pairing failed (wrong code, expired offer, no offer, ...). */
+  | { type: "pairingFailed"; owner: unknown; message: string };
 
 interface Chan {
   id: ChannelId;
+  /** The pairing this channel carries (instead of a link), whoever asked for it. */
+  pairOwner: unknown;
   dialer: boolean;
   expect: string | undefined;
   mtu: number;
@@ -216,6 +224,7 @@ export class Endpoint {
   #eventHead = 0;
   #warned = new Map<string, number>();
   #closed = false;
+  #offer: { owner: unknown; code: string; deadline: number; taken: boolean } | undefined;
 
   /** @param options Identity, codec and limits. */
   constructor(options: EndpointOptions) {
@@ -274,6 +283,7 @@ export class Endpoint {
   handleChannel(id: ChannelId, channel: NewChannel, now: number): void {
     const ch: Chan = {
       id,
+      pairOwner: channel.pair?.owner,
       dialer: channel.dialer,
       expect: channel.peer,
       mtu: channel.mtu ?? 65535,
@@ -282,6 +292,14 @@ export class Endpoint {
         localId: this.localId,
         nonce: this.nonce,
         secure: this.#security,
+        pair: channel.pair?.code,
+        offer: () => {
+          const o = this.#offer;
+          if (o === undefined || o.taken || o.deadline <= this.#lastNow) return undefined;
+          o.taken = true;
+          ch.pairOwner = o.owner;
+          return o.code;
+        },
       }),
       deadline: now + this.#handshakeTimeout,
       link: undefined,
@@ -382,6 +400,7 @@ export class Endpoint {
     if (ch === undefined) return;
     this.#channels.delete(id);
     this.#handshaking.delete(ch);
+    this.#pairingOver(ch, `the channel closed: ${message}`);
     if (ch.link !== undefined) {
       ch.link.channels.delete(id);
       ch.link.link.handleChannelClosed(id, message);
@@ -400,6 +419,15 @@ export class Endpoint {
     this.#lastNow = now;
     for (const ch of [...this.#handshaking]) {
       if (ch.deadline <= now) this.#drop(ch, "handshake timed out", now);
+    }
+    const offer = this.#offer;
+    if (offer !== undefined && !offer.taken && offer.deadline <= now) {
+      this.#offer = undefined;
+      this.#emit({
+        type: "pairingFailed",
+        owner: offer.owner,
+        message: "the pairing code expired",
+      });
     }
     for (const w of [...this.#waiters.values()]) {
       if (w.deadline > now) continue;
@@ -485,6 +513,7 @@ export class Endpoint {
   pollTimeout(): number | undefined {
     let t = Infinity;
     for (const ch of this.#handshaking) t = Math.min(t, ch.deadline);
+    if (this.#offer !== undefined && !this.#offer.taken) t = Math.min(t, this.#offer.deadline);
     for (const w of this.#waiters.values()) t = Math.min(t, w.deadline);
     for (const d of this.#dials.values()) if (d.state === "idle") t = Math.min(t, d.retryAt);
     for (const pl of this.#links.values()) {
@@ -548,6 +577,37 @@ export class Endpoint {
       this.#dials.set(peer, { peer, state: "dialing", retryAt: now, lastError: undefined });
       this.#emit({ type: "dial", peer });
     }
+  }
+
+  /**
+   * Drop the link to a peer at once (it was revoked): its connections end
+   * with `LINK_CLOSED`.
+   *
+   * @param peer The peer's id.
+   * @param message Why.
+   */
+  dropPeer(peer: string, message: string): void {
+    const pl = this.#links.get(peer);
+    if (pl === undefined) return;
+    pl.link.abort(message);
+    this.#touch(pl);
+  }
+
+  /**
+   * Open a pairing offer: the first device that connects with the code
+   * within the deadline pairs with this one (one attempt; a new offer
+   * replaces an open one). The outcome comes as `paired` or `pairingFailed`.
+   *
+   * @param owner Tag of the outcome.
+   * @param code The 6-digit code shown to the person.
+   * @param deadline When the offer expires (ms).
+   */
+  offerPairing(owner: unknown, code: string, deadline: number): void {
+    const old = this.#offer;
+    if (old !== undefined && !old.taken) {
+      this.#emit({ type: "pairingFailed", owner: old.owner, message: "replaced by a newer offer" });
+    }
+    this.#offer = { owner, code, deadline, taken: false };
   }
 
   /**
@@ -662,11 +722,27 @@ export class Endpoint {
         this.#handshaking.delete(ch);
         this.#attach(ch, r.outcome, now);
         return;
+      case "paired": {
+        this.#security?.trust.pair(r.id, r.publicKey);
+        if (!ch.dialer) this.#offer = undefined;
+        const owner = ch.pairOwner;
+        ch.pairOwner = undefined;
+        this.#emit({ type: "paired", owner, id: r.id, publicKey: r.publicKey });
+        this.#drop(ch, "pairing done", now);
+        return;
+      }
     }
   }
 
   /** A handshake failed: say why (once), let connects that cannot succeed fail now. */
   #failed(ch: Chan, r: Extract<HandshakeResult, { kind: "failed" }>, now: number): void {
+    if (ch.pairOwner !== undefined) {
+      // A pairing attempt: one per offer; the person makes a new code.
+      if (!ch.dialer) this.#offer = undefined;
+      this.#warn(`pairing:${r.message}`, `linkweave: ${r.message}`, now);
+      this.#drop(ch, r.message, now);
+      return;
+    }
     const who = ch.expect ?? "a peer";
     const message = r.remote ? `${who} refused the channel: ${r.reason}` : r.message;
     const hint = r.reason === "account"
@@ -797,10 +873,19 @@ export class Endpoint {
     this.#handshaking.delete(ch);
     ch.hs = undefined;
     if (!this.#channels.delete(ch.id)) return;
+    this.#pairingOver(ch, why);
     this.#emit({ type: "closeChannel", channel: ch.id, why });
     if (ch.dialer && ch.expect !== undefined && ch.link === undefined) {
       this.handleDialFailed(ch.expect, why, now);
     }
+  }
+
+  /** A pairing channel ended without pairing: its owner learns why. */
+  #pairingOver(ch: Chan, why: string): void {
+    if (ch.pairOwner === undefined) return;
+    const owner = ch.pairOwner;
+    ch.pairOwner = undefined;
+    this.#emit({ type: "pairingFailed", owner, message: why });
   }
 
   /** Close a channel of a link (its records failed): the link learns it lost the channel. */

@@ -168,4 +168,44 @@ describe("secure devices on a virtual network", () => {
     assert.ok(a.warnings.some((w) => /unauthenticated/.test(w)), a.warnings.join());
     assert.equal(a.ep.links.size, 0);
   });
+
+  it("pairing with the shown code makes two devices of different accounts trust each other", () => {
+    const net = new VirtualNet();
+    const a = device(net, A, ACCOUNT);
+    const b = device(net, B, OTHER);
+    a.ep.offerPairing("offer", "314159", net.now + 60_000);
+    net.pair(b, a, "314159");
+    net.run(net.now + 2000);
+    assert.deepEqual(a.of("paired").map((e) => [e.owner, e.id]), [["offer", B]]);
+    assert.deepEqual(b.of("paired").map((e) => e.id), [A]);
+    assert.ok(a.trust!.paired(B) && b.trust!.paired(A));
+    assert.equal(net.channels(a), 0, "the pairing channel is closed");
+    // Now they connect, though their accounts differ.
+    net.connect(b, A, "svc");
+    net.run(net.now + 1000);
+    assert.equal(b.of("opened").length, 1);
+    send(net, b, [9]);
+    assert.deepEqual([...a.received.values()][0], [new Uint8Array([9])]);
+  });
+
+  it("a wrong code pairs nothing and uses up the offer; an expired offer says so", () => {
+    const net = new VirtualNet();
+    const a = device(net, A, ACCOUNT);
+    const b = device(net, B, OTHER);
+    a.ep.offerPairing("offer", "111111", net.now + 60_000);
+    net.pair(b, a, "111112");
+    net.run(net.now + 2000);
+    assert.equal(a.of("paired").length + b.of("paired").length, 0);
+    assert.equal(a.of("pairingFailed").length, 1);
+    assert.equal(b.of("pairingFailed").length, 1);
+    // The offer is gone: even the right code is refused now.
+    net.pair(b, a, "111111");
+    net.run(net.now + 2000);
+    assert.equal(b.of("paired").length, 0);
+    assert.match(b.of("pairingFailed").at(-1)!.message, /no pairing offer|stopped/);
+    assert.ok(!a.trust!.paired(B) && !b.trust!.paired(A));
+    a.ep.offerPairing("late", "222222", net.now + 1000);
+    net.run(net.now + 2000);
+    assert.match(a.of("pairingFailed").at(-1)!.message, /expired/);
+  });
 });

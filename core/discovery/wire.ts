@@ -323,7 +323,8 @@ const MALFORMED: DecodeResult = Object.freeze({ ok: false, reason: "malformed" }
  * Decode a datagram. Never throws, whatever the bytes: a datagram that is
  * not a usable version-2 announcement gives `ok: false` and the reason.
  * A sealed id is read with `seal` (this device's account); without it, or
- * from another account, the announcement is `anonymous`.
+ * from another account, the announcement is `anonymous`. With a seal, a
+ * clear id is ignored too (anyone can write one).
  *
  * @param bytes A received datagram.
  * @param seal This device's account's id seal, if it has one.
@@ -360,7 +361,8 @@ export function decodeAnnouncement(bytes: Uint8Array, seal?: IdSeal): DecodeResu
     if (at > bytes.length) return MALFORMED;
     if (type === OptionType.DEVICE_ID) {
       if (length !== 6 || deviceId !== undefined) return MALFORMED;
-      deviceId = hex(bytes, value, value + 6, ":").toUpperCase();
+      // A device with an account reads sealed ids only: anyone can write a clear one.
+      if (seal === undefined) deviceId = hex(bytes, value, value + 6, ":").toUpperCase();
     } else if (type === OptionType.SEALED_ID) {
       if (deviceId !== undefined || seal === undefined) continue;
       const id = seal.open(bytes.subarray(value, at), bytes.subarray(0, HEADER_SIZE));

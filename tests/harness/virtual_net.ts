@@ -45,6 +45,11 @@ export class MemoryTrust implements TrustView {
   pin(id: string, key: Uint8Array): void {
     this.pins.set(id, key);
   }
+  /** Trust a key as paired. */
+  pair(id: string, key: Uint8Array): void {
+    this.pins.set(id, key);
+    this.pairs.add(id);
+  }
   /** Revoked keys by device id. */
   readonly refused: Map<string, Uint8Array> = new Map();
   /** Whether a key was revoked. */
@@ -249,6 +254,30 @@ export class VirtualNet {
   ): unknown {
     const owner = options.owner ?? { peer, name };
     dev.ep.connect(peer, name, { deadline: this.now + 10_000, ...options, owner }, this.now);
+    return owner;
+  }
+
+  /**
+   * Open a channel from `dev` to `target` that pairs with `code` (as the
+   * driver does for `pairing.enter`).
+   *
+   * @param dev The device that enters the code.
+   * @param target The device that shows it.
+   * @param code The code typed.
+   * @returns The owner tag of the attempt.
+   */
+  pair(dev: VirtualDevice, target: VirtualDevice, code: string): unknown {
+    const owner = { pair: target.id };
+    const a = this.#nextChannel++;
+    const b = this.#nextChannel++;
+    const ab: Pipe = { from: dev, to: target, fromId: a, toId: b, queue: [], up: true };
+    const ba: Pipe = { from: target, to: dev, fromId: b, toId: a, queue: [], up: true };
+    ab.peer = ba;
+    ba.peer = ab;
+    this.#pipes.get(dev)!.set(a, ab);
+    this.#pipes.get(target)!.set(b, ba);
+    target.ep.handleChannel(b, { dialer: false }, this.now);
+    dev.ep.handleChannel(a, { dialer: true, pair: { code, owner } }, this.now);
     return owner;
   }
 

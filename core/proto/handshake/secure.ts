@@ -154,6 +154,13 @@ export interface TrustView {
    * @param publicKey Its key.
    */
   pin(id: string, publicKey: Uint8Array): void;
+  /**
+   * Trust a key for a device id without an account (pairing).
+   *
+   * @param id The device id.
+   * @param publicKey Its key.
+   */
+  pair(id: string, publicKey: Uint8Array): void;
 }
 
 /** The peer a handshake proved. */

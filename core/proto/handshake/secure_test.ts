@@ -42,6 +42,10 @@ class Trust implements TrustView {
   pin(id: string, key: Uint8Array): void {
     this.pins.set(id, key);
   }
+  pair(id: string, key: Uint8Array): void {
+    this.pins.set(id, key);
+    this.pairs.add(id);
+  }
   refused = new Set<string>();
   revoked(id: string): boolean {
     return this.refused.has(id);
