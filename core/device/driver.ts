@@ -151,6 +151,8 @@ export interface DriverOptions {
   security?: EndpointOptions["security"];
   /** More addresses to try for a peer (remembered at pairing), after the static list and the finder. */
   remembered?: (deviceId: string) => PeerAddress | undefined;
+  /** Links of other profiles, by name (see `core/device/profile.ts`). */
+  profiles?: EndpointOptions["profiles"];
 }
 
 /** A device paired with this one. */
@@ -223,6 +225,7 @@ export class DeviceDriver implements DeviceRuntime {
       nonce: string;
       transports: readonly Transport[];
       security?: EndpointOptions["security"];
+      profiles?: EndpointOptions["profiles"];
     },
   ) {
     this.#config = init.config;
@@ -247,6 +250,7 @@ export class DeviceDriver implements DeviceRuntime {
       maxLinks: limits.links,
       budget: limits.deviceBudget,
       security: init.security,
+      profiles: init.profiles,
     });
   }
 
@@ -268,6 +272,7 @@ export class DeviceDriver implements DeviceRuntime {
       nonce: host.nonce(),
       transports: options.transports,
       security: options.security,
+      profiles: options.profiles,
     });
     d.#remembered = options.remembered;
     let port = 0;
@@ -540,7 +545,13 @@ export class DeviceDriver implements DeviceRuntime {
 
   /** Tell the endpoint about a new channel and replay what arrived early. */
   #register(id: number, slot: ChannelSlot, dialer: boolean, peer: string | undefined): void {
-    this.#ep.handleChannel(id, { dialer, peer, mtu: slot.channel!.info.mtu }, this.#host.now());
+    const info = slot.channel!.info;
+    this.#ep.handleChannel(id, {
+      dialer,
+      peer: info.peer ?? peer,
+      mtu: info.mtu,
+      profile: info.profile,
+    }, this.#host.now());
     const early = slot.early ?? [];
     slot.early = undefined;
     this.#flush();

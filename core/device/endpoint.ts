@@ -28,6 +28,7 @@ import { decideIncoming } from "../proto/handshake/decide.ts";
 import type { RefuseReason } from "../proto/handshake/hello.ts";
 import type { ChannelKeys, SecureOptions } from "../proto/handshake/secure.ts";
 import type { RecordOpener, RecordSealer } from "../proto/record.ts";
+import type { ProfileFactory, ProfileLink } from "./profile.ts";
 import {
   ChannelHandshake,
   type HandshakeOutcome,
@@ -85,6 +86,8 @@ export interface EndpointOptions {
    * (`security: "none"`).
    */
   security?: Omit<SecureOptions, "nonce" | "expect">;
+  /** Links of other profiles, by name, for channels a transport marks with one. */
+  profiles?: Readonly<Record<string, ProfileFactory>>;
 }
 
 /** What a transport says about a new channel. */
@@ -97,12 +100,17 @@ export interface NewChannel {
   mtu?: number;
   /** (Dialer) pair over this channel with the code the person typed; `owner` tags the outcome. */
   pair?: { code: string; owner: unknown };
+  /**
+   * The profile the channel speaks when not linkweave's own (a key of
+   * `EndpointOptions.profiles`): no handshake, and `peer` names the peer.
+   */
+  profile?: string;
 }
 
 /** A link and its peer, as the endpoint hands it out. */
 export class PeerLink {
-  /** The link state machine. */
-  readonly link: Link;
+  /** The link state machine (the linkweave profile's `Link`, or another profile's). */
+  readonly link: ProfileLink;
   /** The peer's id. */
   readonly peer: string;
   /** The peer runtime's nonce. */
@@ -118,7 +126,7 @@ export class PeerLink {
    * @param link The link.
    * @param nonce The peer runtime's nonce.
    */
-  constructor(link: Link, nonce: string) {
+  constructor(link: ProfileLink, nonce: string) {
     this.link = link;
     this.peer = link.peerId;
     this.nonce = nonce;
@@ -213,6 +221,7 @@ export class Endpoint {
   #maxLinks: number;
   #budget: number;
   #security: EndpointOptions["security"];
+  #profiles: Readonly<Record<string, ProfileFactory>>;
   #channels = new Map<ChannelId, Chan>();
   #handshaking = new Set<Chan>();
   #links = new Map<string, PeerLink>();
@@ -239,6 +248,7 @@ export class Endpoint {
     this.#maxLinks = options.maxLinks ?? DEFAULT_MAX_LINKS;
     this.#budget = options.budget ?? DEFAULT_DEVICE_BUDGET;
     this.#security = options.security;
+    this.#profiles = options.profiles ?? {};
   }
 
   /** Whether links are authenticated and encrypted. */
@@ -308,6 +318,11 @@ export class Endpoint {
     };
     if (this.#closed) {
       this.#emit({ type: "closeChannel", channel: id, why: "device closing" });
+      return;
+    }
+    if (channel.profile !== undefined && channel.profile !== "linkweave") {
+      this.#channels.set(id, ch);
+      this.#attachProfile(ch, channel.profile, channel.peer, now);
       return;
     }
     this.#channels.set(id, ch);
@@ -865,6 +880,37 @@ export class Endpoint {
     this.#dials.delete(peer.id);
     for (const w of this.#waiters.values()) {
       if (w.peer === peer.id && w.link === undefined) this.#open(pl, w);
+    }
+  }
+
+  /** A channel of another profile: no handshake; one link of that profile per peer. */
+  #attachProfile(ch: Chan, profile: string, peer: string | undefined, now: number): void {
+    ch.hs = undefined;
+    const make = this.#profiles[profile];
+    if (make === undefined || peer === undefined) {
+      this.#drop(ch, `no profile "${profile}" here, or no peer named`, now);
+      return;
+    }
+    let pl = this.#links.get(peer);
+    if (pl === undefined || pl.link.state !== "open") {
+      if (pl !== undefined) this.#forget(pl);
+      if (this.#links.size >= this.#maxLinks) {
+        this.#drop(ch, `this device has ${this.#maxLinks} links, its limit`, now);
+        return;
+      }
+      const link = make(peer, now);
+      pl = new PeerLink(link, `${profile}:${now}`);
+      link.tag = pl;
+      this.#links.set(peer, pl);
+      this.#emit({ type: "linkUp", link: pl });
+    }
+    ch.link = pl;
+    pl.channels.add(ch.id);
+    pl.link.addChannel(ch.id, { now, mtu: ch.mtu });
+    this.#touch(pl);
+    this.#dials.delete(peer);
+    for (const w of this.#waiters.values()) {
+      if (w.peer === peer && w.link === undefined) this.#open(pl, w);
     }
   }
 

@@ -73,6 +73,8 @@ export class VirtualDevice {
   alive = true;
   /** Whether it is frozen (handles and sends nothing, like SIGSTOP). */
   frozen = false;
+  /** The profile of the channels it dials to a peer (`undefined`: linkweave, with its handshake). */
+  profileFor: (peer: string) => string | undefined = () => undefined;
   /** Answers incoming streams: `true` accepts, a number rejects with that code. */
   acceptor: (name: string, peer: string) => true | number = () => true;
   /** Data received per owner tag. */
@@ -417,8 +419,9 @@ export class VirtualNet {
     ba.peer = ab;
     this.#pipes.get(dev)!.set(a, ab);
     this.#pipes.get(target)!.set(b, ba);
-    target.ep.handleChannel(b, { dialer: false }, this.now);
-    dev.ep.handleChannel(a, { dialer: true, peer }, this.now);
+    const profile = dev.profileFor(peer);
+    target.ep.handleChannel(b, { dialer: false, profile, peer: profile && dev.id }, this.now);
+    dev.ep.handleChannel(a, { dialer: true, peer, profile }, this.now);
   }
 
   /** Close one end: the far end sees bytes already sent, then the close. */
