@@ -5,8 +5,11 @@
  * makes us hold is bounded three ways:
  *
  * - per stream, by the window we granted: data beyond it, a message over the
- *   stream's size limit, or data before we accepted the stream resets that
- *   stream only (`closed` with `LINK_CLOSED` here, a CLOSE to the peer);
+ *   stream's size limit, data before we accepted the stream, or messages
+ *   held out of order beyond the window (each counting
+ *   {@linkcode HELD_OVERHEAD} bytes more than its length, so empty messages
+ *   are not free) resets that stream only (`closed` with `LINK_CLOSED` here,
+ *   a CLOSE to the peer);
  * - per link, by `budget`: bytes in reassembly and reordering beyond it close
  *   the link;
  * - frames for streams that do not exist are dropped unread.
@@ -26,6 +29,12 @@ import type { LinkState } from "./_state.ts";
 import { Stream } from "./streams.ts";
 
 const { DATA, CONTROL, CREDIT, PING, CLOSE } = FrameType;
+
+/**
+ * What a message held out of order costs beyond its bytes (its map entry and
+ * buffer object), in the stream's window and the link's budget.
+ */
+export const HELD_OVERHEAD = 64;
 
 /** The receiving half of a link. */
 export class Inbound {
@@ -151,9 +160,15 @@ export class Inbound {
     if (seq !== s.rxSeq) {
       const early = s.early ??= new Map();
       if (early.has(seq)) return;
+      const cost = data.byteLength + HELD_OVERHEAD;
+      const { window } = this.#st.limits;
+      if (s.held + cost > window) {
+        this.#reset(s, `more messages out of order than the ${window}-byte window holds`);
+        return;
+      }
       early.set(seq, { type, data });
-      s.held += data.byteLength;
-      this.#st.held += data.byteLength;
+      s.held += cost;
+      this.#st.held += cost;
       this.#checkBudget();
       return;
     }
@@ -169,8 +184,8 @@ export class Inbound {
       const next = early.get(s.rxSeq);
       if (next === undefined) return;
       early.delete(s.rxSeq);
-      s.held -= next.data.byteLength;
-      this.#st.held -= next.data.byteLength;
+      s.held -= next.data.byteLength + HELD_OVERHEAD;
+      this.#st.held -= next.data.byteLength + HELD_OVERHEAD;
       s.rxSeq = (s.rxSeq + 1) >>> 0;
       this.#deliver(s, next.type, next.data);
     }

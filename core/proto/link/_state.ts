@@ -60,7 +60,7 @@ export class LinkState {
   readonly events: LinkEvent[] = [];
   /** `open`, `closing` (graceful close under way) or `closed`. */
   state: "open" | "closing" | "closed" = "open";
-  /** Bytes held in the streams' reorder buffers. */
+  /** Bytes held in the streams' reorder buffers (with their overhead, see `Stream.held`). */
   held = 0;
   /** Rebuilds messages from fragments. */
   readonly reassembler: Reassembler;

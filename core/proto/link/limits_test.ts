@@ -9,7 +9,13 @@ import { nativeCrc } from "../../../platform/crc.ts";
 import { DisconnectReason, ErrorCode } from "../../error_codes.ts";
 import { type FrameInit, FrameType } from "../frame.ts";
 import { decodeControl, encodeControl } from "./control.ts";
-import { Link, type LinkEvent, type LinkOptions } from "./mod.ts";
+import {
+  HELD_OVERHEAD,
+  Link,
+  type LinkEvent,
+  type LinkOptions,
+  MAX_UNSENT_ANSWERS,
+} from "./mod.ts";
 
 const codec = createCodec({ crc: nativeCrc() });
 const VICTIM = "00:00:00:00:00:0B";
@@ -77,6 +83,63 @@ describe("link limits against a hostile peer", () => {
     assert.ok(v.events.some((e) => e.type === "closed" && e.stream === 1));
     assert.equal(v.link.held, 0, "a reset stream holds nothing");
     assert.equal(v.link.state, "open");
+  });
+
+  it("bounds a stream's reorder buffer by its window even for empty messages", () => {
+    // Empty DATA, CONTROL and CLOSE messages ahead of the expected one cost no window bytes; each
+    // held one still costs memory, so each counts HELD_OVERHEAD bytes more than its length.
+    for (const type of [DATA, CONTROL, FrameType.CLOSE]) {
+      const v = victim({ window: 64 * 1024 });
+      v.open(1);
+      const frames: FrameInit[] = [];
+      for (let seq = 2; seq < 2 + 4096; seq++) {
+        frames.push({ type, stream: 1, seq, total: 0, offset: 0, payload: new Uint8Array(0) });
+      }
+      v.feed(frames);
+      assert.ok(
+        v.events.some((e) => e.type === "protocolError" && /out of order/.test(e.message)),
+        `type ${type}: ${JSON.stringify(v.events.map((e) => e.type))}`,
+      );
+      assert.equal(v.link.streamState(1), "closed");
+      assert.equal(v.link.held, 0, "a reset stream holds nothing");
+      assert.equal(v.link.state, "open");
+    }
+  });
+
+  it("counts each held message's overhead against the link budget", () => {
+    const v = victim({ budget: 256 * 1024 });
+    for (let i = 0; i < 16; i++) v.open(1 + 2 * i);
+    for (let i = 0; i < 16 && v.link.state === "open"; i++) {
+      const frames: FrameInit[] = [];
+      for (let seq = 2; seq < 2 + 1024; seq++) frames.push(data(1 + 2 * i, seq, 0));
+      v.feed(frames);
+      assert.ok(v.link.held <= 256 * 1024 + HELD_OVERHEAD, `held ${v.link.held}`);
+    }
+    assert.equal(v.link.state, "closed", "16 streams x 1024 empty messages x 64 B > 256 KiB");
+  });
+
+  it("closes the link of a peer that leaves its answers unread, before they pile up", () => {
+    const v = victim({ maxStreams: 8 });
+    v.link.handleWritable(1, false); // the peer reads nothing: our answers wait
+    const frames: FrameInit[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const payload = encodeControl({
+        op: "open",
+        window: 1 << 20,
+        kind: 0,
+        name: "x",
+        bundle: "",
+      });
+      const stream = 1 + 2 * (i % 30_000);
+      frames.push({ type: CONTROL, stream, seq: 0, total: payload.length, offset: 0, payload });
+    }
+    v.feed(frames);
+    const gone = v.events.find((e) => e.type === "linkClosed");
+    assert.ok(gone?.type === "linkClosed" && /unread/.test(gone.message), JSON.stringify(gone));
+    assert.ok(
+      v.events.filter((e) => e.type === "protocolError").length <= MAX_UNSENT_ANSWERS + 1,
+      "no more refusals than the bound (and the one that broke it)",
+    );
   });
 
   it("drops data for streams that were never opened, holding nothing", () => {

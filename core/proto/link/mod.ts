@@ -58,6 +58,8 @@ import { type ChannelId, type LinkEvent, LinkState } from "./_state.ts";
 import { Stream, type StreamState } from "./streams.ts";
 
 export { ServiceKind } from "./control.ts";
+export { HELD_OVERHEAD } from "./_inbound.ts";
+export { MAX_UNSENT_ANSWERS } from "./_outbound.ts";
 export type { StreamState } from "./streams.ts";
 export type { ChannelId, LinkEvent, LinkLimits } from "./_state.ts";
 
