@@ -138,7 +138,7 @@ export class Inbound {
     }
     if (err === CodecErrorCode.DUPLICATE_FRAGMENT) return; // sent again on another channel
     if (err === CodecErrorCode.LINK_LIMIT_EXCEEDED || err === CodecErrorCode.TOO_MANY_MESSAGES) {
-      st.lose(`Link to ${st.peerId} broken: ${codecErrorMessage(err)}`);
+      st.broken(codecErrorMessage(err));
       return;
     }
     const live = st.streams.get(f.stream);
@@ -233,7 +233,7 @@ export class Inbound {
     if (c?.op === "unknown") return; // a later version's operation: ignored
     const peers = (id % 2 === 1) === (st.peerId < st.localId);
     if (!peers) {
-      st.lose(`Link to ${st.peerId} broken: open of stream ${id}, an id of this device's`);
+      st.broken(`open of stream ${id}, an id of this device's`);
       return;
     }
     if (c === undefined || c.op !== "open") {
@@ -283,7 +283,7 @@ export class Inbound {
     }
     switch (c.op) {
       case "open":
-        st.lose(`Link to ${st.peerId} broken: open of stream ${s.id}, which is in use`);
+        st.broken(`open of stream ${s.id}, which is in use`);
         return;
       case "accept":
         if (s.state !== "opening") return;
@@ -340,10 +340,7 @@ export class Inbound {
     const st = this.#st;
     const held = this.held;
     if (held > st.limits.budget) {
-      st.lose(
-        `Link to ${st.peerId} broken: the peer made it hold ${held} bytes, over its budget of ` +
-          `${st.limits.budget}`,
-      );
+      st.broken(`the peer made it hold ${held} bytes, over its budget of ${st.limits.budget}`);
     }
   }
 }

@@ -127,7 +127,7 @@ export class Outbound {
     const st = this.#st;
     const max = Math.max(MAX_UNSENT_ANSWERS, 16 * st.limits.maxStreams);
     if (st.urgent.length >= max) {
-      st.lose(`Link to ${st.peerId} broken: the peer left ${max} answers unread`);
+      st.broken(`the peer left ${max} answers unread`);
       return;
     }
     st.urgent.push(f);

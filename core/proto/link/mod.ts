@@ -279,7 +279,7 @@ export class Link {
     ch.lastRx = now;
     const err = ch.decoder.push(bytes, this.#in.onFrame);
     if (err !== 0 && this.state !== "closed") {
-      this.#lose(`Link to ${this.peerId} broken: ${codecErrorMessage(err)}`);
+      this.#st.broken(codecErrorMessage(err));
     }
   }
 
