@@ -215,7 +215,10 @@ export class LinkEnhance {
     const server = this.servers.get(request.name.toLowerCase());
     if (server === undefined || !server.started) return ErrorCode.PEER_SERVER_NOT_STARTED;
     const conn = new Connection(this, request.peerId, server.name, true);
-    queueMicrotask(() => serverAccepted(server, conn));
+    // A connection the peer ended before it could be announced is never announced.
+    queueMicrotask(() => {
+      if (isConnected(conn)) serverAccepted(server, conn);
+    });
     return portOf(conn);
   }
 }
@@ -226,6 +229,7 @@ const SERVER_EVENTS = ["connectionAccepted", "serverStopped"] as const;
 let serverAccepted: (s: Server, conn: Connection) => void;
 let serverDied: (s: Server, reason: number) => void;
 let portOf: (c: Connection) => Port;
+let isConnected: (c: Connection) => boolean;
 const CONNECTION_EVENTS = ["connectResult", "disconnected", "dataReceived", "drain"] as const;
 
 /** A named server other devices connect to. */
@@ -727,6 +731,7 @@ export class Connection {
 
   static {
     portOf = (c) => c.#port;
+    isConnected = (c) => c.#state === "connected";
   }
 }
 

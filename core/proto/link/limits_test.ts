@@ -143,6 +143,60 @@ describe("link limits against a hostile peer", () => {
     );
   });
 
+  it("tells the owner of a stream the peer closed or broke before it was accepted", () => {
+    const v = victim({ accept: false });
+    const close = (stream: number): FrameInit => ({
+      type: FrameType.CLOSE,
+      stream,
+      seq: 1,
+      total: 0,
+      offset: 0,
+      payload: new Uint8Array(0),
+    });
+    const payload = encodeControl({
+      op: "open",
+      window: 1 << 20,
+      kind: 0,
+      name: "svc",
+      bundle: "",
+    });
+    const open = (stream: number): FrameInit => ({
+      type: CONTROL,
+      stream,
+      seq: 0,
+      total: payload.length,
+      offset: 0,
+      payload,
+    });
+    // In one read: 1 opened and closed, 3 opened and sent data before the accept (a reset),
+    // 5 opened, closed and opened again.
+    v.feed([open(1), close(1), open(3), data(3, 1, 10), open(5), close(5), open(5)]);
+    const opens = v.events.filter((e) => e.type === "open");
+    assert.deepEqual(opens.map((e) => e.type === "open" && e.stream), [1, 3, 5, 5]);
+    for (const [i, e] of opens.entries()) {
+      if (e.type === "open") v.link.accept(e.stream, `owner ${i}`);
+    }
+    const closed = [];
+    for (let e = v.link.pollEvent(); e; e = v.link.pollEvent()) {
+      if (e.type === "closed") closed.push(e);
+    }
+    assert.deepEqual(closed.map((e) => e.owner), ["owner 0", "owner 1", "owner 3"]);
+    assert.equal(v.link.streamState(5), "open", "the second open of 5 is the one accepted");
+    // On a closed link, too.
+    const w = victim({ accept: false });
+    w.feed([open(1)]);
+    w.link.abort();
+    w.link.accept(1, "late");
+    const events = [];
+    for (let e = w.link.pollEvent(); e; e = w.link.pollEvent()) events.push(e);
+    assert.deepEqual(events.at(-1), {
+      type: "closed",
+      stream: 1,
+      owner: "late",
+      reason: DisconnectReason.LINK_CLOSED,
+    });
+  });
+
   it("drops data for streams that were never opened, holding nothing", () => {
     const v = victim();
     const frames: FrameInit[] = [];

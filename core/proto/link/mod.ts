@@ -430,7 +430,9 @@ export class Link {
   }
 
   /**
-   * Accept an incoming stream (after its `open` event).
+   * Accept an incoming stream (after its `open` event). When the stream is
+   * gone already (the peer closed or broke it, or the link closed, in the
+   * bytes that carried the open), the owner gets `closed` at once.
    *
    * @param id The stream.
    * @param owner Tag returned in every later event of the stream.
@@ -438,7 +440,13 @@ export class Link {
    */
   accept(id: number, owner?: unknown, maxMessage?: number): void {
     const s = this.#st.streams.get(id);
-    if (s === undefined || s.state !== "incoming") return;
+    if (s === undefined || s.state !== "incoming") {
+      const reason = this.#st.state === "open"
+        ? DisconnectReason.PEER_DISCONNECTED
+        : DisconnectReason.LINK_CLOSED;
+      this.#st.events.push({ type: "closed", stream: id, owner, reason });
+      return;
+    }
     s.state = "open";
     s.owner = owner;
     if (maxMessage !== undefined) s.maxMessage = maxMessage;
