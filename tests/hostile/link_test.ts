@@ -147,8 +147,9 @@ describe("hostile: link", { timeout: 60_000 }, () => {
     const grew = report("half-open flood (600)", v);
     await assertServed(c, from);
     // fds: the cap, the client's channels, and what the runtime closes late (Deno releases a
-    // closed socket's descriptor on a later turn of its loop): under 4 x the cap.
-    assert.ok(grew.fds <= 4 * HANDSHAKES, `${grew.fds} more fds`);
+    // socket closed while a read is pending on a later turn of its loop, 130 late at most here):
+    // under 8 x the cap, where no cap would be all 600.
+    assert.ok(grew.fds <= 8 * HANDSHAKES, `${grew.fds} more fds`);
     // memory: a few 64 KiB read buffers per channel in handshake, and the runtime's garbage
     assert.ok(grew.rss < 48 * MiB, `RSS grew by ${grew.rss} bytes`);
     stop(v, c.child);
@@ -241,9 +242,10 @@ describe("hostile: link", { timeout: 60_000 }, () => {
     const grew = report("reorder bloat", v);
     await assertServed(c, from);
     // What the victim held is bounded by the device budget. Its RSS also counts the garbage of
-    // the links it closed (a sustained attack levels off at 3 to 8 times the budget, the most on
-    // Deno): under 8 times the budget.
-    assert.ok(grew.rss < 8 * DEVICE_BUDGET, `RSS grew by ${grew.rss} bytes`);
+    // the links it closed, which the runtime frees when it likes (a sustained attack levels off
+    // at 3 to 8 times the budget, the most on Deno): under 10 times the budget. Before the
+    // budgets, this attack grew a victim by 1.4 GB.
+    assert.ok(grew.rss < 10 * DEVICE_BUDGET, `RSS grew by ${grew.rss} bytes`);
     stop(v, c.child);
   });
 
@@ -253,13 +255,13 @@ describe("hostile: link", { timeout: 60_000 }, () => {
     const from = Date.now();
     const p = await attacker(v, 1);
     const chunk = new Uint8Array(60_000).fill(7);
-    // Stream ids of both parities, each the first fragment of a 16 MiB message, then the rest of
-    // one such message, then whole messages, closes and credit: about 90 MB on the wire, which would
-    // break the link at its first 16 MiB if any of it were held.
+    // Stream ids of both parities, each the first fragment of a 16 MiB or a 1 MiB message, the
+    // rest of one such message, whole messages, closes and credit: about 90 MB on the wire.
     for (let round = 0; round < 3; round++) {
       const batch = [];
       for (let s = 1; s <= 2048; s += 8) {
-        batch.push(dataFrame(s + (round % 8), 1, chunk, { offset: 0, total: 16 * MiB }));
+        const total = s % 16 === 1 ? 16 * MiB : MiB;
+        batch.push(dataFrame(s + (round % 8), 1, chunk, { offset: 0, total }));
       }
       for (let off = 60_000; off < 16 * MiB; off += 60_000 * 8) {
         batch.push(dataFrame(3001, 1, chunk, { offset: off, total: 16 * MiB }));
@@ -285,10 +287,22 @@ describe("hostile: link", { timeout: 60_000 }, () => {
       }
       await p.send(batch);
     }
+    // Nothing of it is held: the link can still hold nearly its whole budget for its own streams
+    // (four streams 3.5 MiB ahead of order each, 15 MiB with the overhead of held messages).
+    const msg = new Uint8Array(1024).fill(1);
+    for (const s of [11, 13, 15, 17]) {
+      await openStream(p, s);
+      for (let seq = 2; seq < 2 + 3584;) {
+        const frames = [];
+        for (let k = 0; k < 256 && seq < 2 + 3584; k++) frames.push(dataFrame(s, seq++, msg));
+        await p.send(frames);
+      }
+    }
     // The link lives and serves.
     await openStream(p, 1);
     await echo(p, 1, 1);
-    assert.equal(appEvents(v, attackerId(1), "accepted").length, 1, "only the real open");
+    assert.ok(!p.closed, "the link lives");
+    assert.equal(appEvents(v, attackerId(1), "accepted").length, 5, "only the real opens");
     const grew = report("unopened-stream flood", v);
     await assertServed(c, from);
     // About 90 MB passed through and the link lives, so it held less than its budget at all times;
@@ -307,7 +321,10 @@ describe("hostile: link", { timeout: 60_000 }, () => {
     await p.send([dataFrame(3, 1, new Uint8Array(0))]);
     const frag = new Uint8Array(65_000).fill(9);
     for (const [stream, total] of [[5, 2 * MiB], [7, 16 * MiB]]) {
-      for (let off = 0; off < total; off += frag.length * 32) {
+      // Refused at its first fragment: the victim never gathers such a message.
+      await p.send([dataFrame(stream, 1, frag, { offset: 0, total })]);
+      await p.until(() => answers(p, stream).includes("close"), 3000, `the reset of ${stream}`);
+      for (let off = frag.length; off < total; off += frag.length * 32) {
         const batch = [];
         for (let k = 0; k < 32 && off + k * frag.length < total; k++) {
           const at = off + k * frag.length;
