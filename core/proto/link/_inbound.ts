@@ -206,7 +206,7 @@ export class Inbound {
         return;
       }
       case CLOSE: {
-        this.#forget(s);
+        this.forget(s);
         const wasOpen = s.state === "open" || s.state === "opening";
         s.state = "closed";
         if (wasOpen) {
@@ -294,7 +294,7 @@ export class Inbound {
         return;
       case "reject":
         if (s.state !== "opening") return;
-        this.#forget(s);
+        this.forget(s);
         s.state = "closed";
         st.events.push({ type: "rejected", stream: s.id, owner: s.owner, code: c.code });
         return;
@@ -304,7 +304,7 @@ export class Inbound {
   /** The peer broke a rule on one stream: reset it, tell both owners. */
   #reset(s: Stream, why: string): void {
     const st = this.#st;
-    this.#forget(s);
+    this.forget(s);
     const wasOpen = s.state === "open" || s.state === "opening" || s.state === "closing";
     if (s.state !== "closed") this.#out.reset(s.id, s.txSeq, DisconnectReason.LINK_CLOSED);
     s.state = "closed";
@@ -323,8 +323,12 @@ export class Inbound {
     }
   }
 
-  /** A stream is done: drop it, what it queued, and what it holds. */
-  #forget(s: Stream): void {
+  /**
+   * A stream is done: drop it, what it queued, and what it holds.
+   *
+   * @param s The stream.
+   */
+  forget(s: Stream): void {
     const st = this.#st;
     st.streams.delete(s.id);
     s.clear();

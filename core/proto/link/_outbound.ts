@@ -111,7 +111,8 @@ export class Outbound {
   }
 
   /**
-   * Refuse an open before a stream exists for it (a limit was reached).
+   * Refuse an open: before a stream exists for it (a limit was reached), or
+   * once the user rejected it.
    *
    * @param stream The stream id.
    * @param code The code the opener's API reports.

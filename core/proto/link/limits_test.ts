@@ -197,6 +197,23 @@ describe("link limits against a hostile peer", () => {
     });
   });
 
+  it("drops data for a stream the user rejected, also before the rejection went out", () => {
+    const v = victim({ accept: false });
+    v.open(1);
+    v.link.handleWritable(1, false); // the peer reads nothing: the rejection waits
+    v.link.reject(1, ErrorCode.PEER_SERVER_NOT_STARTED);
+    v.feed([data(1, 1, 100), { ...data(1, 2, 0), type: FrameType.CLOSE }]);
+    assert.deepEqual(v.events.filter((e) => e.type !== "open"), [], "no event for it");
+    v.link.handleWritable(1, true);
+    v.feed([]);
+    const rejects = v.sent.filter((f) => f.stream === 1);
+    assert.equal(rejects.length, 1);
+    assert.deepEqual(decodeControl(rejects[0].payload), {
+      op: "reject",
+      code: ErrorCode.PEER_SERVER_NOT_STARTED,
+    });
+  });
+
   it("drops data for streams that were never opened, holding nothing", () => {
     const v = victim();
     const frames: FrameInit[] = [];

@@ -462,8 +462,10 @@ export class Link {
   reject(id: number, code: number): void {
     const s = this.#st.streams.get(id);
     if (s === undefined || s.state !== "incoming") return;
-    s.state = "closing";
-    this.#out.enqueue(s, FrameType.CONTROL, { op: "reject", code }, true);
+    // The stream is gone at once: what the peer sends on it meanwhile is dropped unread.
+    this.#in.forget(s);
+    s.state = "closed";
+    this.#out.refuse(id, code);
   }
 
   /**

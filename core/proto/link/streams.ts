@@ -10,7 +10,7 @@
  *  opening --accept--> open --closeStream--> closing --(close sent)--> closed
  *     |                 |                                               ^
  *     +--reject---------+---- peer close / link lost -------------------+
- *  incoming --accept--> open        incoming --reject--> closing
+ *  incoming --accept--> open        incoming --reject--> closed
  * ```
  *
  * @module
