@@ -80,7 +80,11 @@ export function mutate(rnd: Rand, base: Uint8Array): Uint8Array {
       case 3: {
         const at = rnd(b.length + 1);
         const ins = Uint8Array.from({ length: 1 + rnd(8) }, () => rnd(256));
-        b = Uint8Array.of(...b.subarray(0, at), ...ins, ...b.subarray(at));
+        const out = new Uint8Array(b.length + ins.length);
+        out.set(b.subarray(0, at));
+        out.set(ins, at);
+        out.set(b.subarray(at), at + ins.length);
+        b = out;
         break;
       }
       case 4:
