@@ -493,6 +493,33 @@ describe("hostile: link", { timeout: 60_000 }, () => {
     stop(v, c.child);
   });
 
+  it("data on a stream the victim is refusing, while the peer reads nothing, harms nothing", async () => {
+    const { v, c } = await victimAndClient({});
+    const from = Date.now();
+    const p = await attacker(v, 1);
+    const streams = [1, 3, 5, 7, 9, 11, 13, 15];
+    for (const s of streams) await openStream(p, s);
+    // The peer stops reading while the echo server sends back 24 MiB: the victim's channel fills.
+    p.socket.pause();
+    const msg = new Uint8Array(1024).fill(3);
+    for (let seq = 1; seq <= 3072; seq += 256) {
+      await p.send(
+        streams.flatMap((s) => Array.from({ length: 256 }, (_, k) => dataFrame(s, seq + k, msg))),
+      );
+    }
+    await sleep(300);
+    // An open of a server that does not exist: refused, but the refusal cannot go out yet.
+    await p.send([openFrame(101, "nope")]);
+    await sleep(100);
+    await p.send([dataFrame(101, 1, msg), dataFrame(101, 2, msg)]);
+    await sleep(300);
+    assert.ok(alive(v), `the victim died:\n${v.child.err.slice(-3000)}`);
+    p.destroy();
+    report("data on a refused stream", v);
+    await assertServed(c, from);
+    stop(v, c.child);
+  });
+
   it("eviction: a hello with a live device's id is refused and the live link stays", async () => {
     const KEEPALIVE = 1500;
     const env = { LINKWEAVE_KEEPALIVE_TIMEOUT: String(KEEPALIVE) };
