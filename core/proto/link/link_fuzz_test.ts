@@ -36,19 +36,29 @@ function bytes(rnd: Rand, n: number): Uint8Array {
   return b;
 }
 
-function control(rnd: Rand): Uint8Array {
+/** A control message of a stream; in chaos, also ones that break the link. */
+function control(rnd: Rand, chaos: boolean): Uint8Array {
   const c: Control = [
-    { op: "open", window: rnd(1 << 20), kind: rnd(3), name: "svc", bundle: "" },
     { op: "accept", window: rnd(1 << 20) },
     { op: "reject", code: 32390201 },
+    { op: "open", window: rnd(1 << 20), kind: rnd(3), name: "svc", bundle: "" },
     { op: "bye" },
-  ][rnd(4)] as Control;
+  ][rnd(chaos ? 4 : 2)] as Control;
   const b = encodeControl(c);
   return rnd(5) === 0 ? mutate(rnd, b) : b;
 }
 
+/** What shapes the peer's moves. */
+interface Shape {
+  window: number;
+  max: number;
+  /** Whether it also breaks the link (wrong-parity opens, opens of streams in use, bye). */
+  chaos: boolean;
+}
+
 /** One hostile move of the peer: the frames it sends. */
-function move(rnd: Rand, peer: PeerStreams, limits: { window: number; max: number }): FrameInit[] {
+function move(rnd: Rand, peer: PeerStreams, shape: Shape): FrameInit[] {
+  const { window, max, chaos } = shape;
   const known = [...peer.keys()];
   const stream = known.length > 0 && rnd(5) !== 0 ? known[rnd(known.length)] : 1 + 2 * rnd(24);
   const next = peer.get(stream) ?? 1;
@@ -65,15 +75,17 @@ function move(rnd: Rand, peer: PeerStreams, limits: { window: number; max: numbe
   const take = () => {
     if (seq === next) peer.set(stream, next + 1);
   };
-  switch (rnd(10)) {
+  const size = () => Math.min([0, 1, 100, max, max + 1, window][rnd(6)], 60_000);
+  switch (rnd(12)) {
     case 0:
     case 1: {
-      // An open; sometimes of an id in use, sometimes with this device's parity.
-      const id = rnd(12) === 0 ? 2 * (1 + rnd(10)) : 1 + 2 * rnd(24);
+      // An open; in chaos sometimes with this device's parity.
+      const id = chaos && rnd(6) === 0 ? 2 * (1 + rnd(10)) : 1 + 2 * rnd(24);
+      if (!chaos && peer.has(id)) return [];
       peer.set(id, 1);
       const payload = encodeControl({
         op: "open",
-        window: [0, 100, limits.window, 1 << 22][rnd(4)],
+        window: [0, 100, window, 1 << 22][rnd(4)],
         kind: rnd(2),
         name: "svc",
         bundle: "",
@@ -81,15 +93,21 @@ function move(rnd: Rand, peer: PeerStreams, limits: { window: number; max: numbe
       return [{ type: CONTROL, stream: id, seq: 0, total: payload.length, offset: 0, payload }];
     }
     case 2:
-    case 3: {
       take();
-      const size = [0, 1, 100, limits.max, limits.max + 1, limits.window][rnd(6)];
-      return [frame(DATA, bytes(rnd, Math.min(size, 60_000)))];
+      return [frame(DATA, bytes(rnd, size()))];
+    case 3:
+    case 11: {
+      // A burst of messages, in order or all ahead of a gap.
+      const first = rnd(2) === 0 ? next : next + 1;
+      const n = 1 + rnd(48);
+      if (first === next) peer.set(stream, next + n);
+      const len = size();
+      return Array.from({ length: n }, (_, k) => frame(DATA, bytes(rnd, len), first + k));
     }
     case 4: {
       // A message in fragments: some of them, in any order, some twice.
       take();
-      const total = [100, limits.max, limits.window, limits.window * 2, 1 << 24][rnd(5)];
+      const total = [100, max, window, window * 2, 1 << 24][rnd(5)];
       const piece = [1, 500, 4000, 60_000][rnd(4)];
       const out: FrameInit[] = [];
       for (let k = 0; k < 1 + rnd(20); k++) {
@@ -108,7 +126,7 @@ function move(rnd: Rand, peer: PeerStreams, limits: { window: number; max: numbe
     }
     case 6:
       take();
-      return [frame(CONTROL, control(rnd))];
+      return [frame(CONTROL, control(rnd, chaos))];
     case 7:
       return [{
         type: CREDIT,
@@ -126,7 +144,9 @@ function move(rnd: Rand, peer: PeerStreams, limits: { window: number; max: numbe
       for (let k = 0; k < 1 + rnd(8); k++) {
         const s = rnd(4) === 0 ? 0 : 100 + rnd(60_000);
         const type = rnd(5);
-        const payload = type === CONTROL && rnd(4) === 0 ? control(rnd) : bytes(rnd, rnd(3000));
+        const payload = type === CONTROL && rnd(4) === 0
+          ? control(rnd, chaos)
+          : bytes(rnd, rnd(3000));
         out.push({ type, stream: s, seq: rnd(5), total: payload.length, offset: 0, payload });
       }
       return out;
@@ -143,7 +163,7 @@ describe("fuzz: a link fed by a hostile peer", () => {
     const cases = fuzz("Link", (rnd) => {
       const codec = codecs[rnd(2)];
       const window = [4096, 65_536][rnd(2)];
-      const budget = window * (1 + rnd(4));
+      const budget = window * [0.5, 1, 2, 3][rnd(4)];
       const maxStreams = 1 + rnd(8);
       const max = [100, 1024, 70_000][rnd(3)];
       let now = 0;
@@ -206,11 +226,13 @@ describe("fuzz: a link fed by a hostile peer", () => {
             break;
         }
       };
-      for (let step = 0; step < 40 && !gone; step++) {
-        const batch = move(rnd, peer, { window, max });
+      // One case in four also breaks the link (mutated bytes, bad opens, bye).
+      const chaos = rnd(4) === 0;
+      for (let step = 0; step < 60 && !gone; step++) {
+        const batch = move(rnd, peer, { window, max, chaos });
         frames += batch.length;
         let wire: Uint8Array = codec.encodeBatch(batch).slice();
-        if (rnd(10) === 0) wire = mutate(rnd, wire);
+        if (chaos && rnd(10) === 0) wire = mutate(rnd, wire);
         const ch = channels[rnd(channels.length)];
         for (const piece of chunks(rnd, wire)) {
           now += rnd(3) === 0 ? rnd(200) : 0;
