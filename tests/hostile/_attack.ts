@@ -162,21 +162,23 @@ export interface Client {
  * @param v The victim.
  * @param idPrefix The first four bytes of its devices' ids (`02:C1:1E:00`).
  * @param env More settings.
+ * @param where The victim's address (default loopback) and a command to run the client under.
  * @returns The client.
  */
 export async function startClient(
   v: Victim,
   idPrefix = "02:C1:1E:00",
   env: Record<string, string> = {},
+  where: { host?: string; prefix?: string[] } = {},
 ): Promise<Client> {
   const child = start("tests/hostile/_client.ts", {
     LW_VICTIM: v.id,
     LW_EVERY: "50",
     LW_ID: idPrefix,
-    LINKWEAVE_PEERS: `${v.id}@127.0.0.1:${v.port}`,
+    LINKWEAVE_PEERS: `${v.id}@${where.host ?? "127.0.0.1"}:${v.port}`,
     LINKWEAVE_DISCOVERY: "off",
     ...env,
-  });
+  }, where.prefix);
   const rounds = () =>
     jsonLines(child.out).filter((l) => l.round !== undefined) as never as Round[];
   try {
