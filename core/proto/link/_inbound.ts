@@ -74,6 +74,12 @@ export class Inbound {
   #frame(f: Frame): void {
     const st = this.#st;
     if (st.state === "closed") return;
+    const unread = this.#out.unread();
+    if (unread > 0) {
+      // One frame adds a few answers at most (a refusal, a reset, credit for what it released).
+      st.broken(`the peer left ${unread} answers unread`);
+      return;
+    }
     switch (f.type) {
       case PING:
         return;

@@ -123,15 +123,20 @@ export class Outbound {
     this.#answer({ type: CONTROL, stream, seq: 0, total: payload.length, offset: 0, payload });
   }
 
-  /** Queue an answer to the peer ahead of every stream, unless it leaves too many unread. */
+  /**
+   * Whether the peer left so many answers unread that nothing more it sends
+   * may be read (see {@linkcode MAX_UNSENT_ANSWERS}).
+   *
+   * @returns The bound when it is reached, else 0.
+   */
+  unread(): number {
+    const max = Math.max(MAX_UNSENT_ANSWERS, 16 * this.#st.limits.maxStreams);
+    return this.#st.urgent.length >= max ? max : 0;
+  }
+
+  /** Queue an answer to the peer, ahead of every stream. */
   #answer(f: FrameInit): void {
-    const st = this.#st;
-    const max = Math.max(MAX_UNSENT_ANSWERS, 16 * st.limits.maxStreams);
-    if (st.urgent.length >= max) {
-      st.broken(`the peer left ${max} answers unread`);
-      return;
-    }
-    st.urgent.push(f);
+    this.#st.urgent.push(f);
   }
 
   /**
