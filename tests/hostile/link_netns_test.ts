@@ -53,6 +53,7 @@ describeWith("hostile: link over a network", {
       const c = await startClient(v, "02:C1:1E:00", env, where);
       running.push(c.child);
       const real = "02:C1:1E:00:00:00"; // the client's kept device
+      v.rebase();
       const from = Date.now();
       const impostor: Child = start("tests/hostile/_claimer.ts", {
         LW_HOST: addrV,
@@ -87,6 +88,13 @@ describeWith("hostile: link over a network", {
       running.push(again.child);
       const r = await again.roundAfter(Date.now());
       assert.deepEqual([r.fresh, r.kept], ["ok", "ok"]);
+      const peak = v.peak();
+      console.log(
+        `  victim RSS ${v.base.rss} -> peak ${peak.rss} KiB, fds ${v.base.fds} -> peak ${peak.fds}`,
+      );
+      // Some 40 refused channels and the clients' links.
+      assert.ok(peak.fds - v.base.fds <= 16, `fds ${v.base.fds} -> ${peak.fds}`);
+      assert.ok(peak.rss - v.base.rss < 32 * 1024, `RSS ${v.base.rss} -> ${peak.rss} KiB`);
       for (const p of running) p.kill();
     },
   );
