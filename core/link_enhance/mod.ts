@@ -170,13 +170,17 @@ export class LinkEnhance {
     const server = this.servers.get(request.name.toLowerCase());
     if (server === undefined || !server.started) return ErrorCode.PEER_SERVER_NOT_STARTED;
     const conn = new Connection(this, request.peerId, server.name, true);
-    queueMicrotask(() => serverAccepted(server, conn));
+    // A connection the peer ended before it could be announced is never announced.
+    queueMicrotask(() => {
+      if (isConnected(conn)) serverAccepted(server, conn);
+    });
     return portOf(conn);
   }
 }
 
 /** Module-private door into `Connection` (set in its static block). */
 let portOf: (c: Connection) => Port;
+let isConnected: (c: Connection) => boolean;
 const CONNECTION_EVENTS = ["connectResult", "disconnected", "dataReceived", "drain"] as const;
 
 type ConnState = "idle" | "connecting" | "connected" | "disconnected" | "closed";
@@ -545,6 +549,7 @@ export class Connection {
 
   static {
     portOf = (c) => c.#port;
+    isConnected = (c) => c.#state === "connected";
   }
 }
 
