@@ -79,6 +79,7 @@ export async function startVictim(
   prefix: string[] = [],
 ): Promise<Victim> {
   const child = start("tests/hostile/_victim.ts", {
+    LINKWEAVE_SECURITY: "none",
     LINKWEAVE_DEVICE_ID: id,
     LINKWEAVE_PORT: "0",
     LINKWEAVE_DISCOVERY: "off",
@@ -172,6 +173,7 @@ export async function startClient(
   where: { host?: string; prefix?: string[] } = {},
 ): Promise<Client> {
   const child = start("tests/hostile/_client.ts", {
+    LINKWEAVE_SECURITY: "none",
     LW_VICTIM: v.id,
     LW_EVERY: "50",
     LW_ID: idPrefix,

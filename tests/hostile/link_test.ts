@@ -6,6 +6,12 @@
  * and open files stay under a bound stated from the named limit, and that
  * the victim recovers afterwards.
  *
+ * The devices run with `security: "none"`, the plain protocol, so a raw
+ * peer reaches the link layer without keys: with an account, only a device
+ * of that account (or a paired one) gets that far, and then meets the same
+ * link code under records. Attacks on the authenticated handshake and the
+ * records are in `trust_test.ts` and `core/device/secure_endpoint_test.ts`.
+ *
  * @module
  */
 import assert from "node:assert/strict";
