@@ -56,6 +56,10 @@ export const DEFAULT_MAX_HANDSHAKES = 64;
 export const DEFAULT_RETRY_INTERVAL = 300;
 /** Warnings with the same key are reported at most once in this many ms. */
 export const WARN_INTERVAL = 10_000;
+/** Most warning lines of one kind per `WARN_INTERVAL`. */
+export const WARN_LINES = 3;
+/** Most warning keys remembered (the oldest are forgotten first). */
+const WARN_KEYS = 256;
 /** Default most links (peers) at once. */
 export const DEFAULT_MAX_LINKS = 64;
 /** Default most bytes all peers together may make this device hold. */
@@ -621,10 +625,39 @@ export class EndpointCore {
   /** The time of the latest input (for warnings raised while collecting events). */
   lastNow = 0;
 
+  /** Per kind of warning (the key up to its first `:`): lines in the current interval. */
+  warnKinds: Map<string, { since: number; lines: number; suppressed: number }> = new Map();
+
+  /**
+   * Warn at most once per key every `WARN_INTERVAL`, and at most
+   * `WARN_LINES` lines per kind (`handshake`, `protocol`, ...) in that time,
+   * so many peers (or invented ids) cannot flood the log either; the next
+   * line of a kind says how many were left out.
+   */
   warn(key: string, message: string, now: number): void {
     const last = this.warned.get(key);
     if (last !== undefined && now - last < WARN_INTERVAL) return;
-    if (this.warned.size > 256) this.warned.clear();
+    const kind = key.split(":", 1)[0];
+    let k = this.warnKinds.get(kind);
+    if (k === undefined || now - k.since >= WARN_INTERVAL) {
+      if (k !== undefined && k.suppressed > 0) {
+        message += ` (${k.suppressed} more like it in the ${WARN_INTERVAL / 1000} s before ` +
+          "were not printed)";
+      }
+      k = { since: now, lines: 0, suppressed: 0 };
+      this.warnKinds.set(kind, k);
+    }
+    if (k.lines >= WARN_LINES) {
+      k.suppressed++;
+      return;
+    }
+    k.lines++;
+    // Bounded by forgetting the oldest keys (a Map keeps insertion order).
+    this.warned.delete(key);
+    for (const old of this.warned.keys()) {
+      if (this.warned.size < WARN_KEYS) break;
+      this.warned.delete(old);
+    }
     this.warned.set(key, now);
     this.emit({ type: "warn", message });
   }
