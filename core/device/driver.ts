@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { ErrorCode } from "../error_codes.ts";
+import { DisconnectReason, ErrorCode } from "../error_codes.ts";
 import type { DeviceConfig } from "./config.ts";
 import type { Codec } from "../proto/frame.ts";
 import type { Channel, ChannelEvents, PeerAddress, PeerFinder, Transport } from "./channel.ts";
@@ -104,8 +104,12 @@ export class Port implements ConnectionRef {
    * The connection closed: the peer closed it or the link went away.
    *
    * @param _reason Why (`DisconnectReason`).
+   * @param _byPeer Whether the peer's side ended it: it closed the stream, or
+   *   its end of the link's channel closed (its process exited: the channel
+   *   saw an orderly end or a reset), as opposed to the link being lost
+   *   (silence, a local failure, a protocol error).
    */
-  onClosed(_reason: number): void {}
+  onClosed(_reason: number, _byPeer: boolean): void {}
   /** The send queue is back to half full or less after it had filled up. */
   onDrain(): void {}
 }
@@ -178,6 +182,9 @@ interface ChannelSlot {
 /** The most received bytes handed to the endpoint before the driver may write again. */
 const RX_SLICE = 64 * 1024;
 
+/** Socket codes of a channel the peer's side ended abruptly: ECONNRESET, EPIPE. */
+const PEER_RESET = new Set([2301104, 2301032]);
+
 /** The device driver. */
 export class DeviceDriver implements DeviceRuntime {
   readonly deviceId: string;
@@ -200,6 +207,8 @@ export class DeviceDriver implements DeviceRuntime {
   #timerAt = Infinity;
   #lingers = new Set<() => void>();
   #closing: Promise<void> | undefined;
+  /** Links whose channel the peer's side ended (see `Port.onClosed`). */
+  #endedByPeer = new WeakSet<PeerLink>();
 
   private constructor(
     init: {
@@ -444,6 +453,12 @@ export class DeviceDriver implements DeviceRuntime {
         if (slot.closed && !this.#slots.has(id)) return;
         slot.closed = true;
         this.#forgetSlot(id);
+        const code = (error as { code?: unknown } | undefined)?.code;
+        if (error === undefined || PEER_RESET.has(code as number)) {
+          for (const pl of this.#ep.links.values()) {
+            if (pl.channels.has(id)) this.#endedByPeer.add(pl);
+          }
+        }
         this.#ep.handleChannelClosed(id, error?.message ?? "closed by peer", this.#host.now());
         this.#flush();
       },
@@ -602,8 +617,10 @@ export class DeviceDriver implements DeviceRuntime {
       }
       case "closed": {
         const port = ev.owner as Port;
+        const byPeer = ev.reason !== DisconnectReason.LINK_CLOSED ||
+          (port.link !== undefined && this.#endedByPeer.has(port.link));
         port.link = undefined;
-        if (port.driver !== undefined) port.onClosed(ev.reason);
+        if (port.driver !== undefined) port.onClosed(ev.reason, byPeer);
         return;
       }
       case "connectFailed": {
