@@ -4,9 +4,10 @@
  * over one multiplexed link per pair of devices. Import it as
  * `import { linkEnhance } from "@linkweave/linkweave"`.
  *
- * The process runs as one device. Its id, port, peers and limits come from
- * {@linkcode configure} or, when that is not called, from `LINKWEAVE_*`
- * environment variables (see `docs/link-enhance.md`).
+ * The process runs as one device, shared with the other APIs (`device.ts`).
+ * Its id, port, peers and limits come from {@linkcode configure} or, when
+ * that is not called, from `LINKWEAVE_*` environment variables (see
+ * `docs/link-enhance.md`).
  *
  * @example A server and a client in one process (two devices)
  * ```ts
@@ -34,21 +35,11 @@
  *
  * @module
  */
-import process from "node:process";
-import { ErrorCode } from "./core/error_codes.ts";
-import { BusinessError } from "./core/errors.ts";
-import { type DeviceConfig, type DeviceOptions, resolveConfig } from "./core/device/config.ts";
-import type { KnownDevice, PeerFinder } from "./core/discovery/finder.ts";
-import { DeviceDriver, type DeviceRuntime } from "./core/device/driver.ts";
-import type { DeviceHost } from "./core/device/host.ts";
-import { type Connection, LinkEnhance, type Server } from "./core/link_enhance/mod.ts";
-import { runtimeHost } from "./platform/host.ts";
-import { claimIdentity, type HeldIdentity } from "./platform/identity.ts";
-import { startPeerFinder } from "./_peer_finder.ts";
-import { nativeCrc } from "./platform/crc.ts";
-import { tcpTransport } from "./platform/tcp_transport.ts";
-import { createCodec } from "./wasm/mod.ts";
+import type { Connection, Server } from "./core/link_enhance/mod.ts";
+import { processDevice } from "./device.ts";
 
+export { configure, createDevice } from "./device.ts";
+export type { Device } from "./device.ts";
 export {
   Connection,
   ConnectionState,
@@ -60,117 +51,6 @@ export type { ConnectionEvents, ConnectResult, ServerEvents } from "./core/link_
 export type { DeviceOptions, Limits, StaticPeer } from "./core/device/config.ts";
 export type { DeviceRuntime } from "./core/device/driver.ts";
 export type { KnownAddress, KnownDevice, PeerSource } from "./core/discovery/finder.ts";
-
-/** A device: its linkEnhance API and its runtime. */
-export interface Device {
-  /** Create a server on this device. See {@linkcode createServer}. */
-  createServer(name: string): Server;
-  /** Create a client connection from this device. See {@linkcode createConnection}. */
-  createConnection(deviceId: string, name: string): Connection;
-  /** The configuration in effect. */
-  config(): DeviceConfig;
-  /** Start the device now (it also starts on first use) and get its running state. */
-  runtime(): Promise<DeviceRuntime>;
-  /**
-   * linkweave extension: the devices discovery knows now (local registry and
-   * multicast), with their addresses; `[]` before the device started or
-   * with discovery off.
-   */
-  knownDevices(): KnownDevice[];
-  /** Stop the device: close its links, listener and discovery. */
-  close(): Promise<void>;
-}
-
-/**
- * linkweave extension: a separate device in this process, with its own id,
- * port and links (tests, benchmarks, gateways). The module-level functions
- * use the process's default device.
- *
- * @param options Its configuration; unset fields come from `LINKWEAVE_*`.
- * @param host The machine. @default {runtimeHost()}
- * @returns The device.
- * @throws {TypeError} For a malformed option (code 401).
- */
-export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): Device {
-  let config: DeviceConfig | undefined = resolveConfig(options, process.env);
-  let started: Promise<DeviceDriver> | undefined;
-  let finder: PeerFinder | undefined;
-  let identity: HeldIdentity | undefined;
-  const h = host ?? runtimeHost();
-  const cfg = () => config ??= resolveConfig(options, process.env);
-  const start = async () => {
-    let c = cfg();
-    // No id configured: take the first identity no live process holds (a given host decides itself).
-    if (c.deviceId === undefined && host === undefined) {
-      identity = await claimIdentity();
-      c = { ...c, deviceId: identity.deviceId };
-    }
-    return await DeviceDriver.start({
-      config: c,
-      host: h,
-      codec: createCodec({ crc: nativeCrc() }),
-      transports: [
-        tcpTransport(h.sockets, { bind: c.bind, port: c.port, portExplicit: c.portExplicit }),
-      ],
-      finder: c.discovery === "auto"
-        ? async (self) => finder = await startPeerFinder(h, c, self)
-        : undefined,
-    }).catch(async (e) => {
-      await identity?.release();
-      throw e;
-    });
-  };
-  const api = new LinkEnhance({ config: cfg, host: h, driver: () => started ??= start() });
-  return {
-    createServer: (name) => api.createServer(name),
-    createConnection: (deviceId, name) => api.createConnection(deviceId, name),
-    config: cfg,
-    runtime: () => api.driver(),
-    knownDevices: () => finder?.list() ?? [],
-    close: async () => {
-      api.shutdown();
-      if (started !== undefined) await (await started.catch(() => undefined))?.close();
-      await identity?.release();
-      config = undefined;
-    },
-  };
-}
-
-let options: DeviceOptions = {};
-let defaultDevice: Device | undefined;
-let used = false;
-
-function device(): Device {
-  used = true;
-  return defaultDevice ??= createDevice(options);
-}
-
-/**
- * Configure the process's device before first use: its id, TCP port, listen
- * address, static peers, discovery, limits (a linkweave extension that can
- * raise OpenHarmony's 10 servers / 10 connections) and timeouts. Fields not
- * given come from `LINKWEAVE_*` environment variables.
- *
- * @param config The options.
- * @throws {BusinessError} 32390300 once the device is in use.
- * @throws {TypeError} For a malformed option (code 401).
- *
- * @example
- * ```ts
- * configure({ limits: { connections: 100 } });
- * ```
- */
-export function configure(config: DeviceOptions): void {
-  if (used) {
-    throw new BusinessError(
-      ErrorCode.INTERNAL_ERROR,
-      "Cannot configure: the device is already in use; call configure() first",
-    );
-  }
-  resolveConfig(config, process.env);
-  options = { ...config };
-  defaultDevice = undefined;
-}
 
 /**
  * Create a server. After `start()`, peers can connect to it by name.
@@ -188,7 +68,7 @@ export function configure(config: DeviceOptions): void {
  * ```
  */
 export function createServer(name: string): Server {
-  return device().createServer(name);
+  return processDevice().createServer(name);
 }
 
 /**
@@ -206,5 +86,5 @@ export function createServer(name: string): Server {
  * ```
  */
 export function createConnection(deviceId: string, name: string): Connection {
-  return device().createConnection(deviceId, name);
+  return processDevice().createConnection(deviceId, name);
 }
