@@ -37,9 +37,11 @@ export function photo(
       const hill = v > 0.55 + 0.08 * Math.sin(u * 9) ? 1 : 0;
       const texture = 12 * Math.sin(x * 0.9) * Math.cos(y * 0.7) * hill;
       const i = (y * width + x) * 4;
-      const r = 90 + 120 * v + 140 * sun - 40 * hill + texture + noise();
-      const g = 140 + 60 * v + 100 * sun + 30 * hill + texture + noise();
-      const b = 230 - 120 * v + 40 * sun - 120 * hill + noise();
+      // Sensor noise is mostly in brightness, a little in colour.
+      const grain = noise();
+      const r = 90 + 120 * v + 140 * sun - 40 * hill + texture + grain + noise() / 4;
+      const g = 140 + 60 * v + 100 * sun + 30 * hill + texture + grain + noise() / 4;
+      const b = 230 - 120 * v + 40 * sun - 120 * hill + grain + noise() / 4;
       rgba[i] = Math.max(0, Math.min(255, r));
       rgba[i + 1] = Math.max(0, Math.min(255, g));
       rgba[i + 2] = Math.max(0, Math.min(255, b));

@@ -533,45 +533,37 @@ export function decodeScan(): i32 {
       }
     }
   }
-  // Color conversion (chroma replicated up to full resolution).
-  const p0 = <usize>cget(0, C_PLANE);
-  const w0 = <usize>cget(0, C_BW);
-  const h0 = cget(0, C_H);
-  const v0 = cget(0, C_V);
+  // Every component at full resolution, then color conversion.
   let p1: usize = 0;
   let p2: usize = 0;
-  let w1: usize = 0;
-  let w2: usize = 0;
-  let h1 = 1;
-  let v1 = 1;
-  let h2 = 1;
-  let v2 = 1;
+  let s1: usize = 0;
+  let s2: usize = 0;
+  const p0 = fullPlane(0);
+  if (p0 == 0) return E_MEMORY;
+  const s0 = planeStride;
   if (ncomp == 3) {
-    p1 = <usize>cget(1, C_PLANE);
-    w1 = <usize>cget(1, C_BW);
-    h1 = cget(1, C_H);
-    v1 = cget(1, C_V);
-    p2 = <usize>cget(2, C_PLANE);
-    w2 = <usize>cget(2, C_BW);
-    h2 = cget(2, C_H);
-    v2 = cget(2, C_V);
+    p1 = fullPlane(1);
+    s1 = planeStride;
+    p2 = fullPlane(2);
+    s2 = planeStride;
+    if (p1 == 0 || p2 == 0) return E_MEMORY;
   }
   for (let y = 0; y < height; y++) {
     const o = rgbaOut + <usize>y * <usize>width * 4;
-    const ry0 = p0 + <usize>(y * v0 / vmax) * w0;
+    const r0 = p0 + <usize>y * s0;
+    const r1 = p1 + <usize>y * s1;
+    const r2 = p2 + <usize>y * s2;
     for (let x = 0; x < width; x++) {
-      const yy = <f32>load<u8>(ry0 + <usize>(x * h0 / hmax));
       const d = o + <usize>x * 4;
+      const yy = <f32>load<u8>(r0 + <usize>x);
       if (ncomp == 1) {
         const g = <u8>yy;
         store<u8>(d, g);
         store<u8>(d + 1, g);
         store<u8>(d + 2, g);
       } else {
-        const cb = <f32>load<u8>(p1 + <usize>(y * v1 / vmax) * w1 + <usize>(x * h1 / hmax)) -
-          128.0;
-        const cr = <f32>load<u8>(p2 + <usize>(y * v2 / vmax) * w2 + <usize>(x * h2 / hmax)) -
-          128.0;
+        const cb = <f32>load<u8>(r1 + <usize>x) - 128.0;
+        const cr = <f32>load<u8>(r2 + <usize>x) - 128.0;
         store<u8>(d, clamp(yy + 1.402 * cr));
         store<u8>(d + 1, clamp(yy - 0.344136 * cb - 0.714136 * cr));
         store<u8>(d + 2, clamp(yy + 1.772 * cb));
@@ -580,6 +572,84 @@ export function decodeScan(): i32 {
     }
   }
   return 0;
+}
+
+// @ts-ignore: decorator
+@inline function colSum(row: usize, other: usize, k: i32): i32 {
+  return 3 * <i32>load<u8>(row + <usize>k) + <i32>load<u8>(other + <usize>k);
+}
+
+/** The stride of the plane `fullPlane` returned last. */
+let planeStride: usize = 0;
+
+/**
+ * Component `c` at full resolution: its own plane when it is not
+ * subsampled; otherwise upsampled with libjpeg's "fancy" triangle filters
+ * for 2x2 and 2x1 subsampling (the edges as libjpeg does them), and by
+ * replication for any other factor. Returns 0 when memory runs out.
+ */
+function fullPlane(c: i32): usize {
+  const h = cget(c, C_H);
+  const v = cget(c, C_V);
+  const src = <usize>cget(c, C_PLANE);
+  const bw = <usize>cget(c, C_BW);
+  if (h == hmax && v == vmax) {
+    planeStride = bw;
+    return src;
+  }
+  const out = alloc(<usize>width * <usize>height);
+  if (out == 0) return 0;
+  planeStride = <usize>width;
+  // The component's own size (libjpeg's downsampled_width and height).
+  const cw = (width * h + hmax - 1) / hmax;
+  const ch = (height * v + vmax - 1) / vmax;
+  if (h * 2 == hmax && (v * 2 == vmax || v == vmax)) {
+    const twoRows = v * 2 == vmax;
+    for (let y = 0; y < height; y++) {
+      const o = out + <usize>y * <usize>width;
+      const sy = twoRows ? y >> 1 : y;
+      const row = src + <usize>sy * bw;
+      let other = row;
+      if (twoRows) {
+        // The nearer neighbouring row: above for even output rows, below for odd.
+        let ny = (y & 1) == 0 ? sy - 1 : sy + 1;
+        if (ny < 0) ny = 0;
+        if (ny >= ch) ny = ch - 1;
+        other = src + <usize>ny * bw;
+      }
+      for (let x = 0; x < width; x++) {
+        const sx = x >> 1;
+        let v0: i32;
+        if (twoRows) {
+          const here = colSum(row, other, sx);
+          if (cw == 1) v0 = (here * 4 + 8) >> 4;
+          else if ((x & 1) == 0) {
+            v0 = sx == 0 ? (here * 4 + 8) >> 4 : (here * 3 + colSum(row, other, sx - 1) + 8) >> 4;
+          } else {
+            v0 = sx == cw - 1
+              ? (here * 4 + 7) >> 4
+              : (here * 3 + colSum(row, other, sx + 1) + 7) >> 4;
+          }
+        } else {
+          const here = <i32>load<u8>(row + <usize>sx);
+          if (cw == 1) v0 = here;
+          else if ((x & 1) == 0) {
+            v0 = sx == 0 ? here : (here * 3 + <i32>load<u8>(row + <usize>(sx - 1)) + 1) >> 2;
+          } else {
+            v0 = sx == cw - 1 ? here : (here * 3 + <i32>load<u8>(row + <usize>(sx + 1)) + 2) >> 2;
+          }
+        }
+        store<u8>(o + <usize>x, <u8>v0);
+      }
+    }
+    return out;
+  }
+  for (let y = 0; y < height; y++) {
+    const row = src + <usize>(y * v / vmax) * bw;
+    const o = out + <usize>y * <usize>width;
+    for (let x = 0; x < width; x++) store<u8>(o + <usize>x, load<u8>(row + <usize>(x * h / hmax)));
+  }
+  return out;
 }
 
 // @ts-ignore: decorator
