@@ -44,6 +44,7 @@ import {
 } from "./_session.ts";
 import {
   COLLAB_TIMEOUT,
+  type CollaborateEventInfo,
   ConnectErrorCode,
   type ConnectOptions,
   type ConnectResult,
@@ -681,7 +682,17 @@ export class AbilityConnectionManager {
    * @param callback The callback.
    * @throws {ParameterError} 401 for a bad argument or an unknown session.
    */
-  on(type: EventType, sessionId: number, callback: (info: EventCallbackInfo) => void): void {
+  on(
+    type: Exclude<EventType, "collaborateEvent">,
+    sessionId: number,
+    callback: (info: EventCallbackInfo) => void,
+  ): void;
+  on(
+    type: "collaborateEvent",
+    sessionId: number,
+    callback: (info: CollaborateEventInfo) => void,
+  ): void;
+  on(type: EventType, sessionId: number, callback: (info: never) => void): void {
     this.#checkType(type);
     const s = this.#session(sessionId, `listen for "${type}"`);
     if (typeof callback !== "function") {
@@ -689,7 +700,7 @@ export class AbilityConnectionManager {
         `Invalid callback for "${type}": expected a function, got ${describe(callback)}`,
       );
     }
-    s.listen(type, callback as (info: never) => void);
+    s.listen(type, callback);
   }
 
   /**
@@ -700,7 +711,17 @@ export class AbilityConnectionManager {
    * @param _callback Ignored.
    * @throws {ParameterError} 401 for a bad type or an unknown session.
    */
-  off(type: EventType, sessionId: number, _callback?: (info: EventCallbackInfo) => void): void {
+  off(
+    type: Exclude<EventType, "collaborateEvent">,
+    sessionId: number,
+    callback?: (info: EventCallbackInfo) => void,
+  ): void;
+  off(
+    type: "collaborateEvent",
+    sessionId: number,
+    callback?: (info: CollaborateEventInfo) => void,
+  ): void;
+  off(type: EventType, sessionId: number, _callback?: (info: never) => void): void {
     this.#checkType(type);
     this.#session(sessionId, `stop listening for "${type}"`).listen(type, undefined);
   }

@@ -13,6 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { createDevice, type Device } from "../../device.ts";
 import {
   AbilityConstant,
+  CollaborateEventType,
   type ConnectOptions,
   DisconnectReason,
   type EventCallbackInfo,
@@ -209,6 +210,25 @@ describe("abilityConnectionManager: arguments, listeners, streams", { timeout: 3
     assert.throws(() => m.startStream(streamId), { code: 401 });
     display.release();
     m.destroyAbilityConnectionSession(id);
+  });
+
+  it("a transfer over the receiver's budget is refused: the promise rejects, collaborateEvent says SEND_FAILURE", async () => {
+    const m = a.abilityConnectionManager;
+    const ids = ["b1", "b2", "b3"].map((n) =>
+      m.createAbilityConnectionSession(`api-${n}`, source.context, PEER, { needSendData: true })
+    );
+    for (const id of ids) assert.equal((await m.connect(id)).isConnected, true);
+    const events: { eventType: number; eventMsg?: string }[] = [];
+    for (const id of ids) m.on("collaborateEvent", id, (e) => events.push(e));
+    // Three 100 MiB transfers at once: the peer's 256 MiB budget takes two.
+    const data = new ArrayBuffer(MAX_DATA_BYTES);
+    const results = await Promise.allSettled(ids.map((id) => m.sendData(id, data)));
+    const refused = results.filter((r) => r.status === "rejected");
+    assert.equal(refused.length, 1, JSON.stringify(results.map((r) => r.status)));
+    assert.match(String((refused[0] as PromiseRejectedResult).reason.message), /receive budget/);
+    await waitFor(() => events.length === 1);
+    assert.equal(events[0].eventType, CollaborateEventType.SEND_FAILURE);
+    for (const id of ids) m.destroyAbilityConnectionSession(id);
   });
 
   it("images: quality and PixelMap checked", () => {
