@@ -26,7 +26,7 @@
  * let resolve!: (msg: string) => void;
  * const got = new Promise<string>((r) => resolve = r);
  * class Sink extends UIAbility {
- *   override onCollaborate(want: Record<string, unknown>): number {
+ *   onCollaborate(want: Record<string, unknown>): number {
  *     const p = want["ohos.extra.param.key.supportCollaborateIndex"] as Record<string, unknown>;
  *     const id = b.abilityConnectionManager.createAbilityConnectionSession(
  *       "demo", this.context, p["PeerInfo"] as PeerInfo, p["ConnectOption"] as ConnectOptions);
@@ -101,7 +101,7 @@ export type {
   SurfaceParam,
 } from "./core/ability/types.ts";
 export { AbilityConstant, UIAbility, UIAbilityContext } from "./core/ability/ability.ts";
-export type { AbilityInfo, Want } from "./core/ability/ability.ts";
+export type { AbilityCallbacks, AbilityInfo, Want } from "./core/ability/ability.ts";
 export { AbilityConnectionManager, LINGER_MS } from "./core/ability/mod.ts";
 export type { AbilityRegistration } from "./core/ability/mod.ts";
 export * as surface from "./core/ability/surface.ts";

@@ -106,37 +106,44 @@ export class UIAbilityContext {
 }
 
 /**
- * An ability: subclass it, implement `onCollaborate`, and register an
- * instance with `registerAbility`. A subclass without `onCollaborate` makes
- * a peer's `connect` end with `PEER_ABILITY_NO_ONCOLLABORATE`.
+ * What an ability may implement (OpenHarmony's lifecycle callbacks that
+ * collaboration uses). They are not declared on {@linkcode UIAbility}, so a
+ * subclass defines them exactly as OpenHarmony's examples do (no `override`).
+ */
+export interface AbilityCallbacks {
+  /** Called by `registerAbility`, once, with the Want and why it started. */
+  onCreate?(want: Want, launchParam: AbilityConstant.LaunchParam): void;
+  /** Called when the ability ends (`context.terminateSelf()`). */
+  onDestroy?(): void | Promise<void>;
+  /**
+   * Called when a peer application asks to collaborate: create a session
+   * with the `PeerInfo` and `ConnectOption` found under
+   * `"ohos.extra.param.key.supportCollaborateIndex"`, then `acceptConnect`
+   * with the token `"ohos.dms.collabToken"`, or `reject`. Returns
+   * `AbilityConstant.CollaborateResult`. Without it, a peer's `connect`
+   * ends with `PEER_ABILITY_NO_ONCOLLABORATE`.
+   */
+  onCollaborate?(wantParam: Record<string, unknown>): number;
+}
+
+/**
+ * An ability: subclass it, implement `onCollaborate` (and `onCreate`,
+ * `onDestroy` if wanted; see {@linkcode AbilityCallbacks}), and register an
+ * instance with `registerAbility`.
+ *
+ * @example
+ * ```ts
+ * class EntryAbility extends UIAbility {
+ *   onCollaborate(wantParam: Record<string, Object>): AbilityConstant.CollaborateResult {
+ *     return AbilityConstant.CollaborateResult.REJECT;
+ *   }
+ * }
+ * new EntryAbility();
+ * ```
  */
 export class UIAbility {
   /** The ability's context, set by `registerAbility`. */
   context!: UIAbilityContext;
   /** The Want it was started with, set by `registerAbility`. */
   launchWant?: Want;
-
-  /**
-   * Called by `registerAbility`, once.
-   *
-   * @param _want The Want it was started with.
-   * @param _launchParam Why it was started.
-   */
-  onCreate(_want: Want, _launchParam: AbilityConstant.LaunchParam): void {}
-
-  /** Called when the ability ends (`context.terminateSelf()`). */
-  onDestroy(): void | Promise<void> {}
-
-  /**
-   * Called when a peer application asks to collaborate: create a session
-   * with the `PeerInfo` and `ConnectOption` found under
-   * `"ohos.extra.param.key.supportCollaborateIndex"`, then `acceptConnect`
-   * with the token `"ohos.dms.collabToken"`, or `reject`.
-   *
-   * Declared, not defined: a subclass that does not implement it has none.
-   *
-   * @param wantParam The collaboration's parameters.
-   * @returns `AbilityConstant.CollaborateResult`.
-   */
-  onCollaborate?(wantParam: Record<string, unknown>): number;
 }

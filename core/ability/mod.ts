@@ -25,6 +25,7 @@ import { ServiceKind } from "../proto/link/control.ts";
 import { trace } from "../trace.ts";
 import { utf8Length } from "../_utf8.ts";
 import {
+  type AbilityCallbacks,
   AbilityConstant,
   type AbilityInfo,
   type UIAbility,
@@ -359,7 +360,9 @@ export class AbilityConnectionManager {
     const want: Want = { bundleName, moduleName, abilityName };
     ability.launchWant = want;
     try {
-      ability.onCreate?.(want, { launchReason: AbilityConstant.LaunchReason.START_ABILITY });
+      (ability as AbilityCallbacks).onCreate?.(want, {
+        launchReason: AbilityConstant.LaunchReason.START_ABILITY,
+      });
     } catch (error) {
       console.error("linkweave: onCreate threw:", error);
     }
@@ -376,7 +379,7 @@ export class AbilityConnectionManager {
     }
     this.#rt.host.release();
     try {
-      await reg.ability.onDestroy?.();
+      await (reg.ability as AbilityCallbacks).onDestroy?.();
     } catch (error) {
       console.error("linkweave: onDestroy threw:", error);
     }
@@ -435,7 +438,7 @@ export class AbilityConnectionManager {
       inc.answer({ errorCode: ConnectErrorCode.SYSTEM_INTERNAL_ERROR, reason: "" });
       return;
     }
-    const onCollaborate = reg.ability.onCollaborate;
+    const onCollaborate = (reg.ability as AbilityCallbacks).onCollaborate;
     if (typeof onCollaborate !== "function") {
       inc.answer({ errorCode: ConnectErrorCode.PEER_ABILITY_NO_ONCOLLABORATE, reason: "" });
       return;

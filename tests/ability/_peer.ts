@@ -116,7 +116,7 @@ function reportSink(id: number): void {
 }
 
 class EntryAbility extends UIAbility {
-  override onCollaborate(wantParam: Record<string, unknown>): number {
+  onCollaborate(wantParam: Record<string, unknown>): number {
     const p = wantParam["ohos.extra.param.key.supportCollaborateIndex"] as Record<string, unknown>;
     const peer = p["PeerInfo"] as acm.PeerInfo;
     const option = p["ConnectOption"] as acm.ConnectOptions;

@@ -34,7 +34,7 @@ const PEER: PeerInfo = { deviceId: B, ...BUNDLE };
 class Sink extends UIAbility {
   device!: Device;
   sessions: number[] = [];
-  override onCollaborate(want: Record<string, unknown>): number {
+  onCollaborate(want: Record<string, unknown>): number {
     const p = want["ohos.extra.param.key.supportCollaborateIndex"] as Record<string, unknown>;
     const o = p["ConnectOption"] as ConnectOptions;
     const m = this.device.abilityConnectionManager;
