@@ -6,10 +6,11 @@
  * holds what a session does.
  *
  * What a session sends goes out in this order of priority: control messages
- * and texts, then a stream frame when the pacer lets one go, then the next
- * piece of the transfer under way, which only tops the link's send queue up
- * to {@linkcode BULK_AHEAD} bytes so a frame never waits behind more than
- * that.
+ * and texts, then a stream frame when the pacer lets one go, then the pieces
+ * of the transfer under way until the link's send queue is full. The link
+ * reports `drain` when that queue is back to half full, and the session
+ * sends by the same priority again, so a frame waits behind at most half a
+ * queue of transfer pieces ({@linkcode FRAME_CONGESTION}).
  *
  * @module
  */
@@ -17,6 +18,7 @@ import { ErrorCode } from "../error_codes.ts";
 import { BusinessError } from "../errors.ts";
 import type { DeviceHost } from "../device/host.ts";
 import { Port } from "../device/driver.ts";
+import { DEFAULT_SEND_QUEUE_BYTES } from "../proto/link/mod.ts";
 import { TRACE, trace } from "../trace.ts";
 import type { UIAbilityContext } from "./ability.ts";
 import { FramePacer } from "./_pacer.ts";
@@ -55,10 +57,12 @@ import {
   TransferKind,
 } from "./wire.ts";
 
-/** Bytes of transfer pieces the link's send queue is topped up to. */
-export const BULK_AHEAD: number = 512 * 1024;
-/** A frame waits (and is replaced by newer ones) while more than this is queued. */
-export const FRAME_CONGESTION: number = BULK_AHEAD + CHUNK_BYTES;
+/**
+ * A frame waits (and is replaced by newer ones) while the link holds this
+ * much of the session's data unsent: half the link's send queue, the level
+ * at which the link reports `drain` again.
+ */
+export const FRAME_CONGESTION: number = DEFAULT_SEND_QUEUE_BYTES / 2;
 /** Largest message a peer may send on a session's stream. */
 export const SESSION_MAX_MESSAGE: number = MAX_FRAME_BYTES + 64;
 
@@ -416,7 +420,7 @@ export class Session implements PortOwner {
       }
       if (this.state !== "connected") return;
       this.stream?.pumpFrames(port);
-      while (port.bufferedAmount < BULK_AHEAD) {
+      for (;;) {
         const piece = this.#pendingPiece ?? this.#outbound.peek();
         if (piece === undefined) return;
         if (!port.send(piece)) {
@@ -835,7 +839,9 @@ export class MediaStream implements FrameSink {
     if (pacer === undefined) return;
     const host = this.session.ctx.host;
     const now = host.now();
-    const frame = pacer.poll(now, port.bufferedAmount > FRAME_CONGESTION);
+    // While congested no timer is needed: the link's drain calls the pump.
+    if (port.bufferedAmount >= FRAME_CONGESTION) return;
+    const frame = pacer.poll(now, false);
     if (frame !== undefined) {
       if (port.send(frame)) this.sent++;
       else this.dropped++;

@@ -43,7 +43,7 @@ export const RECEIVE_BUDGET: number = 256 * 1024 * 1024;
  * under the link's 4 MiB stream window, so a transfer never needs a message
  * the link would have to reassemble whole.
  */
-export const CHUNK_BYTES: number = 256 * 1024;
+export const CHUNK_BYTES: number = 128 * 1024;
 /** Largest frame a stream carries, in bytes (the producer's `writeFrame` refuses more). */
 export const MAX_FRAME_BYTES: number = 1024 * 1024;
 /** Largest encoded image a peer may send (bytes). */
