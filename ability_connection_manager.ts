@@ -16,7 +16,6 @@
  * @example Two devices in one process: a collaboration and a message
  * ```ts
  * import assert from "node:assert/strict";
- * import { createDevice } from "./device.ts";
  * const b = createDevice({ deviceId: "02:00:00:00:00:B1", port: 0, discovery: "off" });
  * const port = (await b.runtime()).port;
  * const a = createDevice({
