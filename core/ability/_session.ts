@@ -26,7 +26,6 @@ import { type ImageCodec, MAX_IMAGE_PIXELS, type PixelMap, pixelMapFromJpeg } fr
 import { type FrameSink, type SurfaceConsumer, SurfaceProducer } from "./surface.ts";
 import { Inbound, Outbound, type ReceiveBudget } from "./_transfer.ts";
 import {
-  CHUNK_BYTES,
   CollaborateEventType,
   ConnectErrorCode,
   type ConnectResult,
@@ -443,11 +442,6 @@ export class Session implements PortOwner {
   /** @internal Queue a control message (streams). */
   control(bytes: Uint8Array): void {
     if (this.state === "connected") this.#queue(bytes);
-  }
-
-  /** @internal Queue a frame (the stream's pacer let it go). */
-  sendFrame(port: SessionPort, bytes: Uint8Array): boolean {
-    return port.send(bytes);
   }
 
   /** @internal The link's queued bytes for this session. */
