@@ -286,6 +286,36 @@ describe("abilityConnectionManager: device B as another process", { timeout: 120
     m.destroyAbilityConnectionSession(id);
   });
 
+  it("frames faster than the bitrate: old ones are dropped, not queued; latency stays bounded", async () => {
+    const m = a.abilityConnectionManager;
+    const id = session({}, { needSendStream: true }, "lwSlow");
+    assert.equal((await m.connect(id)).isConnected, true);
+    // 2000-byte frames at 30 fps are 60 000 bytes/s; 40 kbit/s lets 5000 through.
+    const streamId = await m.createStream(id, { name: "camera", role: 0, bitrate: 40_000 });
+    const surfaceId = m.getSurfaceId(streamId, { width: 64, height: 48 });
+    const sinkStarted = next(id, "receiveMessage");
+    await m.sendMessage(id, "stream-sink");
+    await within(sinkStarted, 10_000, "sink");
+    m.startStream(streamId);
+    const producer = getProducer(surfaceId);
+    for (let i = 0; i < 60; i++) {
+      producer.writeFrame(new Uint8Array(2000));
+      await new Promise((r) => setTimeout(r, 1000 / 30));
+    }
+    await new Promise((r) => setTimeout(r, 600));
+    const report = next(id, "receiveMessage");
+    await m.sendMessage(id, "stream-report");
+    const r = JSON.parse((await within(report, 10_000, "report")).msg!);
+    const stats = m.streamStats(streamId);
+    assert.equal(r.inOrder, true);
+    assert.equal(stats.sent + stats.dropped, 60, JSON.stringify(stats));
+    assert.ok(r.frames >= 5 && r.frames <= 15, `${r.frames} frames through at 40 kbit/s in 2 s`);
+    // Queued, the last frame would wait (60 - 5) x 0.4 s; dropped, it waits at most a frame's budget.
+    assert.ok(r.max < 800, `frame latency max ${r.max.toFixed(0)} ms`);
+    m.destroyStream(streamId);
+    m.destroyAbilityConnectionSession(id);
+  });
+
   it("destroy: the peer sees PEER_APP_CLOSE_COLLABORATION; the id is gone", async () => {
     const m = a.abilityConnectionManager;
     const id = session();
