@@ -7,6 +7,9 @@
  * 1. `sendData` of 100 MiB, from the call until the promise resolves (the
  *    peer has it), vs the runtime's raw TCP sending the same bytes until the
  *    receiver acknowledges the last one (`bench/_raw.ts`). Target: >= 0.8x.
+ *    For context, the same bytes as 128 KiB messages on a bare stream of the
+ *    same link (the device driver's `Port`, no session layer), vs the same
+ *    raw TCP figure: what the link under the sessions carries.
  * 2. `sendMessage` round trip (a 64-byte text echoed by B), p50 and p99 of
  *    2000 sequential ones, vs a raw TCP 64-byte ping-pong.
  * 3. A 1920x1080 photo-like image: `sendImage` time (encode, send, decode,
@@ -28,6 +31,7 @@ import { report, type Row, row } from "./_report.ts";
 import { type Child, serveRole, sleep, spawnRole } from "./_ctl.ts";
 import { RAW_NAME, rawConnect, rawListen, type RawSocket } from "./_raw.ts";
 import { createDevice, type Device } from "../device.ts";
+import { type DeviceDriver, Port } from "../core/device/driver.ts";
 import {
   AbilityConstant,
   type PeerInfo,
@@ -48,6 +52,28 @@ const RTT_N = 2000;
 const TEXT = "x".repeat(64);
 const FRAMES = 150;
 const FRAME = 2000;
+const BARE_KIND = 99;
+const BARE_MSG = 128 * 1024;
+
+/** A bare stream of the link: counts what arrives, answers one byte per `expect` reached. */
+class Counter extends Port {
+  expect = 0;
+  got = 0;
+  onAck: () => void = () => {};
+  onDrained: () => void = () => {};
+  override onData(data: ArrayBuffer): void {
+    if (data.byteLength === 1) return this.onAck();
+    this.got += data.byteLength;
+    if (this.expect > 0 && this.got >= this.expect) {
+      this.expect = 0;
+      this.got = 0;
+      this.send(new Uint8Array(1));
+    }
+  }
+  override onDrain(): void {
+    this.onDrained();
+  }
+}
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -104,7 +130,10 @@ async function receiver(): Promise<void> {
     await m.sendMessage(id, "sink-started");
   };
   await m.registerAbility(new Sink(), INFO);
-  const port = (await dev.runtime()).port;
+  const runtime = await dev.runtime();
+  const port = runtime.port;
+  const bare = new Counter();
+  (runtime as DeviceDriver).setAcceptor(BARE_KIND, () => bare);
   // Raw baselines: a sink that acknowledges a byte count, an echo, and a frame sink.
   let expect = 0;
   let got = 0;
@@ -138,6 +167,8 @@ async function receiver(): Promise<void> {
     expect: ({ bytes }) => {
       got = 0;
       expect = bytes;
+      bare.expect = bytes;
+      bare.got = 0;
     },
     latencies: () => {
       const out = latencies;
@@ -221,6 +252,33 @@ async function main(): Promise<void> {
       baseline: `raw ${RAW_NAME}, the same bytes, until acknowledged`,
       baselineValue: median(base),
     }, { target: { on: "ratio", min: 0.8 } }));
+    // Context: the link alone, the same bytes in 128 KiB messages on a bare stream.
+    const driver = await dev.runtime() as DeviceDriver;
+    const bare = new Counter();
+    const opened = new Promise<void>((resolve) => bare.onOpened = resolve);
+    driver.connect(B, "bare", bare, { kind: BARE_KIND });
+    await opened;
+    const link: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      await child.call("expect", { bytes: DATA });
+      const done = new Promise<void>((resolve) => bare.onAck = resolve);
+      const t = performance.now();
+      for (let off = 0; off < DATA;) {
+        const piece = data.slice(off, off + BARE_MSG);
+        if (bare.send(piece)) off += BARE_MSG;
+        else await new Promise<void>((resolve) => bare.onDrained = resolve);
+      }
+      await done;
+      link.push(DATA / 1e6 / ((performance.now() - t) / 1000));
+    }
+    bare.close();
+    rows.push(row({
+      name: "the same bytes on a bare link stream, 128 KiB messages (context)",
+      value: median(link),
+      unit: "MB/s",
+      baseline: `raw ${RAW_NAME}, the same bytes, until acknowledged`,
+      baselineValue: median(base),
+    }));
   } catch (e) {
     failed = true;
     console.error(`row 1 failed: ${(e as Error).stack}`);
