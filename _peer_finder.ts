@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { IdSeal } from "./core/discovery/wire.ts";
 import process from "node:process";
 import type { DeviceConfig } from "./core/device/config.ts";
 import type { DeviceHost } from "./core/device/host.ts";
@@ -79,12 +80,14 @@ function traceEvent(trace: Trace, e: DiscoveryEvent): void {
  * @param host The machine (sockets, clock, warnings).
  * @param config The device's configuration (`bind`, `discovery`).
  * @param self The device's id, nonce and TCP port.
+ * @param seal Seals the id in announcements (a device with an account).
  * @returns The finder (possibly with no directory, when neither could start).
  */
 export async function startPeerFinder(
   host: DeviceHost,
   config: DeviceConfig,
   self: { deviceId: string; nonce: string; port: number },
+  seal?: IdSeal,
 ): Promise<PeerFinder> {
   const trace: Trace | undefined = process.env.LINKWEAVE_TRACE === "1"
     ? (event, detail) =>
@@ -125,6 +128,7 @@ export async function startPeerFinder(
         deviceId: self.deviceId,
         nonce: self.nonce,
         port: self.port,
+        seal,
         interfaces: selectInterfaces(config.bind, ipv4Interfaces()),
         warn: (message) => host.warn(message),
         onEvent: trace === undefined ? undefined : (e) => traceEvent(trace, e),

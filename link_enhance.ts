@@ -39,7 +39,7 @@ import type { Connection, Server } from "./core/link_enhance/mod.ts";
 import { processDevice } from "./device.ts";
 
 export { configure, createDevice } from "./device.ts";
-export type { Device } from "./device.ts";
+export type { Device, Pairing, PairingOffer } from "./device.ts";
 export {
   Connection,
   ConnectionState,
@@ -51,6 +51,7 @@ export type { ConnectionEvents, ConnectResult, ServerEvents } from "./core/link_
 export type { DeviceOptions, Limits, StaticPeer } from "./core/device/config.ts";
 export type { DeviceRuntime } from "./core/device/driver.ts";
 export type { KnownAddress, KnownDevice, PeerSource } from "./core/discovery/finder.ts";
+export type { TrustedDevice } from "./platform/security.ts";
 
 /**
  * Create a server. After `start()`, peers can connect to it by name.

@@ -15,8 +15,6 @@ export { BusinessError, isBusinessError, ParameterError, PlatformError } from ".
 export type { BusinessErrorOptions, PlatformErrorData, PlatformName } from "./core/errors.ts";
 export { DisconnectReason, ErrorCode, errorMessage } from "./core/error_codes.ts";
 export type { ErrorCodeValue } from "./core/error_codes.ts";
-export { Emitter } from "./core/emitter.ts";
-export type { EmitterOptions, ListenerOptions } from "./core/emitter.ts";
 export * as socket from "./socket.ts";
 export * as linkEnhance from "./link_enhance.ts";
 export * as abilityConnectionManager from "./ability_connection_manager.ts";

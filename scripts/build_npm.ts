@@ -1,6 +1,6 @@
 /**
- * Build the npm package into `dist/npm/`: one esbuild ESM bundle per export of
- * `deno.json`, declarations from `tsc --emitDeclarationOnly
+ * Build the npm package into `dist/npm/`: one esbuild ESM entry per export of
+ * `deno.json` sharing chunks (one copy of the library), declarations from `tsc --emitDeclarationOnly
  * --isolatedDeclarations`, and a check that `package.json` and `deno.json`
  * export the same subpaths.
  *
@@ -65,6 +65,11 @@ const entries = Object.values(denoJson.exports);
 run(join(BIN, "esbuild"), [
   "--bundle",
   "--format=esm",
+  // One copy of shared modules (configuration, devices, error classes) for
+  // every subpath: `configure()` through one applies to all, and
+  // `instanceof BusinessError` holds across them.
+  "--splitting",
+  "--chunk-names=chunks/[name]-[hash]",
   "--platform=node",
   "--target=node20",
   "--log-level=warning",

@@ -1,6 +1,6 @@
 /**
- * Every `@example` of the public modules runs as a program of its own and
- * exits by itself: a documented example that leaves the process hanging
+ * Every `@example` of the public modules, and every `ts` snippet of the
+ * README, runs as a program of its own and exits by itself: a documented example that leaves the process hanging
  * (a device never closed, a hold never released) is a bug a new user hits
  * first. `deno test --doc` runs the same examples inside the test runner,
  * where a hanging handle goes unnoticed.
@@ -9,7 +9,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { start } from "./_script.ts";
@@ -43,6 +43,50 @@ function examples(source: string): string[] {
   }
   return out;
 }
+
+/** Run a program; it must exit with 0 within `EXIT_MS`. */
+async function runs(file: string, env: Record<string, string>): Promise<string> {
+  const child = start(file, env);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const code = await Promise.race([
+    child.exited,
+    new Promise<string>((r) => timer = setTimeout(() => r("still running"), EXIT_MS)),
+  ]);
+  clearTimeout(timer);
+  child.kill();
+  assert.equal(code, 0, `${file} ${code}\nstdout: ${child.out}\nstderr: ${child.err}`);
+  return child.out;
+}
+
+describe("the README's snippets run as written and exit", () => {
+  const readme = readFileSync(join(process.cwd(), "README.md"), "utf8");
+  const snippets = [...readme.matchAll(/^```ts\n([\s\S]*?)^```/gm)].map((m) => m[1]);
+  it("there are snippets", () => assert.ok(snippets.length >= 2));
+  snippets.forEach((code, i) => {
+    it(`README snippet ${i + 1}`, { timeout: EXIT_MS + 10_000 }, async () => {
+      mkdirSync(join(process.cwd(), DIR), { recursive: true });
+      const file = `${DIR}/readme_${i + 1}.ts`;
+      // Only the import changes, as for a user: the package's name becomes its source.
+      writeFileSync(
+        join(process.cwd(), file),
+        code.replace(/from "(@linkweave\/linkweave|linkweave)"/g, 'from "../../mod.ts"'),
+      );
+      // A fresh user: own state and runtime directories, nothing else configured.
+      const home = join(process.cwd(), DIR, `readme_${i + 1}_home`);
+      rmSync(home, { recursive: true, force: true });
+      mkdirSync(join(home, "run"), { recursive: true, mode: 0o700 });
+      const env: Record<string, string> = {
+        XDG_STATE_HOME: join(home, "state"),
+        XDG_RUNTIME_DIR: join(home, "run"),
+      };
+      const out = await runs(file, env);
+      // What the snippet's comments say it prints, it prints.
+      for (const [, said] of code.matchAll(/console\.log\(.*\/\/ (.+)$/gm)) {
+        assert.match(out, new RegExp(`^${said.trim()}$`, "m"), `snippet ${i + 1} output:\n${out}`);
+      }
+    });
+  });
+});
 
 describe("documented examples run as programs and exit", () => {
   mkdirSync(join(process.cwd(), DIR), { recursive: true });

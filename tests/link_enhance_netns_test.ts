@@ -47,6 +47,8 @@ describeWith("linkEnhance across three network namespaces", {
         LINKWEAVE_DEVICE_ID: d.id,
         LINKWEAVE_BIND: d.addr,
         LINKWEAVE_DISCOVERY: "auto",
+        // Devices on several machines share an account (a per-user one stays on loopback).
+        LINKWEAVE_ACCOUNT: "netns test account",
         XDG_RUNTIME_DIR: run, // the local registry of these (killed) devices
         LW_OTHERS: devices.filter((o) => o !== d).map((o) => o.id).join(","),
       }, ["ip", "netns", "exec", d.ns]));

@@ -21,6 +21,14 @@ export interface ChannelInfo {
   readonly mtu: number;
   /** The far end, for logs (`192.0.2.7:38470`, a BLE address, ...). */
   readonly remote: string;
+  /**
+   * The link profile the channel speaks, when not linkweave's own (e.g.
+   * `openharmony` over OpenHarmony's GATT service): no linkweave handshake
+   * runs on it, so the transport must name the peer.
+   */
+  readonly profile?: string;
+  /** The peer's device id, when the transport knows it (a BLE address). */
+  readonly peer?: string;
 }
 
 /** What a channel tells its owner. Called from the channel's event loop turn, never reentrantly. */

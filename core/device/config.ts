@@ -76,6 +76,14 @@ export interface DeviceConfig {
   keepAliveTimeout: number;
   /** How long a new channel has to finish its handshake (ms). @default {5000} */
   handshakeTimeout: number;
+  /**
+   * `account`: links are authenticated (account or pairing) and encrypted;
+   * `none`: the plain, unauthenticated protocol (benchmarks, closed labs).
+   * @default {"account"}
+   */
+  security: "account" | "none";
+  /** An account secret given to `configure` (else `LINKWEAVE_ACCOUNT`, the file, or per-user). */
+  account?: string;
 }
 
 /** What `configure()` accepts: every field optional. */
@@ -98,6 +106,10 @@ export interface DeviceOptions {
   keepAliveTimeout?: number;
   /** Handshake timeout of a new channel in ms. @default {5000} */
   handshakeTimeout?: number;
+  /** `account` (authenticated, encrypted links) or `none`. @default {"account"} */
+  security?: "account" | "none";
+  /** The account secret (devices with the same one trust each other). */
+  account?: string;
 }
 
 const MAC = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/;
@@ -210,7 +222,9 @@ export function parsePeer(spec: string): StaticPeer {
  * Environment: `LINKWEAVE_DEVICE_ID`, `LINKWEAVE_PORT`, `LINKWEAVE_BIND`,
  * `LINKWEAVE_PEERS` (`ID@host:port,...`), `LINKWEAVE_DISCOVERY` (`auto`|`off`),
  * `LINKWEAVE_CONNECT_TIMEOUT`, `LINKWEAVE_KEEPALIVE_TIMEOUT`,
- * `LINKWEAVE_HANDSHAKE_TIMEOUT` (ms), `LINKWEAVE_LIMITS` (`name=value,...`).
+ * `LINKWEAVE_HANDSHAKE_TIMEOUT` (ms), `LINKWEAVE_LIMITS` (`name=value,...`),
+ * `LINKWEAVE_SECURITY` (`account`|`none`). The account secret itself is read
+ * by the platform (`LINKWEAVE_ACCOUNT`, `LINKWEAVE_ACCOUNT_FILE`).
  * A malformed variable is named in the error (`LINKWEAVE_PORT="abc" is not a
  * port ...`).
  *
@@ -281,6 +295,15 @@ export function resolveConfig(
       );
     }
   }
+  const [security, securitySource] = pick(options.security, "security", env, "LINKWEAVE_SECURITY");
+  if (security !== undefined && security !== "account" && security !== "none") {
+    throw invalidValue(securitySource, security, '"account" or "none"');
+  }
+  if (
+    options.account !== undefined && (typeof options.account !== "string" || options.account === "")
+  ) {
+    throw invalidValue({ option: "account" }, options.account, "a non-empty secret string");
+  }
   const ms = (option: number | undefined, name: string, variable: string, fallback: number) => {
     const [v, source] = pick(option, name, env, variable);
     return v === undefined ? fallback : parseMs(v, source);
@@ -311,6 +334,8 @@ export function resolveConfig(
       "LINKWEAVE_HANDSHAKE_TIMEOUT",
       5000,
     ),
+    security: (security ?? "account") as "account" | "none",
+    ...(options.account !== undefined ? { account: options.account } : {}),
   };
 }
 

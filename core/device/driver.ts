@@ -13,163 +13,29 @@
  *
  * @module
  */
-import { DisconnectReason, ErrorCode } from "../error_codes.ts";
+import { ErrorCode } from "../error_codes.ts";
 import type { DeviceConfig } from "./config.ts";
 import type { Codec } from "../proto/frame.ts";
 import type { Channel, ChannelEvents, PeerAddress, PeerFinder, Transport } from "./channel.ts";
-import { Endpoint, type EndpointEvent, type PeerLink } from "./endpoint.ts";
+import { Endpoint, type EndpointEvent, type EndpointOptions, type PeerLink } from "./endpoint.ts";
 import type { DeviceHost } from "./host.ts";
+import { type Acceptor, deliverToPort, type Port } from "./port.ts";
+
+export { type Acceptor, type ConnectionRef, type IncomingRequest, Port } from "./port.ts";
 import { trace } from "../trace.ts";
+import type {
+  DeviceRuntime,
+  DriverConnectOptions,
+  DriverOptions,
+  PairedPeer,
+} from "./driver_options.ts";
 
-/** The owner's handle on a connection. */
-export interface ConnectionRef {
-  /** The peer's device id. */
-  readonly peerId: string;
-  /**
-   * Queue a message.
-   *
-   * @param data The bytes (see `Link.send` for when they may be reused).
-   * @returns `false` when the send queue is full or the connection is not open.
-   */
-  send(data: Uint8Array): boolean;
-  /** Payload bytes queued and not yet written. */
-  readonly bufferedAmount: number;
-  /** Close gracefully (queued data first), or give up connecting. */
-  close(): void;
-}
-
-/**
- * One connection as the driver and its owner (the API layer) share it: the
- * owner's handle for sending and closing, and, by overriding the `on*`
- * methods, how the owner hears about the connection. One object per
- * connection, so thousands of idle connections cost little.
- */
-export class Port implements ConnectionRef {
-  /** The peer's device id. */
-  peerId = "";
-  /** @internal The link, once the stream exists. */
-  link: PeerLink | undefined = undefined;
-  /** @internal The stream id on that link. */
-  stream = 0;
-  /** @internal The driver, while the connection is in use. */
-  driver: DeviceDriver | undefined = undefined;
-  /** Largest message the peer may send on this connection (bytes); the link's default when unset. */
-  maxMessage: number | undefined = undefined;
-
-  /**
-   * Queue a message.
-   *
-   * @param data The bytes (see `Link.send` for when they may be reused).
-   * @returns `false` when the send queue is full or the connection is not open.
-   */
-  send(data: Uint8Array): boolean {
-    return this.link !== undefined && this.driver !== undefined &&
-      this.driver.send(this.link, this.stream, data);
-  }
-
-  /** Payload bytes queued and not yet written. */
-  get bufferedAmount(): number {
-    return this.link?.link.bufferedAmount(this.stream) ?? 0;
-  }
-
-  /** Close gracefully (queued data first), or give up connecting; no event follows. */
-  close(): void {
-    const d = this.driver;
-    this.driver = undefined;
-    d?.closePort(this);
-  }
-
-  /** The peer accepted the connection (outgoing connections). */
-  onOpened(): void {}
-  /**
-   * The peer refused it.
-   *
-   * @param _code The code its API gave (e.g. 32390201).
-   */
-  onRejected(_code: number): void {}
-  /**
-   * It could not be made (timeout, device closing, ...).
-   *
-   * @param _code The code.
-   * @param _message Why.
-   */
-  onFailed(_code: number, _message: string): void {}
-  /**
-   * A message arrived.
-   *
-   * @param _data The message (the owner keeps it).
-   */
-  onData(_data: ArrayBuffer): void {}
-  /**
-   * The connection closed: the peer closed it or the link went away.
-   *
-   * @param _reason Why (`DisconnectReason`).
-   * @param _byPeer Whether the peer's side ended it: it closed the stream, or
-   *   its end of the link's channel closed (its process exited: the channel
-   *   saw an orderly end or a reset), as opposed to the link being lost
-   *   (silence, a local failure, a protocol error).
-   */
-  onClosed(_reason: number, _byPeer: boolean): void {}
-  /** The send queue is back to half full or less after it had filled up. */
-  onDrain(): void {}
-}
-
-/** What an incoming connection asks for. */
-export interface IncomingRequest {
-  /** The peer's device id. */
-  peerId: string;
-  /** The service name. */
-  name: string;
-  /** The service kind (`ServiceKind`). */
-  kind: number;
-  /** The peer app's bundle name. */
-  bundle: string;
-}
-
-/** What the API layer answers to an incoming connection: its port, or a code to refuse it. */
-export type Acceptor = (request: IncomingRequest) => Port | number;
-
-/** Options of {@linkcode DeviceDriver.connect}. */
-export interface DriverConnectOptions {
-  /** Give up after this long (ms). @default {config.connectTimeout} */
-  timeout?: number;
-  /** Service kind. @default {0} */
-  kind?: number;
-  /** Bundle name. @default {""} */
-  bundle?: string;
-}
-
-/** Options of {@linkcode DeviceDriver.start}. */
-export interface DriverOptions {
-  /** The configuration (device id resolved or to be resolved). */
-  config: DeviceConfig;
-  /** The machine: clock, timers, holds, identity, warnings. */
-  host: DeviceHost;
-  /** The framing codec. */
-  codec: Codec;
-  /** The transports to listen on and dial with; the first one is the default. */
-  transports: readonly Transport[];
-  /** Makes a peer finder once the device knows its id and address. */
-  finder?: (self: { deviceId: string; nonce: string; port: number }) => Promise<PeerFinder>;
-}
-
-/** A running device, as its users see it. */
-export interface DeviceRuntime {
-  /** This device's id. */
-  readonly deviceId: string;
-  /** This runtime's nonce (new at every start). */
-  readonly nonce: string;
-  /** The TCP port it listens on (0 without TCP). */
-  readonly port: number;
-  /** The address it listens on. */
-  readonly bind: string;
-  /**
-   * Links currently open, by peer id, with their channel counts.
-   *
-   * @returns The links.
-   */
-  links(): Map<string, number>;
-}
+export type {
+  DeviceRuntime,
+  DriverConnectOptions,
+  DriverOptions,
+  PairedPeer,
+} from "./driver_options.ts";
 
 interface ChannelSlot {
   channel: Channel | undefined;
@@ -209,6 +75,7 @@ export class DeviceDriver implements DeviceRuntime {
   #closing: Promise<void> | undefined;
   /** Links whose channel the peer's side ended (see `Port.onClosed`). */
   #endedByPeer = new WeakSet<PeerLink>();
+  #remembered: ((deviceId: string) => PeerAddress | undefined) | undefined;
 
   private constructor(
     init: {
@@ -218,6 +85,8 @@ export class DeviceDriver implements DeviceRuntime {
       deviceId: string;
       nonce: string;
       transports: readonly Transport[];
+      security?: EndpointOptions["security"];
+      profiles?: EndpointOptions["profiles"];
     },
   ) {
     this.#config = init.config;
@@ -241,6 +110,8 @@ export class DeviceDriver implements DeviceRuntime {
       maxHandshakes: limits.handshakes,
       maxLinks: limits.links,
       budget: limits.deviceBudget,
+      security: init.security,
+      profiles: init.profiles,
     });
   }
 
@@ -261,7 +132,10 @@ export class DeviceDriver implements DeviceRuntime {
       deviceId,
       nonce: host.nonce(),
       transports: options.transports,
+      security: options.security,
+      profiles: options.profiles,
     });
+    d.#remembered = options.remembered;
     let port = 0;
     for (const t of options.transports) {
       const l = await t.listen({
@@ -341,6 +215,66 @@ export class DeviceDriver implements DeviceRuntime {
     else this.#ep.closeStream(port.link, port.stream);
     port.link = undefined;
     this.#scheduleFlush();
+  }
+
+  /**
+   * Drop the link to a peer at once (revoked): its connections end.
+   *
+   * @param peerId The peer.
+   */
+  dropPeer(peerId: string): void {
+    this.#ep.dropPeer(peerId, `Link to ${peerId} closed: its key was revoked`);
+    this.#flush();
+  }
+
+  /**
+   * Show a pairing code: the first device that enters it within `timeout`
+   * pairs with this one (one attempt).
+   *
+   * @param code The 6-digit code the person sees.
+   * @param timeout How long the offer stands (ms).
+   * @returns The device that paired; rejects when the attempt fails or the offer expires.
+   */
+  offerPairing(code: string, timeout: number): Promise<PairedPeer> {
+    return new Promise((resolve, reject) => {
+      this.#host.hold();
+      const owner = { resolve, reject };
+      this.#ep.offerPairing(owner, code, this.#host.now() + timeout);
+      this.#flush();
+    });
+  }
+
+  /**
+   * Pair with the device at `address`, with the code its person sees.
+   *
+   * @param address Where the device showing the code listens.
+   * @param code The code typed.
+   * @returns The device that paired; rejects when pairing fails.
+   */
+  async pair(address: PeerAddress, code: string): Promise<PairedPeer> {
+    const transport = this.#transports.find((t) => t.kind === (address.transport ?? "tcp"));
+    if (transport === undefined) throw new Error(`No ${address.transport} transport to pair over`);
+    this.#host.hold();
+    const [id, slot] = this.#slot();
+    try {
+      slot.channel = await transport.dial(address, this.#events(id, slot));
+    } catch (e) {
+      this.#forgetSlot(id);
+      this.#host.release();
+      throw e;
+    }
+    return await new Promise((resolve, reject) => {
+      const owner = { resolve, reject };
+      this.#ep.handleChannel(id, {
+        dialer: true,
+        pair: { code, owner },
+        mtu: slot.channel!.info.mtu,
+      }, this.#host.now());
+      const early = slot.early ?? [];
+      slot.early = undefined;
+      this.#flush();
+      for (const b of early) if (this.#slots.has(id)) this.#bytes(id, b);
+    });
   }
 
   /**
@@ -478,7 +412,13 @@ export class DeviceDriver implements DeviceRuntime {
 
   /** Tell the endpoint about a new channel and replay what arrived early. */
   #register(id: number, slot: ChannelSlot, dialer: boolean, peer: string | undefined): void {
-    this.#ep.handleChannel(id, { dialer, peer, mtu: slot.channel!.info.mtu }, this.#host.now());
+    const info = slot.channel!.info;
+    this.#ep.handleChannel(id, {
+      dialer,
+      peer: info.peer ?? peer,
+      mtu: info.mtu,
+      profile: info.profile,
+    }, this.#host.now());
     const early = slot.early ?? [];
     slot.early = undefined;
     this.#flush();
@@ -537,7 +477,9 @@ export class DeviceDriver implements DeviceRuntime {
 
   #address(peer: string): PeerAddress | undefined {
     const p = this.#config.peers.find((p) => p.deviceId === peer);
-    return p !== undefined ? { host: p.host, port: p.port } : this.#finder?.lookup(peer);
+    return p !== undefined
+      ? { host: p.host, port: p.port }
+      : this.#finder?.lookup(peer) ?? this.#remembered?.(peer);
   }
 
   #listenerFailed(t: Transport, e: Error): void {
@@ -587,42 +529,8 @@ export class DeviceDriver implements DeviceRuntime {
   }
 
   #event(ev: EndpointEvent): void {
+    if (deliverToPort(ev, (pl) => this.#endedByPeer.has(pl))) return;
     switch (ev.type) {
-      case "data": {
-        const port = ev.owner as Port;
-        if (port.driver !== undefined) port.onData(ev.data);
-        return;
-      }
-      case "drain": {
-        const port = ev.owner as Port;
-        if (port.driver !== undefined) port.onDrain();
-        return;
-      }
-      case "opening": {
-        const port = ev.owner as Port;
-        port.link = ev.link;
-        port.stream = ev.stream;
-        return;
-      }
-      case "opened": {
-        const port = ev.owner as Port;
-        if (port.driver !== undefined) port.onOpened();
-        return;
-      }
-      case "rejected": {
-        const port = ev.owner as Port;
-        port.link = undefined;
-        if (port.driver !== undefined) port.onRejected(ev.code);
-        return;
-      }
-      case "closed": {
-        const port = ev.owner as Port;
-        const byPeer = ev.reason !== DisconnectReason.LINK_CLOSED ||
-          (port.link !== undefined && this.#endedByPeer.has(port.link));
-        port.link = undefined;
-        if (port.driver !== undefined) port.onClosed(ev.reason, byPeer);
-        return;
-      }
       case "connectFailed": {
         const port = ev.owner as Port;
         trace("connectFailed", { peer: port.peerId, code: ev.code, message: ev.message });
@@ -673,6 +581,21 @@ export class DeviceDriver implements DeviceRuntime {
         trace("warn", { message: ev.message });
         this.#host.warn(ev.message);
         return;
+      case "paired": {
+        trace("paired", { peer: ev.id });
+        this.#host.release();
+        (ev.owner as { resolve(p: PairedPeer): void }).resolve({
+          id: ev.id,
+          publicKey: ev.publicKey,
+        });
+        return;
+      }
+      case "pairingFailed": {
+        trace("pairingFailed", { message: ev.message });
+        this.#host.release();
+        (ev.owner as { reject(e: Error): void }).reject(new Error(`Pairing failed: ${ev.message}`));
+        return;
+      }
       case "linkUp":
         trace("linkUp", { peer: ev.link.peer, nonce: ev.link.nonce });
         return;

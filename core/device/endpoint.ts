@@ -22,154 +22,30 @@
  *
  * @module
  */
-import { DisconnectReason, ErrorCode } from "../error_codes.ts";
-import type { Codec } from "../proto/frame.ts";
-import { decideIncoming } from "../proto/handshake/decide.ts";
-import { encodeHello, type Hello, HelloReader } from "../proto/handshake/hello.ts";
+import { ErrorCode } from "../error_codes.ts";
+import type { ChannelId, Transmit } from "../proto/link/mod.ts";
+import { ChannelHandshake } from "./_handshaking.ts";
 import {
-  type ChannelId,
-  DEFAULT_KEEPALIVE_TIMEOUT,
-  Link,
-  type LinkEvent,
-  type LinkOptions,
-  type Transmit,
-} from "../proto/link/mod.ts";
+  type Chan,
+  type ConnectOptions,
+  EndpointCore,
+  type EndpointEvent,
+  type EndpointOptions,
+  type NewChannel,
+  type PeerLink,
+  type Waiter,
+} from "./_core.ts";
 
-/** Default time a new channel has to finish its handshake (ms). */
-export const DEFAULT_HANDSHAKE_TIMEOUT = 5000;
-/** Default most channels that have not finished their handshake; the oldest is dropped first. */
-export const DEFAULT_MAX_HANDSHAKES = 64;
-/** Default pause between two dial attempts to one peer (ms). */
-export const DEFAULT_RETRY_INTERVAL = 300;
-/** Warnings with the same key are reported at most once in this many ms. */
-export const WARN_INTERVAL = 10_000;
-/** Default most links (peers) at once. */
-export const DEFAULT_MAX_LINKS = 64;
-/** Default most bytes all peers together may make this device hold. */
-export const DEFAULT_DEVICE_BUDGET: number = 256 * 1024 * 1024;
-
-/** Options of an {@linkcode Endpoint}. */
-export interface EndpointOptions {
-  /** This device's id. */
-  localId: string;
-  /** This runtime's nonce (new at every start). */
-  nonce: string;
-  /** The framing codec. */
-  codec: Codec;
-  /** Options of every link (ids, codec and clock are filled in). */
-  link?: Omit<LinkOptions, "localId" | "peerId" | "codec" | "now">;
-  /** Time a new channel has to finish its handshake (ms). @default {5000} */
-  handshakeTimeout?: number;
-  /** Most channels in handshake at once. @default {64} */
-  maxHandshakes?: number;
-  /** Pause between dial attempts (ms). @default {300} */
-  retryInterval?: number;
-  /** Most links at once; more peers are refused (`busy`). @default {64} */
-  maxLinks?: number;
-  /**
-   * Most bytes all links together may hold for their peers; beyond it the
-   * link holding most is closed. @default {268435456}
-   */
-  budget?: number;
-}
-
-/** What a transport says about a new channel. */
-export interface NewChannel {
-  /** Whether this device dialled it. */
-  dialer: boolean;
-  /** The peer a dialled channel is meant to reach. */
-  peer?: string;
-  /** Largest frame it carries. @default {65535} */
-  mtu?: number;
-}
-
-/** A link and its peer, as the endpoint hands it out. */
-export class PeerLink {
-  /** The link state machine. */
-  readonly link: Link;
-  /** The peer's id. */
-  readonly peer: string;
-  /** The peer runtime's nonce. */
-  readonly nonce: string;
-  /** Channels of the link. */
-  readonly channels: Set<ChannelId> = new Set();
-  /** @internal When the link wants `handleTimeout` (cached). */
-  timeout: number | undefined;
-
-  /**
-   * @param link The link.
-   * @param nonce The peer runtime's nonce.
-   */
-  constructor(link: Link, nonce: string) {
-    this.link = link;
-    this.peer = link.peerId;
-    this.nonce = nonce;
-  }
-}
-
-/** Options of {@linkcode Endpoint.connect}. */
-export interface ConnectOptions {
-  /** Tag of the request and of its stream: returned in every event about them. */
-  owner: unknown;
-  /** Give up at this time (ms): `connectFailed` with 32390200. */
-  deadline: number;
-  /** Service kind (see `ServiceKind`). @default {0} */
-  kind?: number;
-  /** The app's bundle name. @default {""} */
-  bundle?: string;
-  /** Largest message the peer may send on the stream. @default {the link's} */
-  maxMessage?: number;
-}
-
-/** What an endpoint reports. */
-export type EndpointEvent =
-  | Exclude<LinkEvent, { type: "open" } | { type: "linkClosed" } | { type: "protocolError" }>
-  /** A peer opens a stream: answer with `accept` or `reject`. */
-  | { type: "open"; link: PeerLink; stream: number; name: string; kind: number; bundle: string }
-  /** Dial `peer`: make a channel, then `handleChannel`, or `handleDialFailed`. */
-  | { type: "dial"; peer: string }
-  /** Close this channel (after writing what was transmitted to it); `why` for traces. */
-  | { type: "closeChannel"; channel: ChannelId; why: string }
-  /** A connect request got its stream: send on it once `opened`. */
-  | { type: "opening"; owner: unknown; link: PeerLink; stream: number }
-  /** A connect request failed before its stream opened. */
-  | { type: "connectFailed"; owner: unknown; code: number; message: string }
-  /** A link came up. */
-  | { type: "linkUp"; link: PeerLink }
-  /** A link went down. */
-  | { type: "linkDown"; link: PeerLink; reason: number; message: string }
-  /** Something the user should hear about once (rate-limited per key). */
-  | { type: "warn"; message: string };
-
-interface Chan {
-  id: ChannelId;
-  dialer: boolean;
-  expect: string | undefined;
-  mtu: number;
-  reader: HelloReader | undefined;
-  deadline: number;
-  link: PeerLink | undefined;
-}
-
-interface Dial {
-  peer: string;
-  /** `idle` (retry at `retryAt`), `dialing` (driver connecting), `handshake` (channel open). */
-  state: "idle" | "dialing" | "handshake";
-  retryAt: number;
-  lastError: string | undefined;
-}
-
-interface Waiter {
-  owner: unknown;
-  peer: string;
-  name: string;
-  kind: number;
-  bundle: string;
-  maxMessage: number | undefined;
-  deadline: number;
-  link: PeerLink | undefined;
-  stream: number;
-}
+export {
+  DEFAULT_DEVICE_BUDGET,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_MAX_HANDSHAKES,
+  DEFAULT_MAX_LINKS,
+  DEFAULT_RETRY_INTERVAL,
+  PeerLink,
+  WARN_INTERVAL,
+} from "./_core.ts";
+export type { ConnectOptions, EndpointEvent, EndpointOptions, NewChannel } from "./_core.ts";
 
 /** The sans-IO device endpoint. */
 export class Endpoint {
@@ -177,62 +53,42 @@ export class Endpoint {
   readonly localId: string;
   /** This runtime's nonce. */
   readonly nonce: string;
-  #codec: Codec;
-  #linkOptions: Omit<LinkOptions, "localId" | "peerId" | "codec" | "now">;
-  #keepAlive: number;
-  #handshakeTimeout: number;
-  #maxHandshakes: number;
-  #retry: number;
-  #maxLinks: number;
-  #budget: number;
-  #channels = new Map<ChannelId, Chan>();
-  #handshaking = new Set<Chan>();
-  #links = new Map<string, PeerLink>();
-  #dials = new Map<string, Dial>();
-  #waiters = new Map<unknown, Waiter>();
-  #dirty = new Set<PeerLink>();
-  #out: Transmit[] = [];
-  #events: EndpointEvent[] = [];
-  #eventHead = 0;
-  #warned = new Map<string, number>();
-  #closed = false;
+  #c: EndpointCore;
 
   /** @param options Identity, codec and limits. */
   constructor(options: EndpointOptions) {
+    this.#c = new EndpointCore(options);
     this.localId = options.localId;
     this.nonce = options.nonce;
-    this.#codec = options.codec;
-    this.#linkOptions = options.link ?? {};
-    this.#keepAlive = this.#linkOptions.keepAliveTimeout ?? DEFAULT_KEEPALIVE_TIMEOUT;
-    this.#handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-    this.#maxHandshakes = options.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES;
-    this.#retry = options.retryInterval ?? DEFAULT_RETRY_INTERVAL;
-    this.#maxLinks = options.maxLinks ?? DEFAULT_MAX_LINKS;
-    this.#budget = options.budget ?? DEFAULT_DEVICE_BUDGET;
+  }
+
+  /** Whether links are authenticated and encrypted. */
+  get secure(): boolean {
+    return this.#c.security !== undefined;
   }
 
   // ------------------------------------------------------------ getters
 
   /** Open links, by peer id. */
   get links(): ReadonlyMap<string, PeerLink> {
-    return this.#links;
+    return this.#c.links;
   }
 
   /** Channels that have not finished their handshake. */
   get handshakes(): number {
-    return this.#handshaking.size;
+    return this.#c.handshaking.size;
   }
 
   /** Whether nothing waits to be transmitted (a driver may let the process exit). */
   get idle(): boolean {
-    if (this.#out.length > 0 || this.#dirty.size > 0) return false;
-    for (const pl of this.#links.values()) if (!pl.link.idle) return false;
+    if (this.#c.out.length > 0 || this.#c.dirty.size > 0) return false;
+    for (const pl of this.#c.links.values()) if (!pl.link.idle) return false;
     return true;
   }
 
   /** Whether {@linkcode Endpoint.close} was called. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#c.closed;
   }
 
   // ------------------------------------------------------------ inputs
@@ -248,28 +104,49 @@ export class Endpoint {
   handleChannel(id: ChannelId, channel: NewChannel, now: number): void {
     const ch: Chan = {
       id,
+      pairOwner: channel.pair?.owner,
       dialer: channel.dialer,
       expect: channel.peer,
       mtu: channel.mtu ?? 65535,
-      reader: new HelloReader(this.#codec),
-      deadline: now + this.#handshakeTimeout,
+      hs: new ChannelHandshake(channel.dialer, channel.peer, {
+        codec: this.#c.codec,
+        localId: this.localId,
+        nonce: this.nonce,
+        secure: this.#c.security,
+        pair: channel.pair?.code,
+        offer: () => {
+          const o = this.#c.offer;
+          if (o === undefined || o.taken || o.deadline <= this.#c.lastNow) return undefined;
+          o.taken = true;
+          ch.pairOwner = o.owner;
+          return o.code;
+        },
+      }),
+      deadline: now + this.#c.handshakeTimeout,
       link: undefined,
+      seal: undefined,
+      open: undefined,
     };
-    if (this.#closed) {
-      this.#emit({ type: "closeChannel", channel: id, why: "device closing" });
+    if (this.#c.closed) {
+      this.#c.emit({ type: "closeChannel", channel: id, why: "device closing" });
       return;
     }
-    this.#channels.set(id, ch);
-    if (this.#handshaking.size >= this.#maxHandshakes) {
-      // Oldest first: a set keeps insertion order.
-      const [oldest] = this.#handshaking;
-      this.#drop(oldest, "too many channels in handshake", now);
+    if (channel.profile !== undefined && channel.profile !== "linkweave") {
+      this.#c.channels.set(id, ch);
+      this.#c.attachProfile(ch, channel.profile, channel.peer, now);
+      return;
     }
-    this.#handshaking.add(ch);
+    this.#c.channels.set(id, ch);
+    if (this.#c.handshaking.size >= this.#c.maxHandshakes) {
+      // Oldest first: a set keeps insertion order.
+      const [oldest] = this.#c.handshaking;
+      this.#c.drop(oldest, "too many channels in handshake", now);
+    }
+    this.#c.handshaking.add(ch);
     if (ch.dialer) {
-      const d = ch.expect === undefined ? undefined : this.#dials.get(ch.expect);
+      const d = ch.expect === undefined ? undefined : this.#c.dials.get(ch.expect);
       if (d !== undefined) d.state = "handshake";
-      this.#send(id, { op: "hello", id: this.localId, nonce: this.nonce });
+      this.#c.send(id, ch.hs!.start());
     }
   }
 
@@ -281,11 +158,7 @@ export class Endpoint {
    * @param now The current time (ms).
    */
   handleDialFailed(peer: string, message: string, now: number): void {
-    const d = this.#dials.get(peer);
-    if (d === undefined) return;
-    d.state = "idle";
-    d.retryAt = now + this.#retry;
-    d.lastError = message;
+    this.#c.dialFailed(peer, message, now);
   }
 
   /**
@@ -296,32 +169,16 @@ export class Endpoint {
    * @param now The current time (ms).
    */
   handleBytes(id: ChannelId, bytes: Uint8Array, now: number): void {
-    this.#lastNow = now;
-    const ch = this.#channels.get(id);
+    this.#c.lastNow = now;
+    const ch = this.#c.channels.get(id);
     if (ch === undefined) return;
     if (ch.link !== undefined) {
-      const pl = ch.link;
-      pl.link.handleBytes(id, bytes, now);
-      if (pl.link.held > 0) this.#checkBudget(pl, now);
-      this.#touch(pl);
+      this.#c.linkBytes(ch, bytes, now);
       return;
     }
-    const reader = ch.reader;
-    if (reader === undefined) return;
-    const got = reader.push(bytes);
-    if (got === undefined) return;
-    ch.reader = undefined;
-    this.#handshaking.delete(ch);
-    if ("error" in got) {
-      if (got.version !== undefined && !ch.dialer) {
-        this.#send(id, { op: "refuse", id: this.localId, nonce: this.nonce, reason: "version" });
-      }
-      this.#warn(`handshake:${got.error}`, `linkweave: channel refused: ${got.error}`, now);
-      this.#drop(ch, got.error, now);
-      return;
-    }
-    if (ch.dialer) this.#answered(ch, got.hello, got.rest, now);
-    else this.#greeted(ch, got.hello, got.rest, now);
+    const hs = ch.hs;
+    if (hs === undefined) return;
+    this.#c.step(ch, hs.push(bytes, now), now);
   }
 
   /**
@@ -331,10 +188,10 @@ export class Endpoint {
    * @param writable Whether it takes more bytes now.
    */
   handleWritable(id: ChannelId, writable: boolean): void {
-    const ch = this.#channels.get(id);
+    const ch = this.#c.channels.get(id);
     if (ch?.link === undefined) return;
     ch.link.link.handleWritable(id, writable);
-    if (writable) this.#touch(ch.link);
+    if (writable) this.#c.touch(ch.link);
   }
 
   /**
@@ -345,14 +202,15 @@ export class Endpoint {
    * @param now The current time (ms).
    */
   handleChannelClosed(id: ChannelId, message: string, now: number): void {
-    const ch = this.#channels.get(id);
+    const ch = this.#c.channels.get(id);
     if (ch === undefined) return;
-    this.#channels.delete(id);
-    this.#handshaking.delete(ch);
+    this.#c.channels.delete(id);
+    this.#c.handshaking.delete(ch);
+    this.#c.pairingOver(ch, `the channel closed: ${message}`);
     if (ch.link !== undefined) {
       ch.link.channels.delete(id);
       ch.link.link.handleChannelClosed(id, message);
-      this.#touch(ch.link);
+      this.#c.touch(ch.link);
     } else if (ch.dialer && ch.expect !== undefined) {
       this.handleDialFailed(ch.expect, message, now);
     }
@@ -364,36 +222,45 @@ export class Endpoint {
    * @param now The current time (ms).
    */
   handleTimeout(now: number): void {
-    this.#lastNow = now;
-    for (const ch of [...this.#handshaking]) {
-      if (ch.deadline <= now) this.#drop(ch, "handshake timed out", now);
+    this.#c.lastNow = now;
+    for (const ch of [...this.#c.handshaking]) {
+      if (ch.deadline <= now) this.#c.drop(ch, "handshake timed out", now);
     }
-    for (const w of [...this.#waiters.values()]) {
+    const offer = this.#c.offer;
+    if (offer !== undefined && !offer.taken && offer.deadline <= now) {
+      this.#c.offer = undefined;
+      this.#c.emit({
+        type: "pairingFailed",
+        owner: offer.owner,
+        message: "the pairing code expired",
+      });
+    }
+    for (const w of [...this.#c.waiters.values()]) {
       if (w.deadline > now) continue;
-      this.#waiters.delete(w.owner);
+      this.#c.waiters.delete(w.owner);
       if (w.link !== undefined) {
         w.link.link.closeStream(w.stream);
-        this.#touch(w.link);
+        this.#c.touch(w.link);
       }
-      const why = this.#dials.get(w.peer)?.lastError;
-      this.#emit({
+      const why = this.#c.dials.get(w.peer)?.lastError;
+      this.#c.emit({
         type: "connectFailed",
         owner: w.owner,
         code: ErrorCode.CONNECT_TIMEOUT,
         message: `Cannot connect to ${w.peer}: timed out${why ? ` (${why})` : ""}`,
       });
     }
-    this.#pruneDials();
-    for (const d of this.#dials.values()) {
+    this.#c.pruneDials();
+    for (const d of this.#c.dials.values()) {
       if (d.state === "idle" && d.retryAt <= now) {
         d.state = "dialing";
-        this.#emit({ type: "dial", peer: d.peer });
+        this.#c.emit({ type: "dial", peer: d.peer });
       }
     }
-    for (const pl of this.#links.values()) {
+    for (const pl of this.#c.links.values()) {
       if (pl.timeout !== undefined && pl.timeout <= now) {
         pl.link.handleTimeout(now);
-        this.#touch(pl);
+        this.#c.touch(pl);
       }
     }
   }
@@ -408,15 +275,21 @@ export class Endpoint {
    *   endpoint), or `undefined` when nothing is due.
    */
   pollTransmit(now: number): Transmit | undefined {
-    if (this.#out.length > 0) return this.#out.shift();
-    while (this.#dirty.size > 0) {
-      const pl: PeerLink = this.#dirty.values().next().value!;
+    if (this.#c.out.length > 0) return this.#c.out.shift();
+    while (this.#c.dirty.size > 0) {
+      const pl: PeerLink = this.#c.dirty.values().next().value!;
       const tx = pl.link.pollTransmit(now);
-      this.#collect(pl);
+      if (tx !== undefined) {
+        // Sealed before the link's events are collected: its last batch (the
+        // goodbye) may close the channel.
+        const seal = this.#c.channels.get(tx.channel)?.seal;
+        if (seal !== undefined) tx.bytes = seal.seal(tx.bytes, now);
+      }
+      this.#c.collect(pl);
       if (tx !== undefined) return tx;
-      this.#dirty.delete(pl);
+      this.#c.dirty.delete(pl);
       pl.timeout = pl.link.pollTimeout();
-      if (pl.link.state === "closed") this.#forget(pl);
+      if (pl.link.state === "closed") this.#c.forget(pl);
     }
     return undefined;
   }
@@ -427,13 +300,13 @@ export class Endpoint {
    * @returns The event, or `undefined`.
    */
   pollEvent(): EndpointEvent | undefined {
-    const events = this.#events;
-    if (this.#eventHead >= events.length) return undefined;
-    const e = events[this.#eventHead];
-    events[this.#eventHead++] = undefined as unknown as EndpointEvent;
-    if (this.#eventHead === events.length) {
+    const events = this.#c.events;
+    if (this.#c.eventHead >= events.length) return undefined;
+    const e = events[this.#c.eventHead];
+    events[this.#c.eventHead++] = undefined as unknown as EndpointEvent;
+    if (this.#c.eventHead === events.length) {
       events.length = 0;
-      this.#eventHead = 0;
+      this.#c.eventHead = 0;
     }
     return e;
   }
@@ -445,10 +318,13 @@ export class Endpoint {
    */
   pollTimeout(): number | undefined {
     let t = Infinity;
-    for (const ch of this.#handshaking) t = Math.min(t, ch.deadline);
-    for (const w of this.#waiters.values()) t = Math.min(t, w.deadline);
-    for (const d of this.#dials.values()) if (d.state === "idle") t = Math.min(t, d.retryAt);
-    for (const pl of this.#links.values()) {
+    for (const ch of this.#c.handshaking) t = Math.min(t, ch.deadline);
+    if (this.#c.offer !== undefined && !this.#c.offer.taken) {
+      t = Math.min(t, this.#c.offer.deadline);
+    }
+    for (const w of this.#c.waiters.values()) t = Math.min(t, w.deadline);
+    for (const d of this.#c.dials.values()) if (d.state === "idle") t = Math.min(t, d.retryAt);
+    for (const pl of this.#c.links.values()) {
       if (pl.timeout !== undefined) t = Math.min(t, pl.timeout);
     }
     return t === Infinity ? undefined : t;
@@ -478,37 +354,72 @@ export class Endpoint {
       link: undefined,
       stream: 0,
     };
-    if (this.#closed || peer === this.localId) {
-      this.#emit({
+    if (this.#c.closed || peer === this.localId) {
+      this.#c.emit({
         type: "connectFailed",
         owner: w.owner,
         code: ErrorCode.INTERNAL_ERROR,
-        message: this.#closed
+        message: this.#c.closed
           ? `Cannot connect to ${peer}: the device is closed`
           : `Cannot connect to ${peer}: that is this device's own id`,
       });
       return;
     }
-    this.#waiters.set(w.owner, w);
-    const pl = this.#links.get(peer);
+    this.#c.waiters.set(w.owner, w);
+    const pl = this.#c.links.get(peer);
     if (pl !== undefined && pl.link.state === "open") {
-      this.#open(pl, w);
+      this.#c.open(pl, w);
       return;
     }
-    if (this.#links.size >= this.#maxLinks) {
-      this.#waiters.delete(w.owner);
-      this.#emit({
+    if (this.#c.links.size >= this.#c.maxLinks) {
+      this.#c.waiters.delete(w.owner);
+      this.#c.emit({
         type: "connectFailed",
         owner: w.owner,
         code: ErrorCode.INTERNAL_ERROR,
-        message: `Cannot connect to ${peer}: this device has ${this.#maxLinks} links, its limit`,
+        message: `Cannot connect to ${peer}: this device has ${this.#c.maxLinks} links, its limit`,
       });
       return;
     }
-    if (!this.#dials.has(peer)) {
-      this.#dials.set(peer, { peer, state: "dialing", retryAt: now, lastError: undefined });
-      this.#emit({ type: "dial", peer });
+    if (!this.#c.dials.has(peer)) {
+      this.#c.dials.set(peer, { peer, state: "dialing", retryAt: now, lastError: undefined });
+      this.#c.emit({ type: "dial", peer });
     }
+  }
+
+  /**
+   * Drop the link to a peer at once (it was revoked): its connections end
+   * with `LINK_CLOSED`.
+   *
+   * @param peer The peer's id.
+   * @param message Why.
+   */
+  dropPeer(peer: string, message: string): void {
+    const pl = this.#c.links.get(peer);
+    if (pl === undefined) return;
+    pl.link.abort(message);
+    this.#c.touch(pl);
+  }
+
+  /**
+   * Open a pairing offer: the first device that connects with the code
+   * within the deadline pairs with this one (one attempt; a new offer
+   * replaces an open one). The outcome comes as `paired` or `pairingFailed`.
+   *
+   * @param owner Tag of the outcome.
+   * @param code The 6-digit code shown to the person.
+   * @param deadline When the offer expires (ms).
+   */
+  offerPairing(owner: unknown, code: string, deadline: number): void {
+    const old = this.#c.offer;
+    if (old !== undefined && !old.taken) {
+      this.#c.emit({
+        type: "pairingFailed",
+        owner: old.owner,
+        message: "replaced by a newer offer",
+      });
+    }
+    this.#c.offer = { owner, code, deadline, taken: false };
   }
 
   /**
@@ -518,11 +429,11 @@ export class Endpoint {
    * @param owner The request's owner tag.
    */
   cancel(owner: unknown): void {
-    const w = this.#waiters.get(owner);
+    const w = this.#c.waiters.get(owner);
     if (w === undefined) return;
-    this.#waiters.delete(owner);
+    this.#c.waiters.delete(owner);
     if (w.link !== undefined) this.closeStream(w.link, w.stream);
-    this.#pruneDials();
+    this.#c.pruneDials();
   }
 
   /**
@@ -535,7 +446,7 @@ export class Endpoint {
    */
   accept(pl: PeerLink, stream: number, owner: unknown, maxMessage?: number): void {
     pl.link.accept(stream, owner, maxMessage);
-    this.#touch(pl);
+    this.#c.touch(pl);
   }
 
   /**
@@ -547,7 +458,7 @@ export class Endpoint {
    */
   reject(pl: PeerLink, stream: number, code: number): void {
     pl.link.reject(stream, code);
-    this.#touch(pl);
+    this.#c.touch(pl);
   }
 
   /**
@@ -560,7 +471,7 @@ export class Endpoint {
    */
   send(pl: PeerLink, stream: number, data: Uint8Array): boolean {
     if (!pl.link.send(stream, data)) return false;
-    this.#dirty.add(pl);
+    this.#c.dirty.add(pl);
     return true;
   }
 
@@ -572,7 +483,7 @@ export class Endpoint {
    */
   closeStream(pl: PeerLink, stream: number): void {
     pl.link.closeStream(stream);
-    this.#touch(pl);
+    this.#c.touch(pl);
   }
 
   /**
@@ -582,262 +493,22 @@ export class Endpoint {
    * @param now The current time (ms).
    */
   close(now: number): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const w of [...this.#waiters.values()]) {
-      this.#waiters.delete(w.owner);
-      this.#emit({
+    if (this.#c.closed) return;
+    this.#c.closed = true;
+    for (const w of [...this.#c.waiters.values()]) {
+      this.#c.waiters.delete(w.owner);
+      this.#c.emit({
         type: "connectFailed",
         owner: w.owner,
         code: ErrorCode.INTERNAL_ERROR,
         message: `Cannot connect to ${w.peer}: the device is closing`,
       });
     }
-    this.#dials.clear();
-    for (const ch of [...this.#handshaking]) this.#drop(ch, "device closing", now);
-    for (const pl of this.#links.values()) {
+    this.#c.dials.clear();
+    for (const ch of [...this.#c.handshaking]) this.#c.drop(ch, "device closing", now);
+    for (const pl of this.#c.links.values()) {
       pl.link.close();
-      this.#touch(pl);
+      this.#c.touch(pl);
     }
-  }
-
-  // ------------------------------------------------------------ handshake
-
-  #send(channel: ChannelId, hello: Hello): void {
-    this.#out.push({ channel, bytes: encodeHello(this.#codec, hello) });
-  }
-
-  /** Acceptor side: a dialer said hello. */
-  #greeted(ch: Chan, hello: Hello, rest: Uint8Array, now: number): void {
-    if (hello.op !== "hello") {
-      this.#drop(ch, `expected hello, got ${hello.op}`, now);
-      return;
-    }
-    const existing = this.#links.get(hello.id);
-    const open = existing !== undefined && existing.link.state === "open";
-    if (!open && this.#links.size >= this.#maxLinks && hello.id !== this.localId) {
-      this.#send(ch.id, { op: "refuse", id: this.localId, nonce: this.nonce, reason: "busy" });
-      this.#warn(
-        "links",
-        `linkweave: refused a link from ${hello.id}: this device has ${this.#maxLinks} links, ` +
-          "its limit (configure({ limits: { links } }))",
-        now,
-      );
-      this.#drop(ch, "refused: busy", now);
-      return;
-    }
-    const dial = this.#dials.get(hello.id);
-    const verdict = decideIncoming(hello, {
-      localId: this.localId,
-      localNonce: this.nonce,
-      linkNonce: open ? existing.nonce : undefined,
-      linkSilentMs: open ? now - existing.link.lastReceived : undefined,
-      dialing: dial !== undefined && dial.state !== "idle",
-      deadMs: this.#keepAlive,
-    });
-    if (verdict !== "accept" && verdict !== "replace") {
-      this.#send(ch.id, { op: "refuse", id: this.localId, nonce: this.nonce, reason: verdict });
-      if (verdict === "clash") {
-        this.#warn(
-          `clash:${hello.id}`,
-          hello.id === this.localId
-            ? `linkweave: device id clash: another runtime also claims this device's id ${hello.id}`
-            : `linkweave: device id clash: a second runtime claims ${hello.id} while its link is alive; refused`,
-          now,
-        );
-      }
-      this.#drop(ch, `refused: ${verdict}`, now);
-      return;
-    }
-    if (verdict === "replace") {
-      existing!.link.abort(`${hello.id} restarted`);
-      this.#touch(existing!);
-      this.#collect(existing!);
-      this.#forget(existing!);
-    }
-    this.#send(ch.id, { op: "welcome", id: this.localId, nonce: this.nonce });
-    this.#attach(ch, hello, rest, now);
-  }
-
-  /** Dialer side: the acceptor answered our hello. */
-  #answered(ch: Chan, hello: Hello, rest: Uint8Array, now: number): void {
-    const peer = ch.expect;
-    if (hello.op === "refuse") {
-      const why = hello.reason === "duplicate"
-        ? `${hello.id} keeps the channel it dialled`
-        : hello.reason === "clash"
-        ? `device id clash: ${hello.id} has a live link to another runtime claiming ${this.localId}`
-        : hello.reason === "self"
-        ? `dialled itself (${hello.id})`
-        : `refused by ${hello.id} (${hello.reason ?? "no reason"})`;
-      if (hello.reason === "clash" || hello.reason === "version") {
-        this.#warn(`refused:${hello.id}:${hello.reason}`, `linkweave: ${why}`, now);
-      }
-      this.#drop(ch, why, now);
-      return;
-    }
-    if (hello.op !== "welcome" || (peer !== undefined && hello.id !== peer)) {
-      this.#drop(ch, `expected ${peer} but reached ${hello.id}`, now);
-      return;
-    }
-    this.#attach(ch, hello, rest, now);
-  }
-
-  #attach(ch: Chan, hello: Hello, rest: Uint8Array, now: number): void {
-    let pl = this.#links.get(hello.id);
-    let fresh = false;
-    if (pl === undefined || pl.link.state !== "open" || pl.nonce !== hello.nonce) {
-      if (pl !== undefined) this.#forget(pl);
-      if (this.#links.size >= this.#maxLinks) {
-        this.#drop(ch, `this device has ${this.#maxLinks} links, its limit`, now);
-        return;
-      }
-      const link = new Link({
-        ...this.#linkOptions,
-        localId: this.localId,
-        peerId: hello.id,
-        codec: this.#codec,
-        now,
-      });
-      pl = new PeerLink(link, hello.nonce);
-      link.tag = pl;
-      this.#links.set(hello.id, pl);
-      fresh = true;
-    }
-    ch.link = pl;
-    pl.channels.add(ch.id);
-    pl.link.addChannel(ch.id, { now, mtu: ch.mtu });
-    if (fresh) this.#emit({ type: "linkUp", link: pl });
-    if (rest.length > 0) pl.link.handleBytes(ch.id, rest, now);
-    this.#touch(pl);
-    this.#dials.delete(hello.id);
-    for (const w of this.#waiters.values()) {
-      if (w.peer === hello.id && w.link === undefined) this.#open(pl, w);
-    }
-  }
-
-  /** Close a channel that will not (or no longer) carry a link. */
-  #drop(ch: Chan, why: string, now: number): void {
-    this.#handshaking.delete(ch);
-    ch.reader = undefined;
-    if (!this.#channels.delete(ch.id)) return;
-    this.#emit({ type: "closeChannel", channel: ch.id, why });
-    if (ch.dialer && ch.expect !== undefined && ch.link === undefined) {
-      this.handleDialFailed(ch.expect, why, now);
-    }
-  }
-
-  // ------------------------------------------------------------ links
-
-  #open(pl: PeerLink, w: Waiter): void {
-    try {
-      w.stream = pl.link.open(w.name, {
-        owner: w.owner,
-        kind: w.kind,
-        bundle: w.bundle,
-        maxMessage: w.maxMessage,
-      });
-    } catch (e) {
-      this.#waiters.delete(w.owner);
-      this.#emit({
-        type: "connectFailed",
-        owner: w.owner,
-        code: ErrorCode.INTERNAL_ERROR,
-        message: (e as Error).message,
-      });
-      return;
-    }
-    w.link = pl;
-    this.#emit({ type: "opening", owner: w.owner, link: pl, stream: w.stream });
-    this.#touch(pl);
-  }
-
-  /** All links together hold more than the device budget: close the one holding most. */
-  #checkBudget(pl: PeerLink, now: number): void {
-    let total = 0;
-    let worst = pl;
-    for (const other of this.#links.values()) {
-      total += other.link.held;
-      if (other.link.held > worst.link.held) worst = other;
-    }
-    if (total <= this.#budget) return;
-    this.#warn(
-      `budget:${worst.peer}`,
-      `linkweave: closed the link to ${worst.peer}: its peer made it hold ${worst.link.held} ` +
-        `bytes while all links held ${total}, over the device budget of ${this.#budget}`,
-      now,
-    );
-    worst.link.abort(`Link to ${worst.peer} closed: over the device budget`);
-    this.#touch(worst);
-  }
-
-  #touch(pl: PeerLink): void {
-    this.#dirty.add(pl);
-    this.#collect(pl);
-  }
-
-  /** Move a link's events into the endpoint's queue, acting on those that concern it. */
-  #collect(pl: PeerLink): void {
-    for (let e = pl.link.pollEvent(); e !== undefined; e = pl.link.pollEvent()) {
-      switch (e.type) {
-        case "open":
-          // The link's event, whose `link` is this PeerLink (its tag).
-          this.#emit(e as Extract<EndpointEvent, { type: "open" }>);
-          break;
-        case "linkClosed":
-          this.#forget(pl);
-          this.#emit({ type: "linkDown", link: pl, reason: e.reason, message: e.message });
-          break;
-        case "opened":
-        case "rejected":
-        case "closed":
-          this.#waiters.delete(e.owner);
-          this.#emit(e);
-          break;
-        case "protocolError":
-          this.#warn(`protocol:${pl.peer}`, `linkweave: ${e.message}`, this.#lastNow);
-          break;
-        default:
-          this.#emit(e);
-      }
-    }
-  }
-
-  /** A link is closed: forget it and close its channels. */
-  #forget(pl: PeerLink): void {
-    if (this.#links.get(pl.peer) === pl) this.#links.delete(pl.peer);
-    for (const id of pl.channels) {
-      const ch = this.#channels.get(id);
-      if (ch === undefined) continue;
-      this.#channels.delete(id);
-      this.#emit({ type: "closeChannel", channel: id, why: "link closed" });
-    }
-    pl.channels.clear();
-    pl.timeout = undefined;
-  }
-
-  #pruneDials(): void {
-    for (const [peer, d] of this.#dials) {
-      let wanted = false;
-      for (const w of this.#waiters.values()) if (w.peer === peer) wanted = true;
-      if (!wanted && d.state === "idle") this.#dials.delete(peer);
-    }
-  }
-
-  #emit(e: EndpointEvent): void {
-    this.#events.push(e);
-  }
-
-  /** The time of the latest input (for warnings raised while collecting events). */
-  #lastNow = 0;
-
-  #warn(key: string, message: string, now: number): void {
-    const last = this.#warned.get(key);
-    if (last !== undefined && now - last < WARN_INTERVAL) return;
-    if (this.#warned.size > 256) this.#warned.clear();
-    this.#warned.set(key, now);
-    this.#emit({ type: "warn", message });
   }
 }
-
-export { DisconnectReason };

@@ -2,6 +2,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ErrorCode } from "../error_codes.ts";
 import { linkTo, VirtualNet } from "../../tests/harness/virtual_net.ts";
+import { Link } from "../proto/link/mod.ts";
+import { createCodec } from "../../wasm/mod.ts";
+import { nativeCrc } from "../../platform/crc.ts";
 
 const A = "00:00:00:00:00:0A";
 const B = "00:00:00:00:00:0B";
@@ -182,5 +185,30 @@ describe("device endpoint on a virtual network", () => {
     assert.equal(a.ep.handshakes, 4);
     a.ep.handleTimeout(3000);
     assert.equal(a.ep.handshakes, 0);
+  });
+
+  it("a channel of another profile skips the handshake and carries that profile's link", () => {
+    // A stand-in profile: linkweave's own link, made by a factory, with no handshake.
+    let made = 0;
+    const codec = createCodec({ crc: nativeCrc() });
+    const profiles = {
+      test: (peer: string, now: number) => {
+        made++;
+        return new Link({ localId: peer === A ? B : A, peerId: peer, codec, now });
+      },
+    };
+    const net = new VirtualNet({ endpoint: { profiles } });
+    const a = net.add(A);
+    const b = net.add(B);
+    a.profileFor = () => "test";
+    net.connect(a, B, "svc");
+    net.run(net.now + 1000);
+    assert.equal(made, 2, "one link per side, from the factory");
+    assert.equal(a.of("opened").length, 1);
+    assert.ok(!a.warnings.length && !b.warnings.length);
+    const { link, stream } = a.of("opening")[0];
+    assert.ok(a.ep.send(link, stream, new Uint8Array([5])));
+    net.run(net.now + 100);
+    assert.deepEqual([...b.received.values()][0], [new Uint8Array([5])]);
   });
 });

@@ -17,6 +17,7 @@
  *
  * @module
  */
+import type { IdSeal } from "./wire.ts";
 import type { DatagramHandle, IpEndpoint, SocketPlatform } from "../socket/platform.ts";
 import { normalizeDeviceId } from "../device/config.ts";
 import type { DeviceConfig } from "../device/config.ts";
@@ -68,6 +69,8 @@ export interface DiscoveryOptions {
   maxIdsPerHost?: number;
   /** The longest a peer is remembered after it was last heard, in ms. @default {30000} */
   maxTtl?: number;
+  /** Seal device ids with the account (see `IdSeal`). */
+  seal?: IdSeal;
   /** Every event of the machine (learned, lost, contender, clash, refused). */
   onEvent?(event: DiscoveryEvent): void;
   /** A warning line for the user, rate-limited per kind. */
@@ -220,6 +223,7 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
     maxIdsPerHost: options.maxIdsPerHost,
     maxTtl: options.maxTtl,
     networks: interfaces,
+    seal: options.seal,
   }, clock.now());
   const dest: IpEndpoint = { address: group, port: discoveryPort, family: "IPv4" };
   const limiter = new WarningLimiter();

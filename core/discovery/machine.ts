@@ -30,6 +30,7 @@ import {
   decodeAnnouncement,
   type DecodeFailure,
   encodeAnnouncement,
+  type IdSeal,
 } from "./wire.ts";
 
 /** The default fast announcement interval, in ms. */
@@ -143,6 +144,11 @@ export interface DiscoveryMachineOptions {
   capabilities?: number;
   /** A random number in [0, 1), for the answer delay. @default {Math.random} */
   random?: () => number;
+  /**
+   * Seal this device's id in its announcements and open peers' (devices
+   * with an account): the id is then readable by the account only.
+   */
+  seal?: IdSeal;
 }
 
 function positiveMs(value: unknown, what: string): number {
@@ -211,7 +217,9 @@ export class DiscoveryMachine {
       port: options.port,
       ttl: this.#ttl,
       capabilities: options.capabilities ?? Capability.LINK_TCP,
+      seal: options.seal,
     };
+    this.#seal = options.seal;
     encodeAnnouncement(this.#init); // validates nonce, port and capabilities
     this.#table = new DiscoveryTable({
       deviceId: this.#init.deviceId,
@@ -224,6 +232,8 @@ export class DiscoveryMachine {
     this.#random = options.random ?? Math.random;
     this.#nextAnnounce = now;
   }
+
+  #seal: IdSeal | undefined;
 
   /** The table of known peers (read it; the machine writes it). */
   get table(): DiscoveryTable {
@@ -282,7 +292,7 @@ export class DiscoveryMachine {
       this.#events.push({ type: "refused", host, reason: "off-link" });
       return undefined;
     }
-    const r = decodeAnnouncement(bytes);
+    const r = decodeAnnouncement(bytes, this.#seal);
     if (!r.ok) {
       this.#events.push(
         r.major === undefined

@@ -17,9 +17,11 @@
  * |     24 |    2 | TCP port of the sender's link listener, 1..65535               |
  * |     26 |    … | Options: type (1 byte), length (1 byte), value                 |
  *
- * Options ({@linkcode OptionType}): the device id (required in 2.0), further
- * addresses of the device, and numbers reserved for the trust issue's
- * rotating identifier and account tag. An option whose type has bit 7 set
+ * Options ({@linkcode OptionType}): the device id in the clear, or sealed
+ * (`SEALED_ID`, for devices with an account: only account members can read
+ * it, and it looks different in every datagram, so an observer cannot
+ * follow a device across restarts); further addresses of the device; and
+ * a number reserved for an account tag. An option whose type has bit 7 set
  * is critical: a receiver that does not know it ignores the announcement;
  * other unknown options are skipped.
  *
@@ -66,8 +68,11 @@ export const OptionType = {
   ADDRESS_V4: 0x02,
   /** 18 bytes: a further IPv6 address (16) and TCP port (2). Reserved: 2.0 skips it. */
   ADDRESS_V6: 0x03,
-  /** Reserved for the trust issue: a rotating identifier only account members can resolve. */
-  ROTATING_ID: 0x04,
+  /**
+   * The device id sealed with the account's discovery key (see {@linkcode IdSeal}):
+   * fresh random bytes in every datagram, readable only by account members.
+   */
+  SEALED_ID: 0x04,
   /** Reserved for the trust issue: an account tag over every byte before it (last option). */
   ACCOUNT_TAG: 0x05,
 } as const;
@@ -85,6 +90,30 @@ export interface PeerAddress {
   host: string;
   /** TCP port. */
   port: number;
+}
+
+/**
+ * Seals and opens device ids with an account's discovery key (an AEAD with
+ * a random nonce per datagram, made by the platform): what makes an
+ * announcement readable by the account only, and different every time.
+ */
+export interface IdSeal {
+  /**
+   * Seal a device id.
+   *
+   * @param id The id's 6 bytes.
+   * @param aad The datagram before the option (bound to it).
+   * @returns The sealed bytes (at most 255).
+   */
+  seal(id: Uint8Array, aad: Uint8Array): Uint8Array;
+  /**
+   * Open a sealed id.
+   *
+   * @param sealed The option's value.
+   * @param aad The datagram before the option.
+   * @returns The id's 6 bytes, or `undefined` (another account, or forged).
+   */
+  open(sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined;
 }
 
 /** What an announcement says. */
@@ -127,6 +156,8 @@ export interface AnnouncementInit {
   capabilities?: number;
   /** Further IPv4 addresses of the device. @default {[]} */
   addresses?: readonly PeerAddress[];
+  /** Seal the device id (devices with an account); absent: the id goes in the clear. */
+  seal?: IdSeal;
 }
 
 /**
@@ -231,8 +262,12 @@ export function encodeAnnouncement(init: AnnouncementInit): Uint8Array {
       `Invalid addresses: ${addresses.length} given, at most ${MAX_ADDRESSES} fit`,
     );
   }
-  const b = new Uint8Array(HEADER_SIZE + 8 + 8 * addresses.length);
-  const v = new DataView(b.buffer);
+  const idBytes = new Uint8Array(id.split(":").map((h) => parseInt(h, 16)));
+  const head = new Uint8Array(HEADER_SIZE);
+  let idOption = new Uint8Array(8);
+  const b0 = new Uint8Array(HEADER_SIZE + 8 * addresses.length + 300);
+  const v = new DataView(b0.buffer);
+  const b = b0;
   b.set(MAGIC, 0);
   b[4] = WIRE_MAJOR;
   b[5] = WIRE_MINOR;
@@ -242,11 +277,21 @@ export function encodeAnnouncement(init: AnnouncementInit): Uint8Array {
   for (let i = 0; i < 8; i++) b[12 + i] = parseInt(nonce.slice(2 * i, 2 * i + 2), 16);
   v.setUint32(20, ttl);
   v.setUint16(24, port);
+  head.set(b.subarray(0, HEADER_SIZE));
+  if (init.seal !== undefined) {
+    const sealed = init.seal.seal(idBytes, head);
+    idOption = new Uint8Array(2 + sealed.length);
+    idOption[0] = OptionType.SEALED_ID;
+    idOption[1] = sealed.length;
+    idOption.set(sealed, 2);
+  } else {
+    idOption[0] = OptionType.DEVICE_ID;
+    idOption[1] = 6;
+    idOption.set(idBytes, 2);
+  }
   let at = HEADER_SIZE;
-  b[at] = OptionType.DEVICE_ID;
-  b[at + 1] = 6;
-  id.split(":").forEach((h, i) => (b[at + 2 + i] = parseInt(h, 16)));
-  at += 8;
+  b.set(idOption, at);
+  at += idOption.length;
   for (const a of addresses) {
     if (!isUnicastIPv4(a?.host)) {
       throw new ParameterError(
@@ -259,7 +304,7 @@ export function encodeAnnouncement(init: AnnouncementInit): Uint8Array {
     v.setUint16(at + 6, checkPort(a.port, "address port"));
     at += 8;
   }
-  return b;
+  return b.slice(0, at);
 }
 
 function hex(b: Uint8Array, start: number, end: number, sep: string): string {
@@ -277,8 +322,12 @@ const MALFORMED: DecodeResult = Object.freeze({ ok: false, reason: "malformed" }
 /**
  * Decode a datagram. Never throws, whatever the bytes: a datagram that is
  * not a usable version-2 announcement gives `ok: false` and the reason.
+ * A sealed id is read with `seal` (this device's account); without it, or
+ * from another account, the announcement is `anonymous`. With a seal, a
+ * clear id is ignored too (anyone can write one).
  *
  * @param bytes A received datagram.
+ * @param seal This device's account's id seal, if it has one.
  * @returns The announcement, or why there is none.
  *
  * @example
@@ -291,7 +340,7 @@ const MALFORMED: DecodeResult = Object.freeze({ ok: false, reason: "malformed" }
  * assert.deepEqual(decodeAnnouncement(new TextEncoder().encode("hello")), { ok: false, reason: "foreign" });
  * ```
  */
-export function decodeAnnouncement(bytes: Uint8Array): DecodeResult {
+export function decodeAnnouncement(bytes: Uint8Array, seal?: IdSeal): DecodeResult {
   if (!(bytes instanceof Uint8Array) || bytes.length < 5) return FOREIGN;
   for (let i = 0; i < 4; i++) if (bytes[i] !== MAGIC[i]) return FOREIGN;
   const major = bytes[4];
@@ -312,7 +361,12 @@ export function decodeAnnouncement(bytes: Uint8Array): DecodeResult {
     if (at > bytes.length) return MALFORMED;
     if (type === OptionType.DEVICE_ID) {
       if (length !== 6 || deviceId !== undefined) return MALFORMED;
-      deviceId = hex(bytes, value, value + 6, ":").toUpperCase();
+      // A device with an account reads sealed ids only: anyone can write a clear one.
+      if (seal === undefined) deviceId = hex(bytes, value, value + 6, ":").toUpperCase();
+    } else if (type === OptionType.SEALED_ID) {
+      if (deviceId !== undefined || seal === undefined) continue;
+      const id = seal.open(bytes.subarray(value, at), bytes.subarray(0, HEADER_SIZE));
+      if (id !== undefined && id.length === 6) deviceId = hex(id, 0, 6, ":").toUpperCase();
     } else if (type === OptionType.ADDRESS_V4) {
       if (length !== 6 || addresses.length === MAX_ADDRESSES) return MALFORMED;
       const host = formatIPv4(v.getUint32(value));

@@ -176,7 +176,7 @@ describe("discovery wire format, version 2.0", () => {
     const skipped = withOptions(
       good,
       [OptionType.ADDRESS_V6, 18, ...new Array(16).fill(0), 0, 80],
-      [OptionType.ROTATING_ID, 16, ...new Array(16).fill(7)],
+      [OptionType.SEALED_ID, 16, ...new Array(16).fill(7)],
       [0x7f, 0],
       [OptionType.ACCOUNT_TAG, 32, ...new Array(32).fill(9)],
     );
@@ -225,7 +225,7 @@ describe("discovery decoder fuzz", () => {
         solicit: true,
         addresses: [{ host: "10.0.0.2", port: 1 }, { host: "10.0.0.3", port: 2 }],
       })),
-      withOptions(encodeAnnouncement(init()), [OptionType.ROTATING_ID, 4, 1, 2, 3, 4]),
+      withOptions(encodeAnnouncement(init()), [OptionType.SEALED_ID, 4, 1, 2, 3, 4]),
     ];
     const deadline = performance.now() + 1500;
     let runs = 0;
@@ -277,5 +277,26 @@ describe("discovery decoder fuzz", () => {
     }
     assert.ok(runs > 1000, `only ${runs} runs`);
     assert.ok(accepted > 0, "the mutations never produced a valid announcement");
+  });
+});
+
+describe("sealed device ids (devices with an account)", () => {
+  /** A toy seal for the wire test: XOR with a key byte, the AAD's first byte as a tag. */
+  const seal = (k: number) => ({
+    seal: (id: Uint8Array, aad: Uint8Array) =>
+      new Uint8Array([Math.floor(Math.random() * 256), aad[4], ...id.map((b) => b ^ k)]),
+    open: (s: Uint8Array, aad: Uint8Array) =>
+      s.length === 8 && s[1] === aad[4] ? s.subarray(2).map((b) => b ^ k) : undefined,
+  });
+
+  it("carries the id sealed: readable with the account's seal, anonymous without", () => {
+    const bytes = encodeAnnouncement({ ...init(), seal: seal(0x5a) });
+    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    assert.ok(!hex.includes(A.replaceAll(":", "").toLowerCase()), "the id is not in the clear");
+    const r = decodeAnnouncement(bytes, seal(0x5a));
+    assert.ok(r.ok && r.announcement.deviceId === A);
+    assert.deepEqual(decodeAnnouncement(bytes), { ok: false, reason: "anonymous" });
+    const other = decodeAnnouncement(bytes, { ...seal(0x5a), open: () => undefined });
+    assert.deepEqual(other, { ok: false, reason: "anonymous" });
   });
 });

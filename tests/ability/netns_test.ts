@@ -36,7 +36,12 @@ describeWith("abilityConnectionManager across two network namespaces", {
   it("collaborates across namespaces; a cut link is NETWORK_DISCONNECTED", async () => {
     const [nsA, nsB] = lan!.namespaces;
     const [addrA, addrB] = lan!.addresses;
-    const common = { LINKWEAVE_DISCOVERY: "off", LINKWEAVE_KEEPALIVE_TIMEOUT: "2000" };
+    const common = {
+      LINKWEAVE_DISCOVERY: "off",
+      LINKWEAVE_KEEPALIVE_TIMEOUT: "2000",
+      // Off loopback a device needs an account of its own (both share this one).
+      LINKWEAVE_ACCOUNT: "ability netns test account",
+    };
     const b = start("tests/ability/_peer.ts", {
       ...common,
       LINKWEAVE_DEVICE_ID: B,

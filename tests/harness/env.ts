@@ -29,6 +29,8 @@ export interface Needs {
   root?: boolean;
   /** Commands on PATH, each with the Debian package that provides it. */
   commands?: Record<string, string>;
+  /** Modules of the system Python (`/usr/bin/python3`), each with its Debian package. */
+  python?: Record<string, string>;
   /** Only on these runtimes; elsewhere the suite is skipped even with `TEST_ALL` (not a machine need). */
   runtimes?: Runtime[];
 }
@@ -50,6 +52,23 @@ export function hasCommand(name: string): boolean {
   return found;
 }
 
+/**
+ * Whether the system Python (`/usr/bin/python3`, not a pyenv one) has a module.
+ *
+ * @param name The module.
+ * @returns `true` when `import <name>` works.
+ */
+export function hasPythonModule(name: string): boolean {
+  const key = `python:${name}`;
+  let found = commandCache.get(key);
+  if (found === undefined) {
+    found =
+      spawnSync("/usr/bin/python3", ["-c", `import ${name}`], { stdio: "ignore" }).status === 0;
+    commandCache.set(key, found);
+  }
+  return found;
+}
+
 /** Whether this process runs as root. */
 export function isRoot(): boolean {
   return typeof process.getuid === "function" && process.getuid() === 0;
@@ -67,6 +86,9 @@ export function missing(needs: Needs): string | undefined {
   if (needs.root && !isRoot()) gaps.push("root");
   for (const [cmd, pkg] of Object.entries(needs.commands ?? {})) {
     if (!hasCommand(cmd)) packages.add(pkg);
+  }
+  for (const [module, pkg] of Object.entries(needs.python ?? {})) {
+    if (!hasPythonModule(module)) packages.add(pkg);
   }
   if (packages.size > 0) {
     gaps.push(`apt-get install -y ${[...packages].sort().join(" ")}`);

@@ -18,8 +18,46 @@ import {
   type PeerLink,
 } from "../../core/device/endpoint.ts";
 import type { Codec } from "../../core/proto/frame.ts";
+import type { Identity, TrustView } from "../../core/proto/handshake/secure.ts";
 import { createCodec } from "../../wasm/mod.ts";
 import { nativeCrc } from "../../platform/crc.ts";
+import { nodeCrypto } from "../../platform/crypto.ts";
+
+/** A device's trust store, in memory. */
+export class MemoryTrust implements TrustView {
+  /** Pinned keys by device id. */
+  readonly pins: Map<string, Uint8Array> = new Map();
+  /** Paired device ids. */
+  readonly pairs: Set<string> = new Set();
+  /** The pinned key of a device. */
+  pinned(id: string): Uint8Array | undefined {
+    return this.pins.get(id);
+  }
+  /** Whether a device was paired. */
+  paired(id: string): boolean {
+    return this.pairs.has(id);
+  }
+  /** Whether any device was paired. */
+  anyPaired(): boolean {
+    return this.pairs.size > 0;
+  }
+  /** Pin a key. */
+  pin(id: string, key: Uint8Array): void {
+    this.pins.set(id, key);
+  }
+  /** Trust a key as paired. */
+  pair(id: string, key: Uint8Array): void {
+    this.pins.set(id, key);
+    this.pairs.add(id);
+  }
+  /** Revoked keys by device id. */
+  readonly refused: Map<string, Uint8Array> = new Map();
+  /** Whether a key was revoked. */
+  revoked(id: string, key: Uint8Array): boolean {
+    const r = this.refused.get(id);
+    return r !== undefined && r.length === key.length && r.every((b, i) => b === key[i]);
+  }
+}
 
 /** One device of the network. */
 export class VirtualDevice {
@@ -35,10 +73,14 @@ export class VirtualDevice {
   alive = true;
   /** Whether it is frozen (handles and sends nothing, like SIGSTOP). */
   frozen = false;
+  /** The profile of the channels it dials to a peer (`undefined`: linkweave, with its handshake). */
+  profileFor: (peer: string) => string | undefined = () => undefined;
   /** Answers incoming streams: `true` accepts, a number rejects with that code. */
   acceptor: (name: string, peer: string) => true | number = () => true;
   /** Data received per owner tag. */
   readonly received: Map<unknown, Uint8Array[]> = new Map();
+  /** Its trust store (secure devices). */
+  trust: MemoryTrust | undefined;
 
   /**
    * @param id The device id.
@@ -97,6 +139,35 @@ export class VirtualNet {
   #nextChannel = 1;
   #nonce = 0;
   #pendingDials: { at: number; dev: VirtualDevice; peer: string }[] = [];
+  #identities = new Map<string, Identity>();
+  /** Change bytes in flight (attacks): return what arrives instead. */
+  tamper: (from: VirtualDevice, to: VirtualDevice, bytes: Uint8Array) => Uint8Array = (_f, _t, b) =>
+    b;
+
+  /**
+   * Secure options for a device: its identity (the same key at every restart
+   * unless `newKey`), an account, a fresh trust store.
+   *
+   * @param id The device id.
+   * @param account The account key, or none.
+   * @param newKey Make a new key (another device claiming the id).
+   * @returns The options, with the trust store to inspect.
+   */
+  secure(
+    id: string,
+    account: Uint8Array | undefined,
+    newKey = false,
+  ): { security: NonNullable<EndpointOptions["security"]>; trust: MemoryTrust } {
+    const crypto = nodeCrypto();
+    let identity = this.#identities.get(id);
+    if (identity === undefined || newKey) {
+      const k = crypto.ed25519();
+      identity = { id, publicKey: k.publicKey, privateKey: k.privateKey };
+      if (!newKey) this.#identities.set(id, identity);
+    }
+    const trust = new MemoryTrust();
+    return { security: { crypto, identity, account, trust }, trust };
+  }
 
   /** @param options Latency, codec, endpoint options. */
   constructor(options: VirtualNetOptions = {}) {
@@ -112,7 +183,10 @@ export class VirtualNet {
    * @param options Endpoint options for this device.
    * @returns The device.
    */
-  add(id: string, options: Partial<EndpointOptions> = {}): VirtualDevice {
+  add(
+    id: string,
+    options: Partial<EndpointOptions> & { trust?: MemoryTrust } = {},
+  ): VirtualDevice {
     const ep = new Endpoint({
       codec: this.#codec,
       ...this.#endpoint,
@@ -121,6 +195,7 @@ export class VirtualNet {
       nonce: `n${++this.#nonce}`,
     });
     const dev = new VirtualDevice(id, ep);
+    dev.trust = options.trust;
     this.#devices.push(dev);
     this.#pipes.set(dev, new Map());
     this.#routes.set(id, dev);
@@ -181,6 +256,30 @@ export class VirtualNet {
   ): unknown {
     const owner = options.owner ?? { peer, name };
     dev.ep.connect(peer, name, { deadline: this.now + 10_000, ...options, owner }, this.now);
+    return owner;
+  }
+
+  /**
+   * Open a channel from `dev` to `target` that pairs with `code` (as the
+   * driver does for `pairing.enter`).
+   *
+   * @param dev The device that enters the code.
+   * @param target The device that shows it.
+   * @param code The code typed.
+   * @returns The owner tag of the attempt.
+   */
+  pair(dev: VirtualDevice, target: VirtualDevice, code: string): unknown {
+    const owner = { pair: target.id };
+    const a = this.#nextChannel++;
+    const b = this.#nextChannel++;
+    const ab: Pipe = { from: dev, to: target, fromId: a, toId: b, queue: [], up: true };
+    const ba: Pipe = { from: target, to: dev, fromId: b, toId: a, queue: [], up: true };
+    ab.peer = ba;
+    ba.peer = ab;
+    this.#pipes.get(dev)!.set(a, ab);
+    this.#pipes.get(target)!.set(b, ba);
+    target.ep.handleChannel(b, { dialer: false }, this.now);
+    dev.ep.handleChannel(a, { dialer: true, pair: { code, owner } }, this.now);
     return owner;
   }
 
@@ -261,7 +360,10 @@ export class VirtualNet {
         busy = any = true;
         const p = this.#pipes.get(dev)!.get(tx.channel);
         if (p === undefined || !p.up) continue;
-        p.queue.push({ at: this.now + this.#latency, bytes: tx.bytes.slice() });
+        p.queue.push({
+          at: this.now + this.#latency,
+          bytes: this.tamper(dev, p.to, tx.bytes.slice()),
+        });
         this.#flows.add(p);
       }
       for (let e = dev.ep.pollEvent(); e; e = dev.ep.pollEvent()) {
@@ -317,8 +419,9 @@ export class VirtualNet {
     ba.peer = ab;
     this.#pipes.get(dev)!.set(a, ab);
     this.#pipes.get(target)!.set(b, ba);
-    target.ep.handleChannel(b, { dialer: false }, this.now);
-    dev.ep.handleChannel(a, { dialer: true, peer }, this.now);
+    const profile = dev.profileFor(peer);
+    target.ep.handleChannel(b, { dialer: false, profile, peer: profile && dev.id }, this.now);
+    dev.ep.handleChannel(a, { dialer: true, peer, profile }, this.now);
   }
 
   /** Close one end: the far end sees bytes already sent, then the close. */

@@ -5,10 +5,11 @@
  * by the device with the lower id. `docs/link-protocol.md` section 2.
  *
  * A device that restarted (a new nonce under a known id) replaces its old
- * link only once that link is dead: silent for the whole keep-alive timeout.
- * While the old link is alive the newcomer is refused as a clash, so nobody
- * can evict a live device's link by claiming its id (the trust issue makes
- * the id itself a proof).
+ * link at once when it proved its identity (the secure handshake: the same
+ * key as before). Without that proof (`security: "none"`) it replaces the
+ * old link only once that link is dead, silent for the whole keep-alive
+ * timeout; while the old link is alive the newcomer is refused as a clash,
+ * so nobody can evict a live device's link by claiming its id.
  *
  * @example
  * ```ts
@@ -37,6 +38,11 @@ export interface PeerSituation {
   dialing: boolean;
   /** A link silent this long is dead (the keep-alive timeout, ms). */
   deadMs: number;
+  /**
+   * Whether the peer proved its identity (secure handshake): then a new
+   * nonce under its id is its restart, and replaces the old link at once.
+   */
+  proven?: boolean;
 }
 
 /**
@@ -54,6 +60,7 @@ export function decideIncoming(
   if (hello.id === at.localId) return hello.nonce === at.localNonce ? "self" : "clash";
   if (at.linkNonce !== undefined) {
     if (at.linkNonce === hello.nonce) return "duplicate";
+    if (at.proven) return "replace";
     return (at.linkSilentMs ?? 0) >= at.deadMs ? "replace" : "clash";
   }
   if (at.dialing && at.localId < hello.id) return "duplicate";

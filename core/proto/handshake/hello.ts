@@ -70,30 +70,35 @@ export function encodeHello(codec: Codec, hello: Hello): Uint8Array {
   ]).slice();
 }
 
-/** What {@linkcode HelloReader.push} found. */
-export type HelloResult =
-  | { hello: Hello; rest: Uint8Array }
-  | { error: string; version?: number };
+/** What {@linkcode HandshakeReader.push} found: one handshake payload and the bytes after it. */
+export type FrameResult = { payload: Uint8Array; rest: Uint8Array } | { error: string };
 
-/** Reads the handshake frame at the start of a channel. */
-export class HelloReader {
+/**
+ * Reads handshake frames (CONTROL frames on stream 0) off the front of a
+ * channel, one at a time, with the codec's own decoder, and hands back the
+ * bytes after each (which may hold the next handshake frame, or already
+ * belong to the link).
+ */
+export class HandshakeReader {
   #decoder;
   #buf: Uint8Array = new Uint8Array(0);
   #payload: Uint8Array | undefined;
   #type = -1;
   #stream = -1;
+  #length = 0;
+  #codec: Codec;
   #onFrame = (f: Frame): void => {
     if (this.#payload !== undefined) return;
     this.#type = f.type;
     this.#stream = f.stream;
-    this.#payload = f.length <= MAX_HELLO ? f.payload.slice() : new Uint8Array(0);
+    this.#payload = f.payload.slice();
     this.#length = f.length;
   };
-  #length = 0;
 
-  /** @param codec The framing codec, whose decoder reads the frame. */
+  /** @param codec The framing codec, whose decoder reads the frames. */
   constructor(codec: Codec) {
-    // A first frame larger than a handshake is refused as soon as its header is read.
+    this.#codec = codec;
+    // A frame larger than a handshake is refused as soon as its header is read.
     this.#decoder = codec.createDecoder({ maxFrameSize: MAX_HELLO + FRAME_OVERHEAD });
   }
 
@@ -101,47 +106,90 @@ export class HelloReader {
    * Feed bytes.
    *
    * @param bytes The next bytes of the channel.
-   * @returns `undefined` while incomplete; the hello and the bytes after it;
-   *   or an error message when the channel does not speak our protocol
-   *   (with the peer's version when that was the problem).
+   * @returns `undefined` while the frame is incomplete; its payload and the
+   *   bytes after it; or an error when the channel does not speak our protocol.
    */
-  push(bytes: Uint8Array): HelloResult | undefined {
+  push(bytes: Uint8Array): FrameResult | undefined {
     const buf = this.#buf.length === 0 ? bytes.slice() : concat(this.#buf, bytes);
     this.#buf = buf;
     const err = this.#decoder.push(bytes, this.#onFrame);
     const payload = this.#payload;
     if (payload === undefined) return err === 0 ? undefined : bad("frame");
-    this.#buf = new Uint8Array(0);
     if (this.#type !== FrameType.CONTROL || this.#stream !== 0) return bad("first frame");
-    if (this.#length > MAX_HELLO) return bad("size");
-    let body: Record<string, unknown>;
-    try {
-      body = JSON.parse(new TextDecoder().decode(payload));
-    } catch {
-      return bad("payload");
-    }
-    if (typeof body !== "object" || body === null) return bad("payload");
-    const { v, op, id, nonce, reason } = body;
-    if (typeof v !== "number" || !Number.isInteger(v)) return bad("payload");
-    if (v !== PROTOCOL_VERSION) {
-      return {
-        error: `Unsupported link protocol version ${v} (this device speaks ${PROTOCOL_VERSION})`,
-        version: v,
-      };
-    }
-    if (
-      (op !== "hello" && op !== "welcome" && op !== "refuse") || !isDeviceId(id) ||
-      typeof nonce !== "string" || nonce.length > 64
-    ) {
-      return bad("payload");
-    }
-    const hello: Hello = { op, id: id.toUpperCase(), nonce };
-    if (typeof reason === "string" && REASONS.includes(reason)) {
-      hello.reason = reason as RefuseReason;
-    }
-    return { hello, rest: buf.subarray(FRAME_OVERHEAD + this.#length) };
+    const rest = buf.subarray(FRAME_OVERHEAD + this.#length);
+    // Ready for the next handshake frame, from a clean decoder.
+    this.#buf = new Uint8Array(0);
+    this.#payload = undefined;
+    this.#decoder = this.#codec.createDecoder({ maxFrameSize: MAX_HELLO + FRAME_OVERHEAD });
+    return { payload, rest };
   }
 }
+
+/**
+ * Read a plain `hello`/`welcome`/`refuse` payload.
+ *
+ * @param payload The frame's payload.
+ * @returns The hello, or an error (with the peer's version when that was the problem).
+ */
+export function parseHello(
+  payload: Uint8Array,
+): { hello: Hello } | { error: string; version?: number } {
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(new TextDecoder().decode(payload));
+  } catch {
+    return bad("payload");
+  }
+  if (typeof body !== "object" || body === null) return bad("payload");
+  const { v, op, id, nonce, reason } = body;
+  if (typeof v !== "number" || !Number.isInteger(v)) return bad("payload");
+  if (v !== PROTOCOL_VERSION) {
+    return {
+      error: `Unsupported link protocol version ${v} (this device speaks ${PROTOCOL_VERSION})`,
+      version: v,
+    };
+  }
+  if (
+    (op !== "hello" && op !== "welcome" && op !== "refuse") || !isDeviceId(id) ||
+    typeof nonce !== "string" || nonce.length > 64
+  ) {
+    return bad("payload");
+  }
+  const hello: Hello = { op, id: id.toUpperCase(), nonce };
+  if (typeof reason === "string" && REASONS.includes(reason)) {
+    hello.reason = reason as RefuseReason;
+  }
+  return { hello };
+}
+
+/** Reads the plain handshake frame at the start of a channel (`HandshakeReader` + `parseHello`). */
+export class HelloReader {
+  #r: HandshakeReader;
+
+  /** @param codec The framing codec. */
+  constructor(codec: Codec) {
+    this.#r = new HandshakeReader(codec);
+  }
+
+  /**
+   * Feed bytes.
+   *
+   * @param bytes The next bytes of the channel.
+   * @returns `undefined` while incomplete; the hello and the bytes after it;
+   *   or an error (with the peer's version when that was the problem).
+   */
+  push(bytes: Uint8Array): HelloResult | undefined {
+    const got = this.#r.push(bytes);
+    if (got === undefined || "error" in got) return got;
+    const h = parseHello(got.payload);
+    return "error" in h ? h : { hello: h.hello, rest: got.rest };
+  }
+}
+
+/** What {@linkcode HelloReader.push} found. */
+export type HelloResult =
+  | { hello: Hello; rest: Uint8Array }
+  | { error: string; version?: number };
 
 function bad(what: string): { error: string } {
   return { error: `Not a linkweave channel: bad handshake ${what}` };
