@@ -16,12 +16,20 @@ import { start } from "./_script.ts";
 import * as root from "../mod.ts";
 import * as linkEnhance from "../link_enhance.ts";
 import * as socket from "../socket.ts";
+import * as device from "../device.ts";
+import * as abilityConnectionManager from "../ability_connection_manager.ts";
+import * as distributedDeviceManager from "../distributed_device_manager.ts";
+import * as image from "../image.ts";
 
 /** The public modules and what each exports. */
 const MODULES: Record<string, Record<string, unknown>> = {
   "mod.ts": root,
   "link_enhance.ts": linkEnhance,
   "socket.ts": socket,
+  "device.ts": device,
+  "ability_connection_manager.ts": abilityConnectionManager,
+  "distributed_device_manager.ts": distributedDeviceManager,
+  "image.ts": image,
 };
 const DIR = ".test-results/doc-examples";
 const EXIT_MS = 20_000;

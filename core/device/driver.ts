@@ -48,6 +48,9 @@ interface ChannelSlot {
 /** The most received bytes handed to the endpoint before the driver may write again. */
 const RX_SLICE = 64 * 1024;
 
+/** Socket codes of a channel the peer's side ended abruptly: ECONNRESET, EPIPE. */
+const PEER_RESET = new Set([2301104, 2301032]);
+
 /** The device driver. */
 export class DeviceDriver implements DeviceRuntime {
   readonly deviceId: string;
@@ -70,6 +73,8 @@ export class DeviceDriver implements DeviceRuntime {
   #timerAt = Infinity;
   #lingers = new Set<() => void>();
   #closing: Promise<void> | undefined;
+  /** Links whose channel the peer's side ended (see `Port.onClosed`). */
+  #endedByPeer = new WeakSet<PeerLink>();
   #remembered: ((deviceId: string) => PeerAddress | undefined) | undefined;
 
   private constructor(
@@ -382,6 +387,12 @@ export class DeviceDriver implements DeviceRuntime {
         if (slot.closed && !this.#slots.has(id)) return;
         slot.closed = true;
         this.#forgetSlot(id);
+        const code = (error as { code?: unknown } | undefined)?.code;
+        if (error === undefined || PEER_RESET.has(code as number)) {
+          for (const pl of this.#ep.links.values()) {
+            if (pl.channels.has(id)) this.#endedByPeer.add(pl);
+          }
+        }
         this.#ep.handleChannelClosed(id, error?.message ?? "closed by peer", this.#host.now());
         this.#flush();
       },
@@ -518,7 +529,7 @@ export class DeviceDriver implements DeviceRuntime {
   }
 
   #event(ev: EndpointEvent): void {
-    if (deliverToPort(ev)) return;
+    if (deliverToPort(ev, (pl) => this.#endedByPeer.has(pl))) return;
     switch (ev.type) {
       case "connectFailed": {
         const port = ev.owner as Port;

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { DisconnectReason } from "../error_codes.ts";
 import type { EndpointEvent, PeerLink } from "./endpoint.ts";
 
 /** What a port needs from the driver. */
@@ -99,8 +100,12 @@ export class Port implements ConnectionRef {
    * The connection closed: the peer closed it or the link went away.
    *
    * @param _reason Why (`DisconnectReason`).
+   * @param _byPeer Whether the peer's side ended it: it closed the stream, or
+   *   its end of the link's channel closed (its process exited: the channel
+   *   saw an orderly end or a reset), as opposed to the link being lost
+   *   (silence, a local failure, a protocol error).
    */
-  onClosed(_reason: number): void {}
+  onClosed(_reason: number, _byPeer: boolean): void {}
   /** The send queue is back to half full or less after it had filled up. */
   onDrain(): void {}
 }
@@ -123,9 +128,14 @@ export type Acceptor = (request: IncomingRequest) => Port | number;
 /**
  * Hand an endpoint event about one connection to its port.
  *
+ * @param ev The event.
+ * @param endedByPeer Whether the peer's side ended a link's channel (for `onClosed`).
  * @returns `false` when the event is not about a connection.
  */
-export function deliverToPort(ev: EndpointEvent): boolean {
+export function deliverToPort(
+  ev: EndpointEvent,
+  endedByPeer: (link: PeerLink) => boolean = () => false,
+): boolean {
   switch (ev.type) {
     case "opening": {
       const port = ev.owner as Port;
@@ -139,13 +149,16 @@ export function deliverToPort(ev: EndpointEvent): boolean {
     case "rejected":
     case "closed": {
       const port = ev.owner as Port;
+      const byPeer = ev.type === "closed" &&
+        (ev.reason !== DisconnectReason.LINK_CLOSED ||
+          (port.link !== undefined && endedByPeer(port.link)));
       if (ev.type === "rejected" || ev.type === "closed") port.link = undefined;
       if (port.driver === undefined) return true;
       if (ev.type === "data") port.onData(ev.data);
       else if (ev.type === "drain") port.onDrain();
       else if (ev.type === "opened") port.onOpened();
       else if (ev.type === "rejected") port.onRejected(ev.code);
-      else port.onClosed(ev.reason);
+      else port.onClosed(ev.reason, byPeer);
       return true;
     }
   }
