@@ -20,9 +20,11 @@
  *   `{"connect":name,"result":ConnectResult,"ms":...,"echo":...}`.
  * - `stream <id> <name> <ms>`: open one connection and send `seq <n>` on it
  *   every `ms`, checking that the answers come back in order. Prints
- *   `{"stream":"up"}`, or `{"stream":"failed","result":...}`, and
+ *   `{"stream":"up"}`, or `{"stream":"failed","result":...}`, then
+ *   `{"stream":"flowing"}` at the first answer, and
  *   `{"stream":"down","reason":...}` when the connection is lost.
- * - `stop`: stop sending, wait for the answers in flight (5 s at most), close,
+ * - `stop`: stop sending (after one last message), wait for the answers in
+ *   flight (5 s at most), close,
  *   and print `{"stream":"done","sent":n,"echoed":n,"bad":[...],"down":n,"first":t,"last":t}`
  *   (`first` and `last`: when the first and the last echo came, ms since the epoch).
  * - `links`: print `{"links":[[peerId, channels], ...]}`.
@@ -126,7 +128,10 @@ async function startStream(id: string, name: string, ms: number): Promise<void> 
     if (text !== `seq ${s.echoed}`) s.bad.push(text);
     s.echoed++;
     s.last = Date.now();
-    if (s.first === 0) s.first = s.last;
+    if (s.first === 0) {
+      s.first = s.last;
+      print({ stream: "flowing" });
+    }
   });
   conn.on("disconnected", (reason) => {
     s.down++;
@@ -149,6 +154,11 @@ async function stopStream(): Promise<void> {
   if (s === undefined) return print({ stream: "none" });
   stream = undefined;
   clearInterval(s.timer);
+  if (s.down === 0) {
+    // One more, so that the last echo comes after this command.
+    s.conn.sendData(enc.encode(`seq ${s.sent}`).buffer);
+    s.sent++;
+  }
   const until = Date.now() + 5000;
   while (s.echoed < s.sent && s.down === 0 && Date.now() < until) {
     await new Promise((r) => setTimeout(r, 20));
