@@ -52,6 +52,14 @@ export interface Child {
   waitFor(re: RegExp, ms?: number): Promise<RegExpMatchArray>;
   /** Kill it with SIGKILL if it still runs. */
   kill(): void;
+  /** Write to its stdin (started with `stdin: true`). */
+  write(text: string): void;
+}
+
+/** Options of {@linkcode start}. */
+export interface StartOptions {
+  /** Give the child a stdin pipe for {@linkcode Child.write} (else it has none). @default {false} */
+  stdin?: boolean;
 }
 
 /**
@@ -60,15 +68,22 @@ export interface Child {
  * @param module The module, relative to the repository.
  * @param env Extra environment variables.
  * @param prefix A command to run it under, e.g. `["ip", "netns", "exec", "ns1"]`.
+ * @param options Whether it gets a stdin pipe.
  * @returns The child.
  */
-export function start(module: string, env: Record<string, string>, prefix: string[] = []): Child {
+export function start(
+  module: string,
+  env: Record<string, string>,
+  prefix: string[] = [],
+  options: StartOptions = {},
+): Child {
   const [cmd, args] = scriptCommand(module);
   const argv = [...prefix, cmd, ...args];
   const proc = spawn(argv[0], argv.slice(1), {
     env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
   });
+  proc.stdin?.on("error", () => {}); // a child that exited
   let out = "";
   let err = "";
   proc.stdout!.on("data", (b: Uint8Array) => (out += new TextDecoder().decode(b)));
@@ -100,6 +115,10 @@ export function start(module: string, env: Record<string, string>, prefix: strin
       const m = (out + err).match(re);
       if (m !== null) return m;
       throw new Error(`${module}: no ${re} within ${ms} ms\nstdout: ${out}\nstderr: ${err}`);
+    },
+    write(text) {
+      if (proc.stdin === null) throw new Error(`${module} was started without stdin`);
+      if (!gone) proc.stdin.write(text);
     },
     kill() {
       // Not proc.kill(): Deno marks a child sent SIGSTOP as killed and would

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { createDevice, type Device } from "../link_enhance.ts";
+import { runtimeHost } from "../platform/host.ts";
 import type { Connection, ConnectResult } from "../link_enhance.ts";
 
 const A = "02:00:00:00:7A:01";
@@ -26,7 +27,10 @@ after(async () => {
   rmSync(state, { recursive: true, force: true });
 });
 
-function device(id: string, account: string, peers: string[] = []): Device {
+function device(id: string, account: string, peers: string[] = [], warned?: string[]): Device {
+  const host = warned === undefined
+    ? undefined
+    : { ...runtimeHost(), warn: (m: string) => void warned.push(m) };
   const d = createDevice({
     deviceId: id,
     port: 0,
@@ -34,7 +38,7 @@ function device(id: string, account: string, peers: string[] = []): Device {
     account,
     peers,
     connectTimeout: 8000,
-  });
+  }, host);
   devices.push(d);
   return d;
 }
@@ -81,6 +85,25 @@ describe("trust over real sockets", () => {
     assert.deepEqual(missing, bad, "the same answer whether the server exists or not");
     assert.ok(performance.now() - started < 4000, "failed at once, not at the timeout");
     await Promise.all([a2.close(), outsider.close()]);
+  });
+
+  it("a refused handshake is logged once, not once more as the failed connect", async () => {
+    const a = device("02:00:00:00:7A:21", "blue");
+    const port = (await a.runtime()).port;
+    serve(a, "svc");
+    const lines: string[] = [];
+    const outsider = device(
+      "02:00:00:00:7C:22",
+      "red",
+      [`02:00:00:00:7A:21@127.0.0.1:${port}`],
+      lines,
+    );
+    for (const name of ["svc", "svc", "other"]) {
+      const [r] = await connect(outsider, "02:00:00:00:7A:21", name);
+      assert.equal(r.success, false);
+    }
+    assert.equal(lines.length, 1, lines.join("\n"));
+    assert.match(lines[0], /refused the channel: account/);
   });
 
   it("pairing with the shown code lets devices of different accounts connect by id", async () => {

@@ -166,8 +166,11 @@ export type EndpointEvent =
   | { type: "closeChannel"; channel: ChannelId; why: string }
   /** A connect request got its stream: send on it once `opened`. */
   | { type: "opening"; owner: unknown; link: PeerLink; stream: number }
-  /** A connect request failed before its stream opened. */
-  | { type: "connectFailed"; owner: unknown; code: number; message: string }
+  /**
+   * A connect request failed before its stream opened; `warned` when the
+   * endpoint already reported the cause as a `warn` (a refused handshake).
+   */
+  | { type: "connectFailed"; owner: unknown; code: number; message: string; warned?: boolean }
   /** A link came up. */
   | { type: "linkUp"; link: PeerLink }
   /** A link went down. */
@@ -330,6 +333,7 @@ export class EndpointCore {
           owner: w.owner,
           code: ErrorCode.INTERNAL_ERROR,
           message: `Cannot connect to ${ch.expect}: ${message}${hint}`,
+          warned: true,
         });
       }
     }

@@ -534,7 +534,8 @@ export class DeviceDriver implements DeviceRuntime {
       case "connectFailed": {
         const port = ev.owner as Port;
         trace("connectFailed", { peer: port.peerId, code: ev.code, message: ev.message });
-        if (this.#closing === undefined) {
+        // A refused handshake was reported once already, as its own warning.
+        if (this.#closing === undefined && !ev.warned) {
           this.#warnOnce(`connect:${port.peerId}`, `linkweave: ${ev.message}`);
         }
         if (port.driver !== undefined) port.onFailed(ev.code, ev.message);

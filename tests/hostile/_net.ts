@@ -1,6 +1,7 @@
 /**
- * The network of the hostile discovery suite, made of network namespaces
- * this test creates (names start with `disc`), all removed by `close()`:
+ * The network of the hostile suites, made of network namespaces the test
+ * creates (names start with the suite's prefix, `disc` by default), all
+ * removed by `close()`:
  *
  * ```
  *   LAN A (bridge)                     LAN B (bridge)
@@ -48,16 +49,17 @@ export interface HostileNet {
 /**
  * Build the network.
  *
+ * @param prefix The start of every namespace and interface name (a few letters).
  * @returns The network.
  */
-export function createHostileNet(): HostileNet {
+export function createHostileNet(prefix = "disc"): HostileNet {
   const tag = `${process.pid % 10000}${Math.floor(Math.random() * 100)}`;
   const x = 100 + (process.pid % 50);
   const y = Math.floor(Math.random() * 250);
   const lanA = `10.${x}.${y}`;
   const lanB = `10.${x + 60}.${y}`;
-  const hub = `disc-sw-${tag}`;
-  const names = ["v", "r", "f", "o"].map((n) => `disc${n}-${tag}`);
+  const hub = `${prefix}-sw-${tag}`;
+  const names = ["v", "r", "f", "o"].map((n) => `${prefix}${n}-${tag}`);
   const made: string[] = [];
   const close = () => {
     for (const ns of made) spawnSync("ip", ["netns", "del", ns]);
@@ -81,7 +83,7 @@ export function createHostileNet(): HostileNet {
       ip("-n", hub, "link", "set", br, "up");
     }
     const [v, r, f, o] = names;
-    const dev = (n: string, lan: string) => `disc${n}${lan}${tag}`.slice(0, 15);
+    const dev = (n: string, lan: string) => `${prefix}${n}${lan}${tag}`.slice(0, 15);
     link(v, dev("v", "a"), "bra", `${lanA}.1`);
     link(v, dev("v", "b"), "brb", `${lanB}.1`);
     link(r, dev("r", "a"), "bra", `${lanA}.2`);
