@@ -10,7 +10,13 @@
  *    bytes each connection delivered in a fixed window (vs yamux's).
  * 3. Round-trip time of a 1 KiB echo, p50 and p99, idle and while another
  *    connection saturates the same link; vs the raw API's 1 KiB ping-pong,
- *    idle and while another raw connection saturates loopback.
+ *    idle and while another raw connection saturates loopback; vs yamux
+ *    under the same load (a yamux stream saturating, the round trips on a
+ *    second stream of the same session); and vs today's code (`--today REV`,
+ *    by default {@linkcode TODAY}: the link before the in-flight budget,
+ *    checked out with `git archive` into a temporary directory, sender and
+ *    receiver both), idle and loaded, with the bulk rate the load carried
+ *    while the round trips ran. `--today none` leaves today's code out.
  * 4. The same 100-stream workload through `@chainsafe/libp2p-yamux` over a
  *    `node:net` connection (`bench/_yamux.ts`).
  * 5. Resident memory per idle connection (both ends, fresh processes, after
@@ -28,19 +34,35 @@
  *
  * @module
  */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import * as net from "node:net";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { setImmediate } from "node:timers";
-import { fileURLToPath } from "node:url";
-import { report, type Row, row } from "./_report.ts";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { report, type Row, row, type Target } from "./_report.ts";
 import { type Child, collect, serveRole, sleep, spawnRole } from "./_ctl.ts";
 import { RAW_NAME, rawConnect, rawListen, type RawSocket } from "./_raw.ts";
 import { drained, messageBytes, yamuxOver, type YamuxStream } from "./_yamux.ts";
 import { type Connection, createDevice, type Device } from "../link_enhance.ts";
 
 const SCRIPT = fileURLToPath(import.meta.url);
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SENDER = "02:00:00:00:BE:01";
 const RECEIVER = "02:00:00:00:BE:02";
+/** Today's code runs as its own pair of devices. */
+const SENDER_TODAY = "02:00:00:00:BE:03";
+const RECEIVER_TODAY = "02:00:00:00:BE:04";
+/**
+ * The commit before the in-flight budget and the link acknowledgement
+ * (issue 19): what row 3 calls today's code.
+ */
+const TODAY = "e4a0b5a9060b97556b6b07ca3f5659f8e0b021f6";
+/** First byte of a stream of the yamux round-trip server: what the stream is for. */
+const ROLE_ECHO = 0x65;
+const ROLE_SINK = 0x73;
 const MSG = 1024;
 /** Messages per row-1 run (about half a second to a second each). */
 const ROW1_MSGS = 200_000;
@@ -157,8 +179,8 @@ function checkLink(what: string): void {
   throw new Error(`${what}: a linkweave connection was disconnected (${why})`);
 }
 
-function connectTo(dev: Device, name: string): Promise<Connection> {
-  const c = dev.createConnection(RECEIVER, name);
+function connectTo(dev: Device, name: string, peer = RECEIVER): Promise<Connection> {
+  const c = dev.createConnection(peer, name);
   c.on("disconnected", (reason) => broken ??= `reason ${reason}, server "${name}"`);
   return new Promise((resolve, reject) => {
     c.on(
@@ -176,11 +198,20 @@ interface PeerPorts {
   rawSink: number;
   rawEcho: number;
   yamux: number;
+  yamuxRtt: number;
 }
 
-async function peerRole(): Promise<void> {
-  const dev = createDevice({
-    deviceId: RECEIVER,
+/**
+ * The receiving end: linkweave servers (`sink`, `echo`, `mux`) on a device
+ * made by `create` (this tree's `createDevice`, or today's), and, unless
+ * `linkOnly`, the raw and yamux baselines.
+ */
+async function peerRole(
+  create: typeof createDevice,
+  options: { deviceId: string; linkOnly: boolean },
+): Promise<void> {
+  const dev = create({
+    deviceId: options.deviceId,
     port: 0,
     bind: "127.0.0.1",
     discovery: "off",
@@ -214,6 +245,32 @@ async function peerRole(): Promise<void> {
   });
   mux.start();
 
+  const handlers = {
+    reset: ({ kind }: { kind: string }) => counters[kind].clear(),
+    cpu: () => cpuMs(),
+    /** Bytes each connection of `kind` delivered in a window of `ms` after `warm` ms. */
+    async window({ kind, warm, ms }: { kind: string; warm: number; ms: number }) {
+      await sleep(warm);
+      const start = new Map([...counters[kind]].map((k) => [k, k.bytes]));
+      const t0 = performance.now();
+      await sleep(ms);
+      const elapsed = performance.now() - t0;
+      return { elapsed, bytes: [...start].map(([k, b]) => k.bytes - b) };
+    },
+    /** Resolve once nothing arrived for `ms`. */
+    async quiet({ ms }: { ms: number }) {
+      const deadline = performance.now() + 20_000;
+      while (performance.now() - lastRx < ms) {
+        if (performance.now() > deadline) throw new Error("receiver never went quiet");
+        await sleep(20);
+      }
+    },
+  };
+  if (options.linkOnly) {
+    serveRole({ lw: rt.port }, handlers);
+    return;
+  }
+
   const rawSink = await rawListen((s) => {
     let n = 0;
     return (b) => {
@@ -223,6 +280,25 @@ async function peerRole(): Promise<void> {
     };
   });
   const rawEcho = await rawListen((s) => (b) => s.write(b));
+
+  // Row 3's yamux: each stream's first byte says whether it echoes or sinks.
+  const yRtt = net.createServer((socket) => {
+    const m = yamuxOver(socket, false);
+    m.addEventListener("stream", (evt) => {
+      const s = (evt as CustomEvent<YamuxStream>).detail;
+      let role = 0;
+      s.addEventListener("message", (e) => {
+        lastRx = performance.now();
+        let data = (e as unknown as { data: Uint8Array }).data;
+        if (role === 0) {
+          role = data.subarray(0, 1)[0];
+          data = data.subarray(1);
+        }
+        if (role === ROLE_ECHO && data.byteLength > 0) s.send(data);
+      });
+    });
+  });
+  await new Promise<void>((r) => yRtt.listen(0, "127.0.0.1", () => r()));
 
   const yServer = net.createServer((socket) => {
     const m = yamuxOver(socket, false);
@@ -243,28 +319,9 @@ async function peerRole(): Promise<void> {
     rawSink: rawSink.port,
     rawEcho: rawEcho.port,
     yamux: (yServer.address() as net.AddressInfo).port,
+    yamuxRtt: (yRtt.address() as net.AddressInfo).port,
   };
-  serveRole(ports, {
-    reset: ({ kind }) => counters[kind].clear(),
-    cpu: () => cpuMs(),
-    /** Bytes each connection of `kind` delivered in a window of `ms` after `warm` ms. */
-    async window({ kind, warm, ms }) {
-      await sleep(warm);
-      const start = new Map([...counters[kind]].map((k) => [k, k.bytes]));
-      const t0 = performance.now();
-      await sleep(ms);
-      const elapsed = performance.now() - t0;
-      return { elapsed, bytes: [...start].map(([k, b]) => k.bytes - b) };
-    },
-    /** Resolve once nothing arrived for `ms`. */
-    async quiet({ ms }) {
-      const deadline = performance.now() + 20_000;
-      while (performance.now() - lastRx < ms) {
-        if (performance.now() > deadline) throw new Error("receiver never went quiet");
-        await sleep(20);
-      }
-    },
-  });
+  serveRole(ports, handlers);
 }
 
 // ------------------------------------------------------------ row 1
@@ -380,12 +437,20 @@ interface RttRun {
   load: number;
 }
 
-async function lwRtt(dev: Device, peer: Child, loaded: boolean): Promise<RttRun> {
-  const echo = await connectTo(dev, "echo");
+/** A linkweave device and the child it talks to (this tree's, or today's code). */
+interface LwPair {
+  dev: Device;
+  peer: Child;
+  peerId: string;
+}
+
+async function lwRtt(p: LwPair, loaded: boolean): Promise<RttRun> {
+  const { dev, peer, peerId } = p;
+  const echo = await connectTo(dev, "echo", peerId);
   let load: ReturnType<typeof saturate> | undefined;
   let loadConn: Connection | undefined;
   if (loaded) {
-    loadConn = await connectTo(dev, "sink");
+    loadConn = await connectTo(dev, "sink", peerId);
     load = saturate(loadConn, payload().buffer as ArrayBuffer);
     await sleep(LOAD_WARM_MS);
   }
@@ -464,6 +529,91 @@ async function rawRtt(ports: PeerPorts, peer: Child, loaded: boolean): Promise<R
   s.close();
   await peer.call("quiet", { ms: 200 });
   return { samples, load: rate };
+}
+
+async function yamuxRtt(port: number, peer: Child, loaded: boolean): Promise<RttRun> {
+  const socket = net.connect({ host: "127.0.0.1", port });
+  await new Promise((r) => socket.once("connect", r));
+  const m = yamuxOver(socket, true);
+  const echo = await m.createStream();
+  let n = 0;
+  let got: () => void = () => {};
+  echo.addEventListener("message", (e) => {
+    n += messageBytes(e);
+    if (n >= MSG) {
+      n -= MSG;
+      got();
+    }
+  });
+  echo.send(new Uint8Array([ROLE_ECHO]));
+  let stopped = false;
+  let sent = 0;
+  let loadDone: Promise<void> = Promise.resolve();
+  if (loaded) {
+    const load = await m.createStream();
+    load.send(new Uint8Array([ROLE_SINK]));
+    const msg = payload();
+    loadDone = (async () => {
+      while (!stopped) {
+        if (!load.send(msg)) await drained(load);
+        sent++;
+      }
+    })();
+    await sleep(LOAD_WARM_MS);
+  }
+  const msg = payload();
+  const samples: number[] = [];
+  const [sent0, t0] = [sent, performance.now()];
+  for (let i = 0; performance.now() < t0 + RTT_MS; i++) {
+    const t = performance.now();
+    const back = new Promise<void>((r) => (got = r));
+    if (!echo.send(msg)) await drained(echo);
+    await within(back, 5000, "yamux echo");
+    if (i >= RTT_SKIP) samples.push((performance.now() - t) * 1000);
+  }
+  const rate = (sent - sent0) * MSG / 1e3 / (performance.now() - t0);
+  stopped = true;
+  socket.destroy();
+  await loadDone;
+  await peer.call("quiet", { ms: 200 });
+  return { samples, load: rate };
+}
+
+/**
+ * A tree of `rev` (checked out with `git archive`) in a temporary directory,
+ * kept for later runs; `undefined` when git cannot give it.
+ */
+function todayTree(rev: string): string | undefined {
+  const dir = join(tmpdir(), `linkweave-bench-${rev}`);
+  if (existsSync(join(dir, "link_enhance.ts"))) return dir;
+  mkdirSync(dir, { recursive: true });
+  const r = spawnSync("sh", ["-c", 'git -C "$0" archive "$1" | tar -x -C "$2"', ROOT, rev, dir], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  if (r.status === 0 && existsSync(join(dir, "link_enhance.ts"))) return dir;
+  rmSync(dir, { recursive: true, force: true });
+  return undefined;
+}
+
+/** The sender's device and receiving child of today's code. */
+async function todayPair(rev: string): Promise<LwPair | undefined> {
+  const dir = todayTree(rev);
+  if (dir === undefined) {
+    console.log(`  today's code (${rev}) is not available from git: its rows are left out`);
+    return undefined;
+  }
+  const mod = await import(pathToFileURL(join(dir, "link_enhance.ts")).href);
+  const peer = await spawnRole(SCRIPT, "peer-today", { args: [dir] });
+  const dev: Device = (mod.createDevice as typeof createDevice)({
+    deviceId: SENDER_TODAY,
+    port: 0,
+    bind: "127.0.0.1",
+    discovery: "off",
+    peers: [`${RECEIVER_TODAY}@127.0.0.1:${peer.ready.lw}`],
+  });
+  await dev.runtime();
+  (await connectTo(dev, "echo", RECEIVER_TODAY)).close();
+  return { dev, peer, peerId: RECEIVER_TODAY };
 }
 
 // ------------------------------------------------------------ row 5
@@ -698,40 +848,94 @@ async function main(): Promise<void> {
   }
 
   if (wanted("3")) {
+    const rev = flag("--today") ?? TODAY;
+    const today = rev === "none" ? undefined : await todayPair(rev);
+    const ours: LwPair = { dev, peer, peerId: RECEIVER };
+    const todayName = `linkweave at ${rev.slice(0, 7)} (today's code)`;
     for (const loaded of [false, true]) {
       await part(`row 3${loaded ? " under load" : ""}`, async () => {
-        await rawRtt(ports, peer, loaded);
-        await lwRtt(dev, peer, loaded);
-        const raw: number[][] = [];
-        const ours: number[][] = [];
-        const loads = { raw: [] as number[], ours: [] as number[] };
+        const systems: [string, () => Promise<RttRun>][] = [
+          ["raw", () => rawRtt(ports, peer, loaded)],
+          ["linkweave", () => lwRtt(ours, loaded)],
+        ];
+        if (loaded) systems.push(["yamux", () => yamuxRtt(ports.yamuxRtt, peer, loaded)]);
+        if (today !== undefined) systems.push(["today", () => lwRtt(today, loaded)]);
+        for (const [, run] of systems) await run(); // warm-up
+        const runs = new Map<string, RttRun[]>(systems.map(([name]) => [name, []]));
+        const load0 = loadavg()[0];
         for (let i = 0; i < reps; i++) {
-          const r = await rawRtt(ports, peer, loaded);
-          const o = await lwRtt(dev, peer, loaded);
-          raw.push(r.samples);
-          ours.push(o.samples);
-          loads.raw.push(r.load);
-          loads.ours.push(o.load);
+          for (const [name, run] of systems) runs.get(name)!.push(await run());
         }
+        const load = Math.round(Math.max(load0, loadavg()[0]) * 100) / 100;
         const when = loaded ? "under load" : "idle";
-        if (loaded) {
-          log(
-            `load carried meanwhile (MB/s), raw: ${fmt(loads.raw)}; linkweave: ${fmt(loads.ours)}`,
-          );
+        const p = (name: string, q: number) => runs.get(name)!.map((r) => percentile(r.samples, q));
+        const rates = (name: string) => runs.get(name)!.map((r) => r.load);
+        for (const [name] of systems) {
+          const load = loaded ? `; load carried (MB/s): ${fmt(rates(name))}` : "";
+          log(`RTT ${when}, ${name}: p50 (us) ${fmt(p(name, 50))}; p99 ${fmt(p(name, 99))}${load}`);
         }
-        for (const p of [50, 99]) {
-          const r = raw.map((s) => percentile(s, p));
-          const o = ours.map((s) => percentile(s, p));
-          log(`RTT p${p} ${when} (us), raw: ${fmt(r)}; linkweave: ${fmt(o)}`);
-          rows.push(row({
-            name: `1 KiB round trip p${p}, ${when}`,
-            value: median(o),
-            unit: "us",
-            baseline: `raw ${RAW_NAME}${loaded ? ", loaded" : ""}`,
-            baselineValue: median(r),
-          }, { lowerIsBetter: true }));
+        log(`load average (1 min) while measuring: ${load}`);
+        const span = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
+        const add = (
+          name: string,
+          ours: number[],
+          base: { label: string; values: number[] },
+          options: { lowerIsBetter?: boolean; target?: Target; unit?: string } = {},
+        ) =>
+          rows.push({
+            ...row({
+              name,
+              value: median(ours),
+              unit: options.unit ?? "us",
+              baseline: base.label,
+              baselineValue: median(base.values),
+            }, { lowerIsBetter: options.lowerIsBetter ?? true, target: options.target }),
+            range: span(ours),
+            baselineRange: span(base.values),
+            reps,
+            load,
+          } as Row);
+        const raw = `raw ${RAW_NAME}${loaded ? ", loaded" : ""}`;
+        if (!loaded) {
+          for (const q of [50, 99]) {
+            add(`1 KiB round trip p${q}, idle: linkweave`, p("linkweave", q), {
+              label: raw,
+              values: p("raw", q),
+            });
+          }
+          if (today !== undefined) {
+            add("1 KiB round trip p50, idle: linkweave", p("linkweave", 50), {
+              label: todayName,
+              values: p("today", 50),
+            }, { target: { on: "ratio", min: 0.909 } });
+          }
+          return;
+        }
+        for (const q of [50, 99]) {
+          add(`1 KiB round trip p${q}, under load: linkweave`, p("linkweave", q), {
+            label: raw,
+            values: p("raw", q),
+          }, { target: q === 99 ? { on: "ratio", min: 0.5 } : undefined });
+          add(`1 KiB round trip p${q}, under load: linkweave`, p("linkweave", q), {
+            label: "yamux, loaded",
+            values: p("yamux", q),
+          }, { target: q === 99 ? { on: "ratio", min: 1.0 } : undefined });
+        }
+        if (today !== undefined) {
+          add("1 KiB round trip p99, under load: linkweave", p("linkweave", 99), {
+            label: todayName,
+            values: p("today", 99),
+          });
+          add("bulk carried while round trips run: linkweave", rates("linkweave"), {
+            label: todayName,
+            values: rates("today"),
+          }, { lowerIsBetter: false, unit: "MB/s", target: { on: "ratio", min: 0.9 } });
         }
       });
+    }
+    if (today !== undefined) {
+      await today.dev.close();
+      await today.peer.close();
     }
   }
 
@@ -775,7 +979,10 @@ async function main(): Promise<void> {
 }
 
 const role = process.argv[2];
-if (role === "peer") await peerRole();
-else if (role === "mem-peer") await memPeerRole();
+if (role === "peer") await peerRole(createDevice, { deviceId: RECEIVER, linkOnly: false });
+else if (role === "peer-today") {
+  const mod = await import(pathToFileURL(join(process.argv[3], "link_enhance.ts")).href);
+  await peerRole(mod.createDevice, { deviceId: RECEIVER_TODAY, linkOnly: true });
+} else if (role === "mem-peer") await memPeerRole();
 else if (role === "mem-client") memClientRole();
 else await main();
