@@ -24,7 +24,7 @@ function bytes(n: number, seed: number): Uint8Array {
 /** A pair with streams opened from A, kept full by `fill` whenever they drain. */
 function setup(
   channel: { rate: number; latency: number },
-  options: { window?: number } = {},
+  options: { window?: number; budget?: number } = {},
 ) {
   const pair = new Pair({ codec, channels: [channel], ...options });
   const fillers = new Map<number, () => void>();
@@ -177,21 +177,26 @@ describe("latency under load (virtual time)", () => {
     assert.ok(chatty.every((s) => arrivals(s).length > 10), "chatty streams got through too");
   });
 
-  it("cuts a bulk message into frames: a small message overtakes it, and at most 16 messages are half sent at once", () => {
-    const { pair, open, arrivals, delivered } = setup({ rate: 5_000, latency: 1 });
-    const big = Array.from({ length: 80 }, (_, i) => open(`big${i}`));
-    const quiet = open("quiet");
-    for (const s of big) assert.ok(pair.a.send(s, bytes(200 * 1024, s)));
-    pair.run(pair.now + 5);
-    pair.a.send(quiet, bytes(100, 1));
-    pair.run(pair.now + 60_000);
-    // 80 messages in reassembly at once would be over the peer's limit of 64.
-    assert.equal(pair.b.state, "open");
-    for (const s of big) assert.equal(delivered(s), 200 * 1024, `stream ${s}`);
-    const lastBig = Math.max(...big.map((s) => arrivals(s)[0]));
-    const firstBig = Math.min(...big.map((s) => arrivals(s)[0]));
-    assert.ok(arrivals(quiet)[0] < firstBig, "the small message did not wait for a 200 KiB one");
-    assert.ok(firstBig < lastBig);
+  it("cuts bulk messages into frames: a small message overtakes them, and the peer never holds more half-sent messages than it allows", () => {
+    // 80 messages of two frames each: in reassembly at once, over the peer's 64.
+    const many = setup({ rate: 5_000, latency: 1 });
+    const big = Array.from({ length: 80 }, (_, i) => many.open(`big${i}`));
+    const quiet = many.open("quiet");
+    for (const s of big) assert.ok(many.pair.a.send(s, bytes(20 * 1024, s)));
+    many.pair.run(many.pair.now + 5);
+    many.pair.a.send(quiet, bytes(100, 1));
+    many.pair.run(many.pair.now + 60_000);
+    assert.equal(many.pair.b.state, "open");
+    for (const s of big) assert.equal(many.delivered(s), 20 * 1024, `stream ${s}`);
+    const firstBig = Math.min(...big.map((s) => many.arrivals(s)[0]));
+    assert.ok(many.arrivals(quiet)[0] < firstBig, "the small message overtook them");
+    // 20 messages of 1 MiB: all half sent at once, over the peer's 8 MiB budget.
+    const large = setup({ rate: 50_000, latency: 1 }, { budget: 8 * 1024 * 1024 });
+    const streams = Array.from({ length: 20 }, (_, i) => large.open(`large${i}`));
+    for (const s of streams) assert.ok(large.pair.a.send(s, bytes(1024 * 1024, s)));
+    large.pair.run(large.pair.now + 60_000);
+    assert.equal(large.pair.b.state, "open");
+    for (const s of streams) assert.equal(large.delivered(s), 1024 * 1024, `stream ${s}`);
   });
 
   it("acknowledges with the frames that go anyway: a request and its reply need no other write", () => {
