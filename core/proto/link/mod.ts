@@ -3,10 +3,13 @@
  * sans-IO. A link owns a set of channels (physical paths: TCP connections
  * today, BLE characteristics later) and multiplexes streams (logical
  * connections) over them: stream open / accept / reject / close, per-stream
- * credit flow control, a scheduler that coalesces frames of many streams into
- * one channel write, per-stream message sequence numbers so messages sent
- * over several channels are merged back in order, limits on what a peer can
- * make it hold, and keep-alive with peer-lost detection. `docs/link-protocol.md` specifies the messages.
+ * credit flow control, a scheduler that serves quiet streams first and
+ * coalesces frames of many streams into one channel write, an in-flight
+ * budget per channel sized from link-level acknowledgements (so a small
+ * message never queues behind a window of bulk data), per-stream message
+ * sequence numbers so messages sent over several channels are merged back in
+ * order, limits on what a peer can make it hold, and keep-alive with
+ * peer-lost detection. `docs/link-protocol.md` specifies the messages.
  *
  * Inputs are `handle*` calls and commands (`open`, `accept`, `reject`, `send`,
  * `closeStream`, `close`, `abort`); outputs are `pollTransmit`, `pollTimeout`
@@ -16,9 +19,10 @@
  *
  * The parts: {@linkcode Stream} (`streams.ts`: state, send queue, credit,
  * reorder buffer), the scheduler (`scheduler.ts`: which stream next), the
- * sending half (`_outbound.ts`: batches), the receiving half (`_inbound.ts`:
- * each stream's order, windows and budgets), control messages
- * (`control.ts`), frames (`../frame.ts`).
+ * channels (`_channels.ts`: acknowledgements, round trips, rates and the
+ * in-flight budget), the sending half (`_outbound.ts`: batches), the
+ * receiving half (`_inbound.ts`: each stream's order, windows and budgets),
+ * control messages (`control.ts`), frames (`../frame.ts`).
  *
  * @example Two links joined in memory
  * ```ts
