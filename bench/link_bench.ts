@@ -70,8 +70,12 @@ const ROW1_BYTES = ROW1_MSGS * MSG;
 const MUX_CONNS = 100;
 const MUX_WARM_MS = 500;
 const MUX_WINDOW_MS = 1500;
+/** How long round trips are timed, idle and under load (ms). */
 const RTT_MS = 1000;
+const RTT_LOADED_MS = 2000;
+/** Round trips not timed first, idle and under load (the load warmed up already). */
 const RTT_SKIP = 50;
+const RTT_LOADED_SKIP = 5;
 const LOAD_WARM_MS = 200;
 const IDLE_CONNS = 1000;
 const IDLE_WARM = 20;
@@ -459,14 +463,15 @@ async function lwRtt(p: LwPair, loaded: boolean): Promise<RttRun> {
   const msg = payload().buffer as ArrayBuffer;
   const samples: number[] = [];
   const [sent0, t0] = [load?.sent() ?? 0, performance.now()];
-  for (let i = 0; performance.now() < t0 + RTT_MS; i++) {
+  const [ms, skip] = loaded ? [RTT_LOADED_MS, RTT_LOADED_SKIP] : [RTT_MS, RTT_SKIP];
+  for (let i = 0; performance.now() < t0 + ms; i++) {
     const t = performance.now();
     const back = new Promise<void>((r) => (got = r));
     echo.sendData(msg);
     await within(back, 5000, "echo").finally(() =>
       checkLink(`round trips${loaded ? " under load" : ""}`)
     );
-    if (i >= RTT_SKIP) samples.push((performance.now() - t) * 1000);
+    if (i >= skip) samples.push((performance.now() - t) * 1000);
   }
   const rate = ((load?.sent() ?? 0) - sent0) * MSG / 1e3 / (performance.now() - t0);
   load?.stop();
@@ -514,13 +519,14 @@ async function rawRtt(ports: PeerPorts, peer: Child, loaded: boolean): Promise<R
   const msg = payload();
   const samples: number[] = [];
   const [sent0, t0] = [sent, performance.now()];
-  for (let i = 0; performance.now() < t0 + RTT_MS; i++) {
+  const [ms, skip] = loaded ? [RTT_LOADED_MS, RTT_LOADED_SKIP] : [RTT_MS, RTT_SKIP];
+  for (let i = 0; performance.now() < t0 + ms; i++) {
     const t = performance.now();
     const back = new Promise<void>((r) => (got = r));
     const w = s.write(msg);
     if (w) await w;
     await within(back, 5000, "raw echo");
-    if (i >= RTT_SKIP) samples.push((performance.now() - t) * 1000);
+    if (i >= skip) samples.push((performance.now() - t) * 1000);
   }
   const rate = (sent - sent0) * MSG / 1e3 / (performance.now() - t0);
   stopped = true;
@@ -564,12 +570,13 @@ async function yamuxRtt(port: number, peer: Child, loaded: boolean): Promise<Rtt
   const msg = payload();
   const samples: number[] = [];
   const [sent0, t0] = [sent, performance.now()];
-  for (let i = 0; performance.now() < t0 + RTT_MS; i++) {
+  const [ms, skip] = loaded ? [RTT_LOADED_MS, RTT_LOADED_SKIP] : [RTT_MS, RTT_SKIP];
+  for (let i = 0; performance.now() < t0 + ms; i++) {
     const t = performance.now();
     const back = new Promise<void>((r) => (got = r));
     if (!echo.send(msg)) await drained(echo);
     await within(back, 5000, "yamux echo");
-    if (i >= RTT_SKIP) samples.push((performance.now() - t) * 1000);
+    if (i >= skip) samples.push((performance.now() - t) * 1000);
   }
   const rate = (sent - sent0) * MSG / 1e3 / (performance.now() - t0);
   stopped = true;

@@ -201,11 +201,14 @@ export class LinkChannel {
   #recAt = new Float64Array(16);
   #recHead = 0;
   #recCount = 0;
-  /** The round trip under way: when it began, what was acknowledged then, and where it ends. */
+  /**
+   * The round trip under way: a write, from when it was made (and what was
+   * acknowledged then) until it is acknowledged; `#roundEnd` is -1 when none is.
+   */
   #round = 0;
   #roundAt = 0;
   #roundAcked = 0;
-  #roundEnd = 0;
+  #roundEnd = -1;
   #roundAppLimited = false;
   #minRtt = new WindowedBest(false, MIN_RTT_WINDOW);
   /** Delivery rates of the last `RATE_ROUNDS` round trips (a ring), and the median of them. */
@@ -215,7 +218,8 @@ export class LinkChannel {
   #rtt: number | undefined;
   #ackInBatch = false;
   #sinceAsk = 0;
-  #pingInBatch = false;
+  /** Where the batch's last PING ends (bytes into it), or 0. */
+  #pingEnd = 0;
   /** The byte count a PING asked to have acknowledged. */
   #askAt = 0;
 
@@ -274,10 +278,15 @@ export class LinkChannel {
     return this.#acked < this.#askAt;
   }
 
-  /** A PING goes out in this batch (an ask, or a keep-alive). */
-  asked(): void {
+  /**
+   * A PING goes out in this batch (an ask, or a keep-alive): the ACK that
+   * answers it covers at least the batch up to it.
+   *
+   * @param end Bytes of the batch up to the end of the PING (ACKs aside).
+   */
+  asked(end: number): void {
     this.#sinceAsk = 0;
-    this.#pingInBatch = true;
+    this.#pingEnd = end;
   }
 
   /**
@@ -338,16 +347,16 @@ export class LinkChannel {
     const n = bytes - (this.#ackInBatch ? FRAME_OVERHEAD : 0);
     this.#ackInBatch = false;
     if (n <= 0) return;
-    if (this.#sent === this.#acked) {
-      // Nothing in flight: a round trip starts now, ending with this write.
+    if (this.#roundEnd < 0) {
+      // A round trip starts with this write and ends when it is acknowledged.
       this.#roundAt = now;
       this.#roundAcked = this.#acked;
       this.#roundEnd = this.#sent + n;
       this.#roundAppLimited = false;
     }
+    if (this.#pingEnd > 0) this.#askAt = this.#sent + this.#pingEnd;
+    this.#pingEnd = 0;
     this.#sent += n;
-    if (this.#pingInBatch) this.#askAt = this.#sent;
-    this.#pingInBatch = false;
     if (appLimited) this.#roundAppLimited = true;
     const cap = this.#recEnd.length;
     if (this.#recCount === cap) {
@@ -397,20 +406,19 @@ export class LinkChannel {
       this.#rtt = now - sentAt;
       this.#minRtt.update(this.#rtt, now);
     }
-    if (acked >= this.#roundEnd) {
-      // A round trip ended: its delivery rate is a sample. One made while the
-      // streams had too little to send measures them, not the path: it counts
-      // only when it raises the estimate.
+    if (this.#roundEnd >= 0 && acked >= this.#roundEnd) {
+      // A round trip ended: the bytes acknowledged since its write was made,
+      // over the time since, are a sample of the delivery rate (acknowledgements
+      // that arrive late and together cannot inflate it: it starts at a write).
+      // One made while the streams had too little to send measures them, not
+      // the path: it counts only when it raises the estimate.
       const elapsed = now - this.#roundAt;
       if (elapsed > 0) {
         const rate = (acked - this.#roundAcked) / elapsed;
         if (!this.#roundAppLimited || rate > this.#rate) this.#sample(rate);
       }
       this.#round++;
-      this.#roundAt = now;
-      this.#roundAcked = acked;
-      this.#roundEnd = this.#sent;
-      this.#roundAppLimited = false;
+      this.#roundEnd = -1;
     }
     const minRtt = this.#minRtt.value;
     if (minRtt === undefined) return;

@@ -210,7 +210,8 @@ export class Outbound {
     this.#scratchUsed = 0;
     const frames: FrameInit[] = st.urgent;
     st.urgent = [];
-    let bytes = frames.length * FRAME_OVERHEAD;
+    let bytes = 0; // the batch's length so far, ACK aside
+    for (const f of frames) bytes += FRAME_OVERHEAD + f.payload.length;
     // A quiet stream's turn may overdraw the budget by one quantum: it then
     // waits behind the bytes in flight only, not for an acknowledgement too.
     const room = Math.min(st.limits.maxBatch, ch.room);
@@ -219,6 +220,11 @@ export class Outbound {
     const maxData = Math.min(this.#frameSize, ch.mtu - FRAME_OVERHEAD);
     let appLimited = false;
     let streamBytes = 0;
+    if (room <= 0 && scheduler.length > 0 && !ch.askPending) {
+      // Blocked, and no acknowledgement asked for covers what is in flight.
+      frames.push(PING_FRAME);
+      ch.asked(bytes += FRAME_OVERHEAD);
+    }
     while (bytes < quietRoom) {
       const full = bytes >= room;
       const s = full ? scheduler.takeNew() : scheduler.take();
@@ -231,7 +237,7 @@ export class Outbound {
       streamBytes += n;
       if (ch.countForAsk(n, bytes)) {
         frames.push(PING_FRAME);
-        ch.asked();
+        ch.asked(bytes += FRAME_OVERHEAD);
       }
     }
     if (st.state === "closing" && !this.#byeSent && scheduler.length === 0) {
@@ -246,6 +252,7 @@ export class Outbound {
           offset: 0,
           payload: BYE,
         });
+        bytes += FRAME_OVERHEAD + BYE.length;
         this.#byeSent = true;
       }
     }
@@ -254,7 +261,7 @@ export class Outbound {
     if (bytes >= room && streamBytes > 0 && scheduler.length > 0 && !ch.askPending) {
       if (frames[frames.length - 1] !== PING_FRAME) {
         frames.push(PING_FRAME);
-        ch.asked();
+        ch.asked(bytes += FRAME_OVERHEAD);
       }
     }
     const lone = frames.length === 0;
@@ -262,7 +269,7 @@ export class Outbound {
       frames.push(ch.ack()); // also keeps the channel alive
     } else if (lone && ch.ping) {
       frames.push(PING_FRAME);
-      ch.asked();
+      ch.asked(FRAME_OVERHEAD);
     }
     return { frames, appLimited };
   }

@@ -199,6 +199,32 @@ describe("latency under load (virtual time)", () => {
     for (const s of streams) assert.equal(large.delivered(s), 1024 * 1024, `stream ${s}`);
   });
 
+  it("never waits for the keep-alive to be acknowledged: a small budget, large frames, small reads", () => {
+    for (const frameSize of [16 * 1024, 4096]) {
+      const pair = new Pair({
+        codec,
+        frameSize,
+        budgetFloor: 16 * 1024,
+        budgetCeiling: 16 * 1024,
+        channels: [{ rate: 2_000, latency: 2, segment: 1500 }],
+      });
+      acceptAll(pair);
+      const s = pair.a.open("bulk");
+      pair.run(pair.now + 50);
+      let got = 0;
+      pair.onEvent = (side, e) => {
+        if (side === "b" && e.type === "data") got += e.data.byteLength;
+        if (side === "a" && e.type === "drain") { while (pair.a.send(s, bytes(40_000, 1))); }
+      };
+      while (pair.a.send(s, bytes(40_000, 1)));
+      const t0 = pair.now;
+      pair.run(pair.now + 3000); // less than two keep-alive intervals
+      // A 16 KiB budget over a 4 ms round trip carries at most 4 KB/ms; the path 2 KB/ms.
+      const carried = got / (pair.now - t0);
+      assert.ok(carried > 1_000, `frames of ${frameSize} B: carried ${carried.toFixed(0)} B/ms`);
+    }
+  });
+
   it("acknowledges with the frames that go anyway: a request and its reply need no other write", () => {
     const pair = new Pair({ codec, channels: [{ latency: 3 }] });
     acceptAll(pair);
