@@ -439,6 +439,8 @@ async function yamuxMux(port: number, peer: Child): Promise<MuxRun> {
 interface RttRun {
   samples: number[];
   load: number;
+  /** CPU time per MB the load carried, sender and receiver (us), when measured. */
+  cpu?: [number, number];
 }
 
 /** A linkweave device and the child it talks to (this tree's, or today's code). */
@@ -462,7 +464,7 @@ async function lwRtt(p: LwPair, loaded: boolean): Promise<RttRun> {
   echo.on("dataReceived", () => got());
   const msg = payload().buffer as ArrayBuffer;
   const samples: number[] = [];
-  const [sent0, t0] = [load?.sent() ?? 0, performance.now()];
+  const [sent0, t0, cpu0] = [load?.sent() ?? 0, performance.now(), await cpuBoth(peer)];
   const [ms, skip] = loaded ? [RTT_LOADED_MS, RTT_LOADED_SKIP] : [RTT_MS, RTT_SKIP];
   for (let i = 0; performance.now() < t0 + ms; i++) {
     const t = performance.now();
@@ -474,12 +476,20 @@ async function lwRtt(p: LwPair, loaded: boolean): Promise<RttRun> {
     if (i >= skip) samples.push((performance.now() - t) * 1000);
   }
   const rate = ((load?.sent() ?? 0) - sent0) * MSG / 1e3 / (performance.now() - t0);
+  const cpu1 = await cpuBoth(peer);
+  const mb = ((load?.sent() ?? 0) - sent0) * MSG / 1e6;
+  const cpu: [number, number] = [(cpu1[0] - cpu0[0]) * 1000 / mb, (cpu1[1] - cpu0[1]) * 1000 / mb];
   load?.stop();
   await load?.done;
   loadConn?.close();
   echo.close();
   await peer.call("quiet", { ms: 200 });
-  return { samples, load: rate };
+  return { samples, load: rate, cpu: loaded ? cpu : undefined };
+}
+
+/** CPU time (ms) this process and the peer used so far. */
+async function cpuBoth(peer: Child): Promise<[number, number]> {
+  return [cpuMs(), await peer.call("cpu")];
 }
 
 /** Writes between two turns of the event loop in the raw load (see {@linkcode rawRtt}). */
@@ -879,7 +889,17 @@ async function main(): Promise<void> {
         const rates = (name: string) => runs.get(name)!.map((r) => r.load);
         for (const [name] of systems) {
           const load = loaded ? `; load carried (MB/s): ${fmt(rates(name))}` : "";
-          log(`RTT ${when}, ${name}: p50 (us) ${fmt(p(name, 50))}; p99 ${fmt(p(name, 99))}${load}`);
+          const cpu = runs.get(name)!.flatMap((r) => r.cpu === undefined ? [] : [r.cpu]);
+          const perMb = cpu.length === 0
+            ? ""
+            : `; CPU per MB sender/receiver (us): ${
+              cpu.map(([a, b]) => `${a.toFixed(0)}/${b.toFixed(0)}`).join(", ")
+            }`;
+          log(
+            `RTT ${when}, ${name}: p50 (us) ${fmt(p(name, 50))}; p99 ${
+              fmt(p(name, 99))
+            }${load}${perMb}`,
+          );
         }
         log(`load average (1 min) while measuring: ${load}`);
         const span = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
