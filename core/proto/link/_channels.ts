@@ -6,28 +6,30 @@
  *
  * **Acknowledgement.** A channel is reliable and ordered, so a cumulative
  * count says everything: each side counts the bytes of every frame but ACK
- * frames it read from the channel and, after a read, sends that count back
- * on the same channel in one ACK frame (type 5, stream 0, the count modulo
- * 2^32 in `seq`). ACKs are not counted, so an ACK never calls for an ACK. One
- * read makes at most one ACK, and it rides in the batch that goes anyway (a
- * reply, credit); it is written alone only when nothing else goes. The
- * frames written and not yet acknowledged are also what re-sending after the
- * loss of a channel will need.
+ * frames it read from the channel and sends that count back on the same
+ * channel in an ACK frame (type 5, stream 0, the count modulo 2^32 in `seq`).
+ * ACKs are not counted, so an ACK never calls for an ACK. An acknowledgement
+ * rides with a batch that goes anyway once `ACK_RIDE` bytes were read since
+ * the last, or when a PING asked for it; it goes alone only when asked. A
+ * sender asks (a PING in its batch) every quarter budget while the pipe is
+ * half full or more, and when its streams wait for room. The frames written
+ * and not yet acknowledged are also what re-sending after the loss of a
+ * channel will need.
  *
  * **Budget.** Stream frames go to a channel only while the bytes in flight on
  * it (written, not yet acknowledged) are under its budget, so a new message
  * waits behind at most the budget and one frame, wherever the bytes sit
- * (our writer, the kernel's buffers, the peer's reader). The budget is
- * `GAIN` x the delivery rate (the largest measured over the last
- * `RATE_ROUNDS` round trips) x the smallest round trip seen in the last
- * `MIN_RTT_WINDOW` ms (the path's delay without a queue), clamped to a floor
- * and a ceiling. In steady state this holds the round trip at about `GAIN`
- * times its floor: when it grows past that (a queue builds, or the path got
- * slower), the rate measured is lower and the budget shrinks within
- * `RATE_ROUNDS` round trips; when the path gets faster, the acknowledgements
- * come sooner, the measured rate rises and the budget grows (up to `GAIN`
- * times per round trip). It is BBR's window with a delay-based exit (as
- * LEDBAT), without BBR's probing phases.
+ * (our writer, the kernel's buffers, the peer's reader). The budget is the
+ * delivery rate (the median of the last three round trips, each from a write
+ * to its acknowledgement) x (`GAIN` x the smallest round trip of the last
+ * `MIN_RTT_WINDOW` ms + `TURN_ALLOWANCE`), clamped to a floor and a ceiling.
+ * In steady state this holds the round trip near `GAIN` times its floor plus
+ * the allowance: when it grows past that (a queue builds, or the path got
+ * slower), the rate measured is lower and the budget shrinks within about
+ * three round trips; when the path gets faster, the acknowledgements come
+ * sooner, the measured rate rises and the budget grows (up to `GAIN` times
+ * per round trip). It is BBR's window with a delay-based exit (as LEDBAT),
+ * without BBR's probing phases.
  *
  * @module
  */
@@ -44,6 +46,12 @@ const EMPTY = new Uint8Array(0);
  * stays full.
  */
 export const ASKS_PER_BUDGET = 4;
+/**
+ * Bytes read since the last acknowledgement for one to ride with a batch that
+ * goes anyway; fewer wait (until a PING asks), so requests and replies carry
+ * no acknowledgement most of the time.
+ */
+export const ACK_RIDE: number = 16 * 1024;
 /** Smallest allowed budget floor (bytes). */
 export const MIN_BUDGET_FLOOR: number = 4096;
 /** Default smallest in-flight budget of a channel (bytes). */
@@ -60,7 +68,7 @@ export const GAIN = 2;
  */
 export const TURN_ALLOWANCE = 0.5;
 /** Round trips whose delivery rates make the estimate (their median). */
-export const RATE_ROUNDS = 3;
+const RATE_ROUNDS = 3;
 /** How long the smallest round trip counts (ms). */
 export const MIN_RTT_WINDOW = 10_000;
 /** Writes remembered while unacknowledged; beyond, the newest ones are merged. */
@@ -108,16 +116,18 @@ export interface LinkChannelInit {
   ceiling: number;
 }
 
-/** A windowed minimum or maximum: the best of three samples spread over the window (Nichols). */
-class WindowedBest {
-  #max: boolean;
+/**
+ * The smallest sample of a time window, kept as the best three samples spread
+ * over it (Kathleen Nichols' algorithm, as BBR's filters): when the smallest
+ * ages out, the next ones take its place without a scan.
+ */
+class WindowedMin {
   #window: number;
   #t = [0, 0, 0];
   #v = [0, 0, 0];
   #empty = true;
 
-  constructor(max: boolean, window: number) {
-    this.#max = max;
+  constructor(window: number) {
     this.#window = window;
   }
 
@@ -125,30 +135,26 @@ class WindowedBest {
     return this.#empty ? undefined : this.#v[0];
   }
 
-  #better(a: number, b: number): boolean {
-    return this.#max ? a >= b : a <= b;
-  }
-
   update(v: number, t: number): void {
     const ts = this.#t;
     const vs = this.#v;
     const w = this.#window;
-    if (this.#empty || this.#better(v, vs[0]) || t - ts[2] > w) {
+    if (this.#empty || v <= vs[0] || t - ts[2] > w) {
       ts.fill(t);
       vs.fill(v);
       this.#empty = false;
       return;
     }
-    if (this.#better(v, vs[1])) {
+    if (v <= vs[1]) {
       ts[1] = ts[2] = t;
       vs[1] = vs[2] = v;
-    } else if (this.#better(v, vs[2])) {
+    } else if (v <= vs[2]) {
       ts[2] = t;
       vs[2] = v;
     }
-    // Age the best: once it is older than the window, the next ones move up.
     const dt = t - ts[0];
     if (dt > w) {
+      // The smallest aged out: the next ones move up.
       ts[0] = ts[1];
       vs[0] = vs[1];
       ts[1] = ts[2];
@@ -210,7 +216,7 @@ export class LinkChannel {
   #roundAcked = 0;
   #roundEnd = -1;
   #roundAppLimited = false;
-  #minRtt = new WindowedBest(false, MIN_RTT_WINDOW);
+  #minRtt = new WindowedMin(MIN_RTT_WINDOW);
   /** Delivery rates of the last `RATE_ROUNDS` round trips (a ring), and the median of them. */
   #rates = new Float64Array(RATE_ROUNDS);
   #rateCount = 0;
@@ -246,9 +252,12 @@ export class LinkChannel {
     return this.#budget - (this.#sent - this.#acked);
   }
 
-  /** Whether bytes were read since the last acknowledgement (one rides with any batch). */
+  /**
+   * Whether an acknowledgement should ride with the batch that goes:
+   * `ACK_RIDE` bytes were read since the last one, or a PING asked for one.
+   */
   get ackDue(): boolean {
-    return this.#received !== this.#ackedRx;
+    return this.#ackAsked || this.#received - this.#ackedRx >= ACK_RIDE;
   }
 
   /** Whether a PING asked for an acknowledgement: it goes alone if nothing else goes. */
@@ -428,10 +437,14 @@ export class LinkChannel {
 
   /** A round trip's delivery rate: the estimate is the median of the last few. */
   #sample(rate: number): void {
-    this.#rates[this.#rateCount++ % RATE_ROUNDS] = rate;
-    const n = Math.min(this.#rateCount, RATE_ROUNDS);
-    const sorted = this.#rates.slice(0, n).sort();
-    this.#rate = n % 2 === 1 ? sorted[n >> 1] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    const r = this.#rates;
+    r[this.#rateCount++ % RATE_ROUNDS] = rate;
+    if (this.#rateCount < RATE_ROUNDS) {
+      this.#rate = rate;
+      return;
+    }
+    const [a, b, c] = [r[0], r[1], r[2]];
+    this.#rate = Math.max(Math.min(a, b), Math.min(Math.max(a, b), c)); // median of three
   }
 
   /** The measurements. */
