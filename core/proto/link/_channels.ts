@@ -331,10 +331,13 @@ export class LinkChannel {
     this.#ackedRx = this.#received;
     this.#ackAsked = false;
     this.#ackInBatch = true;
+    // `seq` first: a count past 2^31 is not a small integer, and V8 would
+    // widen the field of every frame object of the usual shape (measured: the
+    // frame check in encodeBatch took a quarter of a bulk sender's time).
     return {
+      seq: this.#received >>> 0, // modulo 2^32
       type: ACK,
       stream: 0,
-      seq: this.#received % 0x100000000,
       total: 0,
       offset: 0,
       payload: EMPTY,
@@ -393,7 +396,7 @@ export class LinkChannel {
   /** The peer read everything up to `count` (mod 2^32). */
   #ack(count: number): void {
     const now = this.#now;
-    const delta = (count - (this.#acked % 0x100000000)) >>> 0;
+    const delta = (count - (this.#acked >>> 0)) >>> 0;
     if (delta === 0) return;
     const acked = this.#acked + delta;
     if (acked > this.#sent) {
