@@ -637,7 +637,13 @@ async function todayPair(rev: string): Promise<LwPair | undefined> {
 
 /** The receiving end for the memory row: holds every connection it accepts. */
 async function memPeerRole(): Promise<void> {
-  const dev = createDevice({ deviceId: RECEIVER, port: 0, bind: "127.0.0.1", discovery: "off" });
+  const dev = createDevice({
+    deviceId: RECEIVER,
+    port: 0,
+    bind: "127.0.0.1",
+    discovery: "off",
+    limits: { streamsPerLink: 4 * IDLE_CONNS },
+  });
   const rt = await dev.runtime();
   const held: unknown[] = [];
   const idle = dev.createServer("idle");
@@ -693,7 +699,7 @@ function memClientRole(): void {
           bind: "127.0.0.1",
           discovery: "off",
           peers: [`${RECEIVER}@127.0.0.1:${ports.lw}`],
-          limits: { connections: 10_000 },
+          limits: { connections: 10_000, streamsPerLink: 4 * IDLE_CONNS },
         });
         const d = dev;
         const conns = await Promise.all(
