@@ -14,8 +14,9 @@
  *    under the same load (a yamux stream saturating, the round trips on a
  *    second stream of the same session); and vs today's code (`--today REV`,
  *    by default {@linkcode TODAY}: the link before the in-flight budget,
- *    checked out with `git archive` into a temporary directory, sender and
- *    receiver both), idle and loaded, with the bulk rate the load carried
+ *    checked out with `git archive` into a temporary directory; its sender
+ *    and receiver run in processes of their own, sharing no heap with this
+ *    tree's link), idle and loaded, with the bulk rate the load carried
  *    while the round trips ran. `--today none` leaves today's code out.
  * 4. The same 100-stream workload through `@chainsafe/libp2p-yamux` over a
  *    `node:net` connection (`bench/_yamux.ts`).
@@ -612,13 +613,22 @@ function todayTree(rev: string): string | undefined {
   return undefined;
 }
 
-/** The sender's device and receiving child of today's code. */
-async function todayPair(rev: string): Promise<LwPair | undefined> {
+/**
+ * Today's code in processes of its own, so that it shares no heap (and no V8
+ * object shapes) with this tree's link: a sender child that spawns its own
+ * receiver and answers `rtt` with the same measurement as {@linkcode lwRtt}.
+ */
+async function todaySender(rev: string): Promise<Child | undefined> {
   const dir = todayTree(rev);
   if (dir === undefined) {
     console.log(`  today's code (${rev}) is not available from git: its rows are left out`);
     return undefined;
   }
+  return await spawnRole(SCRIPT, "today-sender", { args: [dir] });
+}
+
+/** The role of {@linkcode todaySender}. */
+async function todaySenderRole(dir: string): Promise<void> {
   const mod = await import(pathToFileURL(join(dir, "link_enhance.ts")).href);
   const peer = await spawnRole(SCRIPT, "peer-today", { args: [dir] });
   const dev: Device = (mod.createDevice as typeof createDevice)({
@@ -630,7 +640,8 @@ async function todayPair(rev: string): Promise<LwPair | undefined> {
   });
   await dev.runtime();
   (await connectTo(dev, "echo", RECEIVER_TODAY)).close();
-  return { dev, peer, peerId: RECEIVER_TODAY };
+  const pair: LwPair = { dev, peer, peerId: RECEIVER_TODAY };
+  serveRole(null, { rtt: ({ loaded }) => lwRtt(pair, loaded) });
 }
 
 // ------------------------------------------------------------ row 5
@@ -872,7 +883,7 @@ async function main(): Promise<void> {
 
   if (wanted("3")) {
     const rev = flag("--today") ?? TODAY;
-    const today = rev === "none" ? undefined : await todayPair(rev);
+    const today = rev === "none" ? undefined : await todaySender(rev);
     const ours: LwPair = { dev, peer, peerId: RECEIVER };
     const todayName = `linkweave at ${rev.slice(0, 7)} (today's code)`;
     for (const loaded of [false, true]) {
@@ -882,7 +893,7 @@ async function main(): Promise<void> {
           ["linkweave", () => lwRtt(ours, loaded)],
         ];
         if (loaded) systems.push(["yamux", () => yamuxRtt(ports.yamuxRtt, peer, loaded)]);
-        if (today !== undefined) systems.push(["today", () => lwRtt(today, loaded)]);
+        if (today !== undefined) systems.push(["today", () => today.call("rtt", { loaded })]);
         for (const [, run] of systems) await run(); // warm-up
         const runs = new Map<string, RttRun[]>(systems.map(([name]) => [name, []]));
         const load0 = loadavg()[0];
@@ -966,10 +977,7 @@ async function main(): Promise<void> {
         }
       });
     }
-    if (today !== undefined) {
-      await today.dev.close();
-      await today.peer.close();
-    }
+    await today?.close();
   }
 
   await dev.close();
@@ -1013,6 +1021,7 @@ async function main(): Promise<void> {
 
 const role = process.argv[2];
 if (role === "peer") await peerRole(createDevice, { deviceId: RECEIVER, linkOnly: false });
+else if (role === "today-sender") await todaySenderRole(process.argv[3]);
 else if (role === "peer-today") {
   const mod = await import(pathToFileURL(join(process.argv[3], "link_enhance.ts")).href);
   await peerRole(mod.createDevice, { deviceId: RECEIVER_TODAY, linkOnly: true });
