@@ -14,10 +14,11 @@
  *    under the same load (a yamux stream saturating, the round trips on a
  *    second stream of the same session); and vs today's code (`--today REV`,
  *    by default {@linkcode TODAY}: the link before the in-flight budget,
- *    checked out with `git archive` into a temporary directory; its sender
- *    and receiver run in processes of their own, sharing no heap with this
- *    tree's link), idle and loaded, with the bulk rate the load carried
- *    while the round trips ran. `--today none` leaves today's code out.
+ *    checked out with `git archive` into a temporary directory), idle and
+ *    loaded, with the bulk rate the load carried while the round trips ran.
+ *    Both links run row 3 in a sender and a receiver process of their own,
+ *    sharing no heap with each other or the baselines. `--today none`
+ *    leaves today's code out.
  * 4. The same 100-stream workload through `@chainsafe/libp2p-yamux` over a
  *    `node:net` connection (`bench/_yamux.ts`).
  * 5. Resident memory per idle connection (both ends, fresh processes, after
@@ -53,9 +54,9 @@ const SCRIPT = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SENDER = "02:00:00:00:BE:01";
 const RECEIVER = "02:00:00:00:BE:02";
-/** Today's code runs as its own pair of devices. */
-const SENDER_TODAY = "02:00:00:00:BE:03";
-const RECEIVER_TODAY = "02:00:00:00:BE:04";
+/** Row 3's linkweave pairs run as devices of their own (see {@linkcode lwSender}). */
+const ROW3_SENDER = "02:00:00:00:BE:03";
+const ROW3_RECEIVER = "02:00:00:00:BE:04";
 /**
  * The commit before the in-flight budget and the link acknowledgement
  * (issue 19): what row 3 calls today's code.
@@ -614,33 +615,32 @@ function todayTree(rev: string): string | undefined {
 }
 
 /**
- * Today's code in processes of its own, so that it shares no heap (and no V8
- * object shapes) with this tree's link: a sender child that spawns its own
- * receiver and answers `rtt` with the same measurement as {@linkcode lwRtt}.
+ * A linkweave pair for row 3 in processes of its own: a sender child (the
+ * link of the tree at `dir`: this one, or today's code) that spawns its own
+ * receiver and answers `rtt` with {@linkcode lwRtt}. So the two links share
+ * no heap (and no V8 object shapes) with each other or with the baselines.
+ *
+ * @param dir The tree.
+ * @returns The sender.
  */
-async function todaySender(rev: string): Promise<Child | undefined> {
-  const dir = todayTree(rev);
-  if (dir === undefined) {
-    console.log(`  today's code (${rev}) is not available from git: its rows are left out`);
-    return undefined;
-  }
-  return await spawnRole(SCRIPT, "today-sender", { args: [dir] });
+function lwSender(dir: string): Promise<Child> {
+  return spawnRole(SCRIPT, "lw-sender", { args: [dir] });
 }
 
-/** The role of {@linkcode todaySender}. */
-async function todaySenderRole(dir: string): Promise<void> {
+/** The role of {@linkcode lwSender}. */
+async function lwSenderRole(dir: string): Promise<void> {
   const mod = await import(pathToFileURL(join(dir, "link_enhance.ts")).href);
-  const peer = await spawnRole(SCRIPT, "peer-today", { args: [dir] });
+  const peer = await spawnRole(SCRIPT, "lw-peer", { args: [dir] });
   const dev: Device = (mod.createDevice as typeof createDevice)({
-    deviceId: SENDER_TODAY,
+    deviceId: ROW3_SENDER,
     port: 0,
     bind: "127.0.0.1",
     discovery: "off",
-    peers: [`${RECEIVER_TODAY}@127.0.0.1:${peer.ready.lw}`],
+    peers: [`${ROW3_RECEIVER}@127.0.0.1:${peer.ready.lw}`],
   });
   await dev.runtime();
-  (await connectTo(dev, "echo", RECEIVER_TODAY)).close();
-  const pair: LwPair = { dev, peer, peerId: RECEIVER_TODAY };
+  (await connectTo(dev, "echo", ROW3_RECEIVER)).close();
+  const pair: LwPair = { dev, peer, peerId: ROW3_RECEIVER };
   serveRole(null, { rtt: ({ loaded }) => lwRtt(pair, loaded) });
 }
 
@@ -883,14 +883,19 @@ async function main(): Promise<void> {
 
   if (wanted("3")) {
     const rev = flag("--today") ?? TODAY;
-    const today = rev === "none" ? undefined : await todaySender(rev);
-    const ours: LwPair = { dev, peer, peerId: RECEIVER };
+    let today: Child | undefined;
+    if (rev !== "none") {
+      const dir = todayTree(rev);
+      if (dir !== undefined) today = await lwSender(dir);
+      else console.log(`  today's code (${rev}) is not available from git: its rows are left out`);
+    }
+    const ours = await lwSender(ROOT);
     const todayName = `linkweave at ${rev.slice(0, 7)} (today's code)`;
     for (const loaded of [false, true]) {
       await part(`row 3${loaded ? " under load" : ""}`, async () => {
         const systems: [string, () => Promise<RttRun>][] = [
           ["raw", () => rawRtt(ports, peer, loaded)],
-          ["linkweave", () => lwRtt(ours, loaded)],
+          ["linkweave", () => ours.call("rtt", { loaded })],
         ];
         if (loaded) systems.push(["yamux", () => yamuxRtt(ports.yamuxRtt, peer, loaded)]);
         if (today !== undefined) systems.push(["today", () => today.call("rtt", { loaded })]);
@@ -912,10 +917,10 @@ async function main(): Promise<void> {
             : `; CPU per MB sender/receiver (us): ${
               cpu.map(([a, b]) => `${a.toFixed(0)}/${b.toFixed(0)}`).join(", ")
             }`;
+          const n = runs.get(name)!.map((r) => r.samples.length);
           log(
-            `RTT ${when}, ${name}: p50 (us) ${fmt(p(name, 50))}; p99 ${
-              fmt(p(name, 99))
-            }${load}${perMb}`,
+            `RTT ${when}, ${name}: p50 (us) ${fmt(p(name, 50))}; p99 ${fmt(p(name, 99))}` +
+              `; round trips timed ${fmt(n)}${load}${perMb}`,
           );
         }
         log(`load average (1 min) while measuring: ${load}`);
@@ -978,6 +983,7 @@ async function main(): Promise<void> {
       });
     }
     await today?.close();
+    await ours.close();
   }
 
   await dev.close();
@@ -1021,10 +1027,10 @@ async function main(): Promise<void> {
 
 const role = process.argv[2];
 if (role === "peer") await peerRole(createDevice, { deviceId: RECEIVER, linkOnly: false });
-else if (role === "today-sender") await todaySenderRole(process.argv[3]);
-else if (role === "peer-today") {
+else if (role === "lw-sender") await lwSenderRole(process.argv[3]);
+else if (role === "lw-peer") {
   const mod = await import(pathToFileURL(join(process.argv[3], "link_enhance.ts")).href);
-  await peerRole(mod.createDevice, { deviceId: RECEIVER_TODAY, linkOnly: true });
+  await peerRole(mod.createDevice, { deviceId: ROW3_RECEIVER, linkOnly: true });
 } else if (role === "mem-peer") await memPeerRole();
 else if (role === "mem-client") memClientRole();
 else await main();
