@@ -48,10 +48,12 @@ const EMPTY = new Uint8Array(0);
 export const ASKS_PER_BUDGET = 4;
 /**
  * Bytes read since the last acknowledgement for one to ride with a batch that
- * goes anyway; fewer wait (until a PING asks), so requests and replies carry
- * no acknowledgement most of the time.
+ * goes anyway; fewer wait (until a PING asks). So requests and replies carry
+ * an acknowledgement every few messages, before the peer's in-flight bytes
+ * reach half its budget floor and it would have to ask (an ask answered when
+ * nothing else goes costs a write of its own).
  */
-export const ACK_RIDE: number = 16 * 1024;
+export const ACK_RIDE: number = 4 * 1024;
 /** Smallest allowed budget floor (bytes). */
 export const MIN_BUDGET_FLOOR: number = 4096;
 /** Default smallest in-flight budget of a channel (bytes). */
