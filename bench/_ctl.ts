@@ -35,6 +35,8 @@ export interface SpawnOptions {
   gc?: boolean;
   /** A command to run the child under, e.g. `["ip", "netns", "exec", "ns1"]`. @default {[]} */
   prefix?: string[];
+  /** More arguments after the role. @default {[]} */
+  args?: string[];
 }
 
 /**
@@ -57,6 +59,7 @@ export function spawnRole(
     : RUNTIME === "node"
     ? [...(options.gc ? ["--expose-gc"] : []), ...extra, script, role]
     : [...extra, script, role];
+  flags.push(...(options.args ?? []));
   const argv = [...(options.prefix ?? []), process.execPath, ...flags];
   const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "inherit"] });
   const waiting = new Map<number, { resolve: (v: Json) => void; reject: (e: Error) => void }>();

@@ -1,6 +1,8 @@
 /**
  * Render `bench/results/link-deno.json` and `link-bun.json` as the Markdown
- * table in `docs/link-enhance.md` (between its `bench:link` markers):
+ * table in `docs/link-enhance.md` (between its `bench:link` markers), and
+ * row 3's round trips under load (linkweave, raw TCP, yamux; p50 and p99 on
+ * Deno and Bun) as the chart `docs/link-latency-under-load.svg`:
  * `deno run -A bench/_link_table.ts` after `npm run bench:link`.
  *
  * @module
@@ -9,10 +11,11 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { meets, type Row } from "./_report.ts";
+import { collect, svg } from "../scripts/bench_chart.ts";
 
 interface Doc {
   machine: string;
-  rows: Row[];
+  rows: (Row & { range?: [number, number]; baselineRange?: [number, number] })[];
 }
 
 const load = (runtime: string): Doc =>
@@ -63,8 +66,11 @@ const lines = [
   "  `node:net` connection (`bench/_yamux.ts`), each paced by its `drain` event.",
   "- Under load: linkweave's echo connection shares the link with a saturating connection;",
   "  the raw ping shares the processes with a second raw TCP connection doing 1 KiB writes",
-  "  (a turn of the event loop every 16 writes). The benchmark also prints the rate each",
-  "  load carried.",
+  "  (a turn of the event loop every 16 writes); yamux's round trips use a second stream of",
+  "  a session whose first stream saturates it (paced by `drain`). Round trips are timed",
+  "  for 1 s idle and 2 s under load. Today's code is the link at e4a0b5a (before the",
+  "  in-flight budget), sender and receiver, in the same run; its bulk row is the payload",
+  "  rate the saturating connection carried while the round trips ran.",
   "- Memory: fresh processes, RSS after GC, delta over 1000 idle connections, both ends.",
   "  A raw Deno socket keeps a pending read into a 64 KiB buffer (as linkweave's own",
   "  adapter and `conn.readable` do), which dominates its figure; Bun's sockets need none.",
@@ -81,7 +87,45 @@ writeFileSync(
   out,
   doc.slice(0, i + start.length) + "\n\n" + lines.join("\n") + "\n" + doc.slice(j),
 );
+
+// The chart: round trips under load, in ms.
+const ms = (xs: [number, number] | undefined) => xs?.map((x) => x / 1000) as [number, number];
+const chartRows = [];
+for (const [runtime, doc] of [["Deno", denoDoc], ["Bun", bun]] as const) {
+  for (const q of [50, 99]) {
+    for (const r of doc.rows) {
+      if (r.name !== `1 KiB round trip p${q}, under load: linkweave`) continue;
+      const system = r.baseline.startsWith("raw")
+        ? "raw TCP, load on a separate connection"
+        : r.baseline.startsWith("yamux")
+        ? "yamux, load on another stream"
+        : undefined;
+      if (system === undefined) continue;
+      chartRows.push({
+        name: `${runtime} p${q}: linkweave, load on another connection`,
+        unit: "ms",
+        value: r.value / 1000,
+        range: ms(r.range),
+        baseline: system,
+        baselineValue: r.baselineValue / 1000,
+        baselineRange: ms(r.baselineRange),
+      });
+    }
+  }
+}
+const chartOut = new URL("../docs/link-latency-under-load.svg", import.meta.url);
+writeFileSync(
+  chartOut,
+  svg(
+    collect(chartRows, "ms"),
+    "1 KiB round trip while a bulk transfer runs (ms, lower is better)",
+  ),
+);
+
 // `deno fmt --check` covers docs/: write it formatted.
 const deno = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
-spawnSync(deno, ["fmt", "--quiet", fileURLToPath(out)], { stdio: "inherit" });
+spawnSync(deno, ["fmt", "--quiet", fileURLToPath(out), fileURLToPath(chartOut)], {
+  stdio: "inherit",
+});
 console.log(out.pathname);
+console.log(chartOut.pathname);

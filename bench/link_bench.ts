@@ -10,7 +10,15 @@
  *    bytes each connection delivered in a fixed window (vs yamux's).
  * 3. Round-trip time of a 1 KiB echo, p50 and p99, idle and while another
  *    connection saturates the same link; vs the raw API's 1 KiB ping-pong,
- *    idle and while another raw connection saturates loopback.
+ *    idle and while another raw connection saturates loopback; vs yamux
+ *    under the same load (a yamux stream saturating, the round trips on a
+ *    second stream of the same session); and vs today's code (`--today REV`,
+ *    by default {@linkcode TODAY}: the link before the in-flight budget,
+ *    checked out with `git archive` into a temporary directory), idle and
+ *    loaded, with the bulk rate the load carried while the round trips ran.
+ *    Both links run row 3 in a sender and a receiver process of their own,
+ *    sharing no heap with each other or the baselines. `--today none`
+ *    leaves today's code out.
  * 4. The same 100-stream workload through `@chainsafe/libp2p-yamux` over a
  *    `node:net` connection (`bench/_yamux.ts`).
  * 5. Resident memory per idle connection (both ends, fresh processes, after
@@ -28,19 +36,35 @@
  *
  * @module
  */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import * as net from "node:net";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { setImmediate } from "node:timers";
-import { fileURLToPath } from "node:url";
-import { report, type Row, row } from "./_report.ts";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { report, type Row, row, type Target } from "./_report.ts";
 import { type Child, collect, serveRole, sleep, spawnRole } from "./_ctl.ts";
 import { RAW_NAME, rawConnect, rawListen, type RawSocket } from "./_raw.ts";
 import { drained, messageBytes, yamuxOver, type YamuxStream } from "./_yamux.ts";
 import { type Connection, createDevice, type Device } from "../link_enhance.ts";
 
 const SCRIPT = fileURLToPath(import.meta.url);
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SENDER = "02:00:00:00:BE:01";
 const RECEIVER = "02:00:00:00:BE:02";
+/** Row 3's linkweave pairs run as devices of their own (see {@linkcode lwSender}). */
+const ROW3_SENDER = "02:00:00:00:BE:03";
+const ROW3_RECEIVER = "02:00:00:00:BE:04";
+/**
+ * The commit before the in-flight budget and the link acknowledgement
+ * (issue 19): what row 3 calls today's code.
+ */
+const TODAY = "e4a0b5a9060b97556b6b07ca3f5659f8e0b021f6";
+/** First byte of a stream of the yamux round-trip server: what the stream is for. */
+const ROLE_ECHO = 0x65;
+const ROLE_SINK = 0x73;
 const MSG = 1024;
 /** Messages per row-1 run (about half a second to a second each). */
 const ROW1_MSGS = 200_000;
@@ -48,8 +72,12 @@ const ROW1_BYTES = ROW1_MSGS * MSG;
 const MUX_CONNS = 100;
 const MUX_WARM_MS = 500;
 const MUX_WINDOW_MS = 1500;
+/** How long round trips are timed, idle and under load (ms). */
 const RTT_MS = 1000;
+const RTT_LOADED_MS = 2000;
+/** Round trips not timed first, idle and under load (the load warmed up already). */
 const RTT_SKIP = 50;
+const RTT_LOADED_SKIP = 5;
 const LOAD_WARM_MS = 200;
 const IDLE_CONNS = 1000;
 const IDLE_WARM = 20;
@@ -157,8 +185,8 @@ function checkLink(what: string): void {
   throw new Error(`${what}: a linkweave connection was disconnected (${why})`);
 }
 
-function connectTo(dev: Device, name: string): Promise<Connection> {
-  const c = dev.createConnection(RECEIVER, name);
+function connectTo(dev: Device, name: string, peer = RECEIVER): Promise<Connection> {
+  const c = dev.createConnection(peer, name);
   c.on("disconnected", (reason) => broken ??= `reason ${reason}, server "${name}"`);
   return new Promise((resolve, reject) => {
     c.on(
@@ -176,11 +204,20 @@ interface PeerPorts {
   rawSink: number;
   rawEcho: number;
   yamux: number;
+  yamuxRtt: number;
 }
 
-async function peerRole(): Promise<void> {
-  const dev = createDevice({
-    deviceId: RECEIVER,
+/**
+ * The receiving end: linkweave servers (`sink`, `echo`, `mux`) on a device
+ * made by `create` (this tree's `createDevice`, or today's), and, unless
+ * `linkOnly`, the raw and yamux baselines.
+ */
+async function peerRole(
+  create: typeof createDevice,
+  options: { deviceId: string; linkOnly: boolean },
+): Promise<void> {
+  const dev = create({
+    deviceId: options.deviceId,
     port: 0,
     bind: "127.0.0.1",
     discovery: "off",
@@ -214,6 +251,32 @@ async function peerRole(): Promise<void> {
   });
   mux.start();
 
+  const handlers = {
+    reset: ({ kind }: { kind: string }) => counters[kind].clear(),
+    cpu: () => cpuMs(),
+    /** Bytes each connection of `kind` delivered in a window of `ms` after `warm` ms. */
+    async window({ kind, warm, ms }: { kind: string; warm: number; ms: number }) {
+      await sleep(warm);
+      const start = new Map([...counters[kind]].map((k) => [k, k.bytes]));
+      const t0 = performance.now();
+      await sleep(ms);
+      const elapsed = performance.now() - t0;
+      return { elapsed, bytes: [...start].map(([k, b]) => k.bytes - b) };
+    },
+    /** Resolve once nothing arrived for `ms`. */
+    async quiet({ ms }: { ms: number }) {
+      const deadline = performance.now() + 20_000;
+      while (performance.now() - lastRx < ms) {
+        if (performance.now() > deadline) throw new Error("receiver never went quiet");
+        await sleep(20);
+      }
+    },
+  };
+  if (options.linkOnly) {
+    serveRole({ lw: rt.port }, handlers);
+    return;
+  }
+
   const rawSink = await rawListen((s) => {
     let n = 0;
     return (b) => {
@@ -223,6 +286,25 @@ async function peerRole(): Promise<void> {
     };
   });
   const rawEcho = await rawListen((s) => (b) => s.write(b));
+
+  // Row 3's yamux: each stream's first byte says whether it echoes or sinks.
+  const yRtt = net.createServer((socket) => {
+    const m = yamuxOver(socket, false);
+    m.addEventListener("stream", (evt) => {
+      const s = (evt as CustomEvent<YamuxStream>).detail;
+      let role = 0;
+      s.addEventListener("message", (e) => {
+        lastRx = performance.now();
+        let data = (e as unknown as { data: Uint8Array }).data;
+        if (role === 0) {
+          role = data.subarray(0, 1)[0];
+          data = data.subarray(1);
+        }
+        if (role === ROLE_ECHO && data.byteLength > 0) s.send(data);
+      });
+    });
+  });
+  await new Promise<void>((r) => yRtt.listen(0, "127.0.0.1", () => r()));
 
   const yServer = net.createServer((socket) => {
     const m = yamuxOver(socket, false);
@@ -243,28 +325,9 @@ async function peerRole(): Promise<void> {
     rawSink: rawSink.port,
     rawEcho: rawEcho.port,
     yamux: (yServer.address() as net.AddressInfo).port,
+    yamuxRtt: (yRtt.address() as net.AddressInfo).port,
   };
-  serveRole(ports, {
-    reset: ({ kind }) => counters[kind].clear(),
-    cpu: () => cpuMs(),
-    /** Bytes each connection of `kind` delivered in a window of `ms` after `warm` ms. */
-    async window({ kind, warm, ms }) {
-      await sleep(warm);
-      const start = new Map([...counters[kind]].map((k) => [k, k.bytes]));
-      const t0 = performance.now();
-      await sleep(ms);
-      const elapsed = performance.now() - t0;
-      return { elapsed, bytes: [...start].map(([k, b]) => k.bytes - b) };
-    },
-    /** Resolve once nothing arrived for `ms`. */
-    async quiet({ ms }) {
-      const deadline = performance.now() + 20_000;
-      while (performance.now() - lastRx < ms) {
-        if (performance.now() > deadline) throw new Error("receiver never went quiet");
-        await sleep(20);
-      }
-    },
-  });
+  serveRole(ports, handlers);
 }
 
 // ------------------------------------------------------------ row 1
@@ -378,14 +441,24 @@ async function yamuxMux(port: number, peer: Child): Promise<MuxRun> {
 interface RttRun {
   samples: number[];
   load: number;
+  /** CPU time per MB the load carried, sender and receiver (us), when measured. */
+  cpu?: [number, number];
 }
 
-async function lwRtt(dev: Device, peer: Child, loaded: boolean): Promise<RttRun> {
-  const echo = await connectTo(dev, "echo");
+/** A linkweave device and the child it talks to (this tree's, or today's code). */
+interface LwPair {
+  dev: Device;
+  peer: Child;
+  peerId: string;
+}
+
+async function lwRtt(p: LwPair, loaded: boolean): Promise<RttRun> {
+  const { dev, peer, peerId } = p;
+  const echo = await connectTo(dev, "echo", peerId);
   let load: ReturnType<typeof saturate> | undefined;
   let loadConn: Connection | undefined;
   if (loaded) {
-    loadConn = await connectTo(dev, "sink");
+    loadConn = await connectTo(dev, "sink", peerId);
     load = saturate(loadConn, payload().buffer as ArrayBuffer);
     await sleep(LOAD_WARM_MS);
   }
@@ -393,23 +466,32 @@ async function lwRtt(dev: Device, peer: Child, loaded: boolean): Promise<RttRun>
   echo.on("dataReceived", () => got());
   const msg = payload().buffer as ArrayBuffer;
   const samples: number[] = [];
-  const [sent0, t0] = [load?.sent() ?? 0, performance.now()];
-  for (let i = 0; performance.now() < t0 + RTT_MS; i++) {
+  const [sent0, t0, cpu0] = [load?.sent() ?? 0, performance.now(), await cpuBoth(peer)];
+  const [ms, skip] = loaded ? [RTT_LOADED_MS, RTT_LOADED_SKIP] : [RTT_MS, RTT_SKIP];
+  for (let i = 0; performance.now() < t0 + ms; i++) {
     const t = performance.now();
     const back = new Promise<void>((r) => (got = r));
     echo.sendData(msg);
     await within(back, 5000, "echo").finally(() =>
       checkLink(`round trips${loaded ? " under load" : ""}`)
     );
-    if (i >= RTT_SKIP) samples.push((performance.now() - t) * 1000);
+    if (i >= skip) samples.push((performance.now() - t) * 1000);
   }
   const rate = ((load?.sent() ?? 0) - sent0) * MSG / 1e3 / (performance.now() - t0);
+  const cpu1 = await cpuBoth(peer);
+  const mb = ((load?.sent() ?? 0) - sent0) * MSG / 1e6;
+  const cpu: [number, number] = [(cpu1[0] - cpu0[0]) * 1000 / mb, (cpu1[1] - cpu0[1]) * 1000 / mb];
   load?.stop();
   await load?.done;
   loadConn?.close();
   echo.close();
   await peer.call("quiet", { ms: 200 });
-  return { samples, load: rate };
+  return { samples, load: rate, cpu: loaded ? cpu : undefined };
+}
+
+/** CPU time (ms) this process and the peer used so far. */
+async function cpuBoth(peer: Child): Promise<[number, number]> {
+  return [cpuMs(), await peer.call("cpu")];
 }
 
 /** Writes between two turns of the event loop in the raw load (see {@linkcode rawRtt}). */
@@ -449,13 +531,14 @@ async function rawRtt(ports: PeerPorts, peer: Child, loaded: boolean): Promise<R
   const msg = payload();
   const samples: number[] = [];
   const [sent0, t0] = [sent, performance.now()];
-  for (let i = 0; performance.now() < t0 + RTT_MS; i++) {
+  const [ms, skip] = loaded ? [RTT_LOADED_MS, RTT_LOADED_SKIP] : [RTT_MS, RTT_SKIP];
+  for (let i = 0; performance.now() < t0 + ms; i++) {
     const t = performance.now();
     const back = new Promise<void>((r) => (got = r));
     const w = s.write(msg);
     if (w) await w;
     await within(back, 5000, "raw echo");
-    if (i >= RTT_SKIP) samples.push((performance.now() - t) * 1000);
+    if (i >= skip) samples.push((performance.now() - t) * 1000);
   }
   const rate = (sent - sent0) * MSG / 1e3 / (performance.now() - t0);
   stopped = true;
@@ -466,11 +549,112 @@ async function rawRtt(ports: PeerPorts, peer: Child, loaded: boolean): Promise<R
   return { samples, load: rate };
 }
 
+async function yamuxRtt(port: number, peer: Child, loaded: boolean): Promise<RttRun> {
+  const socket = net.connect({ host: "127.0.0.1", port });
+  await new Promise((r) => socket.once("connect", r));
+  const m = yamuxOver(socket, true);
+  const echo = await m.createStream();
+  let n = 0;
+  let got: () => void = () => {};
+  echo.addEventListener("message", (e) => {
+    n += messageBytes(e);
+    if (n >= MSG) {
+      n -= MSG;
+      got();
+    }
+  });
+  echo.send(new Uint8Array([ROLE_ECHO]));
+  let stopped = false;
+  let sent = 0;
+  let loadDone: Promise<void> = Promise.resolve();
+  if (loaded) {
+    const load = await m.createStream();
+    load.send(new Uint8Array([ROLE_SINK]));
+    const msg = payload();
+    loadDone = (async () => {
+      while (!stopped) {
+        if (!load.send(msg)) await drained(load);
+        sent++;
+      }
+    })();
+    await sleep(LOAD_WARM_MS);
+  }
+  const msg = payload();
+  const samples: number[] = [];
+  const [sent0, t0] = [sent, performance.now()];
+  const [ms, skip] = loaded ? [RTT_LOADED_MS, RTT_LOADED_SKIP] : [RTT_MS, RTT_SKIP];
+  for (let i = 0; performance.now() < t0 + ms; i++) {
+    const t = performance.now();
+    const back = new Promise<void>((r) => (got = r));
+    if (!echo.send(msg)) await drained(echo);
+    await within(back, 5000, "yamux echo");
+    if (i >= skip) samples.push((performance.now() - t) * 1000);
+  }
+  const rate = (sent - sent0) * MSG / 1e3 / (performance.now() - t0);
+  stopped = true;
+  socket.destroy();
+  await loadDone;
+  await peer.call("quiet", { ms: 200 });
+  return { samples, load: rate };
+}
+
+/**
+ * A tree of `rev` (checked out with `git archive`) in a temporary directory,
+ * kept for later runs; `undefined` when git cannot give it.
+ */
+function todayTree(rev: string): string | undefined {
+  const dir = join(tmpdir(), `linkweave-bench-${rev}`);
+  if (existsSync(join(dir, "link_enhance.ts"))) return dir;
+  mkdirSync(dir, { recursive: true });
+  const r = spawnSync("sh", ["-c", 'git -C "$0" archive "$1" | tar -x -C "$2"', ROOT, rev, dir], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  if (r.status === 0 && existsSync(join(dir, "link_enhance.ts"))) return dir;
+  rmSync(dir, { recursive: true, force: true });
+  return undefined;
+}
+
+/**
+ * A linkweave pair for row 3 in processes of its own: a sender child (the
+ * link of the tree at `dir`: this one, or today's code) that spawns its own
+ * receiver and answers `rtt` with {@linkcode lwRtt}. So the two links share
+ * no heap (and no V8 object shapes) with each other or with the baselines.
+ *
+ * @param dir The tree.
+ * @returns The sender.
+ */
+function lwSender(dir: string): Promise<Child> {
+  return spawnRole(SCRIPT, "lw-sender", { args: [dir] });
+}
+
+/** The role of {@linkcode lwSender}. */
+async function lwSenderRole(dir: string): Promise<void> {
+  const mod = await import(pathToFileURL(join(dir, "link_enhance.ts")).href);
+  const peer = await spawnRole(SCRIPT, "lw-peer", { args: [dir] });
+  const dev: Device = (mod.createDevice as typeof createDevice)({
+    deviceId: ROW3_SENDER,
+    port: 0,
+    bind: "127.0.0.1",
+    discovery: "off",
+    peers: [`${ROW3_RECEIVER}@127.0.0.1:${peer.ready.lw}`],
+  });
+  await dev.runtime();
+  (await connectTo(dev, "echo", ROW3_RECEIVER)).close();
+  const pair: LwPair = { dev, peer, peerId: ROW3_RECEIVER };
+  serveRole(null, { rtt: ({ loaded }) => lwRtt(pair, loaded) });
+}
+
 // ------------------------------------------------------------ row 5
 
 /** The receiving end for the memory row: holds every connection it accepts. */
 async function memPeerRole(): Promise<void> {
-  const dev = createDevice({ deviceId: RECEIVER, port: 0, bind: "127.0.0.1", discovery: "off" });
+  const dev = createDevice({
+    deviceId: RECEIVER,
+    port: 0,
+    bind: "127.0.0.1",
+    discovery: "off",
+    limits: { streamsPerLink: 4 * IDLE_CONNS },
+  });
   const rt = await dev.runtime();
   const held: unknown[] = [];
   const idle = dev.createServer("idle");
@@ -526,7 +710,7 @@ function memClientRole(): void {
           bind: "127.0.0.1",
           discovery: "off",
           peers: [`${RECEIVER}@127.0.0.1:${ports.lw}`],
-          limits: { connections: 10_000 },
+          limits: { connections: 10_000, streamsPerLink: 4 * IDLE_CONNS },
         });
         const d = dev;
         const conns = await Promise.all(
@@ -698,41 +882,108 @@ async function main(): Promise<void> {
   }
 
   if (wanted("3")) {
+    const rev = flag("--today") ?? TODAY;
+    let today: Child | undefined;
+    if (rev !== "none") {
+      const dir = todayTree(rev);
+      if (dir !== undefined) today = await lwSender(dir);
+      else console.log(`  today's code (${rev}) is not available from git: its rows are left out`);
+    }
+    const ours = await lwSender(ROOT);
+    const todayName = `linkweave at ${rev.slice(0, 7)} (today's code)`;
     for (const loaded of [false, true]) {
       await part(`row 3${loaded ? " under load" : ""}`, async () => {
-        await rawRtt(ports, peer, loaded);
-        await lwRtt(dev, peer, loaded);
-        const raw: number[][] = [];
-        const ours: number[][] = [];
-        const loads = { raw: [] as number[], ours: [] as number[] };
+        const systems: [string, () => Promise<RttRun>][] = [
+          ["raw", () => rawRtt(ports, peer, loaded)],
+          ["linkweave", () => ours.call("rtt", { loaded })],
+        ];
+        if (loaded) systems.push(["yamux", () => yamuxRtt(ports.yamuxRtt, peer, loaded)]);
+        if (today !== undefined) systems.push(["today", () => today.call("rtt", { loaded })]);
+        for (const [, run] of systems) await run(); // warm-up
+        const runs = new Map<string, RttRun[]>(systems.map(([name]) => [name, []]));
+        const load0 = loadavg()[0];
         for (let i = 0; i < reps; i++) {
-          const r = await rawRtt(ports, peer, loaded);
-          const o = await lwRtt(dev, peer, loaded);
-          raw.push(r.samples);
-          ours.push(o.samples);
-          loads.raw.push(r.load);
-          loads.ours.push(o.load);
+          for (const [name, run] of systems) runs.get(name)!.push(await run());
         }
+        const load = Math.round(Math.max(load0, loadavg()[0]) * 100) / 100;
         const when = loaded ? "under load" : "idle";
-        if (loaded) {
+        const p = (name: string, q: number) => runs.get(name)!.map((r) => percentile(r.samples, q));
+        const rates = (name: string) => runs.get(name)!.map((r) => r.load);
+        for (const [name] of systems) {
+          const load = loaded ? `; load carried (MB/s): ${fmt(rates(name))}` : "";
+          const cpu = runs.get(name)!.flatMap((r) => r.cpu === undefined ? [] : [r.cpu]);
+          const perMb = cpu.length === 0
+            ? ""
+            : `; CPU per MB sender/receiver (us): ${
+              cpu.map(([a, b]) => `${a.toFixed(0)}/${b.toFixed(0)}`).join(", ")
+            }`;
+          const n = runs.get(name)!.map((r) => r.samples.length);
           log(
-            `load carried meanwhile (MB/s), raw: ${fmt(loads.raw)}; linkweave: ${fmt(loads.ours)}`,
+            `RTT ${when}, ${name}: p50 (us) ${fmt(p(name, 50))}; p99 ${fmt(p(name, 99))}` +
+              `; round trips timed ${fmt(n)}${load}${perMb}`,
           );
         }
-        for (const p of [50, 99]) {
-          const r = raw.map((s) => percentile(s, p));
-          const o = ours.map((s) => percentile(s, p));
-          log(`RTT p${p} ${when} (us), raw: ${fmt(r)}; linkweave: ${fmt(o)}`);
-          rows.push(row({
-            name: `1 KiB round trip p${p}, ${when}`,
-            value: median(o),
-            unit: "us",
-            baseline: `raw ${RAW_NAME}${loaded ? ", loaded" : ""}`,
-            baselineValue: median(r),
-          }, { lowerIsBetter: true }));
+        log(`load average (1 min) while measuring: ${load}`);
+        const span = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
+        const add = (
+          name: string,
+          ours: number[],
+          base: { label: string; values: number[] },
+          options: { lowerIsBetter?: boolean; target?: Target; unit?: string } = {},
+        ) =>
+          rows.push({
+            ...row({
+              name,
+              value: median(ours),
+              unit: options.unit ?? "us",
+              baseline: base.label,
+              baselineValue: median(base.values),
+            }, { lowerIsBetter: options.lowerIsBetter ?? true, target: options.target }),
+            range: span(ours),
+            baselineRange: span(base.values),
+            reps,
+            load,
+          } as Row);
+        const raw = `raw ${RAW_NAME}${loaded ? ", loaded" : ""}`;
+        if (!loaded) {
+          for (const q of [50, 99]) {
+            add(`1 KiB round trip p${q}, idle: linkweave`, p("linkweave", q), {
+              label: raw,
+              values: p("raw", q),
+            });
+          }
+          if (today !== undefined) {
+            add("1 KiB round trip p50, idle: linkweave", p("linkweave", 50), {
+              label: todayName,
+              values: p("today", 50),
+            }, { target: { on: "ratio", min: 0.909 } });
+          }
+          return;
+        }
+        for (const q of [50, 99]) {
+          add(`1 KiB round trip p${q}, under load: linkweave`, p("linkweave", q), {
+            label: raw,
+            values: p("raw", q),
+          }, { target: q === 99 ? { on: "ratio", min: 0.5 } : undefined });
+          add(`1 KiB round trip p${q}, under load: linkweave`, p("linkweave", q), {
+            label: "yamux, loaded",
+            values: p("yamux", q),
+          }, { target: q === 99 ? { on: "ratio", min: 1.0 } : undefined });
+        }
+        if (today !== undefined) {
+          add("1 KiB round trip p99, under load: linkweave", p("linkweave", 99), {
+            label: todayName,
+            values: p("today", 99),
+          });
+          add("bulk carried while round trips run: linkweave", rates("linkweave"), {
+            label: todayName,
+            values: rates("today"),
+          }, { lowerIsBetter: false, unit: "MB/s", target: { on: "ratio", min: 0.9 } });
         }
       });
     }
+    await today?.close();
+    await ours.close();
   }
 
   await dev.close();
@@ -775,7 +1026,11 @@ async function main(): Promise<void> {
 }
 
 const role = process.argv[2];
-if (role === "peer") await peerRole();
-else if (role === "mem-peer") await memPeerRole();
+if (role === "peer") await peerRole(createDevice, { deviceId: RECEIVER, linkOnly: false });
+else if (role === "lw-sender") await lwSenderRole(process.argv[3]);
+else if (role === "lw-peer") {
+  const mod = await import(pathToFileURL(join(process.argv[3], "link_enhance.ts")).href);
+  await peerRole(mod.createDevice, { deviceId: ROW3_RECEIVER, linkOnly: true });
+} else if (role === "mem-peer") await memPeerRole();
 else if (role === "mem-client") memClientRole();
 else await main();

@@ -12,6 +12,7 @@ import {
   DEFAULT_REASSEMBLY_LIMITS,
   type EncodeMessageOptions,
   type FrameInit,
+  MAX_FRAME_TYPE,
   MAX_HOLES_CAP,
   MAX_MESSAGES_CAP,
   MAX_MTU,
@@ -54,7 +55,7 @@ export function resolveLimits(limits: ReassemblyLimits | undefined): Required<Re
 export function checkFrameInit(f: FrameInit): void {
   const len = f.payload.length;
   if (
-    (f.type >>> 0) !== f.type || f.type > 4 || (f.stream & 0xffff) !== f.stream ||
+    (f.type >>> 0) !== f.type || f.type > MAX_FRAME_TYPE || (f.stream & 0xffff) !== f.stream ||
     (f.seq >>> 0) !== f.seq || (f.total >>> 0) !== f.total || (f.offset >>> 0) !== f.offset ||
     len > MAX_PAYLOAD || f.offset + len > f.total || (len === 0 && f.total !== 0)
   ) {
@@ -70,7 +71,7 @@ export function messageRange(data: Uint8Array, o: EncodeMessageOptions): [number
   const start = o.start ?? 0;
   const end = o.end ?? data.length;
   if (
-    (o.type >>> 0) !== o.type || o.type > 4 || (o.stream & 0xffff) !== o.stream ||
+    (o.type >>> 0) !== o.type || o.type > MAX_FRAME_TYPE || (o.stream & 0xffff) !== o.stream ||
     (o.seq >>> 0) !== o.seq || data.length > 0xffffffff
   ) {
     throw new ParameterError(

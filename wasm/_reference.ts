@@ -20,6 +20,7 @@ import {
   type FrameInit,
   HEADER_LENGTH,
   INPUT_BUFFER_SIZE,
+  MAX_FRAME_TYPE,
   type Message,
   type Reassembler,
   type ReassemblyLimits,
@@ -192,7 +193,7 @@ class ReferenceDecoder implements Decoder {
     while (end - p >= HEADER_LENGTH) {
       if (b[p] !== 1) return CodecErrorCode.BAD_VERSION;
       const type = b[p + 1];
-      if (type > 4) return CodecErrorCode.BAD_TYPE;
+      if (type > MAX_FRAME_TYPE) return CodecErrorCode.BAD_TYPE;
       const total = readU32(b, p + 8);
       const offset = readU32(b, p + 12);
       const flen = (b[p + 16] << 8) | b[p + 17];

@@ -4,6 +4,7 @@ import process from "node:process";
 import { type Codec, CodecErrorCode, createCodec, type FrameInit, wasmMemoryBytes } from "./mod.ts";
 import { prng, randomBytes } from "../tests/harness/framing.ts";
 import { nativeCrc } from "../platform/crc.ts";
+import { MAX_FRAME_TYPE } from "../core/proto/frame.ts";
 
 const SEED = Number(process.env.LINKWEAVE_FUZZ_SEED ?? 20260801) >>> 0;
 /** Bytes fed to each decoder per run. */
@@ -56,7 +57,7 @@ function validStream(rnd: (n: number) => number, size: number, codec: Codec): Ui
     const total = Math.min([0, 1, 10, 100, 3000, 40_000, 70_000][rnd(7)], mtu < 100 ? 500 : 1e6);
     const data = randomBytes(rnd, total);
     const wire = codec.encodeMessage(data, {
-      type: rnd(5),
+      type: rnd(MAX_FRAME_TYPE + 1),
       stream: rnd(4),
       seq: rnd(4) === 0 ? seq : ++seq,
       mtu,

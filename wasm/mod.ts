@@ -42,6 +42,7 @@ import {
   FRAME_OVERHEAD,
   type FrameInit,
   HEADER_LENGTH,
+  MAX_FRAME_TYPE,
   type Message,
   type Reassembler,
   type ReassemblyLimits,
@@ -441,7 +442,7 @@ class WasmReassembler implements Reassembler {
 /** Check the fields a reassembler reads (the decoder guarantees them). */
 function checkFragment(f: FrameInit): void {
   if (
-    (f.type >>> 0) !== f.type || f.type > 4 || (f.stream & 0xffff) !== f.stream ||
+    (f.type >>> 0) !== f.type || f.type > MAX_FRAME_TYPE || (f.stream & 0xffff) !== f.stream ||
     (f.seq >>> 0) !== f.seq || (f.total >>> 0) !== f.total || (f.offset >>> 0) !== f.offset
   ) {
     throw new ParameterError(

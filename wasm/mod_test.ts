@@ -350,7 +350,7 @@ describe("encodeMessage() and encodeBatch()", () => {
   test("encodeBatch() rejects invalid fields with a ParameterError", () => {
     const base = { type: 0, stream: 0, seq: 0, total: 1, offset: 0, payload: new Uint8Array(1) };
     const bad: FrameInit[] = [
-      { ...base, type: 5 },
+      { ...base, type: 6 },
       { ...base, stream: 65536 },
       { ...base, seq: -1 },
       { ...base, offset: 1 },

@@ -21,7 +21,16 @@ export const FrameType = {
   PING: 3,
   /** Close of a stream or of the link. */
   CLOSE: 4,
+  /**
+   * Link-level acknowledgement of one channel, on stream 0: `seq` is the
+   * count, modulo 2^32, of the bytes of every frame but ACKs that the sender
+   * of the ACK has read from this channel (`docs/link-protocol.md`).
+   */
+  ACK: 5,
 } as const;
+
+/** The largest valid frame type: a decoder refuses larger ones as `BAD_TYPE`. */
+export const MAX_FRAME_TYPE = 5;
 
 /** A value of {@linkcode FrameType}. */
 export type FrameTypeValue = typeof FrameType[keyof typeof FrameType];

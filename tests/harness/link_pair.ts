@@ -17,6 +17,11 @@ export interface SimChannelOptions {
   mtu?: number;
   /** Bytes per ms the channel carries (0 = unlimited). @default {0} */
   rate?: number;
+  /**
+   * With a rate, a write arrives in pieces of this many bytes, each when
+   * carried (without a rate, whole). @default {16384}
+   */
+  segment?: number;
 }
 
 interface InFlight {
@@ -28,6 +33,7 @@ interface SimChannel {
   id: number;
   latency: number;
   rate: number;
+  segment: number;
   up: boolean;
   toB: InFlight[];
   toA: InFlight[];
@@ -62,6 +68,8 @@ export class Pair {
   readonly writes: number[] = [];
   /** Callback run on every event, e.g. to accept opens. */
   onEvent: (side: "a" | "b", e: LinkEvent) => void = () => {};
+  /** Callback run on every write, with the bytes (valid during the call). */
+  onWrite: (side: "a" | "b", channel: number, bytes: Uint8Array) => void = () => {};
 
   /** @param options Channels and link options. */
   constructor(options: PairOptions = {}) {
@@ -76,6 +84,7 @@ export class Pair {
         id,
         latency: c.latency ?? 1,
         rate: c.rate ?? 0,
+        segment: c.segment ?? 16384,
         up: true,
         toB: [],
         toA: [],
@@ -86,6 +95,17 @@ export class Pair {
       this.a.addChannel(id, { now: 0, mtu: c.mtu });
       this.b.addChannel(id, { now: 0, mtu: c.mtu });
     });
+  }
+
+  /**
+   * Change the byte rate of a channel from now on (bytes already written keep
+   * their times).
+   *
+   * @param id The channel.
+   * @param rate Bytes per ms, both ways (0 = unlimited).
+   */
+  setRate(id: number, rate: number): void {
+    this.#channels[id - 1].rate = rate;
   }
 
   /** Cut a channel silently: bytes in flight and later are lost, no one is told. */
@@ -140,12 +160,22 @@ export class Pair {
           const ch = this.#channels[tx.channel - 1];
           progress = true;
           this.writes[ch.id - 1]++;
+          this.onWrite(side, ch.id, tx.bytes);
           if (!ch.up) continue;
           const busy = side === "a" ? "busyA" : "busyB";
-          const start = Math.max(this.now, ch[busy]);
-          const done = ch.rate > 0 ? start + tx.bytes.length / ch.rate : start;
-          ch[busy] = done;
-          (side === "a" ? ch.toB : ch.toA).push({ at: done + ch.latency, bytes: tx.bytes.slice() });
+          const queue = side === "a" ? ch.toB : ch.toA;
+          let at = Math.max(this.now, ch[busy]);
+          if (ch.rate <= 0) {
+            queue.push({ at: at + ch.latency, bytes: tx.bytes.slice() });
+            continue;
+          }
+          // Bytes arrive as they are carried, a segment at a time, as TCP's do.
+          for (let off = 0; off < tx.bytes.length; off += ch.segment) {
+            const piece = tx.bytes.slice(off, off + ch.segment);
+            at += piece.length / ch.rate;
+            queue.push({ at: at + ch.latency, bytes: piece });
+          }
+          ch[busy] = at;
         }
       }
       for (const ch of this.#channels) {

@@ -14,7 +14,7 @@ import {
 import { crcUpdate } from "./crc32";
 
 const VERSION: u32 = 1;
-const MAX_TYPE: u32 = 4;
+const MAX_TYPE: u32 = 5; // MAX_FRAME_TYPE of core/proto/frame.ts
 
 const BAD_CRC: i32 = 1;
 const BAD_VERSION: i32 = 2;

@@ -29,7 +29,7 @@ import { type Codec, type Frame, FRAME_OVERHEAD, FrameType } from "../frame.ts";
 import { isDeviceId } from "../../device/config.ts";
 
 /** Version of the link protocol this device speaks (handshake field `v`). */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 /** Largest handshake payload accepted, in bytes. */
 export const MAX_HELLO = 4096;
 

@@ -36,18 +36,18 @@ describe("handshake messages", () => {
     const got = r.push(frame(1, 0, json({ v: 1, op: "hello", id: A, nonce: "n" })));
     assert.ok(got !== undefined && "error" in got);
     assert.equal(got.version, 1);
-    assert.match(got.error, /version 1 \(this device speaks 2\)/);
-    assert.equal(PROTOCOL_VERSION, 2);
+    assert.match(got.error, /version 1 \(this device speaks 3\)/);
+    assert.equal(PROTOCOL_VERSION, 3);
   });
 
   it("refuses what is not a handshake", () => {
     const cases: [string, Uint8Array][] = [
       ["http", new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n")],
-      ["data frame", frame(0, 0, json({ v: 2, op: "hello", id: A, nonce: "n" }))],
-      ["stream 1", frame(1, 1, json({ v: 2, op: "hello", id: A, nonce: "n" }))],
+      ["data frame", frame(0, 0, json({ v: PROTOCOL_VERSION, op: "hello", id: A, nonce: "n" }))],
+      ["stream 1", frame(1, 1, json({ v: PROTOCOL_VERSION, op: "hello", id: A, nonce: "n" }))],
       ["not json", frame(1, 0, new Uint8Array([1, 2, 3]))],
-      ["bad id", frame(1, 0, json({ v: 2, op: "hello", id: "nope", nonce: "n" }))],
-      ["bad op", frame(1, 0, json({ v: 2, op: "hi", id: A, nonce: "n" }))],
+      ["bad id", frame(1, 0, json({ v: PROTOCOL_VERSION, op: "hello", id: "nope", nonce: "n" }))],
+      ["bad op", frame(1, 0, json({ v: PROTOCOL_VERSION, op: "hi", id: A, nonce: "n" }))],
       ["too big", frame(1, 0, new Uint8Array(MAX_HELLO + 1))],
     ];
     for (const [what, bytes] of cases) {

@@ -52,7 +52,7 @@ import type { DirectionKeys } from "../record.ts";
 export { JoinHandshake, type JoinKeys } from "./join.ts";
 
 /** Major version of the secure handshake (and of the link protocol over it). */
-export const SECURE_MAJOR = 2;
+export const SECURE_MAJOR = 3;
 /** Minor version. */
 export const SECURE_MINOR = 0;
 

@@ -87,7 +87,7 @@ export class Inbound {
         const s = st.streams.get(f.stream);
         if (s !== undefined) {
           s.credit += f.seq;
-          if (this.#out.sendable(s)) st.scheduler.add(s);
+          if (this.#out.sendable(s)) st.scheduler.add(s, false);
         }
         return;
       }
@@ -296,7 +296,7 @@ export class Inbound {
         s.state = "open";
         s.credit = windowOf(c.window, this.#defaultWindow);
         st.events.push({ type: "opened", stream: s.id, owner: s.owner });
-        if (this.#out.sendable(s)) st.scheduler.add(s);
+        if (this.#out.sendable(s)) st.scheduler.add(s, true);
         return;
       case "reject":
         if (s.state !== "opening") return;
@@ -337,6 +337,7 @@ export class Inbound {
   forget(s: Stream): void {
     const st = this.#st;
     st.streams.delete(s.id);
+    this.#out.abandon(s);
     s.clear();
     st.reassembler.resetStream(s.id);
     if (s.early !== undefined) {

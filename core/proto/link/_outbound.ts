@@ -9,12 +9,21 @@ import { FRAME_OVERHEAD, type FrameInit, FrameType } from "../frame.ts";
 import { DisconnectReason } from "../../error_codes.ts";
 import { type Control, controlLength, encodeControl, encodeControlInto } from "./control.ts";
 import type { LinkState } from "./_state.ts";
-import { QUANTUM } from "./scheduler.ts";
+import type { LinkChannel } from "./_channels.ts";
+import { MAX_PARTIAL, MAX_PARTIAL_BYTES, QUANTUM } from "./scheduler.ts";
 import type { Entry, Stream } from "./streams.ts";
 
 const { DATA, CONTROL, CREDIT, PING, CLOSE } = FrameType;
 const EMPTY = new Uint8Array(0);
 const BYE = encodeControl({ op: "bye" });
+const PING_FRAME: FrameInit = {
+  type: PING,
+  stream: 0,
+  seq: 0,
+  total: 0,
+  offset: 0,
+  payload: EMPTY,
+};
 
 /**
  * Most answers (credit, resets, refusals) a link keeps for a peer that does
@@ -25,13 +34,16 @@ const BYE = encodeControl({ op: "bye" });
  */
 export const MAX_UNSENT_ANSWERS = 4096;
 
-/** A channel's view needed to build a batch. */
-export interface BatchTarget {
-  /** Largest frame. */
-  mtu: number;
-  /** Whether a ping is due on it. */
-  ping: boolean;
+/** Frames for one channel write. */
+export interface Batch {
+  /** The frames (none when nothing is due). */
+  frames: FrameInit[];
+  /** Whether the streams ran out of things to send before the budget and the batch limit did. */
+  appLimited: boolean;
 }
+
+/** Default largest payload of a DATA frame: a bulk message is cut into frames this size. */
+export const DEFAULT_FRAME_SIZE: number = 16 * 1024;
 
 /** The sending half of a link. */
 export class Outbound {
@@ -39,10 +51,15 @@ export class Outbound {
   #scratch = new Uint8Array(0);
   #scratchUsed = 0;
   #byeSent = false;
+  #frameSize: number;
 
-  /** @param st The link's shared state. */
-  constructor(st: LinkState) {
+  /**
+   * @param st The link's shared state.
+   * @param frameSize Largest payload of a DATA frame.
+   */
+  constructor(st: LinkState, frameSize: number) {
     this.#st = st;
+    this.#frameSize = frameSize;
   }
 
   /** Whether the goodbye went out. */
@@ -51,7 +68,9 @@ export class Outbound {
   }
 
   /**
-   * Queue an entry on a stream and put it in line if it can go.
+   * Queue an entry on a stream and put it in line if it can go. A stream
+   * that had nothing queued joins the scheduler's new line (quiet streams
+   * first).
    *
    * @param s The stream.
    * @param type Frame type.
@@ -59,13 +78,14 @@ export class Outbound {
    * @param final The stream is finished once this is sent.
    */
   enqueue(s: Stream, type: number, payload: Uint8Array | Control, final = false): void {
+    const fresh = s.length === 0;
     s.push({ type, payload, final });
-    if (this.sendable(s)) this.#st.scheduler.add(s);
+    if (this.sendable(s)) this.#st.scheduler.add(s, fresh);
   }
 
   /**
    * Whether a stream's next entry may go now (DATA needs credit and an
-   * accepted stream).
+   * accepted stream; the rest of a message already begun always may).
    *
    * @param s The stream.
    * @returns Whether it may.
@@ -73,10 +93,60 @@ export class Outbound {
   sendable(s: Stream): boolean {
     const head = s.peek();
     if (head === undefined) return false;
-    if (head.type !== DATA) return true;
+    if (head.type !== DATA || s.sentOff > 0) return true;
     if (s.state === "opening") return false;
     const len = (head.payload as Uint8Array).length;
     return s.credit >= len || s.credit >= this.#st.limits.window;
+  }
+
+  /**
+   * A stream is dropped (reset, closed by the peer, link lost): forget its
+   * half-sent message.
+   *
+   * @param s The stream.
+   */
+  abandon(s: Stream): void {
+    if (s.slot !== "none") this.#releaseSlot(s);
+    s.sentOff = 0;
+  }
+
+  /**
+   * Whether a message of `len` bytes may start going out in part: always
+   * when none does, else within `MAX_PARTIAL` messages and `MAX_PARTIAL_BYTES`.
+   */
+  #roomForPartial(len: number): boolean {
+    const st = this.#st;
+    return st.partial === 0 ||
+      (st.partial < MAX_PARTIAL && st.partialBytes + len <= MAX_PARTIAL_BYTES);
+  }
+
+  /** Count a half-sent message of `len` bytes for a stream (held, or reserved for it). */
+  #takeSlot(s: Stream, len: number, state: "held" | "reserved"): void {
+    this.#st.partial++;
+    this.#st.partialBytes += len;
+    s.slotBytes = len;
+    s.slot = state;
+  }
+
+  /**
+   * A stream's half-sent message completed or was dropped: the room goes to
+   * the streams parked longest, in order, as far as it allows (reserved for
+   * them, so the stream that freed it cannot take it back first).
+   */
+  #releaseSlot(s: Stream): void {
+    const st = this.#st;
+    st.partial--;
+    st.partialBytes -= s.slotBytes;
+    s.slot = "none";
+    s.slotBytes = 0;
+    for (;;) {
+      const next = st.scheduler.parked;
+      if (next === undefined) return;
+      const head = next.peek();
+      const len = head === undefined ? 0 : (head.payload as Uint8Array).length;
+      if (!this.#roomForPartial(len)) return;
+      this.#takeSlot(st.scheduler.unpark()!, len, "reserved");
+    }
   }
 
   /**
@@ -140,53 +210,53 @@ export class Outbound {
   }
 
   /**
-   * The frames for one channel: urgent ones first, then streams in turn, up
-   * to the batch limit; the goodbye when closing and everything went; a ping
-   * when due and nothing else goes.
+   * The frames for one channel: the urgent frames, then streams in turn
+   * (quiet ones first, deficit round robin) while the batch is under
+   * `maxBatch` and the channel's in-flight budget allows (a quiet stream's
+   * turn may overdraw it by a quantum), its acknowledgement when one is due
+   * and rides along or cannot wait; the goodbye when closing and everything went; a ping when due and
+   * nothing else goes. DATA messages are cut into frames of at most
+   * `frameSize` payload bytes, so a stream's turn ends at a frame boundary.
    *
    * @param ch The channel.
-   * @returns The frames (possibly none).
+   * @param holdAck Whether an acknowledgement alone should wait (events
+   *   not yet polled may make a reply it can ride with).
+   * @returns The frames (possibly none), and whether the streams ran out of
+   *   things to send before the budget did.
    */
-  batch(ch: BatchTarget): FrameInit[] {
+  batch(ch: LinkChannel, holdAck: boolean): Batch {
     const st = this.#st;
     this.#scratchUsed = 0;
     const frames: FrameInit[] = st.urgent;
     st.urgent = [];
-    let bytes = frames.length * FRAME_OVERHEAD;
-    const { maxBatch, sendQueueBytes } = st.limits;
+    let bytes = 0; // the batch's length so far, ACK aside
+    for (const f of frames) bytes += FRAME_OVERHEAD + f.payload.length;
+    // A quiet stream's turn may overdraw the budget by one quantum: it then
+    // waits behind the bytes in flight only, not for an acknowledgement too.
+    const room = Math.min(st.limits.maxBatch, ch.room);
+    const quietRoom = Math.min(st.limits.maxBatch, ch.room + QUANTUM);
     const scheduler = st.scheduler;
-    while (bytes < maxBatch) {
-      const s = scheduler.take();
-      if (s === undefined) break;
-      let spent = 0;
-      while (spent < QUANTUM && bytes < maxBatch && this.sendable(s)) {
-        const e: Entry = s.shift()!;
-        const payload = e.type === CONTROL
-          ? this.#control(e.payload as Control)
-          : e.payload as Uint8Array;
-        const len = payload.length;
-        if (e.type === DATA) {
-          s.credit -= len;
-          s.queued -= len;
-        }
-        const seq = s.txSeq;
-        s.txSeq = (seq + 1) >>> 0;
-        bytes += fragments(frames, ch.mtu, e.type, s.id, seq, payload);
-        spent += len + FRAME_OVERHEAD;
-        if (e.final) {
-          // Our close or reject went out: the stream is finished here.
-          st.streams.delete(s.id);
-          s.state = "closed";
-          s.clear();
-          break;
-        }
+    const maxData = Math.min(this.#frameSize, ch.mtu - FRAME_OVERHEAD);
+    let appLimited = false;
+    let streamBytes = 0;
+    if (room <= 0 && scheduler.length > 0 && !ch.askPending) {
+      // Blocked, and no acknowledgement asked for covers what is in flight.
+      frames.push(PING_FRAME);
+      ch.asked(bytes += FRAME_OVERHEAD);
+    }
+    while (bytes < quietRoom) {
+      const full = bytes >= room;
+      const s = full ? scheduler.takeNew() : scheduler.take();
+      if (s === undefined) {
+        appLimited = !full;
+        break;
       }
-      if (s.state !== "closed") {
-        if (s.wantDrain && s.queued * 2 <= sendQueueBytes) {
-          s.wantDrain = false;
-          st.events.push({ type: "drain", stream: s.id, owner: s.owner });
-        }
-        if (this.sendable(s)) scheduler.add(s);
+      const n = this.#serve(s, frames, maxData, ch.mtu, (s.fresh ? quietRoom : room) - bytes);
+      bytes += n;
+      streamBytes += n;
+      if (ch.countForAsk(n, bytes)) {
+        frames.push(PING_FRAME);
+        ch.asked(bytes += FRAME_OVERHEAD);
       }
     }
     if (st.state === "closing" && !this.#byeSent && scheduler.length === 0) {
@@ -201,13 +271,108 @@ export class Outbound {
           offset: 0,
           payload: BYE,
         });
+        bytes += FRAME_OVERHEAD + BYE.length;
         this.#byeSent = true;
       }
     }
-    if (frames.length === 0 && ch.ping) {
-      frames.push({ type: PING, stream: 0, seq: 0, total: 0, offset: 0, payload: EMPTY });
+    // The budget is spent and streams wait: ask for an acknowledgement,
+    // unless one was asked for already.
+    if (bytes >= room && streamBytes > 0 && scheduler.length > 0 && !ch.askPending) {
+      if (frames[frames.length - 1] !== PING_FRAME) {
+        frames.push(PING_FRAME);
+        ch.asked(bytes += FRAME_OVERHEAD);
+      }
     }
-    return frames;
+    const lone = frames.length === 0;
+    if (ch.ackDue && (!lone || (ch.ackAsked && !holdAck) || ch.ping)) {
+      frames.push(ch.ack()); // also keeps the channel alive
+    } else if (lone && ch.ping) {
+      frames.push(PING_FRAME);
+      ch.asked(FRAME_OVERHEAD);
+    }
+    return { frames, appLimited };
+  }
+
+  /** One stream's turn: frames while it has deficit, something sendable and room. */
+  #serve(s: Stream, out: FrameInit[], maxData: number, mtu: number, room: number): number {
+    const st = this.#st;
+    const scheduler = st.scheduler;
+    let used = 0;
+    while (s.deficit > 0 && this.sendable(s)) {
+      if (used >= room) {
+        scheduler.interrupted(s);
+        return used;
+      }
+      const e: Entry = s.peek()!;
+      if (e.type !== DATA) {
+        // Control and close entries go whole (fragmented only at the MTU).
+        s.shift();
+        const payload = e.type === CONTROL
+          ? this.#control(e.payload as Control)
+          : e.payload as Uint8Array;
+        const seq = s.txSeq;
+        s.txSeq = (seq + 1) >>> 0;
+        const n = fragments(out, mtu, e.type, s.id, seq, payload);
+        used += n;
+        s.deficit -= n;
+        if (e.final) {
+          // Our close or reject went out: the stream is finished here.
+          st.streams.delete(s.id);
+          s.state = "closed";
+          this.abandon(s);
+          s.clear();
+          s.ready = false;
+          return used;
+        }
+        continue;
+      }
+      const data = e.payload as Uint8Array;
+      const len = data.length;
+      if (s.sentOff === 0) {
+        // The message's first frame: it takes credit and a sequence number.
+        if (len > maxData) {
+          if (s.slot === "reserved") s.slot = "held";
+          else if (scheduler.parked !== undefined || !this.#roomForPartial(len)) {
+            // Others wait for room first, or there is none: wait in line.
+            scheduler.park(s);
+            return used;
+          } else this.#takeSlot(s, len, "held");
+        }
+        s.credit -= len;
+        s.sentSeq = s.txSeq;
+        s.txSeq = (s.txSeq + 1) >>> 0;
+      }
+      const off = s.sentOff;
+      const end = Math.min(len, off + maxData);
+      out.push({
+        type: DATA,
+        stream: s.id,
+        seq: s.sentSeq,
+        total: len,
+        offset: off,
+        payload: off === 0 && end === len ? data : data.subarray(off, end),
+      });
+      const n = end - off + FRAME_OVERHEAD;
+      used += n;
+      s.deficit -= n;
+      s.queued -= end - off;
+      if (end < len) {
+        s.sentOff = end;
+        continue;
+      }
+      s.shift();
+      s.sentOff = 0;
+      if (s.slot === "held") this.#releaseSlot(s);
+    }
+    if (s.wantDrain && s.queued * 2 <= st.limits.sendQueueBytes) {
+      s.wantDrain = false;
+      st.events.push({ type: "drain", stream: s.id, owner: s.owner });
+    }
+    const more = this.sendable(s);
+    // A slot handed over while the stream cannot use it goes on to the next.
+    if (!more && s.slot === "reserved") this.#releaseSlot(s);
+    scheduler.done(s, more);
+    return used;
   }
 
   /** Encode a control message into this batch's scratch (valid until the next batch). */

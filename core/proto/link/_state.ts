@@ -65,6 +65,10 @@ export class LinkState {
   state: "open" | "closing" | "closed" = "open";
   /** Bytes held in the streams' reorder buffers (with their overhead, see `Stream.held`). */
   held = 0;
+  /** Messages sent in part (the rest still queued); see `MAX_PARTIAL`. */
+  partial = 0;
+  /** Their lengths, summed; see `MAX_PARTIAL_BYTES`. */
+  partialBytes = 0;
   /** Rebuilds messages from fragments. */
   readonly reassembler: Reassembler;
   /** Close the link at once (set by the link). */

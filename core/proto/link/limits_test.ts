@@ -294,4 +294,49 @@ describe("link limits against a hostile peer", () => {
     assert.deepEqual(got(), [3, 1, 1]);
     assert.equal(v.link.held, 0);
   });
+
+  it("breaks the link on an acknowledgement of bytes it never sent; a PING gets one at once", () => {
+    const v = victim();
+    v.open(1);
+    // A PING asks for an acknowledgement: it goes out even with nothing else to send.
+    v.sent.length = 0;
+    v.feed([{
+      type: FrameType.PING,
+      stream: 0,
+      seq: 0,
+      total: 0,
+      offset: 0,
+      payload: new Uint8Array(0),
+    }]);
+    const ack = v.sent.find((f) => f.type === FrameType.ACK);
+    assert.ok(ack !== undefined, "acknowledged");
+    assert.equal(ack.seq, v.link.channelStats(1)!.received);
+    // The victim sent an accept and this acknowledgement (which is not counted).
+    const sent = v.link.channelStats(1)!.sent;
+    v.feed([{
+      type: FrameType.ACK,
+      stream: 0,
+      seq: sent,
+      total: 0,
+      offset: 0,
+      payload: new Uint8Array(0),
+    }]);
+    assert.equal(v.link.state, "open");
+    assert.equal(v.link.channelStats(1)!.acked, sent);
+    v.feed([{
+      type: FrameType.ACK,
+      stream: 0,
+      seq: sent + 1,
+      total: 0,
+      offset: 0,
+      payload: new Uint8Array(0),
+    }]);
+    assert.equal(v.link.state, "closed");
+    const gone = v.events.find((e) => e.type === "linkClosed");
+    assert.ok(
+      gone?.type === "linkClosed" &&
+        /acknowledged \d+ bytes on channel 1, more than the \d+ sent/.test(gone.message),
+      JSON.stringify(gone),
+    );
+  });
 });

@@ -3,10 +3,13 @@
  * sans-IO. A link owns a set of channels (physical paths: TCP connections
  * today, BLE characteristics later) and multiplexes streams (logical
  * connections) over them: stream open / accept / reject / close, per-stream
- * credit flow control, a scheduler that coalesces frames of many streams into
- * one channel write, per-stream message sequence numbers so messages sent
- * over several channels are merged back in order, limits on what a peer can
- * make it hold, and keep-alive with peer-lost detection. `docs/link-protocol.md` specifies the messages.
+ * credit flow control, a scheduler that serves quiet streams first and
+ * coalesces frames of many streams into one channel write, an in-flight
+ * budget per channel sized from link-level acknowledgements (so a small
+ * message never queues behind a window of bulk data), per-stream message
+ * sequence numbers so messages sent over several channels are merged back in
+ * order, limits on what a peer can make it hold, and keep-alive with
+ * peer-lost detection. `docs/link-protocol.md` specifies the messages.
  *
  * Inputs are `handle*` calls and commands (`open`, `accept`, `reject`, `send`,
  * `closeStream`, `close`, `abort`); outputs are `pollTransmit`, `pollTimeout`
@@ -16,9 +19,10 @@
  *
  * The parts: {@linkcode Stream} (`streams.ts`: state, send queue, credit,
  * reorder buffer), the scheduler (`scheduler.ts`: which stream next), the
- * sending half (`_outbound.ts`: batches), the receiving half (`_inbound.ts`:
- * each stream's order, windows and budgets), control messages
- * (`control.ts`), frames (`../frame.ts`).
+ * channels (`_channels.ts`: acknowledgements, round trips, rates and the
+ * in-flight budget), the sending half (`_outbound.ts`: batches), the
+ * receiving half (`_inbound.ts`: each stream's order, windows and budgets),
+ * control messages (`control.ts`), frames (`../frame.ts`).
  *
  * @example Two links joined in memory
  * ```ts
@@ -49,11 +53,17 @@
  *
  * @module
  */
-import { type Codec, type Decoder, type FrameInit, FrameType } from "../frame.ts";
+import { type Codec, FrameType } from "../frame.ts";
 import { codecErrorMessage, DisconnectReason, ErrorCode } from "../../error_codes.ts";
 import { ServiceKind } from "./control.ts";
+import {
+  type ChannelStats,
+  DEFAULT_BUDGET_CEILING,
+  DEFAULT_BUDGET_FLOOR,
+  LinkChannel,
+} from "./_channels.ts";
 import { Inbound } from "./_inbound.ts";
-import { Outbound } from "./_outbound.ts";
+import { DEFAULT_FRAME_SIZE, Outbound } from "./_outbound.ts";
 import { type ChannelId, type LinkEvent, LinkState } from "./_state.ts";
 import { Stream, type StreamState } from "./streams.ts";
 
@@ -62,6 +72,8 @@ export { HELD_OVERHEAD } from "./_inbound.ts";
 export { MAX_UNSENT_ANSWERS } from "./_outbound.ts";
 export type { StreamState } from "./streams.ts";
 export type { ChannelId, LinkEvent, LinkLimits } from "./_state.ts";
+export type { ChannelStats } from "./_channels.ts";
+export { DEFAULT_BUDGET_CEILING, DEFAULT_BUDGET_FLOOR, DEFAULT_FRAME_SIZE };
 
 const { DATA, CLOSE } = FrameType;
 
@@ -117,6 +129,25 @@ export interface LinkOptions {
   maxStreams?: number;
   /** Most bytes the peer may make this link hold before it is closed. @default {67108864} */
   budget?: number;
+  /**
+   * Largest payload of a DATA frame (bytes): longer messages are cut into
+   * frames this size, so a message on another stream waits for at most one
+   * frame of them. Smaller frames cost a header, a CRC and a reassembly step
+   * each. @default {16384}
+   */
+  frameSize?: number;
+  /**
+   * Smallest in-flight budget of a channel (bytes): bytes written and not yet
+   * acknowledged may always reach this. Larger keeps fast, jittery paths busy;
+   * it is also the longest queue a new message can wait behind. @default {262144}
+   */
+  budgetFloor?: number;
+  /**
+   * Largest in-flight budget of a channel (bytes): bounds what the budget
+   * grows to on long fast paths, and so the bytes a channel loss can leave
+   * to re-send. @default {16777216}
+   */
+  budgetCeiling?: number;
   /** Returned as `link` in `open` events (the driver's handle on this link). */
   tag?: unknown;
 }
@@ -141,17 +172,6 @@ export interface OpenOptions {
   maxMessage?: number;
 }
 
-/** A channel as the link sees it. */
-interface Channel {
-  id: ChannelId;
-  mtu: number;
-  decoder: Decoder;
-  writable: boolean;
-  lastRx: number;
-  lastTx: number;
-  ping: boolean;
-}
-
 /** A link to one peer. */
 export class Link {
   /** This device's id. */
@@ -164,7 +184,9 @@ export class Link {
   #st: LinkState;
   #out: Outbound;
   #in: Inbound;
-  #channels = new Map<ChannelId, Channel>();
+  #channels = new Map<ChannelId, LinkChannel>();
+  #budgetFloor: number;
+  #budgetCeiling: number;
   #eventHead = 0;
   #nextStream: number;
   #turn = 0;
@@ -197,7 +219,9 @@ export class Link {
       reassembler,
     );
     this.#st.lose = (message) => this.#lose(message);
-    this.#out = new Outbound(this.#st);
+    this.#out = new Outbound(this.#st, options.frameSize ?? DEFAULT_FRAME_SIZE);
+    this.#budgetFloor = options.budgetFloor ?? DEFAULT_BUDGET_FLOOR;
+    this.#budgetCeiling = options.budgetCeiling ?? DEFAULT_BUDGET_CEILING;
     this.#in = new Inbound(this.#st, this.#out, DEFAULT_STREAM_WINDOW);
     // The device with the lower id opens odd stream ids, the other even ones.
     this.#nextStream = this.localId < this.peerId ? 1 : 2;
@@ -255,15 +279,19 @@ export class Link {
   addChannel(id: ChannelId, options: ChannelOptions): void {
     if (this.#st.state === "closed" || this.#channels.has(id)) return;
     const mtu = options.mtu ?? DEFAULT_MTU;
-    this.#channels.set(id, {
+    this.#channels.set(
       id,
-      mtu,
-      decoder: this.#codec.createDecoder({ maxFrameSize: mtu }),
-      writable: true,
-      lastRx: options.now,
-      lastTx: options.now,
-      ping: false,
-    });
+      new LinkChannel({
+        id,
+        mtu,
+        decoder: this.#codec.createDecoder({ maxFrameSize: mtu }),
+        onFrame: this.#in.onFrame,
+        lose: (why) => this.#lose(`Link to ${this.peerId} broken: ${why}`),
+        now: options.now,
+        floor: this.#budgetFloor,
+        ceiling: this.#budgetCeiling,
+      }),
+    );
   }
 
   /**
@@ -276,8 +304,7 @@ export class Link {
   handleBytes(id: ChannelId, bytes: Uint8Array, now: number): void {
     const ch = this.#channels.get(id);
     if (ch === undefined || this.#st.state === "closed") return;
-    ch.lastRx = now;
-    const err = ch.decoder.push(bytes, this.#in.onFrame);
+    const err = ch.read(bytes, now);
     if (err !== 0 && this.state !== "closed") {
       this.#st.broken(codecErrorMessage(err));
     }
@@ -309,6 +336,17 @@ export class Link {
   }
 
   /**
+   * What a channel measured: bytes sent, acknowledged and in flight, its
+   * in-flight budget, round trips and delivery rate.
+   *
+   * @param id The channel.
+   * @returns The figures, or `undefined` for an unknown channel.
+   */
+  channelStats(id: ChannelId): ChannelStats | undefined {
+    return this.#channels.get(id)?.stats;
+  }
+
+  /**
    * Timers are due.
    *
    * @param now The current time (ms).
@@ -316,11 +354,12 @@ export class Link {
   handleTimeout(now: number): void {
     if (this.#st.state === "closed") return;
     for (const ch of this.#channels.values()) {
-      if (now - ch.lastRx >= this.#keepAlive) {
+      // Compared as pollTimeout computes them, so a due time is never missed by rounding.
+      if (now >= ch.lastRx + this.#keepAlive) {
         this.#lose(`Link to ${this.peerId} lost: peer silent for ${now - ch.lastRx} ms`);
         return;
       }
-      if (now - ch.lastTx >= this.#pingInterval) ch.ping = true;
+      if (now >= ch.lastTx + this.#pingInterval) ch.ping = true;
     }
   }
 
@@ -365,7 +404,7 @@ export class Link {
   pollTransmit(now: number): Transmit | undefined {
     if (this.#st.state === "closed") return undefined;
     if (this.#channels.size === 1) {
-      const ch: Channel = this.#channels.values().next().value!;
+      const ch: LinkChannel = this.#channels.values().next().value!;
       return ch.writable ? this.#transmit(ch, now) : undefined;
     }
     const ids = [...this.#channels.keys()];
@@ -380,12 +419,11 @@ export class Link {
     return undefined;
   }
 
-  #transmit(ch: Channel, now: number): Transmit | undefined {
-    const frames: FrameInit[] = this.#out.batch(ch);
+  #transmit(ch: LinkChannel, now: number): Transmit | undefined {
+    const { frames, appLimited } = this.#out.batch(ch, this.#eventHead < this.#st.events.length);
     if (frames.length === 0) return undefined;
-    ch.lastTx = now;
-    ch.ping = false;
     const tx = { channel: ch.id, bytes: this.#codec.encodeBatch(frames) };
+    ch.sent(tx.bytes.length, now, appLimited);
     if (this.#out.byeSent) this.#finish(DisconnectReason.LINK_CLOSED, "Link closed");
     return tx;
   }
@@ -589,6 +627,8 @@ export class Link {
     st.scheduler.clear();
     st.urgent = [];
     st.held = 0;
+    st.partial = 0;
+    st.partialBytes = 0;
     st.reassembler.close();
     st.events.push({ type: "linkClosed", reason, message });
   }

@@ -65,8 +65,24 @@ export class Stream {
   early: Map<number, Early> | undefined;
   /** Bytes in `early`, each message counting `HELD_OVERHEAD` (`_inbound.ts`) more than its length. */
   held = 0;
-  /** Whether the stream waits in the scheduler's line. */
+  /** Whether the stream waits in one of the scheduler's lines. */
   ready = false;
+  /** Whether its turn came from the scheduler's new line (quiet streams first). */
+  fresh = false;
+  /** Bytes it may still send in its scheduler turn (deficit round robin). */
+  deficit = 0;
+  /** Payload bytes of the head entry already handed to a channel (0 until its first frame). */
+  sentOff = 0;
+  /** Sequence number of the head entry once its first frame went out. */
+  sentSeq = 0;
+  /**
+   * Its share of the link's half-sent messages (`MAX_PARTIAL`): `held` while
+   * its head entry is a message sent in part, `reserved` when one was handed
+   * to it as it left the scheduler's parked line, else `none`.
+   */
+  slot: "none" | "reserved" | "held" = "none";
+  /** Bytes of the message its slot is for. */
+  slotBytes = 0;
   /** Whether the user wants `drain` once the queue is back to half full. */
   wantDrain = false;
   #items: Entry[] | undefined;

@@ -1,0 +1,469 @@
+/**
+ * One channel of a link and its accounting: what was written to it and what
+ * the peer acknowledged, the in-flight budget that keeps the pipe short, and
+ * the measurements the budget is sized from (`docs/link-protocol.md`,
+ * "Acknowledgements and the in-flight budget").
+ *
+ * **Acknowledgement.** A channel is reliable and ordered, so a cumulative
+ * count says everything: each side counts the bytes of every frame but ACK
+ * frames it read from the channel and sends that count back on the same
+ * channel in an ACK frame (type 5, stream 0, the count modulo 2^32 in `seq`).
+ * ACKs are not counted, so an ACK never calls for an ACK. An acknowledgement
+ * rides with a batch that goes anyway once `ACK_RIDE` bytes were read since
+ * the last, or when a PING asked for it; it goes alone only when asked. A
+ * sender asks (a PING in its batch) every quarter budget while the pipe is
+ * half full or more, and when its streams wait for room. The frames written
+ * and not yet acknowledged are also what re-sending after the loss of a
+ * channel will need.
+ *
+ * **Budget.** Stream frames go to a channel only while the bytes in flight on
+ * it (written, not yet acknowledged) are under its budget, so a new message
+ * waits behind at most the budget and one frame, wherever the bytes sit
+ * (our writer, the kernel's buffers, the peer's reader). The budget is the
+ * delivery rate (the median of the last three round trips, each from a write
+ * to its acknowledgement) x (`GAIN` x the smallest round trip of the last
+ * `MIN_RTT_WINDOW` ms + `TURN_ALLOWANCE`), clamped to a floor and a ceiling.
+ * In steady state this holds the round trip near `GAIN` times its floor plus
+ * the allowance: when it grows past that (a queue builds, or the path got
+ * slower), the rate measured is lower and the budget shrinks within about
+ * three round trips; when the path gets faster, the acknowledgements come
+ * sooner, the measured rate rises and the budget grows (up to `GAIN` times
+ * per round trip). It is BBR's window with a delay-based exit (as LEDBAT),
+ * without BBR's probing phases.
+ *
+ * @module
+ */
+import { type Decoder, type Frame, FRAME_OVERHEAD, type FrameInit, FrameType } from "../frame.ts";
+import type { ChannelId } from "./_state.ts";
+
+const { ACK, PING } = FrameType;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A sender asks for an acknowledgement (a PING) each time it has sent this
+ * fraction of its budget, and when the budget is spent: the acknowledgements
+ * then come back while the rest of the budget is on its way, and the pipe
+ * stays full.
+ */
+export const ASKS_PER_BUDGET = 4;
+/**
+ * Bytes read since the last acknowledgement for one to ride with a batch that
+ * goes anyway; fewer wait (until a PING asks). So requests and replies carry
+ * an acknowledgement every few messages, before the peer's in-flight bytes
+ * reach half its budget floor and it would have to ask (an ask answered when
+ * nothing else goes costs a write of its own).
+ */
+export const ACK_RIDE: number = 4 * 1024;
+/** Smallest allowed budget floor (bytes). */
+export const MIN_BUDGET_FLOOR: number = 4096;
+/** Default smallest in-flight budget of a channel (bytes). */
+export const DEFAULT_BUDGET_FLOOR: number = 16 * 1024;
+/** Default largest in-flight budget of a channel (bytes). */
+export const DEFAULT_BUDGET_CEILING: number = 16 * 1024 * 1024;
+/** The budget is this many times the measured bandwidth-delay product. */
+export const GAIN = 2;
+/**
+ * Time (ms) the budget allows on top of the round trip, at the measured rate:
+ * what the two ends may take to turn an acknowledgement into new bytes on the
+ * wire (event loop turns, reads in slices), which a round trip measured idle
+ * does not show.
+ */
+export const TURN_ALLOWANCE = 0.5;
+/** Round trips whose delivery rates make the estimate (their median). */
+const RATE_ROUNDS = 3;
+/** How long the smallest round trip counts (ms). */
+export const MIN_RTT_WINDOW = 10_000;
+/** Writes remembered while unacknowledged; beyond, the newest ones are merged. */
+const MAX_RECORDS = 1024;
+
+/** What a channel has measured, for tests, metrics and the scheduler. */
+export interface ChannelStats {
+  /** Bytes of frames (ACKs aside) written to the channel. */
+  sent: number;
+  /** Of those, bytes the peer acknowledged. */
+  acked: number;
+  /** Bytes written and not yet acknowledged. */
+  inFlight: number;
+  /** The in-flight budget now (bytes). */
+  budget: number;
+  /** The smallest round trip in the window (ms), or `undefined` before the first sample. */
+  minRtt: number | undefined;
+  /** The latest round trip (ms), or `undefined` before the first sample. */
+  rtt: number | undefined;
+  /** The delivery rate the budget uses (bytes per ms), 0 before the first sample. */
+  rate: number;
+  /** Round trips measured. */
+  rounds: number;
+  /** Bytes of frames (ACKs aside) read from the channel. */
+  received: number;
+}
+
+/** How a {@linkcode LinkChannel} reaches the rest of the link. */
+export interface LinkChannelInit {
+  /** The driver's id for the channel. */
+  id: ChannelId;
+  /** Largest frame. */
+  mtu: number;
+  /** The channel's decoder. */
+  decoder: Decoder;
+  /** Every frame but ACKs goes here. */
+  onFrame: (f: Frame) => void;
+  /** A peer's violation that breaks the link (says what the peer did). */
+  lose: (why: string) => void;
+  /** The current time (ms). */
+  now: number;
+  /** Budget floor and ceiling (bytes). */
+  floor: number;
+  /** See `floor`. */
+  ceiling: number;
+}
+
+/**
+ * The smallest sample of a time window, kept as the best three samples spread
+ * over it (Kathleen Nichols' algorithm, as BBR's filters): when the smallest
+ * ages out, the next ones take its place without a scan.
+ */
+class WindowedMin {
+  #window: number;
+  #t = [0, 0, 0];
+  #v = [0, 0, 0];
+  #empty = true;
+
+  constructor(window: number) {
+    this.#window = window;
+  }
+
+  get value(): number | undefined {
+    return this.#empty ? undefined : this.#v[0];
+  }
+
+  update(v: number, t: number): void {
+    const ts = this.#t;
+    const vs = this.#v;
+    const w = this.#window;
+    if (this.#empty || v <= vs[0] || t - ts[2] > w) {
+      ts.fill(t);
+      vs.fill(v);
+      this.#empty = false;
+      return;
+    }
+    if (v <= vs[1]) {
+      ts[1] = ts[2] = t;
+      vs[1] = vs[2] = v;
+    } else if (v <= vs[2]) {
+      ts[2] = t;
+      vs[2] = v;
+    }
+    const dt = t - ts[0];
+    if (dt > w) {
+      // The smallest aged out: the next ones move up.
+      ts[0] = ts[1];
+      vs[0] = vs[1];
+      ts[1] = ts[2];
+      vs[1] = vs[2];
+      ts[2] = t;
+      vs[2] = v;
+      if (t - ts[0] > w) {
+        ts[0] = ts[1];
+        vs[0] = vs[1];
+        ts[1] = t;
+        vs[1] = v;
+      }
+    } else if (ts[1] === ts[0] && dt > w / 4) {
+      ts[1] = ts[2] = t;
+      vs[1] = vs[2] = v;
+    } else if (ts[2] === ts[1] && dt > w / 2) {
+      ts[2] = t;
+      vs[2] = v;
+    }
+  }
+}
+
+/** One channel of a link. */
+export class LinkChannel {
+  /** The driver's id for it. */
+  readonly id: ChannelId;
+  /** Largest frame. */
+  readonly mtu: number;
+  /** Whether the driver may write to it now. */
+  writable = true;
+  /** Time of the last byte read (ms). */
+  lastRx: number;
+  /** Time of the last write (ms). */
+  lastTx: number;
+  /** Whether a keep-alive ping is due. */
+  ping = false;
+  #decoder: Decoder;
+  #onFrame: (f: Frame) => void;
+  #lose: (why: string) => void;
+  #floor: number;
+  #ceiling: number;
+  #now = 0;
+
+  // Sending side.
+  #sent = 0;
+  #acked = 0;
+  #budget: number;
+  /** Unacknowledged writes, a ring: the byte count once each was written, and when. */
+  #recEnd = new Float64Array(16);
+  #recAt = new Float64Array(16);
+  #recHead = 0;
+  #recCount = 0;
+  /**
+   * The round trip under way: a write, from when it was made (and what was
+   * acknowledged then) until it is acknowledged; `#roundEnd` is -1 when none is.
+   */
+  #round = 0;
+  #roundAt = 0;
+  #roundAcked = 0;
+  #roundEnd = -1;
+  #roundAppLimited = false;
+  #minRtt = new WindowedMin(MIN_RTT_WINDOW);
+  /** Delivery rates of the last `RATE_ROUNDS` round trips (a ring), and the median of them. */
+  #rates = new Float64Array(RATE_ROUNDS);
+  #rateCount = 0;
+  #rate = 0;
+  #rtt: number | undefined;
+  #ackInBatch = false;
+  #sinceAsk = 0;
+  /** Where the batch's last PING ends (bytes into it), or 0. */
+  #pingEnd = 0;
+  /** The byte count a PING asked to have acknowledged. */
+  #askAt = 0;
+
+  // Receiving side.
+  #received = 0;
+  #ackedRx = 0;
+  #ackAsked = false;
+
+  /** @param init Id, MTU, decoder, handlers, time and budget bounds. */
+  constructor(init: LinkChannelInit) {
+    this.id = init.id;
+    this.mtu = init.mtu;
+    this.#decoder = init.decoder;
+    this.#onFrame = init.onFrame;
+    this.#lose = init.lose;
+    this.lastRx = this.lastTx = init.now;
+    this.#floor = Math.max(MIN_BUDGET_FLOOR, init.floor);
+    this.#ceiling = Math.max(this.#floor, init.ceiling);
+    this.#budget = this.#floor;
+  }
+
+  /** Bytes the budget still allows in flight (0 or less: none). */
+  get room(): number {
+    return this.#budget - (this.#sent - this.#acked);
+  }
+
+  /**
+   * Whether an acknowledgement should ride with the batch that goes:
+   * `ACK_RIDE` bytes were read since the last one, or a PING asked for one.
+   */
+  get ackDue(): boolean {
+    return this.#ackAsked || this.#received - this.#ackedRx >= ACK_RIDE;
+  }
+
+  /** Whether a PING asked for an acknowledgement: it goes alone if nothing else goes. */
+  get ackAsked(): boolean {
+    return this.#ackAsked;
+  }
+
+  /**
+   * Count stream bytes put in a batch; says when to ask for an
+   * acknowledgement: every `budget / ASKS_PER_BUDGET` bytes while the bytes in
+   * flight are at least half the budget (a sender that sends little needs no
+   * acknowledgement soon).
+   *
+   * @param n The bytes.
+   * @param batch The bytes of the batch so far (not yet in flight).
+   * @returns Whether to put a PING after them.
+   */
+  countForAsk(n: number, batch: number): boolean {
+    this.#sinceAsk += n;
+    if (this.#sinceAsk < this.#budget / ASKS_PER_BUDGET) return false;
+    if (this.#sent - this.#acked + batch < this.#budget / 2) return false;
+    return true;
+  }
+
+  /** Whether a PING asked for an acknowledgement that has not come yet. */
+  get askPending(): boolean {
+    return this.#acked < this.#askAt;
+  }
+
+  /**
+   * A PING goes out in this batch (an ask, or a keep-alive): the ACK that
+   * answers it covers at least the batch up to it.
+   *
+   * @param end Bytes of the batch up to the end of the PING (ACKs aside).
+   */
+  asked(end: number): void {
+    this.#sinceAsk = 0;
+    this.#pingEnd = end;
+  }
+
+  /**
+   * Bytes arrived: decode them, count them, act on ACKs, hand the other
+   * frames on.
+   *
+   * @param bytes The bytes.
+   * @param now The current time (ms).
+   * @returns 0, or the codec's error code.
+   */
+  read(bytes: Uint8Array, now: number): number {
+    this.lastRx = now;
+    this.#now = now;
+    return this.#decoder.push(bytes, this.#frame);
+  }
+
+  #frame = (f: Frame): void => {
+    if (f.type === ACK) {
+      if (f.stream === 0) this.#ack(f.seq);
+      return;
+    }
+    this.#received += FRAME_OVERHEAD + f.length;
+    if (f.type === PING) this.#ackAsked = true;
+    this.#onFrame(f);
+  };
+
+  /**
+   * The ACK frame for this batch (call when {@linkcode LinkChannel.ackDue}).
+   *
+   * @returns The frame.
+   */
+  ack(): FrameInit {
+    this.#ackedRx = this.#received;
+    this.#ackAsked = false;
+    this.#ackInBatch = true;
+    // `seq` first: a count past 2^31 is not a small integer, and V8 would
+    // widen the field of every frame object of the usual shape (measured: the
+    // frame check in encodeBatch took a quarter of a bulk sender's time).
+    return {
+      seq: this.#received >>> 0, // modulo 2^32
+      type: ACK,
+      stream: 0,
+      total: 0,
+      offset: 0,
+      payload: EMPTY,
+    };
+  }
+
+  /**
+   * A batch was written.
+   *
+   * @param bytes Its length.
+   * @param now The current time (ms).
+   * @param appLimited Whether the streams had nothing more they could send
+   *   (the budget was not the limit), so this write says little about the
+   *   path's rate.
+   */
+  sent(bytes: number, now: number, appLimited: boolean): void {
+    this.lastTx = now;
+    this.ping = false;
+    const n = bytes - (this.#ackInBatch ? FRAME_OVERHEAD : 0);
+    this.#ackInBatch = false;
+    if (n <= 0) return;
+    if (this.#roundEnd < 0) {
+      // A round trip starts with this write and ends when it is acknowledged.
+      this.#roundAt = now;
+      this.#roundAcked = this.#acked;
+      this.#roundEnd = this.#sent + n;
+      this.#roundAppLimited = false;
+    }
+    if (this.#pingEnd > 0) this.#askAt = this.#sent + this.#pingEnd;
+    this.#pingEnd = 0;
+    this.#sent += n;
+    if (appLimited) this.#roundAppLimited = true;
+    const cap = this.#recEnd.length;
+    if (this.#recCount === cap) {
+      if (cap >= MAX_RECORDS) {
+        // A peer that does not acknowledge: extend the newest record instead.
+        this.#recEnd[(this.#recHead + cap - 1) % cap] = this.#sent;
+        return;
+      }
+      const end = new Float64Array(cap * 2);
+      const at = new Float64Array(cap * 2);
+      for (let k = 0; k < cap; k++) {
+        end[k] = this.#recEnd[(this.#recHead + k) % cap];
+        at[k] = this.#recAt[(this.#recHead + k) % cap];
+      }
+      this.#recEnd = end;
+      this.#recAt = at;
+      this.#recHead = 0;
+    }
+    const i = (this.#recHead + this.#recCount) % this.#recEnd.length;
+    this.#recEnd[i] = this.#sent;
+    this.#recAt[i] = now;
+    this.#recCount++;
+  }
+
+  /** The peer read everything up to `count` (mod 2^32). */
+  #ack(count: number): void {
+    const now = this.#now;
+    const delta = (count - (this.#acked >>> 0)) >>> 0;
+    if (delta === 0) return;
+    const acked = this.#acked + delta;
+    if (acked > this.#sent) {
+      this.#lose(
+        `it acknowledged ${acked} bytes on channel ${this.id}, more than the ${this.#sent} sent`,
+      );
+      return;
+    }
+    this.#acked = acked;
+    // The round trip of the newest write this covers whole.
+    let sentAt = -1;
+    const cap = this.#recEnd.length;
+    while (this.#recCount > 0 && this.#recEnd[this.#recHead] <= acked) {
+      sentAt = this.#recAt[this.#recHead];
+      this.#recHead = (this.#recHead + 1) % cap;
+      this.#recCount--;
+    }
+    if (sentAt >= 0) {
+      this.#rtt = now - sentAt;
+      this.#minRtt.update(this.#rtt, now);
+    }
+    if (this.#roundEnd >= 0 && acked >= this.#roundEnd) {
+      // A round trip ended: the bytes acknowledged since its write was made,
+      // over the time since, are a sample of the delivery rate (acknowledgements
+      // that arrive late and together cannot inflate it: it starts at a write).
+      // One made while the streams had too little to send measures them, not
+      // the path: it counts only when it raises the estimate.
+      const elapsed = now - this.#roundAt;
+      if (elapsed > 0) {
+        const rate = (acked - this.#roundAcked) / elapsed;
+        if (!this.#roundAppLimited || rate > this.#rate) this.#sample(rate);
+      }
+      this.#round++;
+      this.#roundEnd = -1;
+    }
+    const minRtt = this.#minRtt.value;
+    if (minRtt === undefined) return;
+    const bdp = this.#rate * (GAIN * minRtt + TURN_ALLOWANCE);
+    this.#budget = Math.min(this.#ceiling, Math.max(this.#floor, bdp));
+  }
+
+  /** A round trip's delivery rate: the estimate is the median of the last few. */
+  #sample(rate: number): void {
+    const r = this.#rates;
+    r[this.#rateCount++ % RATE_ROUNDS] = rate;
+    if (this.#rateCount < RATE_ROUNDS) {
+      this.#rate = rate;
+      return;
+    }
+    const [a, b, c] = [r[0], r[1], r[2]];
+    this.#rate = Math.max(Math.min(a, b), Math.min(Math.max(a, b), c)); // median of three
+  }
+
+  /** The measurements. */
+  get stats(): ChannelStats {
+    return {
+      sent: this.#sent,
+      acked: this.#acked,
+      inFlight: this.#sent - this.#acked,
+      budget: this.#budget,
+      minRtt: this.#minRtt.value,
+      rtt: this.#rtt,
+      rate: this.#rate,
+      rounds: this.#round,
+      received: this.#received,
+    };
+  }
+}
