@@ -412,7 +412,7 @@ export class GattServer {
               served.writeSocks.delete(sock);
               if (!this.#closed) served.exported?.propertiesChanged(["WriteAcquired"]);
             },
-          });
+          }, this.#ctx.keepAlive);
           served.writeSocks.add(sock);
           queueMicrotask(() => served.exported?.propertiesChanged(["WriteAcquired"]));
           return { body: [0, link.mtu], fds: [pair[1]] };
@@ -445,7 +445,7 @@ export class GattServer {
               if (!this.#closed) served.exported?.propertiesChanged(["NotifyAcquired"]);
               this.#updateSinks();
             },
-          });
+          }, this.#ctx.keepAlive);
           served.notifySock = sock;
           queueMicrotask(() => served.exported?.propertiesChanged(["NotifyAcquired"]));
           this.#updateSinks();
