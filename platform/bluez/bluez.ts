@@ -376,6 +376,22 @@ export class Adapter {
     return this.#props().get("Powered") === true;
   }
 
+  /**
+   * Follow the adapter's power (`rfkill`, `bluetoothctl power off`, a
+   * controller reset).
+   *
+   * @param cb Called with the new state when it changes (`false` when the
+   *   adapter goes away).
+   * @returns Stop following.
+   */
+  onPowerChange(cb: (powered: boolean) => void): () => void {
+    return this.#ctx.tree.listen((c) => {
+      if (c.path !== this.path || c.iface !== Iface.ADAPTER) return;
+      if (c.kind === "removed") cb(false);
+      else if (c.props.has("Powered")) cb(c.props.get("Powered") === true);
+    });
+  }
+
   /** Devices it knows. */
   devices(): DeviceInfo[] {
     return this.#ctx.tree.find(Iface.DEVICE, this.path).map(([path, p]) => deviceInfo(path, p));

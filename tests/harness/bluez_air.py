@@ -836,6 +836,10 @@ class MirrorChar(mockobject.DBusMockObject):
         if sender in self.sessions:
             raise bluez_error('InProgress', 'In Progress')
         self.sessions.add(sender)
+        # bluetoothd ends a client's notify sessions when it leaves the bus.
+        self.watches_owner = getattr(self, 'watches_owner', {})
+        self.watches_owner[sender] = STATE['conn'].watch_name_owner(
+            sender, lambda owner, s=sender: owner or self._session_gone(s))
         self.app_char.subscribe(self.link)
         if len(self.sessions) == 1:
             changed(self, CHAR, {'Notifying': dbus.Boolean(True, variant_level=1)})
@@ -845,8 +849,16 @@ class MirrorChar(mockobject.DBusMockObject):
         record(self.path, 'StopNotify')
         if sender not in self.sessions:
             raise bluez_error('Failed', 'No notify session started')
+        self._session_gone(sender)
+
+    def _session_gone(self, sender):
+        if sender not in self.sessions:
+            return
         self.sessions.discard(sender)
-        if not self.sessions:
+        w = getattr(self, 'watches_owner', {}).pop(sender, None)
+        if w is not None:
+            w.cancel()
+        if not self.sessions and mockobject.objects.get(self.path) is self:
             changed(self, CHAR, {'Notifying': dbus.Boolean(False, variant_level=1)})
             self.app_char.unsubscribe()
 
@@ -921,6 +933,9 @@ class MirrorChar(mockobject.DBusMockObject):
         for w in self.watches:
             unwatch(w)
         self.watches = []
+        for w in getattr(self, 'watches_owner', {}).values():
+            w.cancel()
+        self.watches_owner = {}
         for s in (self.write_sock, self.notify_sock):
             if s is not None:
                 s.close()
