@@ -78,7 +78,7 @@ export const MAX_FDS_PER_CALL = 253;
 const CMSG_SPACE_MAX = 16 + ((MAX_FDS_PER_CALL * 4 + 7) & ~7);
 
 /** The size of the receive buffer of {@linkcode Libc.recvmsg}. */
-export const RECV_BUFFER = 64 * 1024;
+export const RECV_BUFFER: number = 64 * 1024;
 
 /** Typed socket calls with errno, over a {@linkcode RawLibc}. */
 export class Libc {
