@@ -130,7 +130,7 @@ describeWith("linkEnhance over BLE, two processes on the air mock", BLUEZ_NEEDS,
         `disconnected 0 ${lost}[\\s\\S]*disconnected 1 ${lost}|` +
           `disconnected 1 ${lost}[\\s\\S]*disconnected 0 ${lost}`,
       ),
-      10_000,
+      5_000,
     );
     await srv.waitFor(new RegExp(`disconnected ${lost}[\\s\\S]*disconnected ${lost}`), 5_000);
     assert.match(cli.err, /The BLE link to "00:11:22:33:44:55" was lost/);
