@@ -9,11 +9,13 @@
  *   bus, no bluetoothd, no adapter or none powered means IP only, silently
  *   (a D-Bus policy refusing this user is said once). When `transports` or
  *   `adapter` is configured, BlueZ is required and each of those is an
- *   error that says what to do. One device per adapter: it holds the lock
- *   of the adapter's identity (`$XDG_STATE_HOME/linkweave/ids/<address>/lock`);
- *   a second device gets an error (configured) or runs IP only (default).
+ *   error that says what to do. One device per adapter: it holds the
+ *   adapter's lock (`$XDG_STATE_HOME/linkweave/adapters/<address>/lock`); a
+ *   second device gets an error (configured) or runs IP only (default).
  *   With BLE in use and no configured id, the device id is the adapter's
- *   address.
+ *   address, and the device holds that id's identity (its key and trust):
+ *   `identities/default` for `hci0`, whose address that identity already
+ *   takes in IP-only runs (`platform/identity.ts`), else `ids/<address>`.
  * - **Profiles**: BLE links use `profile` (or a peer's own, from the map form
  *   of `peers`); the listener serves linkweave's GATT service unless every
  *   BLE link is `openharmony`, and OpenHarmony's service when any is.
@@ -43,7 +45,14 @@ import { OhProfileLink, ProfileIds } from "./core/proto/openharmony/profile_link
 import { bleTransport } from "./platform/ble_transport.ts";
 import { type Adapter, type Bluez, openBluez } from "./platform/bluez/mod.ts";
 import { DBusError, DBusErrorName } from "./platform/bluez/dbus/errors.ts";
-import { stateDirectory, tryLock } from "./platform/identity.ts";
+import {
+  DEFAULT_IDENTITY,
+  type HeldIdentity,
+  IDENTITIES_DIR,
+  LOCK_FILE,
+  stateDirectory,
+  tryLock,
+} from "./platform/identity.ts";
 import { tcpTransport } from "./platform/tcp_transport.ts";
 
 /** How long the default (unconfigured) BlueZ probe may take (ms). */
@@ -53,8 +62,12 @@ export const FALLBACK_WINDOW = 5000;
 
 /** A device's transports and what goes with them. */
 export interface DeviceTransports {
-  /** The adapter's address when BLE is in use: the device id unless one is configured. */
-  deviceId?: string;
+  /**
+   * With BLE in use and no configured id: the identity the adapter gives
+   * (its address as the device id), held (locked) by this device; the
+   * caller releases it when the device closes.
+   */
+  identity?: HeldIdentity;
   /** The transports for the driver. */
   transports: Transport[];
   /** The link profiles for the driver. */
@@ -83,11 +96,12 @@ export interface FinderSelf {
   port: number;
 }
 
-/** BlueZ in use: the handle, the adapter, the adapter's lock. */
+/** BlueZ in use: the handle, the adapter, the adapter's lock, the identity it gives. */
 interface Ble {
   bluez: Bluez;
   adapter: Adapter;
   unlock: () => Promise<void>;
+  identity: HeldIdentity | undefined;
 }
 
 /**
@@ -163,7 +177,7 @@ export async function deviceTransports(
       });
   }
   return {
-    deviceId: ble?.adapter.address,
+    identity: ble?.identity,
     transports,
     profiles,
     finder(ipFinder) {
@@ -191,6 +205,15 @@ export async function deviceTransports(
 async function openBle(host: DeviceHost, config: DeviceConfig): Promise<Ble | undefined> {
   const required = config.transportsExplicit || config.adapter !== undefined;
   let bluez: Bluez | undefined;
+  const held: (() => Promise<void>)[] = [];
+  const busy = (adapter: Adapter) =>
+    new PlatformError(
+      socketErrorCode(16), // EBUSY
+      `Cannot use adapter "${adapter.name}" (${adapter.address}) for BLE: another linkweave ` +
+        "device holds it (one device per adapter: pick another with LINKWEAVE_ADAPTER, or use " +
+        "LINKWEAVE_TRANSPORTS=ip)",
+      { data: { platform: "bluez", name: "EBUSY" } },
+    );
   try {
     const opening = openBluez({
       keepAlive: false,
@@ -200,21 +223,28 @@ async function openBle(host: DeviceHost, config: DeviceConfig): Promise<Ble | un
     const adapter = bluez.adapter(config.adapter);
     adapter.requirePowered(`Cannot use adapter "${adapter.name}" for BLE`);
     const address = adapter.address;
-    const dir = join(stateDirectory(process.env), "ids", address.replaceAll(":", "-"));
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const unlock = await tryLock(join(dir, "lock"));
-    if (unlock === undefined) {
-      throw new PlatformError(
-        socketErrorCode("EBUSY"),
-        `Cannot use adapter "${adapter.name}" (${address}) for BLE: another linkweave device ` +
-          "holds it (one device per adapter: pick another with LINKWEAVE_ADAPTER, or use " +
-          "LINKWEAVE_TRANSPORTS=ip)",
-        { data: { platform: "bluez", name: "EBUSY" } },
-      );
+    const stateDir = stateDirectory(process.env);
+    // One device per adapter.
+    const unlockAdapter = await lockIn(join(stateDir, "adapters", address.replaceAll(":", "-")));
+    if (unlockAdapter === undefined) throw busy(adapter);
+    held.push(unlockAdapter);
+    let identity: HeldIdentity | undefined;
+    if (config.deviceId === undefined) {
+      // The adapter's address is the device id, and its identity (key, trust)
+      // is the one IP-only runs of this machine use for that id: `default`
+      // for hci0 (platform/identity.ts), else one folder per address.
+      const hci0 = adapter.name === "hci0";
+      const dir = hci0
+        ? join(stateDir, IDENTITIES_DIR, DEFAULT_IDENTITY)
+        : join(stateDir, "ids", address.replaceAll(":", "-"));
+      const release = await lockIn(dir);
+      if (release === undefined) throw busy(adapter);
+      identity = { name: hci0 ? DEFAULT_IDENTITY : address, deviceId: address, dir, release };
     }
-    return { bluez, adapter, unlock };
+    return { bluez, adapter, unlock: unlockAdapter, identity };
   } catch (e) {
     await bluez?.close().catch(() => {});
+    for (const release of held) await release();
     if (required) throw e;
     // By default BLE is used only when it is there; a policy that refuses
     // this user is worth saying (the user probably wants BLE).
@@ -223,6 +253,12 @@ async function openBle(host: DeviceHost, config: DeviceConfig): Promise<Ble | un
     }
     return undefined;
   }
+}
+
+/** Take the lock file of a folder (made if missing), as identities are locked. */
+async function lockIn(dir: string): Promise<(() => Promise<void>) | undefined> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return await tryLock(join(dir, LOCK_FILE));
 }
 
 /** A promise, or a timeout error (closing what it brings later). */

@@ -158,7 +158,8 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
   const start = async () => {
     let c = cfg();
     const t = await deviceTransports(h, c, { remembered: (id) => secured?.trust.addressOf(id) });
-    c = { ...c, deviceId: c.deviceId ?? t.deviceId };
+    identity = t.identity;
+    c = { ...c, deviceId: c.deviceId ?? identity?.deviceId };
     // No id configured: take the first identity no live process holds (a given host decides itself).
     if (c.deviceId === undefined && host === undefined) {
       identity = await claimIdentity();

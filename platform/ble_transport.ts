@@ -410,8 +410,9 @@ export function bleTransport(options: BleTransportOptions): Transport {
         }
       };
       const stop = async () => {
-        await Promise.all([...servers].map((s) => s.close()));
+        const old = [...servers];
         servers.clear();
+        await Promise.all(old.map((s) => s.close()));
       };
       try {
         await start();
@@ -419,15 +420,17 @@ export function bleTransport(options: BleTransportOptions): Transport {
         await stop();
         throw e;
       }
+      let off = false;
       stopPower = adapter.onPowerChange((on) => {
-        if (listenerClosed) return;
+        if (listenerClosed || on === !off) return;
+        off = !on;
         if (!on) {
           log(
             `Adapter "${adapter.name}" was powered off: its BLE links closed; linkweave serves it again once it is powered on (\`bluetoothctl power on\`, \`rfkill unblock bluetooth\`)`,
           );
           return;
         }
-        if (servers.size > 0) return;
+        // The old services may still be unregistering: new ones take new paths.
         void stop().then(start).then(
           () => log(`Adapter "${adapter.name}" is powered on: serving BLE again`),
           (e) =>
