@@ -114,6 +114,49 @@ function unrefTimer(fn: () => void, ms: number): ReturnType<typeof setTimeout> {
   return t;
 }
 
+/**
+ * Channel events run one per microtask, in order, each after the microtasks
+ * the one before queued. BlueZ hands over many values at once (several
+ * D-Bus messages or socket packets read in one go); delivered in one
+ * synchronous run, a value could reach the API layer before work the
+ * previous one started (an accepted connection is announced in a
+ * microtask): a peer's first message right after the connection's answer
+ * would be lost. One queue for every BLE channel keeps their order too.
+ */
+const pending: (() => void)[] = [];
+let draining = false;
+
+function runEvent(fn: () => void): void {
+  pending.push(fn);
+  if (!draining) {
+    draining = true;
+    queueMicrotask(nextEvent);
+  }
+}
+
+function nextEvent(): void {
+  const fn = pending.shift();
+  if (fn === undefined) {
+    draining = false;
+    return;
+  }
+  try {
+    fn();
+  } finally {
+    // After what `fn` queued.
+    queueMicrotask(nextEvent);
+  }
+}
+
+/** A channel's events, each run through {@linkcode runEvent}. */
+function serial(events: ChannelEvents): ChannelEvents {
+  return {
+    onData: (bytes) => runEvent(() => events.onData(bytes)),
+    onDrain: () => runEvent(() => events.onDrain()),
+    onClose: (error) => runEvent(() => events.onClose(error)),
+  };
+}
+
 /** What a closed link tells its channel. */
 function closeError(link: GattLink, c: LinkClose): BusinessError<unknown> | undefined {
   if (c.reason === "local") return undefined;
@@ -189,13 +232,18 @@ abstract class BleChannel implements Channel {
 
   constructor(link: GattLink, events: ChannelEvents) {
     this.link = link;
-    this.events = events;
+    this.events = serial(events);
     this.queue = new ValueQueue(() => this.#emptied());
     link.on("close", (c) => {
       if (this.#closed) return;
       this.#closed = true;
-      events.onClose(closeError(link, c));
+      this.events.onClose(closeError(link, c));
     });
+  }
+
+  /** Bytes for the owner, after what the channel said before. */
+  received(bytes: Uint8Array): void {
+    this.events.onData(bytes);
   }
 
   /** Hand the values of `bytes` to the GATT channels (may throw on a broken link). */
@@ -251,7 +299,7 @@ class LinkweaveChannel extends BleChannel {
       mtu: Math.min(65535, Math.max(MIN_BLE_FRAME, link.mtu - 3)),
       remote: link.peer,
     };
-    this.#gatt.on("data", (v) => events.onData(v));
+    this.#gatt.on("data", (v) => this.events.onData(v));
   }
 
   protected send(bytes: Uint8Array): void {
@@ -278,10 +326,10 @@ class OpenHarmonyChannel extends BleChannel {
       profile: "openharmony",
       peer: link.peer,
     };
-    events.onData(encodeUpRecord(role, link.mtu));
-    link.on("mtu", (mtu) => events.onData(encodeMtuRecord(mtu)));
+    this.events.onData(encodeUpRecord(role, link.mtu));
+    link.on("mtu", (mtu) => this.events.onData(encodeMtuRecord(mtu)));
     for (const [i, ch] of link.channels.entries()) {
-      ch.on("data", (v) => events.onData(encodeValueRecord(CHARS[i], v)));
+      ch.on("data", (v) => this.events.onData(encodeValueRecord(CHARS[i], v)));
     }
   }
 
@@ -372,19 +420,18 @@ export function bleTransport(options: BleTransportOptions): Transport {
             void link.done.then(() => active.delete(link.peer));
             for (const g of watched) g.off("data");
             // What the channel says while it is made waits for its handlers.
+            // The channel's events run in later microtasks, once its handlers are known.
             const to: { ev?: ChannelEvents } = {};
-            const early: Uint8Array[] = [];
             const relay: ChannelEvents = {
-              onData: (b) => (to.ev === undefined ? early.push(b.slice()) : to.ev.onData(b)),
-              onDrain: () => to.ev?.onDrain(),
-              onClose: (e) => to.ev?.onClose(e),
+              onData: (b) => to.ev!.onData(b),
+              onDrain: () => to.ev!.onDrain(),
+              onClose: (e) => to.ev!.onClose(e),
             };
             const ch = profile === "openharmony"
               ? new OpenHarmonyChannel(link, 2, relay)
               : new LinkweaveChannel(link, relay);
-            const ev = to.ev = events.onChannel(ch);
-            for (const b of early) ev.onData(b);
-            ev.onData(profile === "openharmony" ? encodeValueRecord(CHARS[i], first) : first);
+            to.ev = events.onChannel(ch);
+            ch.received(profile === "openharmony" ? encodeValueRecord(CHARS[i], first) : first);
           });
         }
       };
