@@ -70,7 +70,11 @@ describeWith("a device's transports and its choice of path per peer", BLUEZ_NEED
       assert.equal(t.identity?.deviceId, BOARD);
       assert.deepEqual(Object.keys(t.profiles), ["openharmony"]);
       const ip = ipFinder();
-      const finder = await t.finder(async () => ip)!({ deviceId: BOARD, nonce: "n", port: 1 });
+      const finder = await t.finder(() => Promise.resolve(ip))!({
+        deviceId: BOARD,
+        nonce: "n",
+        port: 1,
+      });
       const ble = (id: string) => ({ transport: "ble", host: id, port: 0 });
       assert.deepEqual(finder.lookup(OH_PEER), ble(OH_PEER), "openharmony: BLE only");
       assert.deepEqual(finder.lookup(IP_PEER), { host: "192.0.2.2", port: 38470 });
@@ -95,7 +99,11 @@ describeWith("a device's transports and its choice of path per peer", BLUEZ_NEED
     try {
       assert.deepEqual(t.transports.map((x) => x.kind), ["ble"]);
       const ip = ipFinder();
-      const finder = await t.finder(async () => ip)!({ deviceId: BOARD, nonce: "n", port: 0 });
+      const finder = await t.finder(() => Promise.resolve(ip))!({
+        deviceId: BOARD,
+        nonce: "n",
+        port: 0,
+      });
       assert.deepEqual(finder.lookup(IP_PEER), { transport: "ble", host: IP_PEER, port: 0 });
       assert.equal(ip.announced, 0);
     } finally {
@@ -103,7 +111,7 @@ describeWith("a device's transports and its choice of path per peer", BLUEZ_NEED
       await t.release();
     }
     const ipOnly = await deviceTransports(host, resolveConfig({ transports: ["ip"] }, {}));
-    const factory = async () => ipFinder();
+    const factory = () => Promise.resolve(ipFinder());
     assert.deepEqual(ipOnly.transports.map((x) => x.kind), ["tcp"]);
     assert.equal(ipOnly.finder(factory), factory);
     assert.equal(ipOnly.identity, undefined);
