@@ -68,8 +68,14 @@ export interface DeviceTransports {
    * caller releases it when the device closes.
    */
   identity?: HeldIdentity;
-  /** The transports for the driver. */
-  transports: Transport[];
+  /**
+   * The transports for the driver.
+   *
+   * @param config The configuration the device starts with (TCP listens at its `bind`, which
+   *   the security rules may have changed since).
+   * @returns The transports.
+   */
+  transports(config: DeviceConfig): Transport[];
   /** The link profiles for the driver. */
   profiles: NonNullable<EndpointOptions["profiles"]>;
   /**
@@ -152,15 +158,7 @@ export async function deviceTransports(
       listen: async (events) => (bleListener = await t.listen(events)),
     });
   }
-  if (ip) {
-    transports.push(
-      tcpTransport(host.sockets, {
-        bind: config.bind,
-        port: config.port,
-        portExplicit: config.portExplicit,
-      }),
-    );
-  }
+
   const profiles: Record<string, ProfileFactory> = {};
   const bundleName = config.bundleName;
   if (bundleName !== undefined) {
@@ -178,7 +176,13 @@ export async function deviceTransports(
   }
   return {
     identity: ble?.identity,
-    transports,
+    transports: (c) =>
+      ip
+        ? [
+          ...transports,
+          tcpTransport(host.sockets, { bind: c.bind, port: c.port, portExplicit: c.portExplicit }),
+        ]
+        : transports,
     profiles,
     finder(ipFinder) {
       if (ble === undefined) return ip ? ipFinder : undefined;

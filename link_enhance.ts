@@ -4,9 +4,10 @@
  * over one multiplexed link per pair of devices. Import it as
  * `import { linkEnhance } from "@linkweave/linkweave"`.
  *
- * The process runs as one device. Its id, port, peers and limits come from
- * {@linkcode configure} or, when that is not called, from `LINKWEAVE_*`
- * environment variables (see `docs/link-enhance.md`).
+ * The process runs as one device, shared with the other APIs (`device.ts`).
+ * Its id, port, peers and limits come from {@linkcode configure} or, when
+ * that is not called, from `LINKWEAVE_*` environment variables (see
+ * `docs/link-enhance.md`).
  *
  * @example A server and a client in one process (two devices)
  * ```ts
@@ -34,30 +35,11 @@
  *
  * @module
  */
-import process from "node:process";
-import { ErrorCode } from "./core/error_codes.ts";
-import { BusinessError } from "./core/errors.ts";
-import {
-  type DeviceConfig,
-  type DeviceOptions,
-  normalizeDeviceId,
-  resolveConfig,
-} from "./core/device/config.ts";
-import type { KnownDevice, PeerFinder } from "./core/discovery/finder.ts";
-import { DeviceDriver, type DeviceRuntime } from "./core/device/driver.ts";
-import type { DeviceHost } from "./core/device/host.ts";
-import { type Connection, LinkEnhance, type Server } from "./core/link_enhance/mod.ts";
-import { runtimeHost } from "./platform/host.ts";
-import { claimIdentity, type HeldIdentity } from "./platform/identity.ts";
-import { startPeerFinder } from "./_peer_finder.ts";
-import { type DeviceSecurity, deviceSecurity, isLoopback } from "./_security.ts";
-import type { TrustedDevice } from "./platform/security.ts";
-import { newCode, passkey } from "./core/proto/handshake/pairing.ts";
-import { ParameterError } from "./core/errors.ts";
-import { nativeCrc } from "./platform/crc.ts";
-import { deviceTransports } from "./_transports.ts";
-import { createCodec } from "./wasm/mod.ts";
+import type { Connection, Server } from "./core/link_enhance/mod.ts";
+import { processDevice } from "./device.ts";
 
+export { configure, createDevice } from "./device.ts";
+export type { Device, Pairing, PairingOffer } from "./device.ts";
 export {
   Connection,
   ConnectionState,
@@ -70,228 +52,6 @@ export type { DeviceOptions, Limits, StaticPeer } from "./core/device/config.ts"
 export type { DeviceRuntime } from "./core/device/driver.ts";
 export type { KnownAddress, KnownDevice, PeerSource } from "./core/discovery/finder.ts";
 export type { TrustedDevice } from "./platform/security.ts";
-
-/** A device: its linkEnhance API and its runtime. */
-export interface Device {
-  /** Create a server on this device. See {@linkcode createServer}. */
-  createServer(name: string): Server;
-  /** Create a client connection from this device. See {@linkcode createConnection}. */
-  createConnection(deviceId: string, name: string): Connection;
-  /** The configuration in effect. */
-  config(): DeviceConfig;
-  /** Start the device now (it also starts on first use) and get its running state. */
-  runtime(): Promise<DeviceRuntime>;
-  /**
-   * linkweave extension: the devices discovery knows now (local registry and
-   * multicast), with their addresses; `[]` before the device started or
-   * with discovery off.
-   */
-  knownDevices(): KnownDevice[];
-  /**
-   * linkweave extension: the devices this one trusts (pinned in its account,
-   * or paired); `[]` before the device started or with `security: "none"`.
-   */
-  trustedDevices(): TrustedDevice[];
-  /**
-   * linkweave extension: stop trusting a device: its key is refused from now
-   * on, and its link (if any) is dropped at once.
-   *
-   * @param deviceId The device.
-   * @returns Whether it was trusted.
-   */
-  revoke(deviceId: string): boolean;
-  /**
-   * linkweave extension: pair with a device that is not in this one's
-   * account, with a 6-digit code a person reads on one and types on the
-   * other (`docs/security.md`).
-   */
-  readonly pairing: Pairing;
-  /** Stop the device: close its links, listener and discovery. */
-  close(): Promise<void>;
-}
-
-/** A pairing offer: the code to show, and the outcome. */
-export interface PairingOffer {
-  /** The 6-digit code to show the person. */
-  code: string;
-  /** The device that entered it; rejects when the attempt fails or the offer expires. */
-  paired: Promise<TrustedDevice>;
-}
-
-/** Pairing with devices outside this one's account. */
-export interface Pairing {
-  /**
-   * Show a code: the first device that enters it pairs with this one.
-   *
-   * @param options How long the offer stands. @default {{ timeout: 120000 }}
-   * @returns The code and the outcome.
-   */
-  offer(options?: { timeout?: number }): Promise<PairingOffer>;
-  /**
-   * Enter the code another device shows.
-   *
-   * @param target That device's address, `host:port`.
-   * @param code The 6 digits.
-   * @returns The device paired with.
-   */
-  enter(target: string, code: string): Promise<TrustedDevice>;
-}
-
-/**
- * linkweave extension: a separate device in this process, with its own id,
- * port and links (tests, benchmarks, gateways). The module-level functions
- * use the process's default device.
- *
- * @param options Its configuration; unset fields come from `LINKWEAVE_*`.
- * @param host The machine. @default {runtimeHost()}
- * @returns The device.
- * @throws {TypeError} For a malformed option (code 401).
- */
-export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): Device {
-  let config: DeviceConfig | undefined = resolveConfig(options, process.env);
-  let started: Promise<DeviceDriver> | undefined;
-  let finder: PeerFinder | undefined;
-  let identity: HeldIdentity | undefined;
-  const h = host ?? runtimeHost();
-  const cfg = () => config ??= resolveConfig(options, process.env);
-  let secured: DeviceSecurity | undefined;
-  const start = async () => {
-    let c = cfg();
-    const t = await deviceTransports(h, c, { remembered: (id) => secured?.trust.addressOf(id) });
-    identity = t.identity;
-    c = { ...c, deviceId: c.deviceId ?? identity?.deviceId };
-    // No id configured: take the first identity no live process holds (a given host decides itself).
-    if (c.deviceId === undefined && host === undefined) {
-      identity = await claimIdentity();
-      c = { ...c, deviceId: identity.deviceId };
-    }
-    const deviceId = c.deviceId ?? await h.defaultDeviceId();
-    c = { ...c, deviceId };
-    secured = deviceSecurity(c, deviceId, identity?.dir);
-    if (secured?.account.source === "per-user" && !isLoopback(c.bind)) {
-      h.warn(
-        `linkweave: listening on 127.0.0.1, not ${c.bind}: this device has no account of its own ` +
-          "(set LINKWEAVE_ACCOUNT or LINKWEAVE_ACCOUNT_FILE to reach other machines)",
-      );
-      c = { ...c, bind: "127.0.0.1" };
-    }
-    return await DeviceDriver.start({
-      config: c,
-      host: h,
-      codec: createCodec({ crc: nativeCrc() }),
-      transports: t.transports,
-      profiles: t.profiles,
-      finder: t.finder(
-        c.discovery === "auto"
-          ? async (self) => finder = await startPeerFinder(h, c, self, secured?.seal)
-          : undefined,
-      ),
-      security: secured?.security,
-      remembered: (id) => secured?.trust.addressOf(id),
-    }).catch(async (e) => {
-      await t.release();
-      await identity?.release();
-      throw e;
-    });
-  };
-  const api = new LinkEnhance({ config: cfg, host: h, driver: () => started ??= start() });
-  return {
-    createServer: (name) => api.createServer(name),
-    createConnection: (deviceId, name) => api.createConnection(deviceId, name),
-    config: cfg,
-    runtime: () => api.driver(),
-    knownDevices: () => finder?.list() ?? [],
-    trustedDevices: () => secured?.trust.list() ?? [],
-    revoke: (deviceId) => {
-      const id = normalizeDeviceId(deviceId, 401);
-      const was = secured?.trust.revoke(id) ?? false;
-      if (was) void started?.then((d) => d.dropPeer(id), () => {});
-      return was;
-    },
-    pairing: {
-      offer: async (o = {}) => {
-        const d = await api.driver();
-        const s = needSecurity(secured, "offer pairing");
-        const code = newCode(s.security.crypto);
-        const paired = d.offerPairing(code, o.timeout ?? 120_000).then((p) =>
-          s.trust.list().find((t) => t.id === p.id)!
-        );
-        paired.catch(() => {}); // the caller decides whether to wait for it
-        return { code, paired };
-      },
-      enter: async (target, code) => {
-        const d = await api.driver();
-        const s = needSecurity(secured, "pair");
-        if (passkey(code) === undefined) {
-          throw new ParameterError(
-            `Invalid pairing code ${JSON.stringify(code)}: expected six digits`,
-          );
-        }
-        const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(target);
-        if (m === null) {
-          throw new ParameterError(
-            `Invalid pairing target ${JSON.stringify(target)}: expected "host:port"`,
-          );
-        }
-        const p = await d.pair({ host: m[1], port: Number(m[2]) }, code);
-        s.trust.remember(p.id, target);
-        return s.trust.list().find((t) => t.id === p.id)!;
-      },
-    },
-    close: async () => {
-      api.shutdown();
-      if (started !== undefined) await (await started.catch(() => undefined))?.close();
-      await identity?.release();
-      config = undefined;
-    },
-  };
-}
-
-function needSecurity(s: DeviceSecurity | undefined, action: string): DeviceSecurity {
-  if (s === undefined) {
-    throw new BusinessError(
-      ErrorCode.INTERNAL_ERROR,
-      `Cannot ${action}: this device runs with security: "none"`,
-    );
-  }
-  return s;
-}
-
-let options: DeviceOptions = {};
-let defaultDevice: Device | undefined;
-let used = false;
-
-function device(): Device {
-  used = true;
-  return defaultDevice ??= createDevice(options);
-}
-
-/**
- * Configure the process's device before first use: its id, TCP port, listen
- * address, static peers, discovery, limits (a linkweave extension that can
- * raise OpenHarmony's 10 servers / 10 connections) and timeouts. Fields not
- * given come from `LINKWEAVE_*` environment variables.
- *
- * @param config The options.
- * @throws {BusinessError} 32390300 once the device is in use.
- * @throws {TypeError} For a malformed option (code 401).
- *
- * @example
- * ```ts
- * configure({ limits: { connections: 100 } });
- * ```
- */
-export function configure(config: DeviceOptions): void {
-  if (used) {
-    throw new BusinessError(
-      ErrorCode.INTERNAL_ERROR,
-      "Cannot configure: the device is already in use; call configure() first",
-    );
-  }
-  resolveConfig(config, process.env);
-  options = { ...config };
-  defaultDevice = undefined;
-}
 
 /**
  * Create a server. After `start()`, peers can connect to it by name.
@@ -309,7 +69,7 @@ export function configure(config: DeviceOptions): void {
  * ```
  */
 export function createServer(name: string): Server {
-  return device().createServer(name);
+  return processDevice().createServer(name);
 }
 
 /**
@@ -327,5 +87,5 @@ export function createServer(name: string): Server {
  * ```
  */
 export function createConnection(deviceId: string, name: string): Connection {
-  return device().createConnection(deviceId, name);
+  return processDevice().createConnection(deviceId, name);
 }

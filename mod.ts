@@ -15,9 +15,17 @@ export { BusinessError, isBusinessError, ParameterError, PlatformError } from ".
 export type { BusinessErrorOptions, PlatformErrorData, PlatformName } from "./core/errors.ts";
 export { DisconnectReason, ErrorCode, errorMessage } from "./core/error_codes.ts";
 export type { ErrorCodeValue } from "./core/error_codes.ts";
-export { Emitter } from "./core/emitter.ts";
-export type { EmitterOptions, ListenerOptions } from "./core/emitter.ts";
 export * as socket from "./socket.ts";
 export * as linkEnhance from "./link_enhance.ts";
-export { configure, createDevice } from "./link_enhance.ts";
-export type { Device, DeviceOptions } from "./link_enhance.ts";
+export * as abilityConnectionManager from "./ability_connection_manager.ts";
+export * as distributedDeviceManager from "./distributed_device_manager.ts";
+export * as image from "./image.ts";
+export {
+  AbilityConstant,
+  registerAbility,
+  UIAbility,
+  UIAbilityContext,
+} from "./ability_connection_manager.ts";
+export type { Want } from "./ability_connection_manager.ts";
+export { configure, createDevice } from "./device.ts";
+export type { Device, DeviceOptions } from "./device.ts";

@@ -16,15 +16,18 @@
  */
 import { autoSocketPlatform } from "./platform/auto.ts";
 import type { ConstructOptions } from "./core/socket/types.ts";
-import { LocalSocket, LocalSocketServer } from "./core/socket/local.ts";
-import { TCPSocket, TCPSocketServer } from "./core/socket/tcp.ts";
-import { MulticastSocket, UDPSocket } from "./core/socket/udp.ts";
+import { LocalSocket } from "./core/socket/local.ts";
+import { LocalSocketServer } from "./core/socket/local_server.ts";
+import { TCPSocket } from "./core/socket/tcp.ts";
+import { TCPSocketServer } from "./core/socket/tcp_server.ts";
+import { UDPSocket } from "./core/socket/udp.ts";
+import { MulticastSocket } from "./core/socket/multicast.ts";
 
 export * from "./core/socket/types.ts";
 export type { SocketPlatform } from "./core/socket/platform.ts";
 export { LocalSocket, LocalSocketServer, MulticastSocket, TCPSocket, TCPSocketServer, UDPSocket };
-export { LocalSocketConnection } from "./core/socket/local.ts";
-export { TCPSocketConnection } from "./core/socket/tcp.ts";
+export { LocalSocketConnection } from "./core/socket/local_server.ts";
+export { TCPSocketConnection } from "./core/socket/tcp_server.ts";
 
 /**
  * Create a UDP socket.

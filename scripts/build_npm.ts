@@ -1,9 +1,9 @@
 /**
- * Build the npm package into `dist/npm/`: one esbuild ESM bundle per export of
- * `deno.json`, the `linkweave` command (`cli/mod.ts`, the `bin` of
- * `package.json`) as an executable bundle, declarations from `tsc
- * --emitDeclarationOnly --isolatedDeclarations`, and a check that
- * `package.json` and `deno.json` export the same subpaths.
+ * Build the npm package into `dist/npm/`: one esbuild ESM entry per export of
+ * `deno.json` sharing chunks (one copy of the library), the `linkweave`
+ * command (`cli/mod.ts`, the `bin` of `package.json`) as one executable file,
+ * declarations from `tsc --emitDeclarationOnly --isolatedDeclarations`, and a
+ * check that `package.json` and `deno.json` export the same subpaths.
  *
  * Usage: `deno run -A scripts/build_npm.ts`
  *
@@ -71,6 +71,11 @@ const entries = Object.values(denoJson.exports);
 run(join(BIN, "esbuild"), [
   "--bundle",
   "--format=esm",
+  // One copy of shared modules (configuration, devices, error classes) for
+  // every subpath: `configure()` through one applies to all, and
+  // `instanceof BusinessError` holds across them.
+  "--splitting",
+  "--chunk-names=chunks/[name]-[hash]",
   "--platform=node",
   "--target=node20",
   "--log-level=warning",
@@ -79,7 +84,7 @@ run(join(BIN, "esbuild"), [
   "--out-extension:.js=.mjs",
   ...entries,
 ]);
-// The command: one executable file (its shebang, and the bits to run it).
+// The command: one executable file (its shebang, and the bits it runs).
 run(join(BIN, "esbuild"), [
   "--bundle",
   "--format=esm",

@@ -19,167 +19,23 @@ import type { Codec } from "../proto/frame.ts";
 import type { Channel, ChannelEvents, PeerAddress, PeerFinder, Transport } from "./channel.ts";
 import { Endpoint, type EndpointEvent, type EndpointOptions, type PeerLink } from "./endpoint.ts";
 import type { DeviceHost } from "./host.ts";
+import { type Acceptor, deliverToPort, type Port } from "./port.ts";
+
+export { type Acceptor, type ConnectionRef, type IncomingRequest, Port } from "./port.ts";
 import { trace } from "../trace.ts";
+import type {
+  DeviceRuntime,
+  DriverConnectOptions,
+  DriverOptions,
+  PairedPeer,
+} from "./driver_options.ts";
 
-/** The owner's handle on a connection. */
-export interface ConnectionRef {
-  /** The peer's device id. */
-  readonly peerId: string;
-  /**
-   * Queue a message.
-   *
-   * @param data The bytes (see `Link.send` for when they may be reused).
-   * @returns `false` when the send queue is full or the connection is not open.
-   */
-  send(data: Uint8Array): boolean;
-  /** Payload bytes queued and not yet written. */
-  readonly bufferedAmount: number;
-  /** Close gracefully (queued data first), or give up connecting. */
-  close(): void;
-}
-
-/**
- * One connection as the driver and its owner (the API layer) share it: the
- * owner's handle for sending and closing, and, by overriding the `on*`
- * methods, how the owner hears about the connection. One object per
- * connection, so thousands of idle connections cost little.
- */
-export class Port implements ConnectionRef {
-  /** The peer's device id. */
-  peerId = "";
-  /** @internal The link, once the stream exists. */
-  link: PeerLink | undefined = undefined;
-  /** @internal The stream id on that link. */
-  stream = 0;
-  /** @internal The driver, while the connection is in use. */
-  driver: DeviceDriver | undefined = undefined;
-  /** Largest message the peer may send on this connection (bytes); the link's default when unset. */
-  maxMessage: number | undefined = undefined;
-
-  /**
-   * Queue a message.
-   *
-   * @param data The bytes (see `Link.send` for when they may be reused).
-   * @returns `false` when the send queue is full or the connection is not open.
-   */
-  send(data: Uint8Array): boolean {
-    return this.link !== undefined && this.driver !== undefined &&
-      this.driver.send(this.link, this.stream, data);
-  }
-
-  /** Payload bytes queued and not yet written. */
-  get bufferedAmount(): number {
-    return this.link?.link.bufferedAmount(this.stream) ?? 0;
-  }
-
-  /** Close gracefully (queued data first), or give up connecting; no event follows. */
-  close(): void {
-    const d = this.driver;
-    this.driver = undefined;
-    d?.closePort(this);
-  }
-
-  /** The peer accepted the connection (outgoing connections). */
-  onOpened(): void {}
-  /**
-   * The peer refused it.
-   *
-   * @param _code The code its API gave (e.g. 32390201).
-   */
-  onRejected(_code: number): void {}
-  /**
-   * It could not be made (timeout, device closing, ...).
-   *
-   * @param _code The code.
-   * @param _message Why.
-   */
-  onFailed(_code: number, _message: string): void {}
-  /**
-   * A message arrived.
-   *
-   * @param _data The message (the owner keeps it).
-   */
-  onData(_data: ArrayBuffer): void {}
-  /**
-   * The connection closed: the peer closed it or the link went away.
-   *
-   * @param _reason Why (`DisconnectReason`).
-   */
-  onClosed(_reason: number): void {}
-  /** The send queue is back to half full or less after it had filled up. */
-  onDrain(): void {}
-}
-
-/** What an incoming connection asks for. */
-export interface IncomingRequest {
-  /** The peer's device id. */
-  peerId: string;
-  /** The service name. */
-  name: string;
-  /** The service kind (`ServiceKind`). */
-  kind: number;
-  /** The peer app's bundle name. */
-  bundle: string;
-}
-
-/** What the API layer answers to an incoming connection: its port, or a code to refuse it. */
-export type Acceptor = (request: IncomingRequest) => Port | number;
-
-/** Options of {@linkcode DeviceDriver.connect}. */
-export interface DriverConnectOptions {
-  /** Give up after this long (ms). @default {config.connectTimeout} */
-  timeout?: number;
-  /** Service kind. @default {0} */
-  kind?: number;
-  /** Bundle name. @default {""} */
-  bundle?: string;
-}
-
-/** Options of {@linkcode DeviceDriver.start}. */
-export interface DriverOptions {
-  /** The configuration (device id resolved or to be resolved). */
-  config: DeviceConfig;
-  /** The machine: clock, timers, holds, identity, warnings. */
-  host: DeviceHost;
-  /** The framing codec. */
-  codec: Codec;
-  /** The transports to listen on and dial with; the first one is the default. */
-  transports: readonly Transport[];
-  /** Makes a peer finder once the device knows its id and address. */
-  finder?: (self: { deviceId: string; nonce: string; port: number }) => Promise<PeerFinder>;
-  /** Identity, account, trust and crypto of the authenticated handshake; absent: `security: "none"`. */
-  security?: EndpointOptions["security"];
-  /** More addresses to try for a peer (remembered at pairing), after the static list and the finder. */
-  remembered?: (deviceId: string) => PeerAddress | undefined;
-  /** Links of other profiles, by name (see `core/device/profile.ts`). */
-  profiles?: EndpointOptions["profiles"];
-}
-
-/** A device paired with this one. */
-export interface PairedPeer {
-  /** Its device id. */
-  id: string;
-  /** Its key. */
-  publicKey: Uint8Array;
-}
-
-/** A running device, as its users see it. */
-export interface DeviceRuntime {
-  /** This device's id. */
-  readonly deviceId: string;
-  /** This runtime's nonce (new at every start). */
-  readonly nonce: string;
-  /** The TCP port it listens on (0 without TCP). */
-  readonly port: number;
-  /** The address it listens on. */
-  readonly bind: string;
-  /**
-   * Links currently open, by peer id, with their channel counts.
-   *
-   * @returns The links.
-   */
-  links(): Map<string, number>;
-}
+export type {
+  DeviceRuntime,
+  DriverConnectOptions,
+  DriverOptions,
+  PairedPeer,
+} from "./driver_options.ts";
 
 interface ChannelSlot {
   channel: Channel | undefined;
@@ -191,6 +47,9 @@ interface ChannelSlot {
 
 /** The most received bytes handed to the endpoint before the driver may write again. */
 const RX_SLICE = 64 * 1024;
+
+/** Socket codes of a channel the peer's side ended abruptly: ECONNRESET, EPIPE. */
+const PEER_RESET = new Set([2301104, 2301032]);
 
 /** The device driver. */
 export class DeviceDriver implements DeviceRuntime {
@@ -214,6 +73,8 @@ export class DeviceDriver implements DeviceRuntime {
   #timerAt = Infinity;
   #lingers = new Set<() => void>();
   #closing: Promise<void> | undefined;
+  /** Links whose channel the peer's side ended (see `Port.onClosed`). */
+  #endedByPeer = new WeakSet<PeerLink>();
   #remembered: ((deviceId: string) => PeerAddress | undefined) | undefined;
 
   private constructor(
@@ -526,6 +387,12 @@ export class DeviceDriver implements DeviceRuntime {
         if (slot.closed && !this.#slots.has(id)) return;
         slot.closed = true;
         this.#forgetSlot(id);
+        const code = (error as { code?: unknown } | undefined)?.code;
+        if (error === undefined || PEER_RESET.has(code as number)) {
+          for (const pl of this.#ep.links.values()) {
+            if (pl.channels.has(id)) this.#endedByPeer.add(pl);
+          }
+        }
         this.#ep.handleChannelClosed(id, error?.message ?? "closed by peer", this.#host.now());
         this.#flush();
       },
@@ -662,40 +529,8 @@ export class DeviceDriver implements DeviceRuntime {
   }
 
   #event(ev: EndpointEvent): void {
+    if (deliverToPort(ev, (pl) => this.#endedByPeer.has(pl))) return;
     switch (ev.type) {
-      case "data": {
-        const port = ev.owner as Port;
-        if (port.driver !== undefined) port.onData(ev.data);
-        return;
-      }
-      case "drain": {
-        const port = ev.owner as Port;
-        if (port.driver !== undefined) port.onDrain();
-        return;
-      }
-      case "opening": {
-        const port = ev.owner as Port;
-        port.link = ev.link;
-        port.stream = ev.stream;
-        return;
-      }
-      case "opened": {
-        const port = ev.owner as Port;
-        if (port.driver !== undefined) port.onOpened();
-        return;
-      }
-      case "rejected": {
-        const port = ev.owner as Port;
-        port.link = undefined;
-        if (port.driver !== undefined) port.onRejected(ev.code);
-        return;
-      }
-      case "closed": {
-        const port = ev.owner as Port;
-        port.link = undefined;
-        if (port.driver !== undefined) port.onClosed(ev.reason);
-        return;
-      }
       case "connectFailed": {
         const port = ev.owner as Port;
         trace("connectFailed", { peer: port.peerId, code: ev.code, message: ev.message });

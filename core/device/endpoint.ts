@@ -22,189 +22,30 @@
  *
  * @module
  */
-import { DisconnectReason, ErrorCode } from "../error_codes.ts";
-import type { Codec } from "../proto/frame.ts";
-import { decideIncoming } from "../proto/handshake/decide.ts";
-import type { RefuseReason } from "../proto/handshake/hello.ts";
-import type { ChannelKeys, SecureOptions } from "../proto/handshake/secure.ts";
-import type { RecordOpener, RecordSealer } from "../proto/record.ts";
-import type { ProfileFactory, ProfileLink } from "./profile.ts";
+import { ErrorCode } from "../error_codes.ts";
+import type { ChannelId, Transmit } from "../proto/link/mod.ts";
+import { ChannelHandshake } from "./_handshaking.ts";
 import {
-  ChannelHandshake,
-  type HandshakeOutcome,
-  type HandshakePeer,
-  type HandshakeResult,
-} from "./_handshaking.ts";
-import {
-  type ChannelId,
-  DEFAULT_KEEPALIVE_TIMEOUT,
-  Link,
-  type LinkEvent,
-  type LinkOptions,
-  type Transmit,
-} from "../proto/link/mod.ts";
+  type Chan,
+  type ConnectOptions,
+  EndpointCore,
+  type EndpointEvent,
+  type EndpointOptions,
+  type NewChannel,
+  type PeerLink,
+  type Waiter,
+} from "./_core.ts";
 
-/** Default time a new channel has to finish its handshake (ms). */
-export const DEFAULT_HANDSHAKE_TIMEOUT = 5000;
-/** Default most channels that have not finished their handshake; the oldest is dropped first. */
-export const DEFAULT_MAX_HANDSHAKES = 64;
-/** Default pause between two dial attempts to one peer (ms). */
-export const DEFAULT_RETRY_INTERVAL = 300;
-/** Warnings with the same key are reported at most once in this many ms. */
-export const WARN_INTERVAL = 10_000;
-/** Default most links (peers) at once. */
-export const DEFAULT_MAX_LINKS = 64;
-/** Default most bytes all peers together may make this device hold. */
-export const DEFAULT_DEVICE_BUDGET: number = 256 * 1024 * 1024;
-
-/** Options of an {@linkcode Endpoint}. */
-export interface EndpointOptions {
-  /** This device's id. */
-  localId: string;
-  /** This runtime's nonce (new at every start). */
-  nonce: string;
-  /** The framing codec. */
-  codec: Codec;
-  /** Options of every link (ids, codec and clock are filled in). */
-  link?: Omit<LinkOptions, "localId" | "peerId" | "codec" | "now">;
-  /** Time a new channel has to finish its handshake (ms). @default {5000} */
-  handshakeTimeout?: number;
-  /** Most channels in handshake at once. @default {64} */
-  maxHandshakes?: number;
-  /** Pause between dial attempts (ms). @default {300} */
-  retryInterval?: number;
-  /** Most links at once; more peers are refused (`busy`). @default {64} */
-  maxLinks?: number;
-  /**
-   * Most bytes all links together may hold for their peers; beyond it the
-   * link holding most is closed. @default {268435456}
-   */
-  budget?: number;
-  /**
-   * The authenticated handshake and encrypted records: identity, account,
-   * trust and crypto. Absent: the plain, unauthenticated `hello`
-   * (`security: "none"`).
-   */
-  security?: Omit<SecureOptions, "nonce" | "expect">;
-  /** Links of other profiles, by name, for channels a transport marks with one. */
-  profiles?: Readonly<Record<string, ProfileFactory>>;
-}
-
-/** What a transport says about a new channel. */
-export interface NewChannel {
-  /** Whether this device dialled it. */
-  dialer: boolean;
-  /** The peer a dialled channel is meant to reach. */
-  peer?: string;
-  /** Largest frame it carries. @default {65535} */
-  mtu?: number;
-  /** (Dialer) pair over this channel with the code the person typed; `owner` tags the outcome. */
-  pair?: { code: string; owner: unknown };
-  /**
-   * The profile the channel speaks when not linkweave's own (a key of
-   * `EndpointOptions.profiles`): no handshake, and `peer` names the peer.
-   */
-  profile?: string;
-}
-
-/** A link and its peer, as the endpoint hands it out. */
-export class PeerLink {
-  /** The link state machine (the linkweave profile's `Link`, or another profile's). */
-  readonly link: ProfileLink;
-  /** The peer's id. */
-  readonly peer: string;
-  /** The peer runtime's nonce. */
-  readonly nonce: string;
-  /** Channels of the link. */
-  readonly channels: Set<ChannelId> = new Set();
-  /** @internal When the link wants `handleTimeout` (cached). */
-  timeout: number | undefined;
-  /** @internal The secure handshake's keys of its first channel (for joins). */
-  keys: ChannelKeys | undefined;
-
-  /**
-   * @param link The link.
-   * @param nonce The peer runtime's nonce.
-   */
-  constructor(link: ProfileLink, nonce: string) {
-    this.link = link;
-    this.peer = link.peerId;
-    this.nonce = nonce;
-  }
-}
-
-/** Options of {@linkcode Endpoint.connect}. */
-export interface ConnectOptions {
-  /** Tag of the request and of its stream: returned in every event about them. */
-  owner: unknown;
-  /** Give up at this time (ms): `connectFailed` with 32390200. */
-  deadline: number;
-  /** Service kind (see `ServiceKind`). @default {0} */
-  kind?: number;
-  /** The app's bundle name. @default {""} */
-  bundle?: string;
-  /** Largest message the peer may send on the stream. @default {the link's} */
-  maxMessage?: number;
-}
-
-/** What an endpoint reports. */
-export type EndpointEvent =
-  | Exclude<LinkEvent, { type: "open" } | { type: "linkClosed" } | { type: "protocolError" }>
-  /** A peer opens a stream: answer with `accept` or `reject`. */
-  | { type: "open"; link: PeerLink; stream: number; name: string; kind: number; bundle: string }
-  /** Dial `peer`: make a channel, then `handleChannel`, or `handleDialFailed`. */
-  | { type: "dial"; peer: string }
-  /** Close this channel (after writing what was transmitted to it); `why` for traces. */
-  | { type: "closeChannel"; channel: ChannelId; why: string }
-  /** A connect request got its stream: send on it once `opened`. */
-  | { type: "opening"; owner: unknown; link: PeerLink; stream: number }
-  /** A connect request failed before its stream opened. */
-  | { type: "connectFailed"; owner: unknown; code: number; message: string }
-  /** A link came up. */
-  | { type: "linkUp"; link: PeerLink }
-  /** A link went down. */
-  | { type: "linkDown"; link: PeerLink; reason: number; message: string }
-  /** Something the user should hear about once (rate-limited per key). */
-  | { type: "warn"; message: string }
-  /** Pairing succeeded: the device with this key is trusted (it was pinned as paired). */
-  | { type: "paired"; owner: unknown; id: string; publicKey: Uint8Array }
-  /** Pairing failed (wrong code, expired offer, no offer, ...). */
-  | { type: "pairingFailed"; owner: unknown; message: string };
-
-interface Chan {
-  id: ChannelId;
-  /** The pairing this channel carries (instead of a link), whoever asked for it. */
-  pairOwner: unknown;
-  dialer: boolean;
-  expect: string | undefined;
-  mtu: number;
-  hs: ChannelHandshake | undefined;
-  deadline: number;
-  link: PeerLink | undefined;
-  /** The record layer, once a secure handshake finished. */
-  seal: RecordSealer | undefined;
-  open: RecordOpener | undefined;
-}
-
-interface Dial {
-  peer: string;
-  /** `idle` (retry at `retryAt`), `dialing` (driver connecting), `handshake` (channel open). */
-  state: "idle" | "dialing" | "handshake";
-  retryAt: number;
-  lastError: string | undefined;
-}
-
-interface Waiter {
-  owner: unknown;
-  peer: string;
-  name: string;
-  kind: number;
-  bundle: string;
-  maxMessage: number | undefined;
-  deadline: number;
-  link: PeerLink | undefined;
-  stream: number;
-}
+export {
+  DEFAULT_DEVICE_BUDGET,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_MAX_HANDSHAKES,
+  DEFAULT_MAX_LINKS,
+  DEFAULT_RETRY_INTERVAL,
+  PeerLink,
+  WARN_INTERVAL,
+} from "./_core.ts";
+export type { ConnectOptions, EndpointEvent, EndpointOptions, NewChannel } from "./_core.ts";
 
 /** The sans-IO device endpoint. */
 export class Endpoint {
@@ -212,72 +53,42 @@ export class Endpoint {
   readonly localId: string;
   /** This runtime's nonce. */
   readonly nonce: string;
-  #codec: Codec;
-  #linkOptions: Omit<LinkOptions, "localId" | "peerId" | "codec" | "now">;
-  #keepAlive: number;
-  #handshakeTimeout: number;
-  #maxHandshakes: number;
-  #retry: number;
-  #maxLinks: number;
-  #budget: number;
-  #security: EndpointOptions["security"];
-  #profiles: Readonly<Record<string, ProfileFactory>>;
-  #channels = new Map<ChannelId, Chan>();
-  #handshaking = new Set<Chan>();
-  #links = new Map<string, PeerLink>();
-  #dials = new Map<string, Dial>();
-  #waiters = new Map<unknown, Waiter>();
-  #dirty = new Set<PeerLink>();
-  #out: Transmit[] = [];
-  #events: EndpointEvent[] = [];
-  #eventHead = 0;
-  #warned = new Map<string, number>();
-  #closed = false;
-  #offer: { owner: unknown; code: string; deadline: number; taken: boolean } | undefined;
+  #c: EndpointCore;
 
   /** @param options Identity, codec and limits. */
   constructor(options: EndpointOptions) {
+    this.#c = new EndpointCore(options);
     this.localId = options.localId;
     this.nonce = options.nonce;
-    this.#codec = options.codec;
-    this.#linkOptions = options.link ?? {};
-    this.#keepAlive = this.#linkOptions.keepAliveTimeout ?? DEFAULT_KEEPALIVE_TIMEOUT;
-    this.#handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-    this.#maxHandshakes = options.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES;
-    this.#retry = options.retryInterval ?? DEFAULT_RETRY_INTERVAL;
-    this.#maxLinks = options.maxLinks ?? DEFAULT_MAX_LINKS;
-    this.#budget = options.budget ?? DEFAULT_DEVICE_BUDGET;
-    this.#security = options.security;
-    this.#profiles = options.profiles ?? {};
   }
 
   /** Whether links are authenticated and encrypted. */
   get secure(): boolean {
-    return this.#security !== undefined;
+    return this.#c.security !== undefined;
   }
 
   // ------------------------------------------------------------ getters
 
   /** Open links, by peer id. */
   get links(): ReadonlyMap<string, PeerLink> {
-    return this.#links;
+    return this.#c.links;
   }
 
   /** Channels that have not finished their handshake. */
   get handshakes(): number {
-    return this.#handshaking.size;
+    return this.#c.handshaking.size;
   }
 
   /** Whether nothing waits to be transmitted (a driver may let the process exit). */
   get idle(): boolean {
-    if (this.#out.length > 0 || this.#dirty.size > 0) return false;
-    for (const pl of this.#links.values()) if (!pl.link.idle) return false;
+    if (this.#c.out.length > 0 || this.#c.dirty.size > 0) return false;
+    for (const pl of this.#c.links.values()) if (!pl.link.idle) return false;
     return true;
   }
 
   /** Whether {@linkcode Endpoint.close} was called. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#c.closed;
   }
 
   // ------------------------------------------------------------ inputs
@@ -298,44 +109,44 @@ export class Endpoint {
       expect: channel.peer,
       mtu: channel.mtu ?? 65535,
       hs: new ChannelHandshake(channel.dialer, channel.peer, {
-        codec: this.#codec,
+        codec: this.#c.codec,
         localId: this.localId,
         nonce: this.nonce,
-        secure: this.#security,
+        secure: this.#c.security,
         pair: channel.pair?.code,
         offer: () => {
-          const o = this.#offer;
-          if (o === undefined || o.taken || o.deadline <= this.#lastNow) return undefined;
+          const o = this.#c.offer;
+          if (o === undefined || o.taken || o.deadline <= this.#c.lastNow) return undefined;
           o.taken = true;
           ch.pairOwner = o.owner;
           return o.code;
         },
       }),
-      deadline: now + this.#handshakeTimeout,
+      deadline: now + this.#c.handshakeTimeout,
       link: undefined,
       seal: undefined,
       open: undefined,
     };
-    if (this.#closed) {
-      this.#emit({ type: "closeChannel", channel: id, why: "device closing" });
+    if (this.#c.closed) {
+      this.#c.emit({ type: "closeChannel", channel: id, why: "device closing" });
       return;
     }
     if (channel.profile !== undefined && channel.profile !== "linkweave") {
-      this.#channels.set(id, ch);
-      this.#attachProfile(ch, channel.profile, channel.peer, now);
+      this.#c.channels.set(id, ch);
+      this.#c.attachProfile(ch, channel.profile, channel.peer, now);
       return;
     }
-    this.#channels.set(id, ch);
-    if (this.#handshaking.size >= this.#maxHandshakes) {
+    this.#c.channels.set(id, ch);
+    if (this.#c.handshaking.size >= this.#c.maxHandshakes) {
       // Oldest first: a set keeps insertion order.
-      const [oldest] = this.#handshaking;
-      this.#drop(oldest, "too many channels in handshake", now);
+      const [oldest] = this.#c.handshaking;
+      this.#c.drop(oldest, "too many channels in handshake", now);
     }
-    this.#handshaking.add(ch);
+    this.#c.handshaking.add(ch);
     if (ch.dialer) {
-      const d = ch.expect === undefined ? undefined : this.#dials.get(ch.expect);
+      const d = ch.expect === undefined ? undefined : this.#c.dials.get(ch.expect);
       if (d !== undefined) d.state = "handshake";
-      this.#send(id, ch.hs!.start());
+      this.#c.send(id, ch.hs!.start());
     }
   }
 
@@ -347,11 +158,7 @@ export class Endpoint {
    * @param now The current time (ms).
    */
   handleDialFailed(peer: string, message: string, now: number): void {
-    const d = this.#dials.get(peer);
-    if (d === undefined) return;
-    d.state = "idle";
-    d.retryAt = now + this.#retry;
-    d.lastError = message;
+    this.#c.dialFailed(peer, message, now);
   }
 
   /**
@@ -362,32 +169,16 @@ export class Endpoint {
    * @param now The current time (ms).
    */
   handleBytes(id: ChannelId, bytes: Uint8Array, now: number): void {
-    this.#lastNow = now;
-    const ch = this.#channels.get(id);
+    this.#c.lastNow = now;
+    const ch = this.#c.channels.get(id);
     if (ch === undefined) return;
     if (ch.link !== undefined) {
-      const pl = ch.link;
-      if (ch.open !== undefined) {
-        const err = ch.open.push(bytes, (plain) => pl.link.handleBytes(id, plain, now), now);
-        if (err !== undefined) {
-          this.#warn(
-            `records:${pl.peer}`,
-            `linkweave: closed a channel to ${pl.peer}: ${err}`,
-            now,
-          );
-          this.#closeChannel(ch, err, now);
-          return;
-        }
-      } else {
-        pl.link.handleBytes(id, bytes, now);
-      }
-      if (pl.link.held > 0) this.#checkBudget(pl, now);
-      this.#touch(pl);
+      this.#c.linkBytes(ch, bytes, now);
       return;
     }
     const hs = ch.hs;
     if (hs === undefined) return;
-    this.#step(ch, hs.push(bytes, now), now);
+    this.#c.step(ch, hs.push(bytes, now), now);
   }
 
   /**
@@ -397,10 +188,10 @@ export class Endpoint {
    * @param writable Whether it takes more bytes now.
    */
   handleWritable(id: ChannelId, writable: boolean): void {
-    const ch = this.#channels.get(id);
+    const ch = this.#c.channels.get(id);
     if (ch?.link === undefined) return;
     ch.link.link.handleWritable(id, writable);
-    if (writable) this.#touch(ch.link);
+    if (writable) this.#c.touch(ch.link);
   }
 
   /**
@@ -411,15 +202,15 @@ export class Endpoint {
    * @param now The current time (ms).
    */
   handleChannelClosed(id: ChannelId, message: string, now: number): void {
-    const ch = this.#channels.get(id);
+    const ch = this.#c.channels.get(id);
     if (ch === undefined) return;
-    this.#channels.delete(id);
-    this.#handshaking.delete(ch);
-    this.#pairingOver(ch, `the channel closed: ${message}`);
+    this.#c.channels.delete(id);
+    this.#c.handshaking.delete(ch);
+    this.#c.pairingOver(ch, `the channel closed: ${message}`);
     if (ch.link !== undefined) {
       ch.link.channels.delete(id);
       ch.link.link.handleChannelClosed(id, message);
-      this.#touch(ch.link);
+      this.#c.touch(ch.link);
     } else if (ch.dialer && ch.expect !== undefined) {
       this.handleDialFailed(ch.expect, message, now);
     }
@@ -431,45 +222,45 @@ export class Endpoint {
    * @param now The current time (ms).
    */
   handleTimeout(now: number): void {
-    this.#lastNow = now;
-    for (const ch of [...this.#handshaking]) {
-      if (ch.deadline <= now) this.#drop(ch, "handshake timed out", now);
+    this.#c.lastNow = now;
+    for (const ch of [...this.#c.handshaking]) {
+      if (ch.deadline <= now) this.#c.drop(ch, "handshake timed out", now);
     }
-    const offer = this.#offer;
+    const offer = this.#c.offer;
     if (offer !== undefined && !offer.taken && offer.deadline <= now) {
-      this.#offer = undefined;
-      this.#emit({
+      this.#c.offer = undefined;
+      this.#c.emit({
         type: "pairingFailed",
         owner: offer.owner,
         message: "the pairing code expired",
       });
     }
-    for (const w of [...this.#waiters.values()]) {
+    for (const w of [...this.#c.waiters.values()]) {
       if (w.deadline > now) continue;
-      this.#waiters.delete(w.owner);
+      this.#c.waiters.delete(w.owner);
       if (w.link !== undefined) {
         w.link.link.closeStream(w.stream);
-        this.#touch(w.link);
+        this.#c.touch(w.link);
       }
-      const why = this.#dials.get(w.peer)?.lastError;
-      this.#emit({
+      const why = this.#c.dials.get(w.peer)?.lastError;
+      this.#c.emit({
         type: "connectFailed",
         owner: w.owner,
         code: ErrorCode.CONNECT_TIMEOUT,
         message: `Cannot connect to ${w.peer}: timed out${why ? ` (${why})` : ""}`,
       });
     }
-    this.#pruneDials();
-    for (const d of this.#dials.values()) {
+    this.#c.pruneDials();
+    for (const d of this.#c.dials.values()) {
       if (d.state === "idle" && d.retryAt <= now) {
         d.state = "dialing";
-        this.#emit({ type: "dial", peer: d.peer });
+        this.#c.emit({ type: "dial", peer: d.peer });
       }
     }
-    for (const pl of this.#links.values()) {
+    for (const pl of this.#c.links.values()) {
       if (pl.timeout !== undefined && pl.timeout <= now) {
         pl.link.handleTimeout(now);
-        this.#touch(pl);
+        this.#c.touch(pl);
       }
     }
   }
@@ -484,21 +275,21 @@ export class Endpoint {
    *   endpoint), or `undefined` when nothing is due.
    */
   pollTransmit(now: number): Transmit | undefined {
-    if (this.#out.length > 0) return this.#out.shift();
-    while (this.#dirty.size > 0) {
-      const pl: PeerLink = this.#dirty.values().next().value!;
+    if (this.#c.out.length > 0) return this.#c.out.shift();
+    while (this.#c.dirty.size > 0) {
+      const pl: PeerLink = this.#c.dirty.values().next().value!;
       const tx = pl.link.pollTransmit(now);
       if (tx !== undefined) {
         // Sealed before the link's events are collected: its last batch (the
         // goodbye) may close the channel.
-        const seal = this.#channels.get(tx.channel)?.seal;
+        const seal = this.#c.channels.get(tx.channel)?.seal;
         if (seal !== undefined) tx.bytes = seal.seal(tx.bytes, now);
       }
-      this.#collect(pl);
+      this.#c.collect(pl);
       if (tx !== undefined) return tx;
-      this.#dirty.delete(pl);
+      this.#c.dirty.delete(pl);
       pl.timeout = pl.link.pollTimeout();
-      if (pl.link.state === "closed") this.#forget(pl);
+      if (pl.link.state === "closed") this.#c.forget(pl);
     }
     return undefined;
   }
@@ -509,13 +300,13 @@ export class Endpoint {
    * @returns The event, or `undefined`.
    */
   pollEvent(): EndpointEvent | undefined {
-    const events = this.#events;
-    if (this.#eventHead >= events.length) return undefined;
-    const e = events[this.#eventHead];
-    events[this.#eventHead++] = undefined as unknown as EndpointEvent;
-    if (this.#eventHead === events.length) {
+    const events = this.#c.events;
+    if (this.#c.eventHead >= events.length) return undefined;
+    const e = events[this.#c.eventHead];
+    events[this.#c.eventHead++] = undefined as unknown as EndpointEvent;
+    if (this.#c.eventHead === events.length) {
       events.length = 0;
-      this.#eventHead = 0;
+      this.#c.eventHead = 0;
     }
     return e;
   }
@@ -527,11 +318,13 @@ export class Endpoint {
    */
   pollTimeout(): number | undefined {
     let t = Infinity;
-    for (const ch of this.#handshaking) t = Math.min(t, ch.deadline);
-    if (this.#offer !== undefined && !this.#offer.taken) t = Math.min(t, this.#offer.deadline);
-    for (const w of this.#waiters.values()) t = Math.min(t, w.deadline);
-    for (const d of this.#dials.values()) if (d.state === "idle") t = Math.min(t, d.retryAt);
-    for (const pl of this.#links.values()) {
+    for (const ch of this.#c.handshaking) t = Math.min(t, ch.deadline);
+    if (this.#c.offer !== undefined && !this.#c.offer.taken) {
+      t = Math.min(t, this.#c.offer.deadline);
+    }
+    for (const w of this.#c.waiters.values()) t = Math.min(t, w.deadline);
+    for (const d of this.#c.dials.values()) if (d.state === "idle") t = Math.min(t, d.retryAt);
+    for (const pl of this.#c.links.values()) {
       if (pl.timeout !== undefined) t = Math.min(t, pl.timeout);
     }
     return t === Infinity ? undefined : t;
@@ -561,36 +354,36 @@ export class Endpoint {
       link: undefined,
       stream: 0,
     };
-    if (this.#closed || peer === this.localId) {
-      this.#emit({
+    if (this.#c.closed || peer === this.localId) {
+      this.#c.emit({
         type: "connectFailed",
         owner: w.owner,
         code: ErrorCode.INTERNAL_ERROR,
-        message: this.#closed
+        message: this.#c.closed
           ? `Cannot connect to ${peer}: the device is closed`
           : `Cannot connect to ${peer}: that is this device's own id`,
       });
       return;
     }
-    this.#waiters.set(w.owner, w);
-    const pl = this.#links.get(peer);
+    this.#c.waiters.set(w.owner, w);
+    const pl = this.#c.links.get(peer);
     if (pl !== undefined && pl.link.state === "open") {
-      this.#open(pl, w);
+      this.#c.open(pl, w);
       return;
     }
-    if (this.#links.size >= this.#maxLinks) {
-      this.#waiters.delete(w.owner);
-      this.#emit({
+    if (this.#c.links.size >= this.#c.maxLinks) {
+      this.#c.waiters.delete(w.owner);
+      this.#c.emit({
         type: "connectFailed",
         owner: w.owner,
         code: ErrorCode.INTERNAL_ERROR,
-        message: `Cannot connect to ${peer}: this device has ${this.#maxLinks} links, its limit`,
+        message: `Cannot connect to ${peer}: this device has ${this.#c.maxLinks} links, its limit`,
       });
       return;
     }
-    if (!this.#dials.has(peer)) {
-      this.#dials.set(peer, { peer, state: "dialing", retryAt: now, lastError: undefined });
-      this.#emit({ type: "dial", peer });
+    if (!this.#c.dials.has(peer)) {
+      this.#c.dials.set(peer, { peer, state: "dialing", retryAt: now, lastError: undefined });
+      this.#c.emit({ type: "dial", peer });
     }
   }
 
@@ -602,10 +395,10 @@ export class Endpoint {
    * @param message Why.
    */
   dropPeer(peer: string, message: string): void {
-    const pl = this.#links.get(peer);
+    const pl = this.#c.links.get(peer);
     if (pl === undefined) return;
     pl.link.abort(message);
-    this.#touch(pl);
+    this.#c.touch(pl);
   }
 
   /**
@@ -618,11 +411,15 @@ export class Endpoint {
    * @param deadline When the offer expires (ms).
    */
   offerPairing(owner: unknown, code: string, deadline: number): void {
-    const old = this.#offer;
+    const old = this.#c.offer;
     if (old !== undefined && !old.taken) {
-      this.#emit({ type: "pairingFailed", owner: old.owner, message: "replaced by a newer offer" });
+      this.#c.emit({
+        type: "pairingFailed",
+        owner: old.owner,
+        message: "replaced by a newer offer",
+      });
     }
-    this.#offer = { owner, code, deadline, taken: false };
+    this.#c.offer = { owner, code, deadline, taken: false };
   }
 
   /**
@@ -632,11 +429,11 @@ export class Endpoint {
    * @param owner The request's owner tag.
    */
   cancel(owner: unknown): void {
-    const w = this.#waiters.get(owner);
+    const w = this.#c.waiters.get(owner);
     if (w === undefined) return;
-    this.#waiters.delete(owner);
+    this.#c.waiters.delete(owner);
     if (w.link !== undefined) this.closeStream(w.link, w.stream);
-    this.#pruneDials();
+    this.#c.pruneDials();
   }
 
   /**
@@ -649,7 +446,7 @@ export class Endpoint {
    */
   accept(pl: PeerLink, stream: number, owner: unknown, maxMessage?: number): void {
     pl.link.accept(stream, owner, maxMessage);
-    this.#touch(pl);
+    this.#c.touch(pl);
   }
 
   /**
@@ -661,7 +458,7 @@ export class Endpoint {
    */
   reject(pl: PeerLink, stream: number, code: number): void {
     pl.link.reject(stream, code);
-    this.#touch(pl);
+    this.#c.touch(pl);
   }
 
   /**
@@ -674,7 +471,7 @@ export class Endpoint {
    */
   send(pl: PeerLink, stream: number, data: Uint8Array): boolean {
     if (!pl.link.send(stream, data)) return false;
-    this.#dirty.add(pl);
+    this.#c.dirty.add(pl);
     return true;
   }
 
@@ -686,7 +483,7 @@ export class Endpoint {
    */
   closeStream(pl: PeerLink, stream: number): void {
     pl.link.closeStream(stream);
-    this.#touch(pl);
+    this.#c.touch(pl);
   }
 
   /**
@@ -696,368 +493,22 @@ export class Endpoint {
    * @param now The current time (ms).
    */
   close(now: number): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const w of [...this.#waiters.values()]) {
-      this.#waiters.delete(w.owner);
-      this.#emit({
+    if (this.#c.closed) return;
+    this.#c.closed = true;
+    for (const w of [...this.#c.waiters.values()]) {
+      this.#c.waiters.delete(w.owner);
+      this.#c.emit({
         type: "connectFailed",
         owner: w.owner,
         code: ErrorCode.INTERNAL_ERROR,
         message: `Cannot connect to ${w.peer}: the device is closing`,
       });
     }
-    this.#dials.clear();
-    for (const ch of [...this.#handshaking]) this.#drop(ch, "device closing", now);
-    for (const pl of this.#links.values()) {
+    this.#c.dials.clear();
+    for (const ch of [...this.#c.handshaking]) this.#c.drop(ch, "device closing", now);
+    for (const pl of this.#c.links.values()) {
       pl.link.close();
-      this.#touch(pl);
+      this.#c.touch(pl);
     }
-  }
-
-  // ------------------------------------------------------------ handshake
-
-  #send(channel: ChannelId, frames: Uint8Array[]): void {
-    for (const bytes of frames) this.#out.push({ channel, bytes });
-  }
-
-  /** Act on one step of a channel's handshake. */
-  #step(ch: Chan, r: HandshakeResult, now: number): void {
-    this.#send(ch.id, r.send);
-    switch (r.kind) {
-      case "more":
-        return;
-      case "failed":
-        this.#failed(ch, r, now);
-        return;
-      case "decide":
-        this.#decide(ch, r.peer, now);
-        return;
-      case "done":
-        this.#handshaking.delete(ch);
-        this.#attach(ch, r.outcome, now);
-        return;
-      case "paired": {
-        this.#security?.trust.pair(r.id, r.publicKey);
-        if (!ch.dialer) this.#offer = undefined;
-        const owner = ch.pairOwner;
-        ch.pairOwner = undefined;
-        this.#emit({ type: "paired", owner, id: r.id, publicKey: r.publicKey });
-        this.#drop(ch, "pairing done", now);
-        return;
-      }
-    }
-  }
-
-  /** A handshake failed: say why (once), let connects that cannot succeed fail now. */
-  #failed(ch: Chan, r: Extract<HandshakeResult, { kind: "failed" }>, now: number): void {
-    if (ch.pairOwner !== undefined) {
-      // A pairing attempt: one per offer; the person makes a new code.
-      if (!ch.dialer) this.#offer = undefined;
-      this.#warn(`pairing:${r.message}`, `linkweave: ${r.message}`, now);
-      this.#drop(ch, r.message, now);
-      return;
-    }
-    const who = ch.expect ?? "a peer";
-    const message = r.remote ? `${who} refused the channel: ${r.reason}` : r.message;
-    const hint = r.reason === "account"
-      ? " (devices must share an account: LINKWEAVE_ACCOUNT, or be paired)"
-      : "";
-    if (["account", "identity", "clash", "version", "frame"].includes(r.reason)) {
-      this.#warn(`handshake:${who}:${r.reason}`, `linkweave: ${message}${hint}`, now);
-    }
-    // With proven identities these cannot change by trying again; without
-    // (security: none) a "clash" may be a restart whose old link is not dead yet.
-    const final = this.secure &&
-      (r.reason === "account" || r.reason === "identity" || r.reason === "clash");
-    this.#drop(ch, message, now);
-    if (ch.dialer && ch.expect !== undefined && final) {
-      // Trying again cannot help: fail the waiting connects now, without a
-      // hint of which servers the peer has.
-      this.#dials.delete(ch.expect);
-      for (const w of [...this.#waiters.values()]) {
-        if (w.peer !== ch.expect || w.link !== undefined) continue;
-        this.#waiters.delete(w.owner);
-        this.#emit({
-          type: "connectFailed",
-          owner: w.owner,
-          code: ErrorCode.INTERNAL_ERROR,
-          message: `Cannot connect to ${ch.expect}: ${message}${hint}`,
-        });
-      }
-    }
-  }
-
-  /** Acceptor side: a dialer is known (proven, when secure): the merge rule decides. */
-  #decide(ch: Chan, peer: HandshakePeer, now: number): void {
-    const hs = ch.hs!;
-    const refuse = (reason: RefuseReason, why: string) => {
-      this.#send(ch.id, hs.refuse(reason));
-      this.#drop(ch, why, now);
-    };
-    const existing = this.#links.get(peer.id);
-    const open = existing !== undefined && existing.link.state === "open";
-    if (!open && this.#links.size >= this.#maxLinks && peer.id !== this.localId) {
-      this.#warn(
-        "links",
-        `linkweave: refused a link from ${peer.id}: this device has ${this.#maxLinks} links, ` +
-          "its limit (configure({ limits: { links } }))",
-        now,
-      );
-      refuse("busy", "refused: busy");
-      return;
-    }
-    const dial = this.#dials.get(peer.id);
-    const verdict = decideIncoming({ op: "hello", id: peer.id, nonce: peer.nonce }, {
-      localId: this.localId,
-      localNonce: this.nonce,
-      linkNonce: open ? existing.nonce : undefined,
-      linkSilentMs: open ? now - existing.link.lastReceived : undefined,
-      dialing: dial !== undefined && dial.state !== "idle",
-      deadMs: this.#keepAlive,
-      proven: peer.proven,
-    });
-    if (verdict !== "accept" && verdict !== "replace") {
-      if (verdict === "clash") {
-        this.#warn(
-          `clash:${peer.id}`,
-          peer.id === this.localId
-            ? `linkweave: device id clash: another runtime also claims this device's id ${peer.id}`
-            : `linkweave: device id clash: a second runtime claims ${peer.id} while its link is alive; refused`,
-          now,
-        );
-      }
-      refuse(verdict, `refused: ${verdict}`);
-      return;
-    }
-    if (verdict === "replace") {
-      existing!.link.abort(`${peer.id} restarted`);
-      this.#touch(existing!);
-      this.#collect(existing!);
-      this.#forget(existing!);
-    }
-    this.#handshaking.delete(ch);
-    const { send, outcome } = hs.accept(now);
-    this.#send(ch.id, send);
-    this.#attach(ch, outcome, now);
-  }
-
-  #attach(ch: Chan, outcome: HandshakeOutcome, now: number): void {
-    const peer = outcome.peer;
-    ch.hs = undefined;
-    if (outcome.records !== undefined) {
-      ch.seal = outcome.records.seal;
-      ch.open = outcome.records.open;
-    }
-    if (peer.secure?.fresh) this.#security!.trust.pin(peer.id, peer.secure.publicKey);
-    let pl = this.#links.get(peer.id);
-    let fresh = false;
-    if (pl === undefined || pl.link.state !== "open" || pl.nonce !== peer.nonce) {
-      if (pl !== undefined) this.#forget(pl);
-      if (this.#links.size >= this.#maxLinks) {
-        this.#drop(ch, `this device has ${this.#maxLinks} links, its limit`, now);
-        return;
-      }
-      const link = new Link({
-        ...this.#linkOptions,
-        localId: this.localId,
-        peerId: peer.id,
-        codec: this.#codec,
-        now,
-      });
-      pl = new PeerLink(link, peer.nonce);
-      pl.keys = outcome.records?.keys;
-      link.tag = pl;
-      this.#links.set(peer.id, pl);
-      fresh = true;
-    }
-    ch.link = pl;
-    pl.channels.add(ch.id);
-    pl.link.addChannel(ch.id, { now, mtu: ch.mtu });
-    if (fresh) this.#emit({ type: "linkUp", link: pl });
-    if (outcome.rest.length > 0) this.handleBytes(ch.id, outcome.rest, now);
-    this.#touch(pl);
-    this.#dials.delete(peer.id);
-    for (const w of this.#waiters.values()) {
-      if (w.peer === peer.id && w.link === undefined) this.#open(pl, w);
-    }
-  }
-
-  /** A channel of another profile: no handshake; one link of that profile per peer. */
-  #attachProfile(ch: Chan, profile: string, peer: string | undefined, now: number): void {
-    ch.hs = undefined;
-    const make = this.#profiles[profile];
-    if (make === undefined || peer === undefined) {
-      this.#drop(ch, `no profile "${profile}" here, or no peer named`, now);
-      return;
-    }
-    let pl = this.#links.get(peer);
-    if (pl === undefined || pl.link.state !== "open") {
-      if (pl !== undefined) this.#forget(pl);
-      if (this.#links.size >= this.#maxLinks) {
-        this.#drop(ch, `this device has ${this.#maxLinks} links, its limit`, now);
-        return;
-      }
-      const link = make(peer, now);
-      pl = new PeerLink(link, `${profile}:${now}`);
-      link.tag = pl;
-      this.#links.set(peer, pl);
-      this.#emit({ type: "linkUp", link: pl });
-    }
-    ch.link = pl;
-    pl.channels.add(ch.id);
-    pl.link.addChannel(ch.id, { now, mtu: ch.mtu });
-    this.#touch(pl);
-    this.#dials.delete(peer);
-    for (const w of this.#waiters.values()) {
-      if (w.peer === peer && w.link === undefined) this.#open(pl, w);
-    }
-  }
-
-  /** Close a channel that will not (or no longer) carry a link. */
-  #drop(ch: Chan, why: string, now: number): void {
-    this.#handshaking.delete(ch);
-    ch.hs = undefined;
-    if (!this.#channels.delete(ch.id)) return;
-    this.#pairingOver(ch, why);
-    this.#emit({ type: "closeChannel", channel: ch.id, why });
-    if (ch.dialer && ch.expect !== undefined && ch.link === undefined) {
-      this.handleDialFailed(ch.expect, why, now);
-    }
-  }
-
-  /** A pairing channel ended without pairing: its owner learns why. */
-  #pairingOver(ch: Chan, why: string): void {
-    if (ch.pairOwner === undefined) return;
-    const owner = ch.pairOwner;
-    ch.pairOwner = undefined;
-    this.#emit({ type: "pairingFailed", owner, message: why });
-  }
-
-  /** Close a channel of a link (its records failed): the link learns it lost the channel. */
-  #closeChannel(ch: Chan, why: string, now: number): void {
-    const pl = ch.link;
-    this.#channels.delete(ch.id);
-    this.#emit({ type: "closeChannel", channel: ch.id, why });
-    if (pl !== undefined) {
-      pl.channels.delete(ch.id);
-      pl.link.handleChannelClosed(ch.id, why);
-      this.#touch(pl);
-    }
-    void now;
-  }
-
-  // ------------------------------------------------------------ links
-
-  #open(pl: PeerLink, w: Waiter): void {
-    try {
-      w.stream = pl.link.open(w.name, {
-        owner: w.owner,
-        kind: w.kind,
-        bundle: w.bundle,
-        maxMessage: w.maxMessage,
-      });
-    } catch (e) {
-      this.#waiters.delete(w.owner);
-      this.#emit({
-        type: "connectFailed",
-        owner: w.owner,
-        code: ErrorCode.INTERNAL_ERROR,
-        message: (e as Error).message,
-      });
-      return;
-    }
-    w.link = pl;
-    this.#emit({ type: "opening", owner: w.owner, link: pl, stream: w.stream });
-    this.#touch(pl);
-  }
-
-  /** All links together hold more than the device budget: close the one holding most. */
-  #checkBudget(pl: PeerLink, now: number): void {
-    let total = 0;
-    let worst = pl;
-    for (const other of this.#links.values()) {
-      total += other.link.held;
-      if (other.link.held > worst.link.held) worst = other;
-    }
-    if (total <= this.#budget) return;
-    this.#warn(
-      `budget:${worst.peer}`,
-      `linkweave: closed the link to ${worst.peer}: its peer made it hold ${worst.link.held} ` +
-        `bytes while all links held ${total}, over the device budget of ${this.#budget}`,
-      now,
-    );
-    worst.link.abort(`Link to ${worst.peer} closed: over the device budget`);
-    this.#touch(worst);
-  }
-
-  #touch(pl: PeerLink): void {
-    this.#dirty.add(pl);
-    this.#collect(pl);
-  }
-
-  /** Move a link's events into the endpoint's queue, acting on those that concern it. */
-  #collect(pl: PeerLink): void {
-    for (let e = pl.link.pollEvent(); e !== undefined; e = pl.link.pollEvent()) {
-      switch (e.type) {
-        case "open":
-          // The link's event, whose `link` is this PeerLink (its tag).
-          this.#emit(e as Extract<EndpointEvent, { type: "open" }>);
-          break;
-        case "linkClosed":
-          this.#forget(pl);
-          this.#emit({ type: "linkDown", link: pl, reason: e.reason, message: e.message });
-          break;
-        case "opened":
-        case "rejected":
-        case "closed":
-          this.#waiters.delete(e.owner);
-          this.#emit(e);
-          break;
-        case "protocolError":
-          this.#warn(`protocol:${pl.peer}`, `linkweave: ${e.message}`, this.#lastNow);
-          break;
-        default:
-          this.#emit(e);
-      }
-    }
-  }
-
-  /** A link is closed: forget it and close its channels. */
-  #forget(pl: PeerLink): void {
-    if (this.#links.get(pl.peer) === pl) this.#links.delete(pl.peer);
-    for (const id of pl.channels) {
-      const ch = this.#channels.get(id);
-      if (ch === undefined) continue;
-      this.#channels.delete(id);
-      this.#emit({ type: "closeChannel", channel: id, why: "link closed" });
-    }
-    pl.channels.clear();
-    pl.timeout = undefined;
-  }
-
-  #pruneDials(): void {
-    for (const [peer, d] of this.#dials) {
-      let wanted = false;
-      for (const w of this.#waiters.values()) if (w.peer === peer) wanted = true;
-      if (!wanted && d.state === "idle") this.#dials.delete(peer);
-    }
-  }
-
-  #emit(e: EndpointEvent): void {
-    this.#events.push(e);
-  }
-
-  /** The time of the latest input (for warnings raised while collecting events). */
-  #lastNow = 0;
-
-  #warn(key: string, message: string, now: number): void {
-    const last = this.#warned.get(key);
-    if (last !== undefined && now - last < WARN_INTERVAL) return;
-    if (this.#warned.size > 256) this.#warned.clear();
-    this.#warned.set(key, now);
-    this.#emit({ type: "warn", message });
   }
 }
-
-export { DisconnectReason };

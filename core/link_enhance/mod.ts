@@ -12,19 +12,20 @@
  * @module
  */
 import { DisconnectReason, ErrorCode } from "../error_codes.ts";
-import { BusinessError, ParameterError } from "../errors.ts";
+import { BusinessError } from "../errors.ts";
 import { type DeviceConfig, isDeviceId } from "../device/config.ts";
 import type { DeviceHost } from "../device/host.ts";
 import { type DeviceDriver, type IncomingRequest, Port } from "../device/driver.ts";
 import { TRACE, trace } from "../trace.ts";
 import { SendCopies } from "./_copies.ts";
 import { ServiceKind } from "../proto/link/control.ts";
-import { utf8Length } from "../_utf8.ts";
+import { call, checkCallback, checkName, describe, invalid, MAX_NAME_BYTES } from "./_check.ts";
+import { Server, serverAccepted, serverDied } from "./server.ts";
+
+export { MAX_NAME_BYTES, Server };
 
 /** Largest `sendData` payload, in bytes (and the largest message a peer may send). */
 export const MAX_SEND_DATA = 1024;
-/** Longest server name, in UTF-8 bytes. */
-export const MAX_NAME_BYTES = 255;
 /**
  * How long a process stays alive after `disconnect()` or `close()` to flush
  * data already accepted by `sendData` (ms).
@@ -77,52 +78,6 @@ export interface LinkEnhanceContext {
   host: DeviceHost;
   /** The device driver, started on first call. */
   driver(): Promise<DeviceDriver>;
-}
-
-function invalid(message: string): ParameterError {
-  return new ParameterError(message, ErrorCode.INVALID_PARAMETER);
-}
-
-function checkName(name: unknown, what: string): string {
-  if (typeof name !== "string") {
-    throw invalid(`Invalid ${what}: expected a string, got ${describe(name)}`);
-  }
-  const bytes = utf8Length(name);
-  if (bytes === 0 || bytes > MAX_NAME_BYTES) {
-    throw invalid(
-      `Invalid ${what} ${
-        JSON.stringify(name)
-      }: expected 1..${MAX_NAME_BYTES} UTF-8 bytes, got ${bytes}`,
-    );
-  }
-  return name;
-}
-
-/** Check an event type and (unless `optional` and absent) its callback. */
-function checkCallback(
-  type: unknown,
-  cb: unknown,
-  types: readonly string[],
-  optional: boolean,
-): void {
-  if (typeof type !== "string" || !types.includes(type)) {
-    throw invalid(
-      `Invalid event type ${JSON.stringify(type)}: expected one of ${types.join(", ")}`,
-    );
-  }
-  if (!(optional && cb === undefined) && typeof cb !== "function") {
-    throw invalid(`Invalid callback for "${type}": expected a function, got ${describe(cb)}`);
-  }
-}
-
-/** Call a user callback; OpenHarmony swallows what callbacks throw, we also say so. */
-function call<T>(cb: ((value: T) => void) | undefined, value: T): void {
-  if (cb === undefined) return;
-  try {
-    cb(value);
-  } catch (error) {
-    console.error("linkweave: an event callback threw:", error);
-  }
 }
 
 /** The per-process state of the API: servers by name, counts, the device. */
@@ -215,151 +170,18 @@ export class LinkEnhance {
     const server = this.servers.get(request.name.toLowerCase());
     if (server === undefined || !server.started) return ErrorCode.PEER_SERVER_NOT_STARTED;
     const conn = new Connection(this, request.peerId, server.name, true);
-    queueMicrotask(() => serverAccepted(server, conn));
+    // A connection the peer ended before it could be announced is never announced.
+    queueMicrotask(() => {
+      if (isConnected(conn)) serverAccepted(server, conn);
+    });
     return portOf(conn);
   }
 }
 
-const SERVER_EVENTS = ["connectionAccepted", "serverStopped"] as const;
-
-/** Module-private doors into the classes (set in their static blocks). */
-let serverAccepted: (s: Server, conn: Connection) => void;
-let serverDied: (s: Server, reason: number) => void;
+/** Module-private door into `Connection` (set in its static block). */
 let portOf: (c: Connection) => Port;
+let isConnected: (c: Connection) => boolean;
 const CONNECTION_EVENTS = ["connectResult", "disconnected", "dataReceived", "drain"] as const;
-
-/** A named server other devices connect to. */
-export class Server {
-  #api: LinkEnhance;
-  #name: string;
-  #state: "created" | "started" | "stopped" | "closed" = "created";
-  #onAccepted: ((connection: Connection) => void) | undefined;
-  #onStopped: ((reason: number) => void) | undefined;
-
-  /** @internal Use `createServer()`. */
-  constructor(api: LinkEnhance, name: string) {
-    this.#api = api;
-    this.#name = name;
-  }
-
-  /** The server's name. */
-  get name(): string {
-    return this.#name;
-  }
-
-  /** Whether it accepts connections. */
-  get started(): boolean {
-    return this.#state === "started";
-  }
-
-  /**
-   * Start accepting connections.
-   *
-   * @throws {BusinessError} 32390203 when it is already started (as
-   *   OpenHarmony reports it); 32390202 when the limit of started servers is
-   *   reached; 32390300 after `close()`.
-   */
-  start(): void {
-    if (this.#state === "closed") {
-      throw new BusinessError(
-        ErrorCode.INTERNAL_ERROR,
-        `Cannot start server "${this.#name}": it is closed`,
-      );
-    }
-    if (this.#state === "started") {
-      throw new BusinessError(
-        ErrorCode.DUPLICATE_SERVER_NAME,
-        `Cannot start server "${this.#name}": it is already started`,
-      );
-    }
-    const limit = this.#api.ctx.config().limits.servers;
-    if (this.#api.started >= limit) {
-      throw new BusinessError(
-        ErrorCode.SERVER_LIMIT,
-        `Cannot start server "${this.#name}": ${limit} servers are already started`,
-      );
-    }
-    this.#state = "started";
-    this.#api.started++;
-    this.#api.ctx.host.hold();
-    this.#api.driver().catch((e) => {
-      if (this.#state !== "started") return;
-      this.#api.ctx.host.warn(`linkweave: server "${this.#name}" stopped: ${(e as Error).message}`);
-      serverDied(this, ErrorCode.SERVER_DIED);
-    });
-  }
-
-  /**
-   * Stop accepting connections; `start()` may be called again. As in
-   * OpenHarmony, both callbacks are cleared: call `on()` again after
-   * restarting.
-   */
-  stop(): void {
-    this.#onAccepted = undefined;
-    this.#onStopped = undefined;
-    if (this.#state !== "started") return;
-    this.#state = "stopped";
-    this.#api.started--;
-    this.#api.ctx.host.release();
-  }
-
-  /** Stop and destroy the server; its name becomes free. */
-  close(): void {
-    if (this.#state === "closed") return;
-    this.stop();
-    this.#state = "closed";
-    this.#api.servers.delete(this.#name.toLowerCase());
-  }
-
-  /**
-   * Set the callback of an event, replacing the previous one.
-   *
-   * @param type `connectionAccepted` or `serverStopped`.
-   * @param callback The callback.
-   * @throws {ParameterError} 32390206 for a bad type or callback.
-   */
-  on(type: "connectionAccepted", callback: (connection: Connection) => void): void;
-  on(type: "serverStopped", callback: (reason: number) => void): void;
-  on(type: string, callback: (value: never) => void): void {
-    checkCallback(type, callback, SERVER_EVENTS, false);
-    if (type === "connectionAccepted") this.#onAccepted = callback as (c: Connection) => void;
-    else this.#onStopped = callback as (reason: number) => void;
-  }
-
-  /**
-   * Clear the callback of an event (whatever function is passed, as in
-   * OpenHarmony).
-   *
-   * @param type `connectionAccepted` or `serverStopped`.
-   * @param callback Ignored when given; must be a function.
-   * @throws {ParameterError} 32390206 for a bad type or a non-function callback.
-   */
-  off(type: "connectionAccepted", callback?: (connection: Connection) => void): void;
-  off(type: "serverStopped", callback?: (reason: number) => void): void;
-  off(type: string, callback?: (value: never) => void): void {
-    checkCallback(type, callback, SERVER_EVENTS, true);
-    if (type === "connectionAccepted") this.#onAccepted = undefined;
-    else this.#onStopped = undefined;
-  }
-
-  static {
-    serverAccepted = (s, conn) => {
-      trace("connectionAccepted", { server: s.#name, peer: conn.getPeerDeviceId() });
-      call(s.#onAccepted, conn);
-    };
-    serverDied = (s, reason) => {
-      if (s.#state !== "started") return;
-      trace("serverStopped", { server: s.#name, reason });
-      call(s.#onStopped, reason);
-      s.stop();
-    };
-  }
-
-  /** A plain description (for `JSON.stringify`). */
-  toJSON(): { name: string; state: string } {
-    return { name: this.#name, state: this.#state };
-  }
-}
 
 type ConnState = "idle" | "connecting" | "connected" | "disconnected" | "closed";
 
@@ -727,14 +549,8 @@ export class Connection {
 
   static {
     portOf = (c) => c.#port;
+    isConnected = (c) => c.#state === "connected";
   }
-}
-
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
-  return typeof v;
 }
 
 /** Reasons `disconnected` reports. */

@@ -7,7 +7,7 @@
 import { ErrorCode, socketErrorCode } from "../error_codes.ts";
 import { BusinessError, ParameterError } from "../errors.ts";
 import type { IpEndpoint, IpFamily } from "./platform.ts";
-import type { AsyncCallback, NetAddress } from "./types.ts";
+import type { AsyncCallback, NetAddress, SocketMessageInfo } from "./types.ts";
 
 /** `2301009`: the socket is not open (never bound, or closed). */
 export const EBADF: number = socketErrorCode("EBADF");
@@ -524,4 +524,22 @@ export function errorEventOf(e: BusinessError<unknown>): BusinessError<unknown> 
  */
 export function closedError(action: string, what: string): BusinessError<unknown> {
   return new BusinessError(EBADF, `Cannot ${action}: the ${what} is closed`);
+}
+
+/** The `message` event value of an IP stream socket, for received bytes. */
+export function ipMessage(
+  remote: () => IpEndpoint | undefined,
+): (b: Uint8Array) => SocketMessageInfo {
+  return (bytes) => {
+    const r = remote();
+    return {
+      message: toArrayBuffer(bytes),
+      remoteInfo: {
+        address: r?.address ?? "",
+        family: r?.family ?? "IPv4",
+        port: r?.port ?? 0,
+        size: bytes.byteLength,
+      },
+    };
+  };
 }

@@ -18,7 +18,7 @@ import type {
   LocalSocketMessageInfo,
   SocketStateBase,
 } from "./types.ts";
-import { parseStreamOptions, StreamCore, StreamServerCore } from "./_stream.ts";
+import { parseStreamOptions, StreamCore } from "./_stream.ts";
 import {
   checkObject,
   closedError,
@@ -28,9 +28,9 @@ import {
   optUint,
   toArrayBuffer,
 } from "./_util.ts";
-import { MAX_CLIENTS } from "./tcp.ts";
 
-function checkPath(addr: unknown, action: string): string {
+/** @internal A local socket path, checked (non-empty, no NUL, at most 107 bytes). */
+export function checkPath(addr: unknown, action: string): string {
   const path = (addr as LocalAddress | null)?.address;
   if (typeof path !== "string" || path === "" || path.includes("\0")) {
     throw new ParameterError(
@@ -43,11 +43,16 @@ function checkPath(addr: unknown, action: string): string {
   return path;
 }
 
-function localMessage(path: () => string): (b: Uint8Array) => LocalSocketMessageInfo {
+/** @internal The `message` event value of a local socket, for received bytes. */
+export function localMessage(path: () => string): (b: Uint8Array) => LocalSocketMessageInfo {
   return (bytes) => ({ message: toArrayBuffer(bytes), address: path(), size: bytes.byteLength });
 }
 
-function onlyBufferOptions(options: LocalExtraOptions, action: string) {
+/** @internal The options a local socket takes (buffer sizes and timeout only). */
+export function onlyBufferOptions(
+  options: LocalExtraOptions,
+  action: string,
+): ReturnType<typeof parseStreamOptions> {
   const o = checkObject<LocalExtraOptions>(options, action);
   return parseStreamOptions(
     {
@@ -299,308 +304,5 @@ export class LocalSocket {
    */
   off(type: "message" | "connect" | "close" | "error", callback?: (v: never) => void): void {
     this.#core.off(type, callback, CLIENT_EVENTS);
-  }
-}
-
-const CONNECTION_EVENTS = ["message", "close", "error"] as const;
-
-/** One client of a {@linkcode LocalSocketServer}, passed to its `connect` event. */
-export class LocalSocketConnection {
-  /** The client's id, unique within its server. */
-  readonly clientId: number;
-  #core: StreamCore<LocalSocketMessageInfo>;
-  #path: string;
-
-  /**
-   * @param clientId The id.
-   * @param core The stream state.
-   * @param path The server path.
-   */
-  constructor(clientId: number, core: StreamCore<LocalSocketMessageInfo>, path: string) {
-    this.clientId = clientId;
-    this.#core = core;
-    this.#path = path;
-  }
-
-  /**
-   * Send data to the client.
-   *
-   * @param options The data and encoding.
-   * @param callback Called when sent.
-   */
-  send(options: LocalSendOptions, callback: AsyncCallback<void>): void;
-  /**
-   * Send data to the client.
-   *
-   * @param options The data and encoding.
-   * @returns When sent.
-   */
-  send(options: LocalSendOptions): Promise<void>;
-  send(options: LocalSendOptions, callback?: AsyncCallback<void>): Promise<void> | void {
-    return this.#core.sendOptions(options, callback);
-  }
-
-  /**
-   * Close the connection.
-   *
-   * @param callback Called when closed.
-   */
-  close(callback: AsyncCallback<void>): void;
-  /**
-   * Close the connection.
-   *
-   * @returns When closed.
-   */
-  close(): Promise<void>;
-  close(callback?: AsyncCallback<void>): Promise<void> | void {
-    return dual(() => this.#core.close(), callback);
-  }
-
-  /**
-   * The server's path.
-   *
-   * @param callback Receives the path.
-   */
-  getLocalAddress(callback: AsyncCallback<string>): void;
-  /**
-   * The server's path.
-   *
-   * @returns The path.
-   */
-  getLocalAddress(): Promise<string>;
-  getLocalAddress(callback?: AsyncCallback<string>): Promise<string> | void {
-    return dual(
-      async () => {
-        if (this.#core.closed) throw closedError("get the local address", "local connection");
-        return this.#path;
-      },
-      callback,
-      "",
-    );
-  }
-
-  /**
-   * Listen for data. One callback per event type: it replaces the one set
-   * before.
-   *
-   * @param type `message`.
-   * @param callback Receives the data.
-   */
-  on(type: "message", callback: Callback<LocalSocketMessageInfo>): void;
-  /**
-   * Listen for close. One callback per event type: it replaces the one set
-   * before.
-   *
-   * @param type `close`.
-   * @param callback Called on close.
-   */
-  on(type: "close", callback: Callback<void>): void;
-  /**
-   * Listen for errors. One callback per event type: it replaces the one set
-   * before.
-   *
-   * @param type `error`.
-   * @param callback Receives the error.
-   */
-  on(type: "error", callback: ErrorCallback): void;
-  on(type: string, callback: (v: never) => void): void {
-    this.#core.on(type, callback, CONNECTION_EVENTS);
-  }
-
-  /**
-   * Remove the callback of the event type: with `callback`, only if it is the
-   * one `on` set (as OpenHarmony); without, whatever was set.
-   *
-   * @param type The event type.
-   * @param callback The callback to remove.
-   */
-  off(type: "message" | "close" | "error", callback?: (v: never) => void): void {
-    this.#core.off(type, callback, CONNECTION_EVENTS);
-  }
-}
-
-/**
- * A Unix-domain stream server. Create it with `socket.constructLocalSocketServerInstance()`.
- *
- * @example
- * ```ts ignore
- * import { constructLocalSocketServerInstance } from "../../socket.ts";
- * const server = constructLocalSocketServerInstance();
- * server.on("connect", (c) => c.on("message", (m) => c.send({ data: m.message })));
- * await server.listen({ address: "/tmp/demo.sock" });
- * await server.close();
- * ```
- */
-export class LocalSocketServer {
-  #platform: SocketPlatform;
-  #path = "";
-  #server: StreamServerCore<LocalSocketConnection, LocalSocketMessageInfo> = new StreamServerCore({
-    what: "local server",
-    maxClients: MAX_CLIENTS,
-    core: () => new StreamCore("local connection", localMessage(() => this.#path)),
-    connection: (id, core) => new LocalSocketConnection(id, core, this.#path),
-  });
-
-  /**
-   * @param platform The platform adapter.
-   */
-  constructor(platform: SocketPlatform) {
-    this.#platform = platform;
-  }
-
-  /**
-   * Listen on a path (the file must not exist).
-   *
-   * @param address The path.
-   * @param callback Called when listening.
-   */
-  listen(address: LocalAddress, callback: AsyncCallback<void>): void;
-  /**
-   * Listen on a path (the file must not exist).
-   *
-   * @param address The path.
-   * @returns When listening.
-   */
-  listen(address: LocalAddress): Promise<void>;
-  listen(address: LocalAddress, callback?: AsyncCallback<void>): Promise<void> | void {
-    return dual(async () => {
-      const path = checkPath(address, "listen");
-      await this.#server.listen((events) =>
-        this.#platform.unixListen(path, events).then((l) => {
-          this.#path = path;
-          return l;
-        })
-      );
-    }, callback);
-  }
-
-  /**
-   * Stop listening and close every client (a linkweave extension).
-   *
-   * @param callback Called when closed.
-   */
-  close(callback: AsyncCallback<void>): void;
-  /**
-   * Stop listening and close every client.
-   *
-   * @returns When closed.
-   */
-  close(): Promise<void>;
-  close(callback?: AsyncCallback<void>): Promise<void> | void {
-    return dual(() => this.#server.close(), callback);
-  }
-
-  /**
-   * The server state.
-   *
-   * @param callback Receives the state.
-   */
-  getState(callback: AsyncCallback<SocketStateBase>): void;
-  /**
-   * The server state.
-   *
-   * @returns The state.
-   */
-  getState(): Promise<SocketStateBase>;
-  getState(callback?: AsyncCallback<SocketStateBase>): Promise<SocketStateBase> | void {
-    return dual(async () => this.#server.state(), callback);
-  }
-
-  /**
-   * The path listened on.
-   *
-   * @param callback Receives the path.
-   */
-  getLocalAddress(callback: AsyncCallback<string>): void;
-  /**
-   * The path listened on.
-   *
-   * @returns The path.
-   */
-  getLocalAddress(): Promise<string>;
-  getLocalAddress(callback?: AsyncCallback<string>): Promise<string> | void {
-    return dual(
-      async () => {
-        const e = this.#server.notListening("get the local address");
-        if (e !== undefined) throw e;
-        return this.#path;
-      },
-      callback,
-      "",
-    );
-  }
-
-  /**
-   * Set buffer sizes and `socketTimeout` of current and future clients.
-   *
-   * @param options The options.
-   * @param callback Called when applied.
-   */
-  setExtraOptions(options: LocalExtraOptions, callback: AsyncCallback<void>): void;
-  /**
-   * Set buffer sizes and `socketTimeout` of current and future clients.
-   *
-   * @param options The options.
-   * @returns When applied.
-   */
-  setExtraOptions(options: LocalExtraOptions): Promise<void>;
-  setExtraOptions(
-    options: LocalExtraOptions,
-    callback?: AsyncCallback<void>,
-  ): Promise<void> | void {
-    return dual(async () => {
-      const action = "set extra options";
-      const { os, socketTimeout } = onlyBufferOptions(options, action);
-      this.#server.setExtraOptions(os, socketTimeout, { listening: false });
-    }, callback);
-  }
-
-  /**
-   * The options in effect for clients.
-   *
-   * @param callback Receives the options.
-   */
-  getExtraOptions(callback: AsyncCallback<LocalExtraOptions>): void;
-  /**
-   * The options in effect for clients.
-   *
-   * @returns The options.
-   */
-  getExtraOptions(): Promise<LocalExtraOptions>;
-  getExtraOptions(
-    callback?: AsyncCallback<LocalExtraOptions>,
-  ): Promise<LocalExtraOptions> | void {
-    return dual(async () => this.#server.extraOptions() as LocalExtraOptions, callback);
-  }
-
-  /**
-   * Listen for clients. One callback per event type: it replaces the one set
-   * before.
-   *
-   * @param type `connect`.
-   * @param callback Receives each client.
-   */
-  on(type: "connect", callback: Callback<LocalSocketConnection>): void;
-  /**
-   * Listen for errors. One callback per event type: it replaces the one set
-   * before.
-   *
-   * @param type `error`.
-   * @param callback Receives the error.
-   */
-  on(type: "error", callback: ErrorCallback): void;
-  on(type: string, callback: (v: never) => void): void {
-    this.#server.on(type, callback);
-  }
-
-  /**
-   * Remove the callback of the event type: with `callback`, only if it is the
-   * one `on` set (as OpenHarmony); without, whatever was set.
-   *
-   * @param type The event type.
-   * @param callback The callback to remove.
-   */
-  off(type: "connect" | "error", callback?: (v: never) => void): void {
-    this.#server.off(type, callback);
   }
 }

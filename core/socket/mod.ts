@@ -6,6 +6,9 @@
  */
 export * from "./types.ts";
 export type * from "./platform.ts";
-export { TCPSocket, TCPSocketConnection, TCPSocketServer } from "./tcp.ts";
-export { MulticastSocket, UDPSocket } from "./udp.ts";
-export { LocalSocket, LocalSocketConnection, LocalSocketServer } from "./local.ts";
+export { TCPSocket } from "./tcp.ts";
+export { TCPSocketConnection, TCPSocketServer } from "./tcp_server.ts";
+export { UDPSocket } from "./udp.ts";
+export { MulticastSocket } from "./multicast.ts";
+export { LocalSocket } from "./local.ts";
+export { LocalSocketConnection, LocalSocketServer } from "./local_server.ts";

@@ -9,7 +9,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { BusinessError, PlatformError } from "../errors.ts";
 import type { ListenerEvents, SocketPlatform, StreamHandle } from "./platform.ts";
-import { TCPSocket, TCPSocketServer } from "./tcp.ts";
+import { TCPSocket } from "./tcp.ts";
+import { TCPSocketServer } from "./tcp_server.ts";
 import { LocalSocket } from "./local.ts";
 
 /** A platform whose connects settle only when the test says so. */

@@ -285,11 +285,37 @@ async function connect(
   return wrapConn(conn, () => events);
 }
 
+/**
+ * Deno (2.9) sets up its signal handling the first time anything in the
+ * process asks for a signal, which Deno itself does on its own at some later
+ * moment, and panics when descriptors are exhausted then (it unwraps the
+ * socket pair it makes). A listener can meet exhausted descriptors (a flood
+ * of connections): ask for a signal once, before, and let it go.
+ */
+let signalsReady = false;
+function readySignals(): void {
+  if (signalsReady) return;
+  signalsReady = true;
+  const d = (globalThis as unknown as {
+    Deno: {
+      addSignalListener(s: string, f: () => void): void;
+      removeSignalListener(s: string, f: () => void): void;
+    };
+  }).Deno;
+  const ignore = () => {};
+  try {
+    // SIGURG is ignored by default: listening to it changes nothing.
+    d.addSignalListener("SIGURG", ignore);
+    d.removeSignalListener("SIGURG", ignore);
+  } catch { /* no signals here (e.g. Windows) */ }
+}
+
 function listen(
   o: { hostname?: string; port?: number; transport: string; path?: string },
   events: ListenerEvents,
   what: string,
 ): Promise<ListenerHandle> {
+  readySignals();
   let listener: DenoListener;
   try {
     listener = deno().listen(o);

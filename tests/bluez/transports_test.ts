@@ -66,7 +66,7 @@ describeWith("a device's transports and its choice of path per peer", BLUEZ_NEED
     }, {});
     const t = await deviceTransports(clock, config);
     try {
-      assert.deepEqual(t.transports.map((x) => x.kind), ["ble", "tcp"]);
+      assert.deepEqual(t.transports(config).map((x) => x.kind), ["ble", "tcp"]);
       assert.equal(t.identity?.deviceId, BOARD);
       assert.deepEqual(Object.keys(t.profiles), ["openharmony"]);
       const ip = ipFinder();
@@ -95,9 +95,10 @@ describeWith("a device's transports and its choice of path per peer", BLUEZ_NEED
 
   it("BLE only: no TCP, no IP lookups; IP only: the IP finder as it is", async () => {
     const host = runtimeHost();
-    const t = await deviceTransports(host, resolveConfig({ transports: ["bluez"] }, {}));
+    const bleOnly = resolveConfig({ transports: ["bluez"] }, {});
+    const t = await deviceTransports(host, bleOnly);
     try {
-      assert.deepEqual(t.transports.map((x) => x.kind), ["ble"]);
+      assert.deepEqual(t.transports(bleOnly).map((x) => x.kind), ["ble"]);
       const ip = ipFinder();
       const finder = await t.finder(() => Promise.resolve(ip))!({
         deviceId: BOARD,
@@ -110,9 +111,10 @@ describeWith("a device's transports and its choice of path per peer", BLUEZ_NEED
       await t.identity?.release();
       await t.release();
     }
-    const ipOnly = await deviceTransports(host, resolveConfig({ transports: ["ip"] }, {}));
+    const ipConfig = resolveConfig({ transports: ["ip"] }, {});
+    const ipOnly = await deviceTransports(host, ipConfig);
     const factory = () => Promise.resolve(ipFinder());
-    assert.deepEqual(ipOnly.transports.map((x) => x.kind), ["tcp"]);
+    assert.deepEqual(ipOnly.transports(ipConfig).map((x) => x.kind), ["tcp"]);
     assert.equal(ipOnly.finder(factory), factory);
     assert.equal(ipOnly.identity, undefined);
     assert.deepEqual(ipOnly.profiles, {}, "no openharmony profile without a bundle name");

@@ -31,6 +31,8 @@ import { type Proc, run, waitFor } from "../_proc.ts";
 import type { DiscoveryPeerJob } from "../_discovery_peer.ts";
 import { encodeAnnouncement, randomNonce } from "../../core/discovery/wire.ts";
 import { createHostileNet, type HostileNet } from "./_net.ts";
+import { accountIdSeal, loadAccount } from "../../platform/security.ts";
+import { nodeCrypto } from "../../platform/crypto.ts";
 import type { ForgerJob, ForgerSend } from "./_forger.ts";
 
 const GROUP = "239.255.76.87";
@@ -42,8 +44,28 @@ function hex(b: Uint8Array): string {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+const ACCOUNT = "hostile discovery test";
+/**
+ * Devices with an account only hear ids sealed with it: against them the
+ * forger also knows the account (an insider, the strongest discovery
+ * attacker); clear ids from one without it are refused as anonymous.
+ */
+const SEAL = (() => {
+  const crypto = nodeCrypto();
+  return accountIdSeal(
+    crypto,
+    loadAccount(crypto, { env: { LINKWEAVE_ACCOUNT: ACCOUNT }, stateDir: "/nonexistent" }).key,
+  );
+})();
+
+/** An announcement with the id in the clear (heard by devices without an account). */
 function forged(deviceId: string, port = 7777, ttl = 30_000): string {
   return hex(encodeAnnouncement({ deviceId, nonce: randomNonce(), port, ttl }));
+}
+
+/** An announcement with the id sealed with the devices' account. */
+function sealed(deviceId: string, port = 7777): string {
+  return hex(encodeAnnouncement({ deviceId, nonce: randomNonce(), port, seal: SEAL }));
 }
 
 function lines(text: string): Record<string, unknown>[] {
@@ -85,7 +107,7 @@ describeWith("hostile: discovery", { root: true, commands: { ip: "iproute2" } },
     const base = {
       LINKWEAVE_DISCOVERY: "auto",
       XDG_RUNTIME_DIR: join(tmp, "run"),
-      LINKWEAVE_ACCOUNT: "hostile discovery test",
+      LINKWEAVE_ACCOUNT: ACCOUNT,
     };
     const c = start(module, { ...base, ...env }, ["ip", "netns", "exec", ns]);
     running.push(c);
@@ -159,7 +181,7 @@ describeWith("hostile: discovery", { root: true, commands: { ip: "iproute2" } },
         from: net.forger.addr,
         to: GROUP,
         port: PORT,
-        hex: Array.from({ length: 20 }, () => forged(R)),
+        hex: Array.from({ length: 20 }, (_, i) => i % 2 === 0 ? sealed(R) : forged(R)),
       }],
     });
     await victim.waitFor(/"done"/, 45_000);
@@ -170,6 +192,12 @@ describeWith("hostile: discovery", { root: true, commands: { ip: "iproute2" } },
     }
     await attacker.waitFor(/"sent":20/);
     assert.doesNotMatch(attacker.out, /"accepted"/, "no dial reached the forger");
+    assert.ok(
+      lines(victim.err).some((e) =>
+        e.linkweave === "discovery.refused" && e.reason === "anonymous"
+      ),
+      `clear ids are refused as anonymous:\n${victim.err}`,
+    );
     const warned = victim.err.split("\n").filter((l) => /two runtimes announce/.test(l));
     assert.ok(warned.length >= 1 && warned.length <= 3, victim.err);
     stopAll();
@@ -330,8 +358,8 @@ describeWith("hostile: discovery", { root: true, commands: { ip: "iproute2" } },
     const v3 = encodeAnnouncement({ deviceId: R, nonce: randomNonce(), port: 7777 });
     v3[4] = 3;
     for (let i = 0; i < 1000; i++) {
-      flood.push(forged(V)); // another runtime with the victim's id: a clash
-      flood.push(forged(R)); // another runtime with the real device's id: a contender
+      flood.push(sealed(V)); // another runtime with the victim's id: a clash
+      flood.push(sealed(R)); // another runtime with the real device's id: a contender
       flood.push(hex(v3)); // an unknown major version
     }
     const real = inNs(net.real.ns, "tests/hostile/_device.ts", {

@@ -24,6 +24,33 @@ describe("npm bundle", () => {
   });
 });
 
+describe("npm bundle: subpaths share one copy of the library", () => {
+  it("an error class, a device configuration and the socket API are the same objects everywhere", async () => {
+    const root = await load(".");
+    const le = await load("./link-enhance");
+    const sock = await load("./socket");
+    assert.equal(root.linkEnhance.createServer, le.createServer);
+    assert.equal(root.socket.constructTCPSocketInstance, sock.constructTCPSocketInstance);
+    // A ParameterError thrown through one subpath is a BusinessError of every other.
+    let thrown;
+    try {
+      le.createConnection("not a device id", "svc");
+    } catch (e) {
+      thrown = e;
+    }
+    assert.ok(thrown instanceof root.BusinessError, "instanceof across subpaths");
+    assert.equal(thrown.code, root.ErrorCode.INVALID_PARAMETER);
+    // One default device: once the link-enhance subpath uses it, the root's
+    // configure() says it is in use (separate copies would each have their own).
+    const server = le.createServer("cross-subpath");
+    assert.throws(
+      () => root.configure({ port: 0 }),
+      (e) => e instanceof root.BusinessError && e.code === 32390300,
+    );
+    server.close();
+  });
+});
+
 describe("npm bundle: wasm and socket", () => {
   it("the embedded wasm loads and every CRC-32 source agrees on the check value", async () => {
     const { crcSources, createCodec } = await load("./wasm");

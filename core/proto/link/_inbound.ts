@@ -5,8 +5,11 @@
  * makes us hold is bounded three ways:
  *
  * - per stream, by the window we granted: data beyond it, a message over the
- *   stream's size limit, or data before we accepted the stream resets that
- *   stream only (`closed` with `LINK_CLOSED` here, a CLOSE to the peer);
+ *   stream's size limit, data before we accepted the stream, or messages
+ *   held out of order beyond the window (each counting
+ *   {@linkcode HELD_OVERHEAD} bytes more than its length, so empty messages
+ *   are not free) resets that stream only (`closed` with `LINK_CLOSED` here,
+ *   a CLOSE to the peer);
  * - per link, by `budget`: bytes in reassembly and reordering beyond it close
  *   the link;
  * - frames for streams that do not exist are dropped unread.
@@ -26,6 +29,12 @@ import type { LinkState } from "./_state.ts";
 import { Stream } from "./streams.ts";
 
 const { DATA, CONTROL, CREDIT, PING, CLOSE } = FrameType;
+
+/**
+ * What a message held out of order costs beyond its bytes (its map entry and
+ * buffer object), in the stream's window and the link's budget.
+ */
+export const HELD_OVERHEAD = 64;
 
 /** The receiving half of a link. */
 export class Inbound {
@@ -65,6 +74,12 @@ export class Inbound {
   #frame(f: Frame): void {
     const st = this.#st;
     if (st.state === "closed") return;
+    const unread = this.#out.unread();
+    if (unread > 0) {
+      // One frame adds a few answers at most (a refusal, a reset, credit for what it released).
+      st.broken(`the peer left ${unread} answers unread`);
+      return;
+    }
     switch (f.type) {
       case PING:
         return;
@@ -129,7 +144,7 @@ export class Inbound {
     }
     if (err === CodecErrorCode.DUPLICATE_FRAGMENT) return; // sent again on another channel
     if (err === CodecErrorCode.LINK_LIMIT_EXCEEDED || err === CodecErrorCode.TOO_MANY_MESSAGES) {
-      st.lose(`Link to ${st.peerId} broken: ${codecErrorMessage(err)}`);
+      st.broken(codecErrorMessage(err));
       return;
     }
     const live = st.streams.get(f.stream);
@@ -151,9 +166,15 @@ export class Inbound {
     if (seq !== s.rxSeq) {
       const early = s.early ??= new Map();
       if (early.has(seq)) return;
+      const cost = data.byteLength + HELD_OVERHEAD;
+      const { window } = this.#st.limits;
+      if (s.held + cost > window) {
+        this.#reset(s, `more messages out of order than the ${window}-byte window holds`);
+        return;
+      }
       early.set(seq, { type, data });
-      s.held += data.byteLength;
-      this.#st.held += data.byteLength;
+      s.held += cost;
+      this.#st.held += cost;
       this.#checkBudget();
       return;
     }
@@ -169,8 +190,8 @@ export class Inbound {
       const next = early.get(s.rxSeq);
       if (next === undefined) return;
       early.delete(s.rxSeq);
-      s.held -= next.data.byteLength;
-      this.#st.held -= next.data.byteLength;
+      s.held -= next.data.byteLength + HELD_OVERHEAD;
+      this.#st.held -= next.data.byteLength + HELD_OVERHEAD;
       s.rxSeq = (s.rxSeq + 1) >>> 0;
       this.#deliver(s, next.type, next.data);
     }
@@ -191,7 +212,7 @@ export class Inbound {
         return;
       }
       case CLOSE: {
-        this.#forget(s);
+        this.forget(s);
         const wasOpen = s.state === "open" || s.state === "opening";
         s.state = "closed";
         if (wasOpen) {
@@ -218,7 +239,7 @@ export class Inbound {
     if (c?.op === "unknown") return; // a later version's operation: ignored
     const peers = (id % 2 === 1) === (st.peerId < st.localId);
     if (!peers) {
-      st.lose(`Link to ${st.peerId} broken: open of stream ${id}, an id of this device's`);
+      st.broken(`open of stream ${id}, an id of this device's`);
       return;
     }
     if (c === undefined || c.op !== "open") {
@@ -268,7 +289,7 @@ export class Inbound {
     }
     switch (c.op) {
       case "open":
-        st.lose(`Link to ${st.peerId} broken: open of stream ${s.id}, which is in use`);
+        st.broken(`open of stream ${s.id}, which is in use`);
         return;
       case "accept":
         if (s.state !== "opening") return;
@@ -279,7 +300,7 @@ export class Inbound {
         return;
       case "reject":
         if (s.state !== "opening") return;
-        this.#forget(s);
+        this.forget(s);
         s.state = "closed";
         st.events.push({ type: "rejected", stream: s.id, owner: s.owner, code: c.code });
         return;
@@ -289,7 +310,7 @@ export class Inbound {
   /** The peer broke a rule on one stream: reset it, tell both owners. */
   #reset(s: Stream, why: string): void {
     const st = this.#st;
-    this.#forget(s);
+    this.forget(s);
     const wasOpen = s.state === "open" || s.state === "opening" || s.state === "closing";
     if (s.state !== "closed") this.#out.reset(s.id, s.txSeq, DisconnectReason.LINK_CLOSED);
     s.state = "closed";
@@ -308,8 +329,12 @@ export class Inbound {
     }
   }
 
-  /** A stream is done: drop it, what it queued, and what it holds. */
-  #forget(s: Stream): void {
+  /**
+   * A stream is done: drop it, what it queued, and what it holds.
+   *
+   * @param s The stream.
+   */
+  forget(s: Stream): void {
     const st = this.#st;
     st.streams.delete(s.id);
     s.clear();
@@ -325,10 +350,7 @@ export class Inbound {
     const st = this.#st;
     const held = this.held;
     if (held > st.limits.budget) {
-      st.lose(
-        `Link to ${st.peerId} broken: the peer made it hold ${held} bytes, over its budget of ` +
-          `${st.limits.budget}`,
-      );
+      st.broken(`the peer made it hold ${held} bytes, over its budget of ${st.limits.budget}`);
     }
   }
 }

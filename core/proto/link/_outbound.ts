@@ -16,6 +16,15 @@ const { DATA, CONTROL, CREDIT, PING, CLOSE } = FrameType;
 const EMPTY = new Uint8Array(0);
 const BYE = encodeControl({ op: "bye" });
 
+/**
+ * Most answers (credit, resets, refusals) a link keeps for a peer that does
+ * not read them, or 16 per stream of its stream limit when that is more. A
+ * peer that follows the protocol never leaves more than 8 credits per stream
+ * unread (it runs out of window first); beyond the bound it is flooding us
+ * with requests while refusing our answers, and its link is closed.
+ */
+export const MAX_UNSENT_ANSWERS = 4096;
+
 /** A channel's view needed to build a batch. */
 export interface BatchTarget {
   /** Largest frame. */
@@ -78,7 +87,7 @@ export class Outbound {
    */
   credit(s: Stream, n: number): void {
     s.rxLeft += n;
-    this.#st.urgent.push({
+    this.#answer({
       type: CREDIT,
       stream: s.id,
       seq: n,
@@ -98,11 +107,12 @@ export class Outbound {
   reset(stream: number, seq: number, reason: number): void {
     const payload = new Uint8Array(4);
     new DataView(payload.buffer).setInt32(0, reason);
-    this.#st.urgent.push({ type: CLOSE, stream, seq, total: 4, offset: 0, payload });
+    this.#answer({ type: CLOSE, stream, seq, total: 4, offset: 0, payload });
   }
 
   /**
-   * Refuse an open before a stream exists for it (a limit was reached).
+   * Refuse an open: before a stream exists for it (a limit was reached), or
+   * once the user rejected it.
    *
    * @param stream The stream id.
    * @param code The code the opener's API reports.
@@ -110,14 +120,23 @@ export class Outbound {
   refuse(stream: number, code: number): void {
     const c: Control = { op: "reject", code };
     const payload = encodeControl(c);
-    this.#st.urgent.push({
-      type: CONTROL,
-      stream,
-      seq: 0,
-      total: payload.length,
-      offset: 0,
-      payload,
-    });
+    this.#answer({ type: CONTROL, stream, seq: 0, total: payload.length, offset: 0, payload });
+  }
+
+  /**
+   * Whether the peer left so many answers unread that nothing more it sends
+   * may be read (see {@linkcode MAX_UNSENT_ANSWERS}).
+   *
+   * @returns The bound when it is reached, else 0.
+   */
+  unread(): number {
+    const max = Math.max(MAX_UNSENT_ANSWERS, 16 * this.#st.limits.maxStreams);
+    return this.#st.urgent.length >= max ? max : 0;
+  }
+
+  /** Queue an answer to the peer, ahead of every stream. */
+  #answer(f: FrameInit): void {
+    this.#st.urgent.push(f);
   }
 
   /**

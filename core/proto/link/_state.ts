@@ -20,7 +20,10 @@ export type LinkEvent =
   | { type: "data"; stream: number; owner: unknown; data: ArrayBuffer }
   | { type: "closed"; stream: number; owner: unknown; reason: number }
   | { type: "drain"; stream: number; owner: unknown }
-  /** The peer broke a rule on one stream (which was reset), or was refused something. */
+  /**
+   * The peer broke a rule on one stream (which was reset), was refused
+   * something, or broke the link (stream 0; `linkClosed` follows).
+   */
   | { type: "protocolError"; stream: number; message: string }
   | { type: "linkClosed"; reason: number; message: string };
 
@@ -60,12 +63,25 @@ export class LinkState {
   readonly events: LinkEvent[] = [];
   /** `open`, `closing` (graceful close under way) or `closed`. */
   state: "open" | "closing" | "closed" = "open";
-  /** Bytes held in the streams' reorder buffers. */
+  /** Bytes held in the streams' reorder buffers (with their overhead, see `Stream.held`). */
   held = 0;
   /** Rebuilds messages from fragments. */
   readonly reassembler: Reassembler;
   /** Close the link at once (set by the link). */
   lose: (message: string) => void = () => {};
+
+  /**
+   * The peer broke the link: say why (a `protocolError` on stream 0, which
+   * the device logs), then close it at once.
+   *
+   * @param why What the peer did.
+   */
+  broken(why: string): void {
+    if (this.state === "closed") return;
+    const message = `Link to ${this.peerId} broken: ${why}`;
+    this.events.push({ type: "protocolError", stream: 0, message });
+    this.lose(message);
+  }
 
   /**
    * @param ids The two device ids and the tag.

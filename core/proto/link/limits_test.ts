@@ -9,7 +9,13 @@ import { nativeCrc } from "../../../platform/crc.ts";
 import { DisconnectReason, ErrorCode } from "../../error_codes.ts";
 import { type FrameInit, FrameType } from "../frame.ts";
 import { decodeControl, encodeControl } from "./control.ts";
-import { Link, type LinkEvent, type LinkOptions } from "./mod.ts";
+import {
+  HELD_OVERHEAD,
+  Link,
+  type LinkEvent,
+  type LinkOptions,
+  MAX_UNSENT_ANSWERS,
+} from "./mod.ts";
 
 const codec = createCodec({ crc: nativeCrc() });
 const VICTIM = "00:00:00:00:00:0B";
@@ -79,6 +85,135 @@ describe("link limits against a hostile peer", () => {
     assert.equal(v.link.state, "open");
   });
 
+  it("bounds a stream's reorder buffer by its window even for empty messages", () => {
+    // Empty DATA, CONTROL and CLOSE messages ahead of the expected one cost no window bytes; each
+    // held one still costs memory, so each counts HELD_OVERHEAD bytes more than its length.
+    for (const type of [DATA, CONTROL, FrameType.CLOSE]) {
+      const v = victim({ window: 64 * 1024 });
+      v.open(1);
+      const frames: FrameInit[] = [];
+      for (let seq = 2; seq < 2 + 4096; seq++) {
+        frames.push({ type, stream: 1, seq, total: 0, offset: 0, payload: new Uint8Array(0) });
+      }
+      v.feed(frames);
+      assert.ok(
+        v.events.some((e) => e.type === "protocolError" && /out of order/.test(e.message)),
+        `type ${type}: ${JSON.stringify(v.events.map((e) => e.type))}`,
+      );
+      assert.equal(v.link.streamState(1), "closed");
+      assert.equal(v.link.held, 0, "a reset stream holds nothing");
+      assert.equal(v.link.state, "open");
+    }
+  });
+
+  it("counts each held message's overhead against the link budget", () => {
+    const v = victim({ budget: 256 * 1024 });
+    for (let i = 0; i < 16; i++) v.open(1 + 2 * i);
+    for (let i = 0; i < 16 && v.link.state === "open"; i++) {
+      const frames: FrameInit[] = [];
+      for (let seq = 2; seq < 2 + 1024; seq++) frames.push(data(1 + 2 * i, seq, 0));
+      v.feed(frames);
+      assert.ok(v.link.held <= 256 * 1024 + HELD_OVERHEAD, `held ${v.link.held}`);
+    }
+    assert.equal(v.link.state, "closed", "16 streams x 1024 empty messages x 64 B > 256 KiB");
+  });
+
+  it("closes the link of a peer that leaves its answers unread, before they pile up", () => {
+    const v = victim({ maxStreams: 8 });
+    v.link.handleWritable(1, false); // the peer reads nothing: our answers wait
+    const frames: FrameInit[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const payload = encodeControl({
+        op: "open",
+        window: 1 << 20,
+        kind: 0,
+        name: "x",
+        bundle: "",
+      });
+      const stream = 1 + 2 * (i % 30_000);
+      frames.push({ type: CONTROL, stream, seq: 0, total: payload.length, offset: 0, payload });
+    }
+    v.feed(frames);
+    const gone = v.events.find((e) => e.type === "linkClosed");
+    assert.ok(gone?.type === "linkClosed" && /unread/.test(gone.message), JSON.stringify(gone));
+    assert.ok(
+      v.events.filter((e) => e.type === "protocolError" && e.stream !== 0).length <=
+        MAX_UNSENT_ANSWERS + 1,
+      "no more refusals than the bound (and the one that broke it)",
+    );
+  });
+
+  it("tells the owner of a stream the peer closed or broke before it was accepted", () => {
+    const v = victim({ accept: false });
+    const close = (stream: number): FrameInit => ({
+      type: FrameType.CLOSE,
+      stream,
+      seq: 1,
+      total: 0,
+      offset: 0,
+      payload: new Uint8Array(0),
+    });
+    const payload = encodeControl({
+      op: "open",
+      window: 1 << 20,
+      kind: 0,
+      name: "svc",
+      bundle: "",
+    });
+    const open = (stream: number): FrameInit => ({
+      type: CONTROL,
+      stream,
+      seq: 0,
+      total: payload.length,
+      offset: 0,
+      payload,
+    });
+    // In one read: 1 opened and closed, 3 opened and sent data before the accept (a reset),
+    // 5 opened, closed and opened again.
+    v.feed([open(1), close(1), open(3), data(3, 1, 10), open(5), close(5), open(5)]);
+    const opens = v.events.filter((e) => e.type === "open");
+    assert.deepEqual(opens.map((e) => e.type === "open" && e.stream), [1, 3, 5, 5]);
+    for (const [i, e] of opens.entries()) {
+      if (e.type === "open") v.link.accept(e.stream, `owner ${i}`);
+    }
+    const closed = [];
+    for (let e = v.link.pollEvent(); e; e = v.link.pollEvent()) {
+      if (e.type === "closed") closed.push(e);
+    }
+    assert.deepEqual(closed.map((e) => e.owner), ["owner 0", "owner 1", "owner 3"]);
+    assert.equal(v.link.streamState(5), "open", "the second open of 5 is the one accepted");
+    // On a closed link, too.
+    const w = victim({ accept: false });
+    w.feed([open(1)]);
+    w.link.abort();
+    w.link.accept(1, "late");
+    const events = [];
+    for (let e = w.link.pollEvent(); e; e = w.link.pollEvent()) events.push(e);
+    assert.deepEqual(events.at(-1), {
+      type: "closed",
+      stream: 1,
+      owner: "late",
+      reason: DisconnectReason.LINK_CLOSED,
+    });
+  });
+
+  it("drops data for a stream the user rejected, also before the rejection went out", () => {
+    const v = victim({ accept: false });
+    v.open(1);
+    v.link.handleWritable(1, false); // the peer reads nothing: the rejection waits
+    v.link.reject(1, ErrorCode.PEER_SERVER_NOT_STARTED);
+    v.feed([data(1, 1, 100), { ...data(1, 2, 0), type: FrameType.CLOSE }]);
+    assert.deepEqual(v.events.filter((e) => e.type !== "open"), [], "no event for it");
+    v.link.handleWritable(1, true);
+    v.feed([]);
+    const rejects = v.sent.filter((f) => f.stream === 1);
+    assert.equal(rejects.length, 1);
+    assert.deepEqual(decodeControl(rejects[0].payload), {
+      op: "reject",
+      code: ErrorCode.PEER_SERVER_NOT_STARTED,
+    });
+  });
+
   it("drops data for streams that were never opened, holding nothing", () => {
     const v = victim();
     const frames: FrameInit[] = [];
@@ -119,6 +254,12 @@ describe("link limits against a hostile peer", () => {
     assert.equal(v.link.state, "closed");
     const gone = v.events.find((e) => e.type === "linkClosed");
     assert.ok(gone?.type === "linkClosed" && /over its budget of 4194304/.test(gone.message));
+    // Said as a protocol error too, which the device logs.
+    assert.ok(
+      v.events.some((e) =>
+        e.type === "protocolError" && e.stream === 0 && /over its budget of 4194304/.test(e.message)
+      ),
+    );
     assert.ok(
       v.events.filter((e) => e.type === "closed").every((e) =>
         e.type === "closed" && e.reason === DisconnectReason.LINK_CLOSED

@@ -58,6 +58,8 @@ import { type ChannelId, type LinkEvent, LinkState } from "./_state.ts";
 import { Stream, type StreamState } from "./streams.ts";
 
 export { ServiceKind } from "./control.ts";
+export { HELD_OVERHEAD } from "./_inbound.ts";
+export { MAX_UNSENT_ANSWERS } from "./_outbound.ts";
 export type { StreamState } from "./streams.ts";
 export type { ChannelId, LinkEvent, LinkLimits } from "./_state.ts";
 
@@ -277,7 +279,7 @@ export class Link {
     ch.lastRx = now;
     const err = ch.decoder.push(bytes, this.#in.onFrame);
     if (err !== 0 && this.state !== "closed") {
-      this.#lose(`Link to ${this.peerId} broken: ${codecErrorMessage(err)}`);
+      this.#st.broken(codecErrorMessage(err));
     }
   }
 
@@ -428,7 +430,9 @@ export class Link {
   }
 
   /**
-   * Accept an incoming stream (after its `open` event).
+   * Accept an incoming stream (after its `open` event). When the stream is
+   * gone already (the peer closed or broke it, or the link closed, in the
+   * bytes that carried the open), the owner gets `closed` at once.
    *
    * @param id The stream.
    * @param owner Tag returned in every later event of the stream.
@@ -436,7 +440,13 @@ export class Link {
    */
   accept(id: number, owner?: unknown, maxMessage?: number): void {
     const s = this.#st.streams.get(id);
-    if (s === undefined || s.state !== "incoming") return;
+    if (s === undefined || s.state !== "incoming") {
+      const reason = this.#st.state === "open"
+        ? DisconnectReason.PEER_DISCONNECTED
+        : DisconnectReason.LINK_CLOSED;
+      this.#st.events.push({ type: "closed", stream: id, owner, reason });
+      return;
+    }
     s.state = "open";
     s.owner = owner;
     if (maxMessage !== undefined) s.maxMessage = maxMessage;
@@ -452,8 +462,10 @@ export class Link {
   reject(id: number, code: number): void {
     const s = this.#st.streams.get(id);
     if (s === undefined || s.state !== "incoming") return;
-    s.state = "closing";
-    this.#out.enqueue(s, FrameType.CONTROL, { op: "reject", code }, true);
+    // The stream is gone at once: what the peer sends on it meanwhile is dropped unread.
+    this.#in.forget(s);
+    s.state = "closed";
+    this.#out.refuse(id, code);
   }
 
   /**

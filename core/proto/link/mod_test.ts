@@ -263,8 +263,12 @@ for (const engine of ["wasm", "reference"] as const) {
       );
       pair.a.handleBytes(1, bytes(100, 3), 0);
       assert.equal(pair.a.state, "closed");
+      // Said first as a protocol error of the link (stream 0), which the device logs.
+      const said = pair.a.pollEvent();
+      assert.ok(said?.type === "protocolError" && said.stream === 0, JSON.stringify(said));
       const e = pair.a.pollEvent();
       assert.ok(e?.type === "linkClosed" && /broken/.test(e.message));
+      assert.equal(e.message, said.message);
       // An open with the wrong parity (A may only open odd ids; B sees one).
       const other = new Pair({ codec });
       const enc = codec.encodeBatch([{

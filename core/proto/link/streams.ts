@@ -10,7 +10,7 @@
  *  opening --accept--> open --closeStream--> closing --(close sent)--> closed
  *     |                 |                                               ^
  *     +--reject---------+---- peer close / link lost -------------------+
- *  incoming --accept--> open        incoming --reject--> closing
+ *  incoming --accept--> open        incoming --reject--> closed
  * ```
  *
  * @module
@@ -63,7 +63,7 @@ export class Stream {
   rxSeq = 0;
   /** Messages that arrived ahead of `rxSeq` (allocated on first use). */
   early: Map<number, Early> | undefined;
-  /** Bytes in `early`. */
+  /** Bytes in `early`, each message counting `HELD_OVERHEAD` (`_inbound.ts`) more than its length. */
   held = 0;
   /** Whether the stream waits in the scheduler's line. */
   ready = false;
