@@ -42,7 +42,7 @@ import type { TrustedDevice } from "./platform/security.ts";
 import { newCode, passkey } from "./core/proto/handshake/pairing.ts";
 import { ParameterError } from "./core/errors.ts";
 import { nativeCrc } from "./platform/crc.ts";
-import { tcpTransport } from "./platform/tcp_transport.ts";
+import { deviceTransports } from "./_transports.ts";
 import { createCodec } from "./wasm/mod.ts";
 import { createImageCodec } from "./wasm/image.ts";
 
@@ -146,6 +146,9 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
   let secured: DeviceSecurity | undefined;
   const start = async () => {
     let c = cfg();
+    const t = await deviceTransports(h, c, { remembered: (id) => secured?.trust.addressOf(id) });
+    identity = t.identity;
+    c = { ...c, deviceId: c.deviceId ?? identity?.deviceId };
     // No id configured: take the first identity no live process holds (a given host decides itself).
     if (c.deviceId === undefined && host === undefined) {
       identity = await claimIdentity();
@@ -165,15 +168,17 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
       config: c,
       host: h,
       codec: createCodec({ crc: nativeCrc() }),
-      transports: [
-        tcpTransport(h.sockets, { bind: c.bind, port: c.port, portExplicit: c.portExplicit }),
-      ],
-      finder: c.discovery === "auto"
-        ? async (self) => finder = await startPeerFinder(h, c, self, secured?.seal)
-        : undefined,
+      transports: t.transports(c),
+      profiles: t.profiles,
+      finder: t.finder(
+        c.discovery === "auto"
+          ? async (self) => finder = await startPeerFinder(h, c, self, secured?.seal)
+          : undefined,
+      ),
       security: secured?.security,
       remembered: (id) => secured?.trust.addressOf(id),
     }).catch(async (e) => {
+      await t.release();
       await identity?.release();
       throw e;
     });

@@ -14,11 +14,26 @@
  *   readiness costs a thread hop per wake-up; no target: dbus-next cannot
  *   pass descriptors on these runtimes at all).
  *
+ * GATT rows, over the air mock (`tests/harness/bluez_air.py`, python-dbusmock)
+ * between emulated adapters at ATT MTU 517, values of 514 bytes, a central
+ * and a peripheral in this process: GATT values per second and MB/s,
+ * central to peripheral (writes without response) and back (notifications),
+ * - on the D-Bus path (`WriteValue`, `PropertiesChanged`), the writes beside
+ *   `dbus-next` making the same `WriteValue` calls on the same link with the
+ *   same window (8 in flight), the notifications beside those D-Bus writes;
+ * - on the fd path (BlueZ's `AcquireWrite`/`AcquireNotify` sockets; Deno and
+ *   Bun), beside the D-Bus path of the same direction;
+ * - with 4 characteristic pairs at once, beside 1 pair on the same path.
+ * Each figure is the median of `--pairs` samples, all configurations
+ * alternating; a sample sends `--values N` values per pair (default 1000 on
+ * D-Bus, 5 x that on the fd path). Higher is better.
+ *
  * Run: `deno run -A bench/dbus_bench.ts`, `bun bench/dbus_bench.ts`, and
  * `deno run -A bench/dbus_bench.ts --node` (bundles this file for Node, runs
  * it, removes the bundle); `npm run bench:bluez` runs all three. Needs
- * `dbus-daemon` (Debian `dbus`). `--calls N` per sample (default 2000),
- * `--pairs N` alternations (default 7).
+ * `dbus-daemon` (Debian `dbus`) and, for the GATT rows, `python3-dbusmock`.
+ * `--calls N` per sample (default 2000), `--pairs N` alternations (default
+ * 7), `--no-rtt` / `--no-gatt` to leave a part out.
  *
  * @module
  */
@@ -31,6 +46,14 @@ import { report, type Row, row } from "./_report.ts";
 import { RUNTIME } from "../tests/harness/env.ts";
 import { startBus } from "../tests/harness/dbus.ts";
 import { connectBus, type DBusConnection, Variant } from "../platform/bluez/dbus/mod.ts";
+import {
+  type Bluez,
+  type GattChannel,
+  type GattLink,
+  linkweaveProfile,
+  openBluez,
+} from "../platform/bluez/mod.ts";
+import { type FakeBluez, startBluez } from "../tests/harness/bluez.ts";
 
 const IFACE = "org.bluez.GattCharacteristic1";
 const PATH = "/org/linkweave/bench/char0";
@@ -113,6 +136,14 @@ async function time(call: () => Promise<unknown>, n: number): Promise<number> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 async function main(): Promise<void> {
+  const rows: Row[] = [];
+  if (!process.argv.includes("--no-rtt")) rows.push(...await roundTrips());
+  if (!process.argv.includes("--no-gatt")) rows.push(...await gatt());
+  console.log(report("dbus", rows));
+  process.exit(0);
+}
+
+async function roundTrips(): Promise<Row[]> {
   const calls = flag("--calls", 2000);
   const pairs = flag("--pairs", 7);
   const bus = await startBus({ prefix: "lw-dbus-bench-" });
@@ -176,13 +207,258 @@ async function main(): Promise<void> {
     }
     for (const [, c] of variants) c.close();
     baseline.close();
-    console.log(report("dbus", rows));
+    return rows;
   } finally {
     server.stdin!.end();
     server.kill();
     await bus.stop();
   }
-  process.exit(0);
+}
+
+/** A central's link and the peripheral's end of it. */
+interface Pair {
+  central: GattLink;
+  peripheral: GattLink;
+  /** The mirror of the first write characteristic, under the central's device. */
+  writePath: string;
+}
+
+/** Values counted per channel by the receiving side, and who waits for a total. */
+class Counter {
+  n = 0;
+  #want = Infinity;
+  #done: () => void = () => {};
+  count(): void {
+    if (++this.n >= this.#want) this.#done();
+  }
+  until(want: number): Promise<void> {
+    this.#want = want;
+    return this.n >= want ? Promise.resolve() : new Promise((r) => (this.#done = r));
+  }
+}
+
+async function pairOf(
+  central: Bluez,
+  peripheral: Bluez,
+  names: [string, string],
+  address: string,
+  channels: number,
+  fd: boolean,
+): Promise<Pair> {
+  const profile = linkweaveProfile(channels);
+  const server = await peripheral.adapter(names[1]).serve(profile, { fdPath: fd });
+  const theirs = new Promise<GattLink>((r) => server.on("connection", r));
+  const link = await central.adapter(names[0]).connect(address, profile, { fdPath: fd });
+  const other = await theirs;
+  // The central subscribed: wait until the peripheral's channels can notify.
+  while (other.channels.some((c) => c.path === "none")) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const dev = `/org/bluez/${names[0]}/dev_${address.replaceAll(":", "_")}`;
+  return { central: link, peripheral: other, writePath: `${dev}/service0010/char0011` };
+}
+
+/** Send `n` values on each channel, waiting for `drain` when told to. */
+async function pump(channels: readonly GattChannel[], n: number, value: Uint8Array) {
+  await Promise.all(channels.map(async (ch) => {
+    for (let i = 0; i < n; i++) {
+      if (!ch.write(value)) {
+        await new Promise<void>((r) => {
+          ch.on("drain", () => {
+            ch.off("drain");
+            r();
+          });
+        });
+      }
+    }
+  }));
+}
+
+async function gatt(): Promise<Row[]> {
+  const pairs = flag("--pairs", 5);
+  const values = flag("--values", 1000);
+  const fd = RUNTIME !== "node";
+  const adapters: [string, string, string][] = Array.from({ length: 8 }, (_, i) => [
+    `hci${i}`,
+    `00:00:00:BE:00:0${i}`,
+    `bench${i}`,
+  ]);
+  const fake: FakeBluez = await startBluez({ adapters, mtu: 517 });
+  const central = await openBluez({ address: fake.bus.address });
+  const peripheral = await openBluez({ address: fake.bus.address });
+  const next = await dbusNextBus(fake.bus.address);
+  try {
+    const make = (i: number, channels: number, useFd: boolean) =>
+      pairOf(
+        central,
+        peripheral,
+        [`hci${2 * i}`, `hci${2 * i + 1}`],
+        adapters[2 * i + 1][1],
+        channels,
+        useFd,
+      );
+    const links: Record<string, Pair> = {
+      "dbus-1": await make(0, 1, false),
+      "dbus-4": await make(1, 4, false),
+    };
+    if (fd) {
+      links["fd-1"] = await make(2, 1, true);
+      links["fd-4"] = await make(3, 4, true);
+    }
+    const value = new Uint8Array(links["dbus-1"].central.mtu - 3).fill(0x5a);
+    // Receivers count every value of a link's channels.
+    const counters = new Map<GattLink, Counter>();
+    for (const p of Object.values(links)) {
+      for (const side of [p.central, p.peripheral]) {
+        const c = new Counter();
+        counters.set(side, c);
+        for (const ch of side.channels) ch.on("data", () => c.count());
+      }
+    }
+    /** Values per second from `from` to `to` of a link, `n` per channel. */
+    const measure = async (from: GattLink, to: GattLink, n: number): Promise<number> => {
+      const c = counters.get(to)!;
+      const start = c.n;
+      const done = c.until(start + n * from.channels.length);
+      const t0 = performance.now();
+      await pump(from.channels, n, value);
+      await done;
+      return (n * from.channels.length) / ((performance.now() - t0) / 1000);
+    };
+    const viaDbusNext = async (p: Pair, n: number): Promise<number> => {
+      const c = counters.get(p.peripheral)!;
+      const done = c.until(c.n + n);
+      const t0 = performance.now();
+      let sent = 0;
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        while (sent < n) {
+          sent++;
+          await next.write(p.writePath, value);
+        }
+      }));
+      await done;
+      return n / ((performance.now() - t0) / 1000);
+    };
+    type Case = { key: string; run: () => Promise<number> };
+    const cases: Case[] = [];
+    for (const [name, p] of Object.entries(links)) {
+      const n = name.startsWith("fd") ? values * 5 : values;
+      cases.push({ key: `${name} write`, run: () => measure(p.central, p.peripheral, n) });
+      cases.push({ key: `${name} notify`, run: () => measure(p.peripheral, p.central, n) });
+    }
+    cases.push({ key: "dbus-next write", run: () => viaDbusNext(links["dbus-1"], values) });
+    const samples = new Map<string, number[]>();
+    for (const c of cases) await c.run(); // warm-up
+    for (let i = 0; i < pairs; i++) {
+      for (const c of cases) samples.set(c.key, [...(samples.get(c.key) ?? []), await c.run()]);
+    }
+    const m = (key: string) => median(samples.get(key)!);
+    for (const [key, xs] of samples) {
+      console.log(`  ${key}: ${xs.map((x) => x.toFixed(0)).join(" ")} values/s`);
+    }
+    const rows: Row[] = [];
+    const add = (name: string, key: string, baseline: string, baseKey: string) => {
+      const v = m(key);
+      const b = m(baseKey);
+      rows.push(
+        row({
+          name: `${name} (values/s)`,
+          value: Math.round(v),
+          unit: "values/s",
+          baseline,
+          baselineValue: Math.round(b),
+        }),
+        row({
+          name: `${name} (MB/s)`,
+          value: Math.round((v * value.length) / 1e4) / 100,
+          unit: "MB/s",
+          baseline,
+          baselineValue: Math.round((b * value.length) / 1e4) / 100,
+        }),
+      );
+    };
+    const size = `${value.length}-byte values, air mock`;
+    add(
+      `GATT writes, D-Bus path (WriteValue), 1 pair, ${size}`,
+      "dbus-1 write",
+      "dbus-next 0.10.2 WriteValue, same link, 8 in flight",
+      "dbus-next write",
+    );
+    add(
+      `GATT notifications, D-Bus path (PropertiesChanged), 1 pair, ${size}`,
+      "dbus-1 notify",
+      "D-Bus writes the other way, same link",
+      "dbus-1 write",
+    );
+    add(
+      `GATT writes, D-Bus path, 4 pairs, ${size}`,
+      "dbus-4 write",
+      "D-Bus writes, 1 pair",
+      "dbus-1 write",
+    );
+    add(
+      `GATT notifications, D-Bus path, 4 pairs, ${size}`,
+      "dbus-4 notify",
+      "D-Bus notifications, 1 pair",
+      "dbus-1 notify",
+    );
+    if (fd) {
+      add(
+        `GATT writes, fd path (AcquireWrite socket), 1 pair, ${size}`,
+        "fd-1 write",
+        "D-Bus writes (WriteValue), 1 pair",
+        "dbus-1 write",
+      );
+      add(
+        `GATT notifications, fd path (AcquireNotify socket), 1 pair, ${size}`,
+        "fd-1 notify",
+        "D-Bus notifications, 1 pair",
+        "dbus-1 notify",
+      );
+      add(
+        `GATT writes, fd path, 4 pairs, ${size}`,
+        "fd-4 write",
+        "fd writes, 1 pair",
+        "fd-1 write",
+      );
+      add(
+        `GATT notifications, fd path, 4 pairs, ${size}`,
+        "fd-4 notify",
+        "fd notifications, 1 pair",
+        "fd-1 notify",
+      );
+    }
+    return rows;
+  } finally {
+    next.close();
+    await central.close();
+    await peripheral.close();
+    await fake.stop();
+  }
+}
+
+/** dbus-next, for `WriteValue` calls on a characteristic of the air mock. */
+async function dbusNextBus(
+  address: string,
+): Promise<{ write(path: string, v: Uint8Array): Promise<unknown>; close(): void }> {
+  const spec = "dbus-next";
+  const mod = (await import(spec)) as { default?: DbusNext } & DbusNext;
+  const dbus = mod.default ?? mod;
+  const bus = dbus.sessionBus({ busAddress: address });
+  const { Buffer } = await import("node:buffer");
+  const options = { type: new dbus.Variant("s", "command") };
+  const chars = new Map<string, Record<string, (...a: unknown[]) => Promise<unknown>>>();
+  return {
+    async write(path, v) {
+      let c = chars.get(path);
+      if (c === undefined) {
+        c = (await bus.getProxyObject("org.bluez", path)).getInterface(IFACE);
+        chars.set(path, c);
+      }
+      return await c.WriteValue(Buffer.from(v), options);
+    },
+    close: () => bus.disconnect(),
+  };
 }
 
 /** The peer: answers WriteValue on `org.linkweave.Bench` until stdin closes. */

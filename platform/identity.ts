@@ -516,8 +516,14 @@ export function reclaimMarker(path: string, stale: string): string {
   return `${path}.reclaim-${h.toString(16).padStart(8, "0")}`;
 }
 
-/** Take the lock at `path`, reclaiming it from a dead holder; `undefined` when a live process holds it. */
-async function tryLock(path: string): Promise<(() => Promise<void>) | undefined> {
+/**
+ * Take the lock file at `path` (as an identity's lock is taken), reclaiming
+ * it from a dead holder.
+ *
+ * @param path The lock file (its folder exists).
+ * @returns Its release, or `undefined` when a live process holds it.
+ */
+export async function tryLock(path: string): Promise<(() => Promise<void>) | undefined> {
   const mine = JSON.stringify({ ...selfStamp(), token: Math.random().toString(36).slice(2) });
   for (let attempt = 0; attempt < 8; attempt++) {
     if (await placeFile(path, mine)) {

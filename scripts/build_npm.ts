@@ -1,15 +1,16 @@
 /**
  * Build the npm package into `dist/npm/`: one esbuild ESM entry per export of
- * `deno.json` sharing chunks (one copy of the library), declarations from `tsc --emitDeclarationOnly
- * --isolatedDeclarations`, and a check that `package.json` and `deno.json`
- * export the same subpaths.
+ * `deno.json` sharing chunks (one copy of the library), the `linkweave`
+ * command (`cli/mod.ts`, the `bin` of `package.json`) as one executable file,
+ * declarations from `tsc --emitDeclarationOnly --isolatedDeclarations`, and a
+ * check that `package.json` and `deno.json` export the same subpaths.
  *
  * Usage: `deno run -A scripts/build_npm.ts`
  *
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { chmodSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { ROOT } from "./_files.ts";
@@ -27,6 +28,7 @@ const denoJson = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as {
 };
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
   exports: Record<string, NpmExport>;
+  bin?: Record<string, string>;
 };
 
 /** Where npm finds the bundle and types of a JSR export. */
@@ -46,6 +48,10 @@ for (const [key, source] of Object.entries(denoJson.exports)) {
 }
 for (const key of Object.keys(pkg.exports ?? {})) {
   if (!(key in denoJson.exports)) problems.push(`deno.json lacks export "${key}"`);
+}
+const BIN_OUT = `${OUT}/cli/mod.mjs`;
+if (pkg.bin?.linkweave !== BIN_OUT) {
+  problems.push(`package.json bin "linkweave" should be "${BIN_OUT}"`);
 }
 if (problems.length > 0) {
   for (const p of problems) console.error(`Export maps disagree: ${p}`);
@@ -78,6 +84,18 @@ run(join(BIN, "esbuild"), [
   "--out-extension:.js=.mjs",
   ...entries,
 ]);
+// The command: one executable file (its shebang, and the bits it runs).
+run(join(BIN, "esbuild"), [
+  "--bundle",
+  "--format=esm",
+  "--platform=node",
+  "--target=node20",
+  "--log-level=warning",
+  `--outfile=${BIN_OUT}`,
+  "--banner:js=#!/usr/bin/env node",
+  "cli/mod.ts",
+]);
+chmodSync(join(ROOT, BIN_OUT), 0o755);
 run(join(BIN, "tsc"), [
   "--declaration",
   "--emitDeclarationOnly",
@@ -100,4 +118,4 @@ run(join(BIN, "tsc"), [
   `${OUT}/types`,
   ...entries,
 ]);
-console.log(`npm package built in ${OUT}/ (${entries.length} entries)`);
+console.log(`npm package built in ${OUT}/ (${entries.length} entries and the linkweave command)`);

@@ -8,6 +8,9 @@
  *   runtime's folder; it may import `core/`, the shared helpers
  *   `platform/_*.ts` and runtime modules. `platform/` as a whole never
  *   imports `wasm/`, a root module or `cli/`.
+ * - `cli/` (the `linkweave` command) imports only `cli/`, the public root
+ *   modules (`mod.ts`, `link_enhance.ts`, ..., and the one diagnostics
+ *   module `diagnostics.ts`; not the private `_*.ts`) and `node:` modules.
  * - Only the root modules, `cli/`, and the tooling around them (`tests/`,
  *   `bench/`, `scripts/`, `examples/`) put the layers together.
  * - Nothing imports a `jsr:` specifier (JSR is not reachable from CI).
@@ -107,6 +110,17 @@ export function checkFile(file: string, specifiers: readonly string[]): Violatio
       const theirs = runtimeOf(target);
       if (own !== undefined && theirs !== undefined && own !== theirs) {
         bad(spec, `platform/${own}/ never imports another runtime's folder`);
+      }
+    } else if (area === "cli") {
+      const t = target === undefined ? undefined : top(target);
+      const allowed = target === undefined
+        ? spec.startsWith("node:")
+        : t === "cli" || (t === "" && !target.startsWith("_"));
+      if (!allowed) {
+        bad(
+          spec,
+          "cli/ imports only cli/, the public modules (diagnostics.ts too) and node: modules",
+        );
       }
     }
   }

@@ -57,6 +57,26 @@ describe("dependency rule (scripts/check_deps.ts)", () => {
     assert.equal(checkFile("platform/bluez/bus.ts", ["../node/mod.ts"]).length, 0);
   });
 
+  it("lets cli/ use the public modules and diagnostics.ts only", () => {
+    const got = checkFile("cli/dissect.ts", [
+      "../diagnostics.ts",
+      "../link_enhance.ts",
+      "./mod.ts",
+      "node:fs/promises",
+      "../_transports.ts",
+      "../core/proto/openharmony/dissect.ts",
+      "../platform/bluez/mod.ts",
+      "esbuild",
+    ]);
+    assert.deepEqual(got.map((v) => v.specifier), [
+      "../_transports.ts",
+      "../core/proto/openharmony/dissect.ts",
+      "../platform/bluez/mod.ts",
+      "esbuild",
+    ]);
+    assert.match(got[0].rule, /cli\/ imports only cli\/, the public modules/);
+  });
+
   it("refuses jsr: everywhere, tests included, and leaves other test imports alone", () => {
     assert.equal(checkFile("core/x_test.ts", ["jsr:@std/assert"]).length, 1);
     assert.equal(checkFile("core/x_test.ts", ["node:test", "../../wasm/mod.ts"]).length, 0);

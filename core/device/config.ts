@@ -8,6 +8,7 @@
  */
 import { ErrorCode } from "../error_codes.ts";
 import { ParameterError } from "../errors.ts";
+import { utf8Length } from "../_utf8.ts";
 
 /** The TCP port a device listens on unless told otherwise. */
 export const DEFAULT_PORT = 38470;
@@ -41,6 +42,39 @@ export interface Limits {
   linkBudget: number;
   /** Bytes all peers together may make the device hold. @default {268435456} */
   deviceBudget: number;
+}
+
+/** A transport a device may use: `bluez` (BLE through BlueZ) or `ip` (TCP). */
+export type TransportName = "bluez" | "ip";
+
+/**
+ * A link profile (DESIGN decision 1): `linkweave` (our wire: authenticated,
+ * encrypted, striped) or `openharmony` (OpenHarmony's own BLE GATT bytes,
+ * cleartext; BLE links only).
+ */
+export type ProfileName = "linkweave" | "openharmony";
+
+/** One peer in the map form of `peers` (`{ "AA:BB:CC:DD:EE:FF": { ... } }`). */
+export interface PeerOptions {
+  /** Its TCP host (with `port`: a static IP address, as in the array form). */
+  host?: string;
+  /** Its TCP port. */
+  port?: number;
+  /** The profile of BLE links to it. @default {the device's `profile`} */
+  profile?: ProfileName;
+}
+
+/** Settings of the `openharmony` profile (`docs/openharmony-ble.md`). */
+export interface OpenHarmonyOptions {
+  /** Alias of the device option `bundleName`. */
+  bundleName?: string;
+  /**
+   * The device id presented to OpenHarmony peers in basic info (1..64
+   * bytes). @default {a random id per run: not the board's real id}
+   */
+  devid?: string;
+  /** The device type presented (OpenHarmony's type ids; 0xFF hides the peer's id). @default {0} */
+  devtype?: number;
 }
 
 /** The default limits (OpenHarmony's for the API). */
@@ -84,6 +118,23 @@ export interface DeviceConfig {
   security: "account" | "none";
   /** An account secret given to `configure` (else `LINKWEAVE_ACCOUNT`, the file, or per-user). */
   account?: string;
+  /** The transports, in order of preference. @default {["bluez", "ip"]} */
+  transports: TransportName[];
+  /**
+   * Whether `transports` was given: then BlueZ is required (a device fails
+   * to start without it); by default BlueZ is used only when it is there.
+   */
+  transportsExplicit: boolean;
+  /** The Bluetooth adapter (`hci1`). @default {the first powered adapter} */
+  adapter?: string;
+  /** The profile of BLE links. @default {"linkweave"} */
+  profile: ProfileName;
+  /** Profiles chosen per peer (upper-case device id), over `profile`. */
+  peerProfiles: Readonly<Record<string, ProfileName>>;
+  /** The app's bundle name (DESIGN decision 5): needed by the `openharmony` profile. */
+  bundleName?: string;
+  /** The `openharmony` profile's identity: the device id and type presented. */
+  openharmony: { devid?: string; devtype?: number };
 }
 
 /** What `configure()` accepts: every field optional. */
@@ -94,8 +145,11 @@ export interface DeviceOptions {
   port?: number;
   /** Listen address. @default {"127.0.0.1"} */
   bind?: string;
-  /** Static peers, as objects or as `ID@host:port` strings. */
-  peers?: (StaticPeer | string)[];
+  /**
+   * Static peers, as objects or as `ID@host:port` strings; or a map from
+   * device id to {@linkcode PeerOptions} (an address and/or a profile).
+   */
+  peers?: (StaticPeer | string)[] | Record<string, PeerOptions>;
   /** `auto` or `off`. @default {"auto"} */
   discovery?: "auto" | "off";
   /** Raise (or lower) the limits: a linkweave extension. */
@@ -110,6 +164,16 @@ export interface DeviceOptions {
   security?: "account" | "none";
   /** The account secret (devices with the same one trust each other). */
   account?: string;
+  /** The transports to use, `bluez` and/or `ip`. @default {["bluez", "ip"], BlueZ when present} */
+  transports?: TransportName[];
+  /** The Bluetooth adapter, `hciN`. @default {the first powered adapter} */
+  adapter?: string;
+  /** The profile of BLE links, `linkweave` or `openharmony`. @default {"linkweave"} */
+  profile?: ProfileName;
+  /** The app's bundle name (the `openharmony` profile matches servers by it). */
+  bundleName?: string;
+  /** The `openharmony` profile's settings. */
+  openharmony?: OpenHarmonyOptions;
 }
 
 const MAC = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/;
@@ -223,8 +287,11 @@ export function parsePeer(spec: string): StaticPeer {
  * `LINKWEAVE_PEERS` (`ID@host:port,...`), `LINKWEAVE_DISCOVERY` (`auto`|`off`),
  * `LINKWEAVE_CONNECT_TIMEOUT`, `LINKWEAVE_KEEPALIVE_TIMEOUT`,
  * `LINKWEAVE_HANDSHAKE_TIMEOUT` (ms), `LINKWEAVE_LIMITS` (`name=value,...`),
- * `LINKWEAVE_SECURITY` (`account`|`none`). The account secret itself is read
- * by the platform (`LINKWEAVE_ACCOUNT`, `LINKWEAVE_ACCOUNT_FILE`).
+ * `LINKWEAVE_SECURITY` (`account`|`none`), `LINKWEAVE_TRANSPORTS` (`bluez,ip`),
+ * `LINKWEAVE_ADAPTER` (`hciN`), `LINKWEAVE_PROFILE` (`linkweave`|`openharmony`),
+ * `LINKWEAVE_BUNDLE` (alias `LINKWEAVE_OH_BUNDLE`), `LINKWEAVE_OH_DEVID`. The
+ * account secret itself is read by the platform (`LINKWEAVE_ACCOUNT`,
+ * `LINKWEAVE_ACCOUNT_FILE`).
  * A malformed variable is named in the error (`LINKWEAVE_PORT="abc" is not a
  * port ...`).
  *
@@ -265,21 +332,7 @@ export function resolveConfig(
   if (bind !== undefined && (typeof bind !== "string" || bind.trim() === "")) {
     throw invalidValue(bindSource, bind, "an address to listen on");
   }
-  const peers = options.peers !== undefined
-    ? options.peers.map((p) =>
-      typeof p === "string" ? parsePeer(p) : {
-        deviceId: normalizeDeviceId(p.deviceId),
-        host: p.host,
-        port: parsePort(p.port, { option: "peer port" }),
-      }
-    )
-    : (env.LINKWEAVE_PEERS ?? "").split(",").filter((s) => s.trim() !== "").map((spec) => {
-      try {
-        return parsePeer(spec);
-      } catch {
-        throw invalidValue({ env: "LINKWEAVE_PEERS" }, spec, 'a peer ("ID@host:port")');
-      }
-    });
+  const { peers, peerProfiles } = parsePeers(options.peers, env.LINKWEAVE_PEERS);
   const limits = { ...DEFAULT_LIMITS, ...parseLimits(env.LINKWEAVE_LIMITS), ...options.limits };
   for (const [k, v] of Object.entries(limits)) {
     if (!(k in DEFAULT_LIMITS)) {
@@ -304,11 +357,12 @@ export function resolveConfig(
   ) {
     throw invalidValue({ option: "account" }, options.account, "a non-empty secret string");
   }
+  const ble = parseBle(options, env);
   const ms = (option: number | undefined, name: string, variable: string, fallback: number) => {
     const [v, source] = pick(option, name, env, variable);
     return v === undefined ? fallback : parseMs(v, source);
   };
-  return {
+  const c: DeviceConfig = {
     deviceId: rawId === undefined ? undefined : normalizeDeviceId(rawId),
     port: rawPort === undefined ? DEFAULT_PORT : parsePort(rawPort, portSource),
     portExplicit: rawPort !== undefined,
@@ -336,6 +390,153 @@ export function resolveConfig(
     ),
     security: (security ?? "account") as "account" | "none",
     ...(options.account !== undefined ? { account: options.account } : {}),
+    ...ble,
+    peerProfiles,
+  };
+  if (
+    c.bundleName === undefined &&
+    (c.profile === "openharmony" || Object.values(peerProfiles).includes("openharmony"))
+  ) {
+    throw new ParameterError(
+      "Invalid configuration: the openharmony profile needs the app's bundle name " +
+        '(LINKWEAVE_BUNDLE, or configure({ bundleName: "com.example.app" }))',
+    );
+  }
+  return c;
+}
+
+const PROFILES: readonly ProfileName[] = ["linkweave", "openharmony"];
+
+function parseProfile(value: unknown, source: Source): ProfileName {
+  if (!PROFILES.includes(value as ProfileName)) {
+    throw invalidValue(source, value, '"linkweave" or "openharmony"');
+  }
+  return value as ProfileName;
+}
+
+/** Static peers and per-peer profiles, from either form of `peers`, else `LINKWEAVE_PEERS`. */
+function parsePeers(
+  option: DeviceOptions["peers"],
+  variable: string | undefined,
+): { peers: StaticPeer[]; peerProfiles: Record<string, ProfileName> } {
+  const peerProfiles: Record<string, ProfileName> = {};
+  if (option === undefined) {
+    const peers = (variable ?? "").split(",").filter((s) => s.trim() !== "").map((spec) => {
+      try {
+        return parsePeer(spec);
+      } catch {
+        throw invalidValue({ env: "LINKWEAVE_PEERS" }, spec, 'a peer ("ID@host:port")');
+      }
+    });
+    return { peers, peerProfiles };
+  }
+  if (Array.isArray(option)) {
+    const peers = option.map((p) =>
+      typeof p === "string" ? parsePeer(p) : {
+        deviceId: normalizeDeviceId(p.deviceId),
+        host: p.host,
+        port: parsePort(p.port, { option: "peer port" }),
+      }
+    );
+    return { peers, peerProfiles };
+  }
+  if (typeof option !== "object" || option === null) {
+    throw invalidValue({ option: "peers" }, option, "an array of peers or a map of device ids");
+  }
+  const peers: StaticPeer[] = [];
+  for (const [key, p] of Object.entries(option)) {
+    const deviceId = normalizeDeviceId(key);
+    if (typeof p !== "object" || p === null) {
+      throw invalidValue({ option: `peer ${key}` }, p, "an object ({ host, port, profile })");
+    }
+    if ((p.host === undefined) !== (p.port === undefined)) {
+      throw invalidValue({ option: `peer ${key}` }, p, "both host and port, or neither");
+    }
+    if (p.host !== undefined) {
+      if (typeof p.host !== "string" || p.host.trim() === "") {
+        throw invalidValue({ option: `host of peer ${key}` }, p.host, "a host name or address");
+      }
+      peers.push({ deviceId, host: p.host, port: parsePort(p.port, { option: "peer port" }) });
+    }
+    if (p.profile !== undefined) {
+      peerProfiles[deviceId] = parseProfile(p.profile, { option: `profile of peer ${key}` });
+    }
+  }
+  return { peers, peerProfiles };
+}
+
+/** Transports, adapter, profile and the app identity of the BLE profiles. */
+function parseBle(
+  options: DeviceOptions,
+  env: Record<string, string | undefined>,
+): Pick<
+  DeviceConfig,
+  "transports" | "transportsExplicit" | "adapter" | "profile" | "bundleName" | "openharmony"
+> {
+  const [rawTransports, tSource] = pick(
+    options.transports,
+    "transports",
+    env,
+    "LINKWEAVE_TRANSPORTS",
+  );
+  let transports: TransportName[] = ["bluez", "ip"];
+  if (rawTransports !== undefined) {
+    const list = typeof rawTransports === "string"
+      ? rawTransports.split(",").map((t) => t.trim())
+      : rawTransports;
+    const expected = 'a comma list of "bluez" and "ip"';
+    if (!Array.isArray(list) || list.length === 0) {
+      throw invalidValue(tSource, rawTransports, expected);
+    }
+    for (const t of list) {
+      if ((t !== "bluez" && t !== "ip") || list.indexOf(t) !== list.lastIndexOf(t)) {
+        throw invalidValue(tSource, rawTransports, expected);
+      }
+    }
+    transports = [...list] as TransportName[];
+  }
+  const [adapter, aSource] = pick(options.adapter, "adapter", env, "LINKWEAVE_ADAPTER");
+  if (adapter !== undefined && !(typeof adapter === "string" && /^hci\d{1,3}$/.test(adapter))) {
+    throw invalidValue(aSource, adapter, 'an adapter name ("hci0")');
+  }
+  const [profile, pSource] = pick(options.profile, "profile", env, "LINKWEAVE_PROFILE");
+  const oh = options.openharmony;
+  if (oh !== undefined && (typeof oh !== "object" || oh === null)) {
+    throw invalidValue({ option: "openharmony" }, oh, "an object ({ bundleName, devid, devtype })");
+  }
+  // One app identity (DESIGN decision 5); the other spellings are aliases.
+  let [bundle, bSource] = pick(options.bundleName, "bundleName", env, "LINKWEAVE_BUNDLE");
+  if (bundle === undefined) {
+    [bundle, bSource] = pick(oh?.bundleName, "openharmony.bundleName", env, "LINKWEAVE_OH_BUNDLE");
+  }
+  if (
+    bundle !== undefined &&
+    !(typeof bundle === "string" && bundle !== "" && utf8Length(bundle) <= 255 &&
+      !bundle.includes("\0"))
+  ) {
+    throw invalidValue(bSource, bundle, "a bundle name (1..255 bytes)");
+  }
+  const [devid, dSource] = pick(oh?.devid, "openharmony.devid", env, "LINKWEAVE_OH_DEVID");
+  if (
+    devid !== undefined &&
+    !(typeof devid === "string" && devid !== "" && utf8Length(devid) <= 64)
+  ) {
+    throw invalidValue(dSource, devid, "a device id of 1..64 bytes");
+  }
+  const devtype = oh?.devtype;
+  if (devtype !== undefined && !(Number.isInteger(devtype) && devtype >= 0 && devtype <= 255)) {
+    throw invalidValue({ option: "openharmony.devtype" }, devtype, "an integer in 0..255");
+  }
+  return {
+    transports,
+    transportsExplicit: rawTransports !== undefined,
+    ...(adapter !== undefined ? { adapter: adapter as string } : {}),
+    profile: profile === undefined ? "linkweave" : parseProfile(profile, pSource),
+    ...(bundle !== undefined ? { bundleName: bundle as string } : {}),
+    openharmony: {
+      ...(devid !== undefined ? { devid: devid as string } : {}),
+      ...(devtype !== undefined ? { devtype } : {}),
+    },
   };
 }
 

@@ -138,6 +138,87 @@ describe("device configuration", () => {
     }
   });
 
+  it("resolveConfig() reads transports, adapter, profiles and the bundle name", () => {
+    const d = resolveConfig({}, {});
+    assert.deepEqual(d.transports, ["bluez", "ip"]);
+    assert.equal(d.transportsExplicit, false);
+    assert.equal(d.adapter, undefined);
+    assert.equal(d.profile, "linkweave");
+    assert.deepEqual(d.peerProfiles, {});
+    assert.equal(d.bundleName, undefined);
+    const env = {
+      LINKWEAVE_TRANSPORTS: "ip, bluez",
+      LINKWEAVE_ADAPTER: "hci1",
+      LINKWEAVE_PROFILE: "openharmony",
+      LINKWEAVE_OH_BUNDLE: "com.example.alias",
+      LINKWEAVE_OH_DEVID: "board-1",
+    };
+    const c = resolveConfig({}, env);
+    assert.deepEqual(c.transports, ["ip", "bluez"]);
+    assert.equal(c.transportsExplicit, true);
+    assert.equal(c.adapter, "hci1");
+    assert.equal(c.profile, "openharmony");
+    assert.equal(c.bundleName, "com.example.alias", "LINKWEAVE_OH_BUNDLE is an alias");
+    assert.deepEqual(c.openharmony, { devid: "board-1" });
+    // LINKWEAVE_BUNDLE wins over its alias; options over variables.
+    assert.equal(
+      resolveConfig({}, { ...env, LINKWEAVE_BUNDLE: "com.example.main" }).bundleName,
+      "com.example.main",
+    );
+    const o = resolveConfig({
+      transports: ["bluez"],
+      adapter: "hci0",
+      profile: "linkweave",
+      openharmony: { bundleName: "com.example.opt", devtype: 255 },
+      peers: {
+        "aa:bb:cc:dd:ee:01": { profile: "openharmony" },
+        "AA:BB:CC:DD:EE:02": { host: "10.0.0.2", port: 4000 },
+      },
+    }, env);
+    assert.deepEqual(o.transports, ["bluez"]);
+    assert.equal(o.adapter, "hci0");
+    assert.equal(o.profile, "linkweave");
+    assert.equal(o.bundleName, "com.example.opt");
+    assert.deepEqual(o.openharmony, { devid: "board-1", devtype: 255 });
+    assert.deepEqual(o.peerProfiles, { "AA:BB:CC:DD:EE:01": "openharmony" });
+    assert.deepEqual(o.peers, [{ deviceId: "AA:BB:CC:DD:EE:02", host: "10.0.0.2", port: 4000 }]);
+    // The array form of peers still works.
+    assert.deepEqual(
+      resolveConfig({ peers: ["AA:BB:CC:DD:EE:03@h:1"] }, {}).peers,
+      [{ deviceId: "AA:BB:CC:DD:EE:03", host: "h", port: 1 }],
+    );
+  });
+
+  it("resolveConfig() rejects malformed BLE settings, naming the variable or option", () => {
+    const cases: [Parameters<typeof resolveConfig>[0], Record<string, string>, RegExp][] = [
+      [
+        {},
+        { LINKWEAVE_TRANSPORTS: "bluez,wifi" },
+        /^LINKWEAVE_TRANSPORTS="bluez,wifi" is not a comma list/,
+      ],
+      [{}, { LINKWEAVE_TRANSPORTS: "ip,ip" }, /^LINKWEAVE_TRANSPORTS="ip,ip" is not/],
+      [{ transports: [] }, {}, /^Invalid transports \[\]: expected a comma list/],
+      [{}, { LINKWEAVE_ADAPTER: "wlan0" }, /^LINKWEAVE_ADAPTER="wlan0" is not an adapter name/],
+      [{}, { LINKWEAVE_PROFILE: "ohos" }, /^LINKWEAVE_PROFILE="ohos" is not "linkweave" or/],
+      [{}, { LINKWEAVE_PROFILE: "openharmony" }, /needs the app's bundle name \(LINKWEAVE_BUNDLE/],
+      [{ peers: { "AA:BB:CC:DD:EE:01": { profile: "openharmony" } } }, {}, /bundle name/],
+      [{ peers: { "nope": {} } }, {}, /^Invalid device id "nope"/],
+      [{ peers: { "AA:BB:CC:DD:EE:01": { profile: "x" as never } } }, {}, /profile of peer/],
+      [{ peers: { "AA:BB:CC:DD:EE:01": { host: "h" } } }, {}, /both host and port/],
+      [{}, { LINKWEAVE_BUNDLE: "a\0b" }, /^LINKWEAVE_BUNDLE="a\\u0000b" is not a bundle name/],
+      [{ bundleName: "x".repeat(256) }, {}, /^Invalid bundleName "x+": expected a bundle name/],
+      [{}, { LINKWEAVE_OH_DEVID: "d".repeat(65) }, /^LINKWEAVE_OH_DEVID="d+" is not a device id/],
+      [{ openharmony: { devtype: 256 } }, {}, /^Invalid openharmony.devtype 256/],
+    ];
+    for (const [options, env, re] of cases) {
+      assert.throws(
+        () => resolveConfig(options, env),
+        (e: unknown) => e instanceof ParameterError && e.code === 401 && re.test(e.message),
+        String(re),
+      );
+    }
+  });
+
   it("randomDeviceId() makes locally administered unicast ids", () => {
     const id = randomDeviceId((b) => b.fill(0xff));
     assert.equal(id, "FE:FF:FF:FF:FF:FF");

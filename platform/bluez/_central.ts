@@ -293,7 +293,7 @@ async function openChannels(
               onPacket: deliver,
               onDrain: () => {},
               onClose: (e) => lost(e ?? closedSocket(address)),
-            }),
+            }, ctx.keepAlive),
           );
           continue;
         }
@@ -326,7 +326,7 @@ async function openChannels(
             onPacket: () => {},
             onDrain: () => channel.sinkDrained(),
             onClose: (e) => lost(e ?? closedSocket(address)),
-          });
+          }, ctx.keepAlive);
           sockets.push(sock);
           channel.setSink({ kind: "fd", send: (b) => sock.send(b) });
           continue;

@@ -33,6 +33,8 @@ export interface BluezContext {
   onGone(cb: () => void): () => void;
   /** Devices this process connects to as a central (a server must not take them for centrals). */
   outgoing: Set<string>;
+  /** Whether BlueZ's sockets keep the process alive while open. */
+  keepAlive: boolean;
 }
 
 /** The object path of a device under an adapter. */

@@ -35,14 +35,15 @@ export class PacketSocket {
    * @param libc The C library.
    * @param fd The descriptor (owned from now on).
    * @param events The callbacks.
+   * @param keepAlive Whether the open socket keeps the process alive. @default {true}
    */
-  constructor(libc: Libc, fd: number, events: PacketEvents) {
+  constructor(libc: Libc, fd: number, events: PacketEvents, keepAlive = true) {
     this.#libc = libc;
     this.#fd = fd;
     this.#events = events;
     // Always read: a hang-up shows as a read of 0 bytes, so a socket we only
     // write to still learns that the peer went away.
-    libc.poller.add(fd, POLL.IN, (r) => this.#ready(r));
+    libc.poller.add(fd, POLL.IN, (r) => this.#ready(r), keepAlive);
   }
 
   /** The descriptor. */

@@ -232,6 +232,8 @@ export class GattServer {
   /** A central connected (or wrote): its link, if it is the one we serve. */
   #central(devicePath: string): GattLink | undefined {
     if (this.#closed || this.#ctx.outgoing.has(devicePath)) return undefined;
+    // A call from a central that already left (a late write) makes no link.
+    if (this.#ctx.tree.props(devicePath, Iface.DEVICE)?.get("Connected") !== true) return undefined;
     if (this.#link !== undefined) {
       if (devicePath === this.#linkDevice) return this.#link;
       // BlueZ mixes every central's writes into one socket and notifies all
@@ -259,6 +261,10 @@ export class GattServer {
         if (this.#link === link) {
           this.#link = undefined;
           this.#linkDevice = undefined;
+          // Sockets bluetoothd acquired are shared by every central: values
+          // still in them belong to this one. Closed now, the next central
+          // gets fresh ones (bluetoothd acquires again), never its tail.
+          this.#dropSockets();
         }
         if (reason === "disconnected") {
           this.#ctx.log(`The BLE central "${peer}" disconnected (or went out of range)`);
@@ -278,6 +284,25 @@ export class GattServer {
     this.#updateSinks();
     this.#events.emit("connection", link);
     return link;
+  }
+
+  /**
+   * The central stopped listening to a characteristic a channel notifies on
+   * (bluetoothd hung up its socket, or called `StopNotify`): its client went
+   * away (the program ended) even if the BLE connection stays up. The link
+   * ends, so a new client on the same central starts a new one.
+   */
+  #unsubscribed(): void {
+    if (this.#closed) return;
+    this.#link?.finish("disconnected");
+  }
+
+  /** Close the sockets bluetoothd acquired; the channels fall back until it acquires new ones. */
+  #dropSockets(): void {
+    for (const served of this.#chars.values()) {
+      served.notifySock?.close();
+      for (const w of [...served.writeSocks]) w.close();
+    }
   }
 
   /** The link a call from bluetoothd belongs to, by its `device` option. */
@@ -386,6 +411,7 @@ export class GattServer {
           served.notifying = false;
           served.exported?.propertiesChanged(["Notifying"]);
           this.#updateSinks();
+          this.#unsubscribed();
         },
       },
       Confirm: { handler: () => {} },
@@ -412,7 +438,7 @@ export class GattServer {
               served.writeSocks.delete(sock);
               if (!this.#closed) served.exported?.propertiesChanged(["WriteAcquired"]);
             },
-          });
+          }, this.#ctx.keepAlive);
           served.writeSocks.add(sock);
           queueMicrotask(() => served.exported?.propertiesChanged(["WriteAcquired"]));
           return { body: [0, link.mtu], fds: [pair[1]] };
@@ -431,7 +457,10 @@ export class GattServer {
               text: `socketpair failed: errno ${-pair}`,
             });
           }
-          served.notifySock?.close();
+          // A socket acquired again replaces the old one without ending the link.
+          const old = served.notifySock;
+          served.notifySock = undefined;
+          old?.close();
           const sock: PacketSocket = new PacketSocket(libc, pair[0], {
             onPacket: () => {}, // indication confirmations
             onDrain: () => {
@@ -444,8 +473,9 @@ export class GattServer {
               served.notifySock = undefined;
               if (!this.#closed) served.exported?.propertiesChanged(["NotifyAcquired"]);
               this.#updateSinks();
+              this.#unsubscribed();
             },
-          });
+          }, this.#ctx.keepAlive);
           served.notifySock = sock;
           queueMicrotask(() => served.exported?.propertiesChanged(["NotifyAcquired"]));
           this.#updateSinks();

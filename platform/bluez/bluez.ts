@@ -40,6 +40,13 @@ export interface BluezOptions {
   fdPath?: boolean;
   /** Called once per notable event (a link lost, bluetoothd gone), with advice. */
   logger?: (message: string) => void;
+  /**
+   * Whether the open handle keeps the process alive. With `false`, neither
+   * the bus connection nor BlueZ's sockets do (as an unref'd socket): the
+   * process lives while a call waits for BlueZ or something else holds it.
+   * @default {true}
+   */
+  keepAlive?: boolean;
 }
 
 /**
@@ -69,7 +76,9 @@ export async function openBluez(options: BluezOptions = {}): Promise<Bluez> {
   try {
     const tree = await ObjectTree.open(bus);
     const libc = wantFds && bus.unixFds ? await loadLibc() : undefined;
-    return new Bluez(bus, tree, libc, options.bus === undefined, options.logger);
+    const keepAlive = options.keepAlive !== false;
+    if (!keepAlive && options.bus === undefined) bus.unref();
+    return new Bluez(bus, tree, libc, options.bus === undefined, options.logger, keepAlive);
   } catch (e) {
     if (options.bus === undefined) bus.close();
     throw bluezError(e, "Cannot reach BlueZ");
@@ -105,6 +114,7 @@ export class Bluez {
   #servers = new Set<GattServer>();
   #links = new Set<GattLink>();
   #outgoing = new Set<string>();
+  #keepAlive: boolean;
 
   /** @internal Use {@linkcode openBluez}. */
   constructor(
@@ -113,7 +123,9 @@ export class Bluez {
     libc: Libc | undefined,
     ownBus: boolean,
     logger?: (message: string) => void,
+    keepAlive = true,
   ) {
+    this.#keepAlive = keepAlive;
     this.bus = bus;
     this.#tree = tree;
     this.#libc = libc;
@@ -163,6 +175,7 @@ export class Bluez {
         return () => this.#gone.delete(cb);
       },
       outgoing: this.#outgoing,
+      keepAlive: this.#keepAlive,
     };
   }
 
@@ -361,6 +374,22 @@ export class Adapter {
   /** Whether it is powered. */
   get powered(): boolean {
     return this.#props().get("Powered") === true;
+  }
+
+  /**
+   * Follow the adapter's power (`rfkill`, `bluetoothctl power off`, a
+   * controller reset).
+   *
+   * @param cb Called with the new state when it changes (`false` when the
+   *   adapter goes away).
+   * @returns Stop following.
+   */
+  onPowerChange(cb: (powered: boolean) => void): () => void {
+    return this.#ctx.tree.listen((c) => {
+      if (c.path !== this.path || c.iface !== Iface.ADAPTER) return;
+      if (c.kind === "removed") cb(false);
+      else if (c.props.has("Powered")) cb(c.props.get("Powered") === true);
+    });
   }
 
   /** Devices it knows. */

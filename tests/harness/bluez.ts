@@ -59,13 +59,23 @@ function findTemplate(): string {
  * Start a fake BlueZ on its own bus.
  *
  * @param options `template`: `"air"` (ours, with `adapters` and `mtu`) or
- *   `"bluez5"` (dbusmock's stock one). @default {"air"}
+ *   `"bluez5"` (dbusmock's stock one) (@default {"air"}); `denyUsers`: the bus
+ *   policy refuses every call to BlueZ, as a system bus does to a user
+ *   without rights (the mock cannot be driven then) (@default {false}).
  * @returns The running mock, once `org.bluez` is on the bus.
  */
 export async function startBluez(
-  options: { template?: "air" | "bluez5"; adapters?: AdapterSpec[]; mtu?: number } = {},
+  options: {
+    template?: "air" | "bluez5";
+    adapters?: AdapterSpec[];
+    mtu?: number;
+    denyUsers?: boolean;
+  } = {},
 ): Promise<FakeBluez> {
-  const bus = await startBus({ prefix: "lw-dbus-bluez-" });
+  const bus = await startBus({
+    prefix: "lw-dbus-bluez-",
+    denySend: options.denyUsers ? ["org.bluez"] : [],
+  });
   const template = options.template ?? "air";
   const args = ["-m", "dbusmock", "--system", "-t", template === "air" ? AIR_TEMPLATE : "bluez5"];
   if (template === "air") {

@@ -171,12 +171,48 @@ def unwatch(source):
         GLib.source_remove(source)
 
 
+OUTBOX = {}  # socket -> [packets waiting for room, GLib watch]
+
+
+def forget_outbox(sock):
+    '''Before a socket closes: drop what waits for it.'''
+    box = OUTBOX.pop(sock, None)
+    if box is not None:
+        unwatch(box[1])
+
+
 def send_packet(sock, data):
+    '''Send one packet; when the socket is full, keep it (in order) until there is room,
+    as the controller's flow control holds what the air cannot take yet.'''
+    box = OUTBOX.get(sock)
+    if box is not None:
+        box[0].append(data)
+        return True
     try:
         sock.send(data)
         return True
+    except BlockingIOError:
+        pass
     except OSError:
         return False
+    box = [[data], None]
+    OUTBOX[sock] = box
+
+    def flush(_fd, cond):
+        while box[0]:
+            try:
+                sock.send(box[0][0])
+            except BlockingIOError:
+                return True
+            except OSError:
+                break
+            box[0].pop(0)
+        OUTBOX.pop(sock, None)
+        return False
+
+    box[1] = GLib.io_add_watch(sock.fileno(), GLib.PRIORITY_DEFAULT,
+                               GLib.IO_OUT | GLib.IO_HUP | GLib.IO_ERR, flush)
+    return True
 
 
 class AirAdapter(mockobject.DBusMockObject):
@@ -661,6 +697,8 @@ class AppChar:
         self.notify_sock = None     # our end of the app's AcquireNotify socket
         self.notify_watch = None
         self.app_notifying = False
+        self.commands = []          # writes without response waiting for the application
+        self.commands_in_flight = 0
 
     def subscribers(self):
         out = []
@@ -697,14 +735,29 @@ class AppChar:
         opts = link.server_options({'type': dbus.String(kind), 'offset': dbus.UInt16(0)})
         if kind == 'command':
             ok()
-            call_app(self.owner, self.path, CHAR, 'WriteValue', 'aya{sv}',
-                     [dbus.ByteArray(data), opts], lambda *a: None, lambda e: None)
+            # Writes without response go to the application in order, a few
+            # calls at a time (the bus refuses too many pending replies, and
+            # a value refused there would be lost on the air).
+            self.commands.append((data, opts))
+            self._send_commands()
         else:
             call_app(self.owner, self.path, CHAR, 'WriteValue', 'aya{sv}',
                      [dbus.ByteArray(data), opts], lambda *a: ok(), lambda e: err(e))
 
+    def _send_commands(self):
+        while self.commands and self.commands_in_flight < 16:
+            data, opts = self.commands.pop(0)
+            self.commands_in_flight += 1
+
+            def done(*_a):
+                self.commands_in_flight -= 1
+                self._send_commands()
+            call_app(self.owner, self.path, CHAR, 'WriteValue', 'aya{sv}',
+                     [dbus.ByteArray(data), opts], done, done)
+
     def _write_closed(self):
         if self.write_sock is not None:
+            forget_outbox(self.write_sock)
             self.write_sock.close()
         self.write_sock = None
 
@@ -742,6 +795,7 @@ class AppChar:
             unwatch(self.notify_watch)
         self.notify_watch = None
         if self.notify_sock is not None:
+            forget_outbox(self.notify_sock)
             self.notify_sock.close()
         self.notify_sock = None
 
@@ -836,6 +890,10 @@ class MirrorChar(mockobject.DBusMockObject):
         if sender in self.sessions:
             raise bluez_error('InProgress', 'In Progress')
         self.sessions.add(sender)
+        # bluetoothd ends a client's notify sessions when it leaves the bus.
+        self.watches_owner = getattr(self, 'watches_owner', {})
+        self.watches_owner[sender] = STATE['conn'].watch_name_owner(
+            sender, lambda owner, s=sender: owner or self._session_gone(s))
         self.app_char.subscribe(self.link)
         if len(self.sessions) == 1:
             changed(self, CHAR, {'Notifying': dbus.Boolean(True, variant_level=1)})
@@ -845,8 +903,16 @@ class MirrorChar(mockobject.DBusMockObject):
         record(self.path, 'StopNotify')
         if sender not in self.sessions:
             raise bluez_error('Failed', 'No notify session started')
+        self._session_gone(sender)
+
+    def _session_gone(self, sender):
+        if sender not in self.sessions:
+            return
         self.sessions.discard(sender)
-        if not self.sessions:
+        w = getattr(self, 'watches_owner', {}).pop(sender, None)
+        if w is not None:
+            w.cancel()
+        if not self.sessions and mockobject.objects.get(self.path) is self:
             changed(self, CHAR, {'Notifying': dbus.Boolean(False, variant_level=1)})
             self.app_char.unsubscribe()
 
@@ -875,6 +941,7 @@ class MirrorChar(mockobject.DBusMockObject):
     def _write_released(self):
         if self.write_sock is None:
             return
+        forget_outbox(self.write_sock)
         self.write_sock.close()
         self.write_sock = None
         if mockobject.objects.get(self.path) is self:
@@ -901,6 +968,7 @@ class MirrorChar(mockobject.DBusMockObject):
     def _notify_released(self):
         if self.notify_sock is None:
             return
+        forget_outbox(self.notify_sock)
         self.notify_sock.close()
         self.notify_sock = None
         if mockobject.objects.get(self.path) is self:
@@ -921,8 +989,12 @@ class MirrorChar(mockobject.DBusMockObject):
         for w in self.watches:
             unwatch(w)
         self.watches = []
+        for w in getattr(self, 'watches_owner', {}).values():
+            w.cancel()
+        self.watches_owner = {}
         for s in (self.write_sock, self.notify_sock):
             if s is not None:
+                forget_outbox(s)
                 s.close()
         self.write_sock = None
         self.notify_sock = None

@@ -37,11 +37,13 @@ export const DENIED_NAME = "org.linkweave.Denied";
  * Start a private bus.
  *
  * @param options `prefix` of the temporary directory (@default {"lw-dbus-"}),
- *   `abstract`: listen on an abstract socket named like the path (@default {false}).
+ *   `abstract`: listen on an abstract socket named like the path (@default {false}),
+ *   `denySend`: names nobody may send to, as a system bus policy that refuses a user
+ *   (@default {[]}).
  * @returns The bus, once it listens.
  */
 export async function startBus(
-  options: { prefix?: string; abstract?: boolean } = {},
+  options: { prefix?: string; abstract?: boolean; denySend?: string[] } = {},
 ): Promise<PrivateBus> {
   const dir = mkdtempSync(join(tmpdir(), options.prefix ?? "lw-dbus-"));
   const socket = join(dir, "bus");
@@ -61,7 +63,7 @@ export async function startBus(
     <allow own="*"/>
     <deny own="${DENIED_NAME}"/>
     <deny send_destination="${DENIED_NAME}"/>
-  </policy>
+${(options.denySend ?? []).map((n) => `    <deny send_destination="${n}"/>\n`).join("")}  </policy>
 </busconfig>
 `,
   );

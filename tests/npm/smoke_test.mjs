@@ -83,3 +83,13 @@ describe("npm bundle: wasm and socket", () => {
     await server.close();
   });
 });
+
+describe("npm bundle: the linkweave command", () => {
+  it("the bin runs as an executable and lists its commands", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const bin = new URL(`../../${pkg.bin.linkweave}`, import.meta.url).pathname;
+    const out = execFileSync(bin, ["--help"], { encoding: "utf8" });
+    assert.match(out, /^Usage: linkweave <command>/);
+    assert.match(out, /dissect/);
+  });
+});

@@ -8,6 +8,9 @@
  *   OpenHarmony's reassembly; `decode.ts`: messages decoded for people.
  * - {@linkcode dissect}: the dissector behind `linkweave dissect` (btsnoop
  *   captures and text lines).
+ * - {@linkcode OhProfileLink}: an `OhLink` behind the endpoint's link
+ *   interface (`core/device/profile.ts`), fed by the records of a BLE
+ *   transport's `openharmony` channel (`gatt_records.ts`).
  *
  * `docs/openharmony-ble.md` describes the protocol as implemented, its limits
  * and timers, what it tolerates and how it differs from an OpenHarmony device.
@@ -58,4 +61,16 @@ export {
   randomDevid,
 } from "./machine.ts";
 export { Reassembler, type ReassemblyResult } from "./reassembly.ts";
+export {
+  encodeMtuRecord,
+  encodeUpRecord,
+  encodeValueRecord,
+  type GattRecord,
+  GattRecordReader,
+  type GattRole,
+  MAX_RECORD_BYTES,
+  RECORD_HEADER,
+  RecordType,
+} from "./gatt_records.ts";
+export { OhProfileLink, type OhProfileOptions, ProfileIds } from "./profile_link.ts";
 export * from "./wire.ts";

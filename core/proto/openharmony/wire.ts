@@ -423,7 +423,11 @@ function json(value: Record<string, unknown>, nul = false): Uint8Array {
  * @param ability The ability bits.
  * @returns The body.
  */
-export function handshakePayload(name: string, bundleName: string, ability = ABILITY): Uint8Array {
+export function handshakePayload(
+  name: string,
+  bundleName: string,
+  ability: number = ABILITY,
+): Uint8Array {
   return json({ name, ability, bundle_name: bundleName });
 }
 
@@ -434,7 +438,7 @@ export function handshakePayload(name: string, bundleName: string, ability = ABI
  * @param ability The ability bits.
  * @returns The body.
  */
-export function ackPayload(err: number, ability = ABILITY): Uint8Array {
+export function ackPayload(err: number, ability: number = ABILITY): Uint8Array {
   return json({ err, ability });
 }
 

@@ -46,10 +46,13 @@ export interface Poller {
    * @param fd The descriptor.
    * @param events `POLL.IN` and/or `POLL.OUT`.
    * @param onReady Called with the returned events while the descriptor is ready.
+   * @param keepAlive Whether watching it keeps the process alive. @default {true}
    */
-  add(fd: number, events: number, onReady: (revents: number) => void): void;
+  add(fd: number, events: number, onReady: (revents: number) => void, keepAlive?: boolean): void;
   /** Change what a watched descriptor waits for. */
   modify(fd: number, events: number): void;
+  /** Change whether watching a descriptor keeps the process alive. */
+  keepAlive(fd: number, keep: boolean): void;
   /** Stop watching (before closing it). */
   remove(fd: number): void;
 }
@@ -75,7 +78,7 @@ export const MAX_FDS_PER_CALL = 253;
 const CMSG_SPACE_MAX = 16 + ((MAX_FDS_PER_CALL * 4 + 7) & ~7);
 
 /** The size of the receive buffer of {@linkcode Libc.recvmsg}. */
-export const RECV_BUFFER = 64 * 1024;
+export const RECV_BUFFER: number = 64 * 1024;
 
 /** Typed socket calls with errno, over a {@linkcode RawLibc}. */
 export class Libc {
@@ -301,7 +304,10 @@ export interface PollBackend {
   alloc(n: number): Uint8Array;
   /** Wait until one of the first `n` entries is ready (`poll` with no timeout). */
   wait(pollfds: Uint8Array, n: number): Promise<unknown>;
-  /** Whether the wait keeps the process alive (called with `false` when nothing is watched). */
+  /**
+   * Whether the wait keeps the process alive: `true` while a watched
+   * descriptor asks for it, `false` when none does (or nothing is watched).
+   */
   ref(busy: boolean): void;
 }
 
@@ -313,7 +319,9 @@ export interface PollBackend {
 export class LoopPoller implements Poller {
   #raw: RawLibc;
   #backend: PollBackend;
-  #watches = new Map<number, { events: number; cb: (revents: number) => void }>();
+  #watches = new Map<number, { events: number; cb: (revents: number) => void; keep: boolean }>();
+  #keepers = 0;
+  #refd = false;
   #wake: number;
   #running = false;
   #waiting = false;
@@ -334,9 +342,28 @@ export class LoopPoller implements Poller {
     backend.ref(false);
   }
 
-  add(fd: number, events: number, onReady: (revents: number) => void): void {
-    this.#watches.set(fd, { events, cb: onReady });
+  add(fd: number, events: number, onReady: (revents: number) => void, keepAlive = true): void {
+    this.remove(fd);
+    this.#watches.set(fd, { events, cb: onReady, keep: keepAlive });
+    if (keepAlive) this.#keepers++;
     this.#changed();
+    this.#ref();
+  }
+
+  keepAlive(fd: number, keep: boolean): void {
+    const w = this.#watches.get(fd);
+    if (w === undefined || w.keep === keep) return;
+    w.keep = keep;
+    this.#keepers += keep ? 1 : -1;
+    this.#ref();
+  }
+
+  /** Tell the backend whether the loop should keep the process alive now. */
+  #ref(): void {
+    const want = this.#running && this.#keepers > 0;
+    if (want === this.#refd) return;
+    this.#refd = want;
+    this.#backend.ref(want);
   }
 
   modify(fd: number, events: number): void {
@@ -347,7 +374,12 @@ export class LoopPoller implements Poller {
   }
 
   remove(fd: number): void {
-    if (this.#watches.delete(fd)) this.#changed();
+    const w = this.#watches.get(fd);
+    if (w === undefined) return;
+    this.#watches.delete(fd);
+    if (w.keep) this.#keepers--;
+    this.#changed();
+    this.#ref();
   }
 
   #changed(): void {
@@ -360,7 +392,7 @@ export class LoopPoller implements Poller {
     } else if (!this.#running && this.#watches.size > 0) {
       // The loop re-reads the set before each poll; start it if it is idle.
       this.#running = true;
-      this.#backend.ref(true);
+      this.#ref();
       queueMicrotask(() => this.#loop());
     }
   }
@@ -402,6 +434,6 @@ export class LoopPoller implements Poller {
       }
     }
     this.#running = false;
-    this.#backend.ref(false);
+    this.#ref();
   }
 }

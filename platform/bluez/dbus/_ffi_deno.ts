@@ -64,10 +64,42 @@ export function denoLibc(): Libc | undefined {
     read: (fd, b, n) => Number(f.read(fd, b, BigInt(n))),
     errno: () => errnoView.getInt32(0),
   };
+  // A pending nonblocking call keeps Deno alive; Deno's core can unref its
+  // promise (not a stable API: without it the wait always keeps the process
+  // alive, as it did before).
+  const core = (deno as unknown as Record<symbol | string, unknown>)[
+    (deno as unknown as { internal: symbol | string }).internal
+  ] as { core?: OpRef } | undefined;
+  const ops = typeof core?.core?.unrefOpPromise === "function" ? core.core : undefined;
+  let refd = true;
+  let pending: Promise<number> | undefined;
   const poller = new LoopPoller(raw, {
     alloc: (n) => new Uint8Array(new ArrayBuffer(n * 8)),
-    wait: (buf, n) => f.poll(buf, BigInt(n), -1) as Promise<number>,
-    ref: () => {},
+    wait: (buf, n) => {
+      const p = f.poll(buf, BigInt(n), -1) as Promise<number>;
+      pending = p;
+      if (!refd) ops?.unrefOpPromise(p);
+      return p.finally(() => {
+        if (pending === p) pending = undefined;
+      });
+    },
+    ref: (busy) => {
+      if (busy === refd) return;
+      refd = busy;
+      if (pending === undefined) return;
+      try {
+        if (busy) ops?.refOpPromise(pending);
+        else ops?.unrefOpPromise(pending);
+      } catch {
+        // the op completed meanwhile
+      }
+    },
   });
   return new Libc(raw, poller);
+}
+
+/** Deno's (internal) ref counting of pending ops. */
+interface OpRef {
+  refOpPromise(p: Promise<unknown>): void;
+  unrefOpPromise(p: Promise<unknown>): void;
 }

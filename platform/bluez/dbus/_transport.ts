@@ -40,6 +40,8 @@ export interface BusTransport {
   write(bytes: Uint8Array, fds?: readonly number[], closeFds?: boolean): void;
   /** Close at once; `onClose` follows. */
   close(): void;
+  /** Whether the open socket keeps the process alive (it does at first). */
+  keepAlive(keep: boolean): void;
 }
 
 /**
@@ -158,6 +160,9 @@ export function ffiTransport(
     close() {
       finish();
     },
+    keepAlive(keep) {
+      if (!closed) libc.poller.keepAlive(fd, keep);
+    },
   };
 }
 
@@ -207,6 +212,10 @@ export async function socketTransport(
     },
     close() {
       void handle?.close();
+    },
+    keepAlive(keep) {
+      if (keep) handle?.ref();
+      else handle?.unref();
     },
   };
 }

@@ -290,6 +290,21 @@ export class DBusConnection {
   }
 
   /**
+   * Let the process exit while this connection is open (as Node's
+   * `socket.unref()`): it stays alive only while a call waits for its reply
+   * (the call's timer) or something else keeps it. Incoming calls and
+   * signals are still handled while it runs.
+   */
+  unref(): void {
+    this.#transport.keepAlive(false);
+  }
+
+  /** Keep the process alive while this connection is open again (the default). */
+  ref(): void {
+    this.#transport.keepAlive(true);
+  }
+
+  /**
    * Resolves once the socket took what was queued (at once when not congested).
    *
    * @returns When writable.

@@ -24,7 +24,7 @@ import {
 } from "./signature.ts";
 
 /** Longest array body the specification allows, in bytes. */
-export const MAX_ARRAY_BYTES = 64 * 1024 * 1024;
+export const MAX_ARRAY_BYTES: number = 64 * 1024 * 1024;
 
 /** Deepest nesting of containers, variants included, when decoding. */
 export const MAX_VALUE_DEPTH = 64;

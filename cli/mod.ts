@@ -1,0 +1,152 @@
+/**
+ * The `linkweave` command: a table of commands, each with its name, a
+ * one-line summary, its `--help` text and what it runs. Later commands
+ * (daemon, account, pair, bench, monitor) are rows of the same table.
+ * Commands use the public modules and `diagnostics.ts` only; data goes to
+ * stdout as JSON lines, messages to stderr.
+ *
+ * Exit codes: `0` done; `1` the command failed (an input it could not read,
+ * an operation that failed); `2` wrong usage (an unknown command or option,
+ * a bad value).
+ *
+ * Run it as `linkweave` (npm `bin`), `deno run -A cli/mod.ts` (`deno task
+ * linkweave`) or `bun cli/mod.ts`.
+ *
+ * @example The command table, run with an argument list
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const out: string[] = [];
+ * const io = { ...defaultIo(), stdout: (s: string) => out.push(s), stderr: () => {} };
+ * assert.equal(await main(["dissect", "--help"], io), 0);
+ * assert.match(out.join(""), /linkweave dissect/);
+ * assert.equal(await main(["nosuch"], io), 2);
+ * ```
+ *
+ * @module
+ */
+import { realpathSync } from "node:fs";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { dissectCommand } from "./dissect.ts";
+
+/** Where a command reads and writes. */
+export interface Io {
+  /** Write to standard output. */
+  stdout(text: string): void;
+  /** Write to standard error. */
+  stderr(text: string): void;
+  /** Read all of standard input. */
+  stdin(): Promise<Uint8Array>;
+}
+
+/** One command of the table. */
+export interface Command {
+  /** Its name (`linkweave <name>`). */
+  name: string;
+  /** One line for the command list. */
+  summary: string;
+  /** The `--help` text. */
+  help: string;
+  /**
+   * Run it.
+   *
+   * @param args The arguments after the command's name.
+   * @param io Where it reads and writes.
+   * @returns The exit code.
+   */
+  run(args: string[], io: Io): Promise<number>;
+}
+
+/** The exit codes. */
+export const Exit = {
+  /** Done. */
+  OK: 0,
+  /** The command failed. */
+  FAILED: 1,
+  /** Wrong usage. */
+  USAGE: 2,
+} as const;
+
+/** Every command. */
+export const COMMANDS: readonly Command[] = [dissectCommand];
+
+/**
+ * The process's own streams.
+ *
+ * @returns Stdout, stderr and stdin.
+ */
+export function defaultIo(): Io {
+  return {
+    stdout: (text) => void process.stdout.write(text),
+    stderr: (text) => void process.stderr.write(text),
+    stdin: async () => {
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Uint8Array);
+      const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+      let at = 0;
+      for (const c of chunks) {
+        out.set(c, at);
+        at += c.length;
+      }
+      return out;
+    },
+  };
+}
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    "Usage: linkweave <command> [options]",
+    "",
+    "Commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    "`linkweave <command> --help` tells more. Exit codes: 0 done, 1 failed, 2 wrong usage.",
+    "",
+  ].join("\n");
+}
+
+/**
+ * Run the command line.
+ *
+ * @param argv The arguments (without the program).
+ * @param io Where commands read and write. @default {defaultIo()}
+ * @returns The exit code.
+ */
+export async function main(argv: string[], io: Io = defaultIo()): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    (name === undefined ? io.stderr : io.stdout)(usage());
+    return name === undefined ? Exit.USAGE : Exit.OK;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command === undefined) {
+    io.stderr(`linkweave: unknown command "${name}"\n\n${usage()}`);
+    return Exit.USAGE;
+  }
+  if (args.includes("--help") || args.includes("-h")) {
+    io.stdout(command.help);
+    return Exit.OK;
+  }
+  try {
+    return await command.run(args, io);
+  } catch (e) {
+    io.stderr(`linkweave ${name}: ${(e as Error).message}\n`);
+    return Exit.FAILED;
+  }
+}
+
+/** Whether this module is the program being run (Node 20 has no `import.meta.main`). */
+function isMain(): boolean {
+  const meta = import.meta as ImportMeta & { main?: boolean };
+  if (meta.main !== undefined) return meta.main;
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) process.exitCode = await main(process.argv.slice(2));
