@@ -161,6 +161,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       : createDevice({ ...given, daemon: false, identity: probe.config().identity ?? "default" });
     releases.push(() => device.close());
     const driver = await device.runtime() as unknown as DeviceSurface;
+    const launcher = processLauncher({
+      socket,
+      base: file === undefined ? process.cwd() : dirname(file),
+    });
+    releases.push(() => Promise.resolve(launcher.stop()));
     const server = new DaemonServer({
       host,
       device: driver,
@@ -171,7 +176,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         ]),
       ],
       manifest,
-      launch: processLauncher({ socket, base: file === undefined ? process.cwd() : dirname(file) }),
+      launch: launcher.launch,
       pid: process.pid,
       limits: options.limits,
       onEvent: options.onEvent,
@@ -189,6 +194,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       },
     });
     releases.push(() => listener.close());
+    // Applications are told first, then the socket closes.
+    releases.push(() => Promise.resolve(server.close()));
     let closing: Promise<void> | undefined;
     return {
       socket,

@@ -33,14 +33,23 @@ export interface LauncherOptions {
   env?: Record<string, string | undefined>;
 }
 
+/** Starts manifest entries as processes; stops the foreground ones with the daemon. */
+export interface ProcessLauncher {
+  /** Start an entry. */
+  launch: Launcher;
+  /** Send SIGTERM to the foreground processes still running (the daemon stops). */
+  stop(): void;
+}
+
 /**
  * A launcher that starts manifest entries as processes.
  *
  * @param options The daemon's socket, the manifest's folder, the environment.
  * @returns The launcher.
  */
-export function processLauncher(options: LauncherOptions): Launcher {
-  return (entry: ManifestEntry, how: { foreground: boolean }): Launch => {
+export function processLauncher(options: LauncherOptions): ProcessLauncher {
+  const foreground = new Set<ChildProcess>();
+  const launch = (entry: ManifestEntry, how: { foreground: boolean }): Launch => {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(options.env ?? process.env)) {
       if (v !== undefined) env[k] = v;
@@ -63,6 +72,8 @@ export function processLauncher(options: LauncherOptions): Launcher {
     }
     if (log !== undefined) closeSync(log);
     if (!how.foreground) child.unref();
+    else foreground.add(child);
+    child.once("exit", () => foreground.delete(child));
     const exited = new Promise<string>((done) => {
       child.once("error", (e) => done(`could not start: ${e.message}`));
       child.once(
@@ -72,5 +83,11 @@ export function processLauncher(options: LauncherOptions): Launcher {
       );
     });
     return { pid: child.pid, exited };
+  };
+  return {
+    launch,
+    stop: () => {
+      for (const child of foreground) child.kill("SIGTERM");
+    },
   };
 }

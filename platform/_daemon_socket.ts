@@ -113,7 +113,7 @@ export interface ListenOptions {
 export interface DaemonSocket {
   /** Its path. */
   path: string;
-  /** Stop listening and remove the file. */
+  /** Stop listening, cut the applications still connected, remove the file. */
   close(): Promise<void>;
 }
 
@@ -179,7 +179,10 @@ export async function listenDaemonSocket(
     unlinkSync(path); // a daemon that died left it
   }
   const gid = options.group === undefined ? undefined : groupId(options.group);
+  const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
     const events = options.onConnection(end(socket));
     wire(socket, events);
   });
@@ -202,7 +205,9 @@ export async function listenDaemonSocket(
     path,
     close: () =>
       new Promise<void>((resolve) => {
+        // server.close() waits for every connection: applications still attached are cut.
         server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
         try {
           unlinkSync(path);
         } catch { /* gone already */ }

@@ -172,6 +172,13 @@ interface Held {
   timer: unknown;
 }
 
+/** An ability being started: who waits for it, and its registration deadline. */
+interface LaunchRecord {
+  entry: ManifestEntry;
+  waiters: Set<Relay>;
+  timer: unknown;
+}
+
 type RelayState = "connecting" | "offered" | "open" | "held" | "closing";
 
 /** One connection through the daemon: a port on its device, relayed to an application. */
@@ -302,7 +309,7 @@ export class DaemonServer {
   #apps = new Map<number, App>();
   #nextApp = 1;
   #held = new Set<Relay>();
-  #launching = new Map<string, { entry: ManifestEntry; waiters: Set<Relay> }>();
+  #launching = new Map<string, LaunchRecord>();
   #closing = new Set<Relay>();
   #dirty = new Set<Relay>();
   #reportQueued = false;
@@ -374,6 +381,8 @@ export class DaemonServer {
     this.#host.clearTimer(this.#stateTimer);
     for (const app of [...this.#apps.values()]) this.detach(app, "the device daemon stopped", true);
     for (const r of [...this.#held]) this.#answer(r, ConnectErrorCode.SYSTEM_INTERNAL_ERROR);
+    for (const l of this.#launching.values()) this.#host.clearTimer(l.timer);
+    this.#launching.clear();
   }
 
   // ------------------------------------------------------------ applications
@@ -532,6 +541,7 @@ export class DaemonServer {
       const launch = this.#launching.get(key);
       if (launch === undefined) continue;
       this.#launching.delete(key);
+      this.#host.clearTimer(launch.timer);
       for (const r of launch.waiters) this.#handOver(app, r);
     }
   }
@@ -761,8 +771,13 @@ export class DaemonServer {
     const foreground = entry.startOptions !== undefined
       ? entry.startOptions === "START_IN_FOREGROUND"
       : r.held!.hello!.options.startOptions === StartOptionParams.START_IN_FOREGROUND;
-    const record = { entry, waiters: new Set([r]) };
+    const record: LaunchRecord = { entry, waiters: new Set([r]), timer: undefined };
     this.#launching.set(key, record);
+    // OpenHarmony's collaboration timeout bounds the start, whether or not its callers still wait.
+    record.timer = this.#host.setTimer(
+      () => this.#launchFailed(key, record, `no registration within ${COLLAB_TIMEOUT} ms`),
+      COLLAB_TIMEOUT,
+    );
     let launch: Launch;
     try {
       launch = this.#launcher!(entry, { foreground });
@@ -775,25 +790,18 @@ export class DaemonServer {
     launch.exited.then((why) => this.#launchFailed(key, record, why));
   }
 
-  #launchFailed(key: string, record: { waiters: Set<Relay> }, why: string): void {
+  #launchFailed(key: string, record: LaunchRecord, why: string): void {
     if (this.#launching.get(key) !== record) return; // it registered meanwhile
     this.#launching.delete(key);
+    this.#host.clearTimer(record.timer);
     const name = abilityName(manifestParts(key));
-    this.#host.warn(`linkweave daemon: ability ${name} ${why} before it registered`);
+    this.#host.warn(`linkweave daemon: ability ${name} did not register: ${why}`);
     this.#onEvent({ event: "launchFailed", ability: name, why });
     for (const w of record.waiters) this.#answer(w, ConnectErrorCode.SYSTEM_INTERNAL_ERROR);
   }
 
   #heldTimeout(r: Relay): void {
-    const h = r.held;
-    if (h === undefined) return;
-    if (h.key !== undefined && this.#launching.get(h.key)?.waiters.has(r)) {
-      const name = abilityName(manifestParts(h.key));
-      this.#host.warn(
-        `linkweave daemon: ability ${name} was started but did not register within ${COLLAB_TIMEOUT} ms`,
-      );
-      this.#onEvent({ event: "launchFailed", ability: name, why: "did not register in time" });
-    }
+    if (r.held === undefined) return;
     this.#answer(r, ConnectErrorCode.SYSTEM_INTERNAL_ERROR);
   }
 
