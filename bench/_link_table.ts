@@ -81,6 +81,12 @@ const lines = [
   "  memory): RSS is 3-4 times the heap figure for every kind, yamux included. A raw Deno",
   "  socket keeps a pending read into a 64 KiB buffer (as linkweave's own adapter and",
   "  `conn.readable` do), which dominates its figure; Bun's sockets need none.",
+  "- Encryption: every row runs with the default security (`account`: authenticated and",
+  "  encrypted links) except the plaintext baselines of the encrypted rows, which use a",
+  '  second pair of devices with `security: "none"` (a receiver process of its own),',
+  "  alternating with the encrypted runs. The first connection of a fresh device is timed",
+  "  from its start to the connection's `connectResult`: TCP connect, handshake and open,",
+  "  40 devices each way.",
   "",
 ];
 const out = new URL("../docs/link-enhance.md", import.meta.url);
