@@ -92,8 +92,11 @@ function wire(socket: net.Socket, events: SocketEvents): void {
   };
   socket.on("data", (b: Uint8Array) => events.bytes(b));
   socket.on("drain", () => events.drained());
-  socket.on("error", (e: Error) => close(e.message));
-  socket.on("close", () => close());
+  // An error (EPIPE, ECONNRESET) is told with the close that follows it, once
+  // what arrived before it was read (the other side's last message says why).
+  let failure: string | undefined;
+  socket.on("error", (e: Error) => failure ??= e.message);
+  socket.on("close", () => close(failure));
 }
 
 /** Options of {@linkcode listenDaemonSocket}. */
