@@ -32,7 +32,11 @@ import type { KnownDevice, PeerFinder } from "./core/discovery/finder.ts";
 import { DeviceDriver, type DeviceRuntime } from "./core/device/driver.ts";
 import type { DeviceSurface } from "./core/device/driver_options.ts";
 import { AttachedDevice } from "./core/daemon/client.ts";
-import { connectDaemonSocket, defaultDaemonSocket } from "./platform/_daemon_socket.ts";
+import {
+  connectDaemonSocket,
+  defaultDaemonSocket,
+  socketExists,
+} from "./platform/_daemon_socket.ts";
 import type { DeviceHost } from "./core/device/host.ts";
 import { type Connection, LinkEnhance, type Server } from "./core/link_enhance/mod.ts";
 import { AbilityConnectionManager } from "./core/ability/mod.ts";
@@ -260,6 +264,8 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
 
 /** How long an application waits for a daemon's welcome (ms). */
 const ATTACH_TIMEOUT = 3000;
+/** How long it waits when it only looks for a daemon on the default socket (ms). */
+const PROBE_TIMEOUT = 1000;
 
 /**
  * The attach choice (`docs/daemon.md`): a device daemon's device when the
@@ -275,6 +281,9 @@ async function attachToDaemon(
   const required = c.daemon !== "auto";
   const path = (typeof c.daemon === "object" ? c.daemon.socket : undefined) ??
     defaultDaemonSocket(process.env);
+  // No socket file: no daemon, and no connect attempt either.
+  if (!required && !socketExists(path)) return undefined;
+  const timeout = required ? ATTACH_TIMEOUT : PROBE_TIMEOUT;
   let socket: Awaited<ReturnType<typeof connectDaemonSocket>> | undefined;
   const device = new AttachedDevice({
     host,
@@ -299,8 +308,8 @@ async function attachToDaemon(
       device.attach(),
       new Promise<never>((_, reject) => {
         timer = host.setTimer(
-          () => reject(new Error(`Cannot attach to "${path}": no welcome in ${ATTACH_TIMEOUT} ms`)),
-          ATTACH_TIMEOUT,
+          () => reject(new Error(`Cannot attach to "${path}": no welcome in ${timeout} ms`)),
+          timeout,
         );
       }),
     ]).finally(() => host.clearTimer(timer));

@@ -134,6 +134,17 @@ function groupId(group: string): number {
 }
 
 /**
+ * Whether a socket file (or anything) is at a path: without one, no daemon
+ * listens there.
+ *
+ * @param path The socket.
+ * @returns Whether something is there.
+ */
+export function socketExists(path: string): boolean {
+  return existsSync(path);
+}
+
+/**
  * Whether a device daemon answers on a socket: it accepts a connection
  * within `timeout` ms.
  *

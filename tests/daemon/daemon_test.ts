@@ -515,6 +515,25 @@ describe("device daemon", { timeout: 180_000 }, () => {
     assert.notEqual(id, D, "an embedded device of its own");
     assert.doesNotMatch(app.err, /daemon/);
     app.kill();
+    // Something that accepts on the default socket but never welcomes: given up, embedded.
+    const mute = join(dir, "run-mute");
+    mkdirSync(join(mute, "linkweave"), { recursive: true });
+    const held: net.Socket[] = [];
+    const server = net.createServer((s) => void held.push(s));
+    await new Promise<void>((r) => server.listen(join(mute, "linkweave", "daemon.sock"), r));
+    try {
+      const { app: app2, id: id2 } = await startApp({
+        LW_SERVER: "alone2",
+        LINKWEAVE_DAEMON: "",
+        XDG_RUNTIME_DIR: mute,
+      });
+      assert.notEqual(id2, D);
+      assert.equal(held.length, 1, "it looked for a daemon there");
+      app2.kill();
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
 
