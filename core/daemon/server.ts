@@ -250,7 +250,11 @@ class App implements AppConnection {
   }
   handleDrained(): void {}
   handleClosed(message?: string): void {
-    this.#server.detach(this, message ?? "it closed its socket", false);
+    this.#server.detach(
+      this,
+      message === undefined ? "it closed its socket" : `it closed its socket (${message})`,
+      false,
+    );
   }
 
   /**
@@ -491,7 +495,8 @@ export class DaemonServer {
     }
     app.transport.close();
     app.served.clear();
-    for (const r of [...app.relays.values()]) this.#release(r);
+    // An application detached for what it did (or by a stopping daemon): what it queued is dropped.
+    for (const r of [...app.relays.values()]) this.#release(r, tell);
     app.relays.clear();
     trace("daemon.detached", { app: app.id, pid: app.pid, why });
     if (wasReady) this.#onEvent({ event: "detached", app: app.id, pid: app.pid, why });
@@ -509,9 +514,13 @@ export class DaemonServer {
     }
   }
 
-  /** A relay whose application let go of it: what it queued goes, then it closes. */
-  #release(r: Relay): void {
+  /** A relay whose application let go of it: what it queued goes (unless dropped), then it closes. */
+  #release(r: Relay, drop = false): void {
     r.app = undefined;
+    if (drop) {
+      r.overflow = [];
+      r.overflowBytes = 0;
+    }
     if (r.state === "open" && r.overflow.length > 0) {
       r.state = "closing";
       this.#closing.add(r);

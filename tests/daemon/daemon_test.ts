@@ -349,7 +349,12 @@ describe("device daemon", { timeout: 180_000 }, () => {
       LinkReason.PEER_DISCONNECTED,
     );
     assert.equal(await within(ended, 10_000, "session end"), DisconnectReason.PEER_APP_EXIT);
-    await daemon.waitFor(/"daemon":"detached".*"why":"it closed its socket"/);
+    // Its socket closed, or was reset (unread bytes): either way it is detached.
+    await daemon.waitFor(
+      new RegExp(
+        `"daemon":"detached","app":\\d+,"pid":${first.proc.pid},"why":"it closed its socket`,
+      ),
+    );
     // The other application goes on over the same link.
     const again = await linkEnhanceTo("echo2");
     assert.equal(await again.echo("still here"), "still here");
