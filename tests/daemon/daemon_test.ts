@@ -15,7 +15,15 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -310,6 +318,7 @@ describe("device daemon", { timeout: 180_000 }, () => {
     const { app, id } = await startApp({ LW_SERVER: "echo" });
     first = app;
     assert.equal(id, D, "the application's device is the daemon's");
+    assert.equal(statSync(SOCKET).mode & 0o777, 0o600, "only this user may attach");
     firstLink = await linkEnhanceTo("echo");
     assert.equal(await firstLink.echo("hello through the daemon"), "hello through the daemon");
     const s = await sessionTo("com.example.lw");
@@ -472,6 +481,17 @@ describe("device daemon", { timeout: 180_000 }, () => {
     const other = startDaemon(["--socket", join(dir, "other.sock")], { LINKWEAVE_PORT: "0" });
     assert.equal(await within(other.exited, 20_000, "second daemon of D"), 1);
     assert.match(other.err, /device 02:00:00:00:DA:0D runs in another process/);
+    // Another device's daemon, open to a group: mode 0660, that group.
+    const gid = process.getgid?.() ?? 0;
+    const grouped = startDaemon(["--socket", join(dir, "group.sock"), "--group", String(gid)], {
+      LINKWEAVE_DEVICE_ID: "02:00:00:00:DA:0E",
+      LINKWEAVE_PORT: "0",
+    });
+    await grouped.waitFor(/"daemon":"ready"/, 30_000);
+    const st = statSync(join(dir, "group.sock"));
+    assert.equal(st.mode & 0o777, 0o660);
+    assert.equal(st.gid, gid);
+    grouped.kill();
   });
 
   it("a stopped daemon: its applications get clear errors; a restarted one on the default socket is found", async () => {
