@@ -440,10 +440,14 @@ export class AttachProtocolError extends Error {
   }
 }
 
+/** The first buffer of a message being received, bytes (it grows as bytes arrive). */
+const FIRST_BUFFER = 64 * 1024;
+
 /**
  * Cuts a byte stream into attach messages. It holds at most one message
- * being received: its buffer is allocated once its length is known (at most
- * {@linkcode MAX_ATTACH_MESSAGE} bytes) and filled as bytes arrive.
+ * being received (at most {@linkcode MAX_ATTACH_MESSAGE} bytes): its buffer
+ * starts at 64 KiB and doubles as bytes arrive, so a length alone makes it
+ * hold nothing more.
  */
 export class AttachDecoder {
   #from: AttachSide;
@@ -452,6 +456,7 @@ export class AttachDecoder {
   #headFill = 0;
   #body: Uint8Array | undefined;
   #bodyFill = 0;
+  #bodyLength = 0;
 
   /**
    * @param from Whose messages it reads: `"app"` (the daemon's decoder) or `"daemon"`.
@@ -492,15 +497,23 @@ export class AttachDecoder {
             `a message of ${len} bytes (attach messages are 1..${this.#max} bytes)`,
           );
         }
-        this.#body = new Uint8Array(len);
+        this.#body = new Uint8Array(Math.min(len, FIRST_BUFFER));
         this.#bodyFill = 0;
+        this.#bodyLength = len;
       }
-      const body = this.#body;
-      const take = Math.min(body.length - this.#bodyFill, bytes.length - i);
+      let body = this.#body;
+      const take = Math.min(this.#bodyLength - this.#bodyFill, bytes.length - i);
+      if (this.#bodyFill + take > body.length) {
+        const grown = new Uint8Array(
+          Math.min(this.#bodyLength, Math.max(this.#bodyFill + take, body.length * 2)),
+        );
+        grown.set(body.subarray(0, this.#bodyFill));
+        body = this.#body = grown;
+      }
       body.set(bytes.subarray(i, i + take), this.#bodyFill);
       this.#bodyFill += take;
       i += take;
-      if (this.#bodyFill < body.length) break;
+      if (this.#bodyFill < this.#bodyLength) break;
       this.#body = undefined;
       this.#headFill = 0;
       const m = decodeBody(body, this.#from);

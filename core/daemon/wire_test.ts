@@ -93,6 +93,23 @@ describe("attach protocol", () => {
     assert.throws(() => new AttachDecoder("app").push(new Uint8Array(4)), /a message of 0 bytes/);
   });
 
+  it("a length alone makes the decoder hold nothing more; the buffer grows with the bytes", () => {
+    const d = new AttachDecoder("app");
+    const data = encodeAttach({
+      type: "data",
+      handle: 1,
+      bytes: new Uint8Array(MAX_ATTACH_MESSAGE - 5),
+    });
+    assert.deepEqual(d.push(data.subarray(0, 6)), []);
+    assert.ok(d.pending <= 64 * 1024 + 4, `${d.pending} bytes held for 6 received`);
+    assert.deepEqual(d.push(data.subarray(6, 1_000_000)), []);
+    assert.ok(d.pending < 2 * 1_000_000, `${d.pending} bytes held for 1 MB received`);
+    const [m] = d.push(data.subarray(1_000_000));
+    assert.equal(m.type, "data");
+    assert.equal((m as { bytes: Uint8Array }).bytes.length, MAX_ATTACH_MESSAGE - 5);
+    assert.equal(d.pending, 0);
+  });
+
   it("malformed bodies are protocol errors: bad magic, unknown type, truncated, bad JSON", () => {
     const hello = encodeAttach(FROM_APP[0]);
     const badMagic = hello.slice();
