@@ -24,7 +24,7 @@ function log(event: Record<string, unknown>): void {
 
 const server = dev.createServer(process.env.LW_SERVER ?? "echo");
 server.on("connectionAccepted", (c) => {
-  log({ event: "accepted", peer: c.deviceId });
+  log({ event: "accepted", peer: c.getPeerDeviceId() });
   c.on("dataReceived", (data: ArrayBuffer) => c.sendData(data));
   c.on("disconnected", (reason: number) => log({ event: "disconnected", reason }));
 });
