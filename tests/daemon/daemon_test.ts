@@ -64,6 +64,8 @@ let daemon: Child;
 
 after(async () => {
   for (const c of children) c.kill();
+  // Every ability a daemon started, also when a test failed before it noted one.
+  for (const c of children) for (const e of events(c, "launched")) launched.push(e.pid as number);
   for (const pid of launched) {
     try {
       process.kill(pid, "SIGKILL");

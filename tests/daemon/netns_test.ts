@@ -45,6 +45,12 @@ describeWith("device daemon across two network namespaces", {
 
   after(() => {
     for (const c of children) c.kill();
+    // Every ability a daemon started, also when the test failed before it noted one.
+    for (const c of children) {
+      for (const m of c.out.matchAll(/\{"daemon":"launched".*"pid":(\d+)/g)) {
+        launched.push(Number(m[1]));
+      }
+    }
     for (const pid of launched) {
       try {
         process.kill(pid, "SIGKILL");
