@@ -7,7 +7,8 @@
  *      (`scripts/check_deps.ts`)
  *   2. `deno check`, `deno lint`, `deno fmt --check`, `deno doc --lint` of
  *      every export, and that `deno.json` and `package.json` export the same
- *      package (`scripts/build_npm.ts --check`)
+ *      package (`scripts/build_npm.ts --check`), and that the benchmark
+ *      pages match `bench/results/` (`scripts/bench_summary.ts --check`)
  *   3. every `*_test.ts` under `deno test --doc` and under `bun test`
  *   4. the test files bundled by esbuild and run by `node --test`, with the
  *      tests of the npm package (`tests/npm/*_test.mjs`)
@@ -177,6 +178,7 @@ if (only === undefined) {
   ) as string[];
   check("deno doc --lint", deno, ["doc", "--lint", ...exported]);
   check("export maps", deno, ["run", "-A", "scripts/build_npm.ts", "--check"]);
+  check("benchmark pages", deno, ["run", "-A", "scripts/bench_summary.ts", "--check"]);
 }
 if (only === undefined || only === "deno") {
   const docs = filters.length === 0 ? libraryModules() : [];

@@ -50,7 +50,7 @@ describe("npm pack", { timeout: LIMIT }, () => {
   it("ships no tests, no sources, no wasm sources, no state and no native code", () => {
     const allowed = [
       /^(package\.json|README\.md|LICENSE)$/,
-      /^docs\/[a-z0-9-]+\.md$/,
+      /^docs\/[a-z0-9-]+\.(md|svg|png)$/,
       /^dist\/npm\/([a-z_]+\/)?[a-z_]+\.(mjs|cjs)$/,
       /^dist\/npm\/chunks\/[A-Za-z0-9_-]+\.mjs$/,
       /^dist\/npm\/types\/[a-z0-9_/]+\.d\.ts$/,
