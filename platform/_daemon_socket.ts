@@ -72,13 +72,24 @@ export interface SocketEvents {
   closed(message?: string): void;
 }
 
+/** How long a closing socket may take to flush what was written before it is cut (ms). */
+const CLOSE_GRACE = 1000;
+
+/** Close after what was written (a last `error` message) is flushed; cut it if that stalls. */
+function closeGently(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  socket.end();
+  const t = setTimeout(() => socket.destroy(), CLOSE_GRACE);
+  socket.once("close", () => clearTimeout(t));
+}
+
 function end(socket: net.Socket): AttachSocket {
   return {
     write: (bytes) => void socket.write(bytes),
     get queued() {
       return socket.writableLength;
     },
-    close: () => socket.destroy(),
+    close: () => closeGently(socket),
     unref: () => void socket.unref(),
   };
 }
@@ -219,9 +230,9 @@ export async function listenDaemonSocket(
     path,
     close: () =>
       new Promise<void>((resolve) => {
-        // server.close() waits for every connection: applications still attached are cut.
+        // server.close() waits for every connection: those of applications still attached close.
         server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
+        for (const socket of sockets) closeGently(socket);
         try {
           unlinkSync(path);
         } catch { /* gone already */ }
