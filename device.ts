@@ -54,6 +54,7 @@ import { createCodec } from "./wasm/mod.ts";
 import { createImageCodec } from "./wasm/image.ts";
 
 export type {
+  DaemonChoice,
   DeviceConfig,
   DeviceOptions,
   Limits,
