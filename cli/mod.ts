@@ -27,6 +27,7 @@
 import { realpathSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { daemonCommand } from "./daemon.ts";
 import { dissectCommand } from "./dissect.ts";
 
 /** Where a command reads and writes. */
@@ -68,7 +69,7 @@ export const Exit = {
 } as const;
 
 /** Every command. */
-export const COMMANDS: readonly Command[] = [dissectCommand];
+export const COMMANDS: readonly Command[] = [dissectCommand, daemonCommand];
 
 /**
  * The process's own streams.

@@ -42,7 +42,8 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}): num
   const r = spawnSync(cmd, args, {
     cwd: ROOT,
     stdio: "inherit",
-    env: { ...process.env, NO_COLOR: "1", ...env },
+    // No test attaches to a device daemon that happens to run for this user (docs/daemon.md).
+    env: { ...process.env, NO_COLOR: "1", LINKWEAVE_DAEMON: "off", ...env },
   });
   if (r.error) console.error(`Cannot run "${cmd}": ${r.error.message}`);
   return r.status ?? 1;

@@ -20,7 +20,8 @@ import { ErrorCode } from "../error_codes.ts";
 import { BusinessError, ParameterError } from "../errors.ts";
 import { type DeviceConfig, isDeviceId } from "../device/config.ts";
 import type { DeviceHost } from "../device/host.ts";
-import type { DeviceDriver, IncomingRequest, Port } from "../device/driver.ts";
+import type { IncomingRequest, Port } from "../device/driver.ts";
+import type { DeviceSurface } from "../device/driver_options.ts";
 import { ServiceKind } from "../proto/link/control.ts";
 import { trace } from "../trace.ts";
 import { utf8Length } from "../_utf8.ts";
@@ -84,8 +85,8 @@ export interface AbilityRuntime {
   config(): DeviceConfig;
   /** The machine. */
   host: DeviceHost;
-  /** The device driver, started on first call. */
-  driver(): Promise<DeviceDriver>;
+  /** The device (embedded or attached to a daemon), started on first call. */
+  driver(): Promise<DeviceSurface>;
   /** The JPEG codec, made on first use. */
   imageCodec(): ImageCodec;
 }
@@ -271,7 +272,16 @@ function newToken(): string {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-function abilityKey(bundle: string, module: string, ability: string): string {
+/**
+ * The name an ability is served by (`DeviceSurface.serve`): its bundle,
+ * module and ability names joined by NUL characters.
+ *
+ * @param bundle The bundle name.
+ * @param module The module name.
+ * @param ability The ability name.
+ * @returns The key.
+ */
+export function abilityKey(bundle: string, module: string, ability: string): string {
   return `${bundle}\u0000${module}\u0000${ability}`;
 }
 
@@ -286,7 +296,7 @@ export class AbilityConnectionManager {
   #nextSession = FIRST_SESSION_ID;
   #nextStream = FIRST_STREAM_ID;
   #budget: ReceiveBudget = { limit: RECEIVE_BUDGET, used: 0 };
-  #running: DeviceDriver | undefined;
+  #running: DeviceSurface | undefined;
   #wired = false;
   #sessionCtx: SessionContext;
 
@@ -308,15 +318,21 @@ export class AbilityConnectionManager {
     };
   }
 
-  #driver(): Promise<DeviceDriver> {
+  #driver(): Promise<DeviceSurface> {
     return this.#rt.driver().then((d) => {
       if (!this.#wired) {
         this.#wired = true;
         this.#running = d;
         d.setAcceptor(ServiceKind.ABILITY, (request) => this.#accept(request));
       }
+      this.#advertise();
       return d;
     });
+  }
+
+  /** Tell the device which abilities are registered (a device daemon routes requests by it). */
+  #advertise(): void {
+    this.#running?.serve?.(ServiceKind.ABILITY, [...this.#abilities.keys()]);
   }
 
   /** The bytes this device holds now in transfers it has not delivered. */
@@ -380,6 +396,7 @@ export class AbilityConnectionManager {
     const reg = this.#abilities.get(key);
     if (reg === undefined) return;
     this.#abilities.delete(key);
+    this.#advertise();
     for (const s of [...this.#sessions.values()]) {
       if (s.context === reg.context) this.#destroy(s, DisconnectReason.PEER_APP_EXIT);
     }
@@ -620,7 +637,7 @@ export class AbilityConnectionManager {
     const started = this.#rt.host.now();
     const result = s.connect(
       (port) => {
-        const open = (d: DeviceDriver) =>
+        const open = (d: DeviceSurface) =>
           d.connect(s.peer.deviceId, s.peer.serviceName, port, {
             kind: ServiceKind.ABILITY,
             bundle: s.peer.bundleName,

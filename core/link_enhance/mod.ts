@@ -16,7 +16,8 @@ import { BusinessError } from "../errors.ts";
 import { type AbortOptions, abortSignal, isTimeout, onAbort } from "../abort.ts";
 import { type DeviceConfig, isDeviceId } from "../device/config.ts";
 import type { DeviceHost } from "../device/host.ts";
-import { type DeviceDriver, type IncomingRequest, Port } from "../device/driver.ts";
+import { type IncomingRequest, Port } from "../device/driver.ts";
+import type { DeviceSurface } from "../device/driver_options.ts";
 import { TRACE, trace } from "../trace.ts";
 import { SendCopies } from "./_copies.ts";
 import { ServiceKind } from "../proto/link/control.ts";
@@ -78,8 +79,8 @@ export interface LinkEnhanceContext {
   config(): DeviceConfig;
   /** The machine. */
   host: DeviceHost;
-  /** The device driver, started on first call. */
-  driver(): Promise<DeviceDriver>;
+  /** The device (embedded or attached to a daemon), started on first call. */
+  driver(): Promise<DeviceSurface>;
 }
 
 /** The per-process state of the API: servers by name, counts, the device. */
@@ -142,14 +143,14 @@ export class LinkEnhance {
   }
 
   /** The driver once it runs (no promise needed then). */
-  get running(): DeviceDriver | undefined {
+  get running(): DeviceSurface | undefined {
     return this.#running;
   }
 
-  #running: DeviceDriver | undefined;
+  #running: DeviceSurface | undefined;
 
   /** Make sure the device runs and answers incoming connections for our servers. */
-  driver(): Promise<DeviceDriver> {
+  driver(): Promise<DeviceSurface> {
     return this.#ctx.driver().then((d) => {
       if (!this.#wired) {
         this.#wired = true;
@@ -158,9 +159,17 @@ export class LinkEnhance {
         d.onListenerFailed(() => {
           for (const s of [...this.servers.values()]) serverDied(s, ErrorCode.SERVER_DIED);
         });
+        this.advertise();
       }
       return d;
     });
+  }
+
+  /** Tell the device which servers are started (a device daemon routes connections by it). */
+  advertise(): void {
+    const names: string[] = [];
+    for (const [key, s] of this.servers) if (s.started) names.push(key);
+    this.#running?.serve?.(ServiceKind.LINK_ENHANCE, names);
   }
 
   /** The device is closing: every server stops (connections end with their links). */

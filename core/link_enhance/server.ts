@@ -80,6 +80,7 @@ export class Server {
     this.#state = "started";
     this.#api.started++;
     this.#api.ctx.host.hold();
+    this.#api.advertise();
     this.#api.driver().catch((e) => {
       if (this.#state !== "started") return;
       this.#api.ctx.host.warn(`linkweave: server "${this.#name}" stopped: ${(e as Error).message}`);
@@ -99,6 +100,7 @@ export class Server {
     this.#state = "stopped";
     this.#api.started--;
     this.#api.ctx.host.release();
+    this.#api.advertise();
   }
 
   /** Stop and destroy the server; its name becomes free. */
