@@ -224,11 +224,14 @@ export async function connectTo(
  */
 export async function sendPaced(conn: Connection, bytes: Uint8Array): Promise<void> {
   if (conn.bufferedAmount >= HIGH_WATER) await drained(conn);
-  conn.sendData(
-    bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-      ? bytes.buffer as ArrayBuffer
-      : bytes.slice().buffer as ArrayBuffer,
-  );
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) {
+    conn.sendData(bytes.buffer as ArrayBuffer);
+    return;
+  }
+  // A copy of exactly these bytes (a Buffer's slice is a view of its pool).
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  conn.sendData(copy.buffer);
 }
 
 /** How many bytes a sender lets wait in a connection's send queue before it waits for `drain`. */

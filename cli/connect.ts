@@ -85,7 +85,12 @@ async function run(args: string[], io: Io): Promise<number> {
     () => {
       if (!p.flags.has("wait")) finish(0);
     },
-    () => {}, // not connected any more: disconnected said why
+    (e) => {
+      // Not connected any more: disconnected says why. Anything else is ours.
+      if (conn.toJSON().state !== "connected") return;
+      io.stderr(`linkweave connect: cannot send: ${(e as Error).message}\n`);
+      finish(1);
+    },
   );
   const code = await finished;
   undo();
