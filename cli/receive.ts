@@ -58,6 +58,9 @@ Exit codes: 0 stopped (with --once: the file arrived intact), 1 the device or
 the server could not start, or with --once the transfer failed, 2 wrong usage.
 `;
 
+/** How long the receiver waits for the sender to close after its last answer (ms). */
+const LAST_WORD_MS = 2000;
+
 /** One transfer in progress. */
 class Incoming {
   #conn: Connection;
@@ -77,6 +80,7 @@ class Incoming {
   #progress: Progress | undefined;
   #t0 = performance.now();
   #over = false;
+  #peerGone: (() => void) | undefined;
   #meter;
 
   constructor(
@@ -100,6 +104,7 @@ class Incoming {
     conn.on("dataReceived", (d) => this.#data(new Uint8Array(d)));
     conn.on("disconnected", (reason) => {
       this.#meter.closed = true;
+      this.#peerGone?.();
       if (this.#over) return;
       const h = this.#header;
       this.#fail(
@@ -201,7 +206,7 @@ class Incoming {
     this.#progress?.finish(h.size);
     const ms = performance.now() - this.#t0;
     this.#send({ ok: true, got: this.#got, sha256 });
-    this.#conn.close();
+    const hungUp = this.#hangUp();
     this.#meter.closed = true;
     this.#io.stdout(`${
       JSON.stringify({
@@ -218,7 +223,7 @@ class Incoming {
     this.#io.stderr(
       `linkweave receive: ${h.name} arrived intact (${formatRate(h.size / (ms / 1000))})\n`,
     );
-    this.#onDone(true);
+    void hungUp.then(() => this.#onDone(true));
   }
 
   #fail(error: string, tell: boolean): void {
@@ -236,9 +241,10 @@ class Incoming {
       } catch { /* gone already */ }
       this.#part = undefined;
     }
+    let hungUp = Promise.resolve();
     if (tell) {
       this.#send({ ok: false, error });
-      this.#conn.close();
+      hungUp = this.#hangUp();
     }
     this.#meter.closed = true;
     const name = this.#header?.name;
@@ -246,7 +252,26 @@ class Incoming {
     this.#io.stderr(
       `linkweave receive: ${name ?? "a transfer"} from ${this.#peer} failed: ${error}\n`,
     );
-    this.#onDone(false);
+    void hungUp.then(() => this.#onDone(false));
+  }
+
+  /**
+   * Close once the sender had the last word: it closes when it has read it
+   * (then `disconnected` comes), or after {@linkcode LAST_WORD_MS}. Closing
+   * at once could let a process that exits next (`--once`) cut the link
+   * before the answer left.
+   */
+  #hangUp(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#peerGone = undefined;
+        this.#conn.close();
+        resolve();
+      };
+      const timer = setTimeout(done, LAST_WORD_MS);
+      this.#peerGone = done;
+    });
   }
 
   #send(obj: Record<string, unknown>): void {

@@ -95,7 +95,13 @@ async function run(args: string[], io: Io): Promise<number> {
     let confirmed = 0;
     let heard = performance.now();
     let settle!: (w: Word) => void;
-    const final = new Promise<Word>((resolve) => settle = resolve);
+    let settled = false;
+    const final = new Promise<Word>((resolve) =>
+      settle = (w) => {
+        settled = true;
+        resolve(w);
+      }
+    );
     conn.on("dataReceived", (data) => {
       meter.received += data.byteLength;
       heard = performance.now();
@@ -142,7 +148,8 @@ async function run(args: string[], io: Io): Promise<number> {
       const f = await open(file, "r");
       try {
         let sent = 0;
-        while (sent < size) {
+        // The receiver's last word (a refusal, a failure) ends the sending.
+        while (sent < size && !settled) {
           const { bytesRead } = await f.read(buf, 0, Math.min(buf.length, size - sent), null);
           if (bytesRead === 0) throw new Error(`"${file}" got shorter while it was sent`);
           for (let at = 0; at < bytesRead; at += MAX_SEND_DATA) {

@@ -37,6 +37,7 @@ let last = "";
 const ended = new Promise<void>((resolve) => {
   conn.on("dataReceived", (d) => {
     last = new TextDecoder().decode(d);
+    if (last.includes('"ok"')) resolve();
   });
   conn.on("disconnected", () => resolve());
 });
