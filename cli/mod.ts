@@ -34,6 +34,7 @@ import { connectCommand } from "./connect.ts";
 import { devicesCommand } from "./devices.ts";
 import { dissectCommand } from "./dissect.ts";
 import { doctorCommand } from "./doctor.ts";
+import { monitorCommand } from "./monitor.ts";
 import { pairCommand } from "./pair.ts";
 import { receiveCommand } from "./receive.ts";
 import { sendCommand } from "./send.ts";
@@ -94,6 +95,7 @@ export const COMMANDS: readonly Command[] = [
   sendCommand,
   receiveCommand,
   benchCommand,
+  monitorCommand,
   doctorCommand,
   accountCommand,
   pairCommand,
