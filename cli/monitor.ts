@@ -37,7 +37,7 @@ nobody runs ("linkweave.probe") takes to be refused on the live link.
 With --web, also serves a page on http://127.0.0.1:PORT/ (loopback only;
 requests naming another host are refused): live throughput charts per link
 and channel and the tables, from the same snapshots as JSON over
-server-sent events (/events) and one at a time (/snapshot).
+server-sent events (/events, the last 120 first) and the latest (/snapshot).
 
 Options:
   --interval S     time between snapshots (0.2..60, default 1)
@@ -116,10 +116,13 @@ export function renderView(s: MonitorSnapshot): string {
   return `${out.join("\n")}\n`;
 }
 
+/** How many past snapshots a page receives when it opens (its charts' width). */
+export const WEB_HISTORY = 120;
+
 /** The page's server: the page, one snapshot, and the snapshots as server-sent events. */
 class WebView {
   #clients = new Set<ServerResponse>();
-  #last: MonitorSnapshot | undefined;
+  #history: string[] = [];
   #server = createServer((req, res) => this.#handle(req, res));
   #port = 0;
 
@@ -145,8 +148,9 @@ class WebView {
    * @param s The snapshot.
    */
   publish(s: MonitorSnapshot): void {
-    this.#last = s;
     const event = `data: ${JSON.stringify(s)}\n\n`;
+    this.#history.push(event);
+    if (this.#history.length > WEB_HISTORY) this.#history.shift();
     for (const res of this.#clients) res.write(event);
   }
 
@@ -177,7 +181,7 @@ class WebView {
       }).end(PAGE);
     } else if (path === "/snapshot") {
       res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" })
-        .end(JSON.stringify(this.#last ?? null));
+        .end(this.#history.at(-1)?.slice(6, -2) ?? "null");
     } else if (path === "/events") {
       res.writeHead(200, {
         "content-type": "text/event-stream",
@@ -185,7 +189,8 @@ class WebView {
         connection: "keep-alive",
       });
       res.write(": linkweave monitor\n\n");
-      if (this.#last !== undefined) res.write(`data: ${JSON.stringify(this.#last)}\n\n`);
+      // The recent past first, so a page opened now draws its charts at once.
+      res.write(this.#history.join(""));
       this.#clients.add(res);
       req.on("close", () => this.#clients.delete(res));
     } else {
