@@ -90,14 +90,17 @@ async function run(args: string[], io: Io): Promise<number> {
         r.addresses.push({ host: a.host, port: a.port, source: a.source });
       }
     }
-    for (const t of device.trustedDevices()) {
-      const r = row(t.id);
-      r.trust = t.how;
-      if (t.address !== undefined && r.addresses.length === 0) {
-        const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(t.address);
-        if (m !== null) r.addresses.push({ host: m[1], port: Number(m[2]), source: "paired" });
+    const trusted = () => {
+      for (const t of device.trustedDevices()) {
+        const r = row(t.id);
+        r.trust = t.how;
+        if (t.address !== undefined && r.addresses.length === 0) {
+          const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(t.address);
+          if (m !== null) r.addresses.push({ host: m[1], port: Number(m[2]), source: "paired" });
+        }
       }
-    }
+    };
+    trusted();
     for (const r of rows.values()) if (r.addresses.length > 0) r.transports = ["ip"];
     if (p.flags.has("rtt")) {
       await Promise.all(
@@ -109,6 +112,8 @@ async function run(args: string[], io: Io): Promise<number> {
         }),
       );
     }
+    // A link to a device of the account pins its key: trusted from now on.
+    trusted();
     for (const id of device.links()) row(id).linked = true;
     if (p.flags.has("json")) {
       io.stdout([...rows.values()].map((r) => `${JSON.stringify(r)}\n`).join(""));

@@ -37,6 +37,8 @@ describe("linkweave devices / bench / doctor / account, as processes", () => {
       assert.deepEqual(peer.addresses, [{ host: "127.0.0.1", port, source: "local" }]);
       assert.deepEqual(peer.transports, ["ip"]);
       assert.equal(typeof peer.rtt, "number");
+      assert.equal(peer.trust, "account");
+      assert.equal(peer.linked, true);
     } finally {
       s.kill();
     }
