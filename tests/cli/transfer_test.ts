@@ -6,10 +6,13 @@
  * refused and `send` says so; a file that cannot be read is exit 1.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import { after, before, describe, it } from "node:test";
+import { scriptCommand } from "../_script.ts";
 import { jsonLines, linkweave, listeningPort, run, type Sandbox, sandbox } from "./_cli.ts";
 
 const RX = "02:00:00:00:C1:01";
@@ -101,6 +104,41 @@ describe("linkweave send / receive, as processes", () => {
       assert.equal(s.code, 1, s.err);
       assert.match(s.err, /exists/);
       assert.equal(await r.exit(), 1);
+    } finally {
+      r.kill();
+    }
+  });
+
+  it("on a terminal, send draws a bar redrawn in place: bytes, rate, ETA", async () => {
+    // `script` (bsdutils, essential in Debian) runs send on a pseudo-terminal.
+    const dir = join(box.dir, "in-tty");
+    const { r, port } = await receiver(dir);
+    try {
+      const [cmd, pre] = scriptCommand("cli/mod.ts");
+      const line = [
+        cmd,
+        ...pre,
+        "send",
+        "--id",
+        TX,
+        "--peer",
+        `${RX}@127.0.0.1:${port}`,
+        RX,
+        "files",
+        file,
+      ].map((a) => `'${a}'`).join(" ");
+      const s = spawnSync("script", ["-qefc", line, "/dev/null"], {
+        env: { ...process.env, ...box.env, COLUMNS: "100" },
+        timeout: 20_000,
+      });
+      const out = new TextDecoder().decode(s.stdout);
+      assert.equal(s.status, 0, out);
+      assert.match(
+        out,
+        /\rsend data\.bin \[#+-*\] +\d+%  [\d.]+ [kM]?B \/ 3\.15 MB  [\d.]+ [kM]?B\/s  ETA \d+:\d\d/,
+      );
+      assert.match(out, /\[#{10,}\] +100%/);
+      assert.equal(await r.exit(), 0, r.err);
     } finally {
       r.kill();
     }
