@@ -135,7 +135,7 @@ describe("linkweave send / receive, as processes", () => {
       assert.equal(s.status, 0, out);
       assert.match(
         out,
-        /\rsend data\.bin \[#+-*\] +\d+%  [\d.]+ [kM]?B \/ 3\.15 MB  [\d.]+ [kM]?B\/s  ETA \d+:\d\d/,
+        /\rsend data\.bin \[#+-*\] +\d+% {2}[\d.]+ [kM]?B \/ 3\.15 MB {2}[\d.]+ [kM]?B\/s {2}ETA \d+:\d\d/,
       );
       assert.match(out, /\[#{10,}\] +100%/);
       assert.equal(await r.exit(), 0, r.err);
