@@ -44,6 +44,25 @@ export function sandbox(options: { discovery?: boolean } = {}): Sandbox {
   return { dir, env, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+const commands = new Map<string, [string, string[]]>();
+
+/**
+ * The command line running `module`, made once per module: under Node,
+ * `scriptCommand` bundles on every call, and a bundle rewritten while
+ * another child loads it breaks that child.
+ *
+ * @param module The module, relative to the repository.
+ * @returns Command and arguments.
+ */
+export function command(module: string): [string, string[]] {
+  let c = commands.get(module);
+  if (c === undefined) {
+    c = scriptCommand(module);
+    commands.set(module, c);
+  }
+  return c;
+}
+
 /** A running `linkweave`. */
 export interface Run {
   /** The process. */
@@ -79,7 +98,7 @@ export function linkweave(
   env: Record<string, string> = {},
   module = "cli/mod.ts",
 ): Run {
-  const [cmd, pre] = scriptCommand(module);
+  const [cmd, pre] = command(module);
   const proc = spawn(cmd, [...pre, ...args], {
     env: { ...process.env, NO_COLOR: "1", ...env },
     stdio: ["pipe", "pipe", "pipe"],

@@ -34,7 +34,8 @@ describe("linkweave --help and wrong usage, as processes", () => {
       assert.equal(long.code, 0, `${name}: ${long.err}`);
       assert.match(long.out, new RegExp(`^Usage: linkweave ${name}\\b`));
       assert.match(long.out, /Exit codes/, name);
-      assert.equal(short.out, long.out, name);
+      assert.equal(short.code, 0, `${name} -h: ${short.err}`);
+      assert.equal(short.out, long.out, `${name} -h: ${short.err}`);
       assert.equal(bad.code, 2, `${name}: ${bad.err}`);
       assert.match(bad.err, /--no-such-option/, name);
     }
