@@ -46,9 +46,20 @@ import { deviceTransports } from "./_transports.ts";
 import { createCodec } from "./wasm/mod.ts";
 import { createImageCodec } from "./wasm/image.ts";
 
-export type { DeviceOptions, Limits, StaticPeer } from "./core/device/config.ts";
+export type {
+  DeviceConfig,
+  DeviceOptions,
+  Limits,
+  OpenHarmonyOptions,
+  PeerOptions,
+  ProfileName,
+  StaticPeer,
+  TransportName,
+} from "./core/device/config.ts";
+export type { DeviceHost } from "./core/device/host.ts";
 export type { DeviceRuntime } from "./core/device/driver.ts";
 export type { KnownAddress, KnownDevice, PeerSource } from "./core/discovery/finder.ts";
+export type { PeerAddress } from "./core/discovery/wire.ts";
 export type { TrustedDevice } from "./platform/security.ts";
 
 let imageCodec: ImageCodec | undefined;
@@ -96,6 +107,8 @@ export interface Device {
   id(): string | undefined;
   /** Stop the device: end its sessions, close its links, listener and discovery. */
   close(): Promise<void>;
+  /** linkweave extension: `await using device = createDevice()` closes it when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** A pairing offer: the code to show, and the outcome. */
@@ -245,6 +258,9 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
       await identity?.release();
       config = undefined;
       running = undefined;
+    },
+    [Symbol.asyncDispose](): Promise<void> {
+      return this.close();
     },
   };
 }

@@ -57,6 +57,8 @@ export {
   type Sender,
 } from "./core/proto/openharmony/dissect.ts";
 export type { Decoded, DecodedGeneral, DecodedJson } from "./core/proto/openharmony/decode.ts";
+export type { JsonValue } from "./core/proto/openharmony/_json.ts";
+export type { OhCharacteristic } from "./core/proto/openharmony/wire.ts";
 
 export { stateDirectory } from "./platform/identity.ts";
 export { runtimeDirectory } from "./platform/local_peers.ts";

@@ -20,6 +20,7 @@ import type { DeviceHost } from "../device/host.ts";
 import { Port } from "../device/driver.ts";
 import { DEFAULT_SEND_QUEUE_BYTES } from "../proto/link/mod.ts";
 import { TRACE, trace } from "../trace.ts";
+import { onAbort } from "../abort.ts";
 import type { UIAbilityContext } from "./ability.ts";
 import { FramePacer } from "./_pacer.ts";
 import { type ImageCodec, MAX_IMAGE_PIXELS, type PixelMap, pixelMapFromJpeg } from "./pixel_map.ts";
@@ -42,6 +43,7 @@ import {
   decodeMessage,
   encodeAck,
   encodeBye,
+  encodeCancel,
   encodeFrame,
   encodeHello,
   encodeRefuse,
@@ -378,20 +380,26 @@ export class Session implements PortOwner {
    *
    * @param kind `TransferKind`.
    * @param bytes The bytes (not copied: they must not change until it settles).
+   * @param signal Gives the transfer up: it rejects with the signal's reason,
+   *   is sent no further, and the peer drops what it holds of it.
    * @returns When the peer acknowledged it.
    */
-  transfer(kind: number, bytes: Uint8Array): Promise<void> {
+  transfer(kind: number, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
     const what = kind === TransferKind.IMAGE ? "image" : "data";
     if (this.state !== "connected") {
       return Promise.reject(failure(`Cannot send ${what}: session ${this.id} is not connected`));
     }
     return new Promise((resolve, reject) => {
       const id = this.#outbound.nextId();
+      const unabort = onAbort(signal, (reason) => {
+        if (this.#giveUp(id)) reject(reason);
+      });
       this.#outbound.push({
         id,
         kind,
         bytes,
         settle: (error) => {
+          unabort();
           if (error === undefined) {
             resolve();
           } else {
@@ -405,6 +413,18 @@ export class Session implements PortOwner {
       });
       this.pump();
     });
+  }
+
+  /** Give a transfer up; whether it was still queued or awaited. */
+  #giveUp(id: number): boolean {
+    const gone = this.#outbound.cancel(id);
+    if (gone === undefined) return false;
+    if (gone.head) this.#pendingPiece = undefined;
+    trace("ability.transferAborted", { sessionId: this.id, id, started: gone.started });
+    // The peer holds part of it: tell it to drop that (after the pieces it has).
+    if (gone.started && this.state === "connected") this.#queue(encodeCancel(id));
+    else this.pump();
+    return true;
   }
 
   /** Send what the link takes now, by priority. */
@@ -499,6 +519,11 @@ export class Session implements PortOwner {
       case "refuse":
         this.#outbound.settle(m.id, failure(`The peer refused the transfer: ${m.reason}`));
         this.pump();
+        return;
+      case "cancel":
+        if (this.#inbound.cancel(m.id)) {
+          trace("ability.transferCancelled", { sessionId: this.id, id: m.id });
+        }
         return;
       case "stream":
         this.#streamControl(m.control);

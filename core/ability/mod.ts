@@ -24,6 +24,7 @@ import type { DeviceDriver, IncomingRequest, Port } from "../device/driver.ts";
 import { ServiceKind } from "../proto/link/control.ts";
 import { trace } from "../trace.ts";
 import { utf8Length } from "../_utf8.ts";
+import { type AbortOptions, abortSignal, onAbort } from "../abort.ts";
 import {
   type AbilityCallbacks,
   AbilityConstant,
@@ -289,7 +290,12 @@ export class AbilityConnectionManager {
   #wired = false;
   #sessionCtx: SessionContext;
 
-  /** @param rt The device, its configuration, the host and the codec. */
+  /**
+   * The device makes one (use the `abilityConnectionManager` namespace, or a
+   * device's `abilityConnectionManager`).
+   *
+   * @param rt The device, its configuration, the host and the codec.
+   */
   constructor(rt: AbilityRuntime) {
     this.#rt = rt;
     this.#sessionCtx = {
@@ -578,14 +584,23 @@ export class AbilityConnectionManager {
   /**
    * Connect: the peer's ability gets `onCollaborate` and answers.
    *
+   * linkweave extension: `options.signal` gives the attempt up. Aborted
+   * before the call, it rejects with the signal's reason and asks nothing;
+   * aborted while connecting, it rejects with the reason and the attempt
+   * ends as `disconnect()` would end it (the session stays, idle); once
+   * connected, the signal no longer matters.
+   *
    * @param sessionId The session.
+   * @param options `signal` (a linkweave extension).
    * @returns The outcome (a failure is a result, not a rejection).
-   * @throws {ParameterError} 401 for a non-integer id.
+   * @throws {ParameterError} 401 for a non-integer id or malformed options.
    */
-  connect(sessionId: number): Promise<ConnectResult> {
+  connect(sessionId: number, options?: AbortOptions): Promise<ConnectResult> {
     const n = checkInt(sessionId, "sessionId");
+    const signal = abortSignal(options, "connect", invalid);
     const s = this.#sessions.get(n);
     if (s === undefined) return Promise.reject(failure(`Cannot connect: no session ${n}`));
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const reg = this.#contexts.get(s.context)!;
     const hello: Hello = {
       token: newToken(),
@@ -603,7 +618,7 @@ export class AbilityConnectionManager {
       options: s.options,
     };
     const started = this.#rt.host.now();
-    return s.connect(
+    const result = s.connect(
       (port) => {
         const open = (d: DeviceDriver) =>
           d.connect(s.peer.deviceId, s.peer.serviceName, port, {
@@ -622,6 +637,22 @@ export class AbilityConnectionManager {
       hello,
       COLLAB_TIMEOUT,
     );
+    if (signal === undefined) return result;
+    return new Promise((resolve, reject) => {
+      const unabort = onAbort(signal, (reason) => {
+        if (s.state !== "connecting") return; // the outcome is known already
+        trace("ability.connectAborted", { sessionId: n });
+        s.disconnect(DisconnectReason.PEER_APP_CLOSE_COLLABORATION);
+        reject(reason);
+      });
+      result.then((r) => {
+        unabort();
+        resolve(r);
+      }, (e) => {
+        unabort();
+        reject(e);
+      });
+    });
   }
 
   /**
@@ -690,6 +721,14 @@ export class AbilityConnectionManager {
     sessionId: number,
     callback: (info: EventCallbackInfo) => void,
   ): void;
+  /**
+   * Set the callback of a session's `collaborateEvent` (replacing the previous one).
+   *
+   * @param type `collaborateEvent`.
+   * @param sessionId The session.
+   * @param callback Receives the event.
+   * @throws {ParameterError} 401 for a bad argument or an unknown session.
+   */
   on(
     type: "collaborateEvent",
     sessionId: number,
@@ -719,6 +758,14 @@ export class AbilityConnectionManager {
     sessionId: number,
     callback?: (info: EventCallbackInfo) => void,
   ): void;
+  /**
+   * Clear the callback of a session's `collaborateEvent` (whatever callback is passed).
+   *
+   * @param type `collaborateEvent`.
+   * @param sessionId The session.
+   * @param callback Ignored.
+   * @throws {ParameterError} 401 for a bad type or an unknown session.
+   */
   off(
     type: "collaborateEvent",
     sessionId: number,
@@ -757,13 +804,22 @@ export class AbilityConnectionManager {
    * Send bytes; resolves once the peer has them. The buffer must not change
    * until the promise settles.
    *
+   * linkweave extension: `options.signal` gives the transfer up. Aborted
+   * before the call, it rejects with the signal's reason and sends nothing;
+   * aborted while the transfer is queued or under way, it rejects with the
+   * reason, nothing more of it is sent, and the peer drops what it holds of
+   * it (no `receiveData`). Once every byte has left, the peer may still
+   * receive it.
+   *
    * @param sessionId The session (created with `needSendData`).
    * @param data At most 100 MiB.
+   * @param options `signal` (a linkweave extension).
    * @returns When the peer has them.
    * @throws {ParameterError} 401 for a bad argument.
    */
-  sendData(sessionId: number, data: ArrayBuffer): Promise<void> {
+  sendData(sessionId: number, data: ArrayBuffer, options?: AbortOptions): Promise<void> {
     const n = checkInt(sessionId, "sessionId");
+    const signal = abortSignal(options, "send data", invalid);
     const value: unknown = data;
     if (!(value instanceof ArrayBuffer)) {
       throw invalid(`Invalid data: expected an ArrayBuffer, got ${describe(value)}`);
@@ -780,7 +836,8 @@ export class AbilityConnectionManager {
         failure(`Cannot send data: session ${n} was created without needSendData`),
       );
     }
-    return s.transfer(TransferKind.DATA, new Uint8Array(value));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return s.transfer(TransferKind.DATA, new Uint8Array(value), signal);
   }
 
   /**
