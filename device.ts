@@ -29,7 +29,7 @@ import {
   resolveConfig,
 } from "./core/device/config.ts";
 import type { KnownDevice, PeerFinder } from "./core/discovery/finder.ts";
-import { DeviceDriver, type DeviceRuntime } from "./core/device/driver.ts";
+import { DeviceDriver, type DeviceRuntime, type LinkInfo } from "./core/device/driver.ts";
 import type { DeviceSurface } from "./core/device/driver_options.ts";
 import { AttachedDevice } from "./core/daemon/client.ts";
 import {
@@ -65,7 +65,7 @@ export type {
   TransportName,
 } from "./core/device/config.ts";
 export type { DeviceHost } from "./core/device/host.ts";
-export type { DeviceRuntime } from "./core/device/driver.ts";
+export type { DeviceRuntime, LinkChannelInfo, LinkInfo } from "./core/device/driver.ts";
 export type { KnownAddress, KnownDevice, PeerSource } from "./core/discovery/finder.ts";
 export type { PeerAddress } from "./core/discovery/wire.ts";
 export type { TrustedDevice } from "./platform/security.ts";
@@ -111,6 +111,14 @@ export interface Device {
   readonly pairing: Pairing;
   /** linkweave extension: the peers this device has a link to now; `[]` before it started. */
   links(): string[];
+  /**
+   * linkweave extension: the links open now, each with its channels and
+   * what they measured (kind, MTU, round trip, delivery rate, bytes in
+   * flight, health); `[]` before the device started, and in an app
+   * attached to a daemon (the daemon owns the links). Read-only figures,
+   * for monitoring (`docs/link-enhance.md`).
+   */
+  linkStats(): LinkInfo[];
   /** linkweave extension: this device's id, once known (configured, or chosen at start). */
   id(): string | undefined;
   /** Stop the device: end its sessions, close its links, listener and discovery. */
@@ -226,6 +234,7 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
         ? running.known().map((deviceId) => ({ deviceId, addresses: [], lastSeen: h.now() }))
         : finder?.list() ?? [],
     links: () => [...(running?.links().keys() ?? [])],
+    linkStats: () => running instanceof AttachedDevice ? [] : running?.linkStats() ?? [],
     id: () => running?.deviceId ?? cfg().deviceId,
     trustedDevices: () => secured?.trust.list() ?? [],
     revoke: (deviceId) => {

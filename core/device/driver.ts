@@ -37,6 +37,43 @@ export type {
   PairedPeer,
 } from "./driver_options.ts";
 
+/** One link of a device and its channels, as {@linkcode DeviceDriver.linkStats} reports it. */
+export interface LinkInfo {
+  /** The peer's device id. */
+  readonly peer: string;
+  /** Its channels, in the order they joined the link. */
+  readonly channels: readonly LinkChannelInfo[];
+}
+
+/** One channel of a link and what it measured (read when asked; figures change as data flows). */
+export interface LinkChannelInfo {
+  /** The transport that made it: `tcp`, `ble`, ... */
+  readonly kind: string;
+  /** The far end (`192.0.2.7:38470`, a BLE address, ...). */
+  readonly remote: string;
+  /** Largest frame it carries (bytes). */
+  readonly mtu: number;
+  /** The latest round trip (ms), or `undefined` before one was measured. */
+  readonly rtt: number | undefined;
+  /** The smallest recent round trip (ms), or `undefined`. */
+  readonly minRtt: number | undefined;
+  /** Estimated delivery rate (bytes per second), 0 before measured. */
+  readonly rate: number;
+  /** Bytes written and not yet acknowledged by the peer. */
+  readonly inFlight: number;
+  /** Most bytes it may have in flight now. */
+  readonly budget: number;
+  /** Bytes of frames written to it since it joined. */
+  readonly sent: number;
+  /** Bytes of frames read from it since it joined. */
+  readonly received: number;
+  /**
+   * `up` for a channel of a linkweave link; `unmeasured` for a profile that
+   * keeps no figures (OpenHarmony's BLE).
+   */
+  readonly health: "up" | "unmeasured";
+}
+
 interface ChannelSlot {
   channel: Channel | undefined;
   /** Bytes that arrived before the endpoint knew the channel. */
@@ -304,6 +341,37 @@ export class DeviceDriver implements DeviceRuntime {
   links(): Map<string, number> {
     const out = new Map<string, number>();
     for (const [id, pl] of this.#ep.links) out.set(id, pl.channels.size);
+    return out;
+  }
+
+  /**
+   * Links currently open with their channels and what each measured.
+   *
+   * @returns One entry per link.
+   */
+  linkStats(): LinkInfo[] {
+    const out: LinkInfo[] = [];
+    for (const [peer, pl] of this.#ep.links) {
+      const channels: LinkChannelInfo[] = [];
+      for (const id of pl.channels) {
+        const info = this.#slots.get(id)?.channel?.info;
+        const s = pl.link.channelStats?.(id);
+        channels.push({
+          kind: info?.kind ?? "unknown",
+          remote: info?.remote ?? "",
+          mtu: info?.mtu ?? 0,
+          rtt: s?.rtt,
+          minRtt: s?.minRtt,
+          rate: (s?.rate ?? 0) * 1000,
+          inFlight: s?.inFlight ?? 0,
+          budget: s?.budget ?? 0,
+          sent: s?.sent ?? 0,
+          received: s?.received ?? 0,
+          health: s === undefined ? "unmeasured" : "up",
+        });
+      }
+      out.push({ peer, channels });
+    }
     return out;
   }
 
