@@ -10,19 +10,21 @@
  *   public API);
  * - bytes and rates: the connections of this process ({@linkcode Meters}),
  *   summed per link.
- * A channel's own kind, round trip, rate, bytes in flight and health are
- * `null` until the device reports them (a per-channel metrics accessor on
- * `Device`): {@linkcode channelsOf} is the one place to fill them in.
+ * - each channel's kind, round trip, bytes in flight and health:
+ *   `Device.linkStats()`; its rates: the change of its byte counts between
+ *   two snapshots ({@linkcode ChannelRates}). {@linkcode channelsOf} is the
+ *   one place that turns them into the snapshot.
  *
  * @module
  */
 import type { Connection, ConnectResult, Device, DeviceRuntime } from "../link_enhance.ts";
+import type { LinkChannelInfo, LinkInfo } from "../device.ts";
 import { ErrorCode } from "../mod.ts";
 
 /** The version of the snapshot's shape. */
 export const SNAPSHOT_VERSION = 1;
 
-/** A channel of a link. Figures the device does not report yet are `null`. */
+/** A channel of a link. Figures the device does not report (yet) are `null`. */
 export interface ChannelSnapshot {
   /** Its index in the link (1-based). */
   id: number;
@@ -36,7 +38,7 @@ export interface ChannelSnapshot {
   rxRate: number | null;
   /** Bytes written and not yet acknowledged. */
   inFlight: number | null;
-  /** `ok`, `slow`, `lost`, ... */
+  /** `up`, or `unmeasured` for a profile that keeps no figures (OpenHarmony's BLE). */
   health: string | null;
 }
 
@@ -188,23 +190,81 @@ export class Meters {
 /** The meters of this process: every command counts its connections here. */
 export const meters: Meters = new Meters();
 
+/** Each channel's rates, from the change of its byte counts since the last snapshot. */
+export class ChannelRates {
+  #last = new Map<string, { at: number; sent: number; received: number }>();
+
+  /**
+   * The rates of one channel now, and remember its counts.
+   *
+   * @param key The channel (peer and index).
+   * @param info What the device reports of it.
+   * @param now The time (ms).
+   * @returns Bytes per second each way, `null` on the first sight.
+   */
+  take(
+    key: string,
+    info: LinkChannelInfo,
+    now: number,
+  ): { txRate: number | null; rxRate: number | null } {
+    const last = this.#last.get(key);
+    this.#last.set(key, { at: now, sent: info.sent, received: info.received });
+    const dt = last === undefined ? 0 : (now - last.at) / 1000;
+    if (last === undefined || dt <= 0) return { txRate: null, rxRate: null };
+    return {
+      txRate: Math.max(0, info.sent - last.sent) / dt,
+      rxRate: Math.max(0, info.received - last.received) / dt,
+    };
+  }
+
+  /**
+   * Forget the channels not seen in the last snapshot.
+   *
+   * @param seen The keys of the channels seen.
+   */
+  keep(seen: ReadonlySet<string>): void {
+    for (const k of this.#last.keys()) if (!seen.has(k)) this.#last.delete(k);
+  }
+}
+
 /**
- * The channels of a link. The device reports only how many there are today;
- * this is the one place where per-channel figures go once it reports them.
+ * The channels of a link, as the snapshot shows them.
  *
  * @param count The link's channel count.
- * @returns The channels, with unknown figures `null`.
+ * @param infos What the device reports of its channels, when it does.
+ * @param rates Per-channel rates, with `key` naming the link.
+ * @returns The channels; figures not reported are `null`.
  */
-export function channelsOf(count: number): ChannelSnapshot[] {
-  return Array.from({ length: count }, (_, i) => ({
-    id: i + 1,
-    kind: null,
-    rtt: null,
-    txRate: null,
-    rxRate: null,
-    inFlight: null,
-    health: null,
-  }));
+export function channelsOf(
+  count: number,
+  infos?: readonly LinkChannelInfo[],
+  rates?: { of: ChannelRates; key: string; now: number; seen: Set<string> },
+): ChannelSnapshot[] {
+  return Array.from({ length: Math.max(count, infos?.length ?? 0) }, (_, i) => {
+    const info = infos?.[i];
+    if (info === undefined) {
+      return {
+        id: i + 1,
+        kind: null,
+        rtt: null,
+        txRate: null,
+        rxRate: null,
+        inFlight: null,
+        health: null,
+      };
+    }
+    const key = `${rates?.key}#${i + 1}`;
+    rates?.seen.add(key);
+    const r = rates?.of.take(key, info, rates.now) ?? { txRate: null, rxRate: null };
+    return {
+      id: i + 1,
+      kind: info.kind,
+      rtt: info.rtt ?? null,
+      ...r,
+      inFlight: info.health === "unmeasured" ? null : info.inFlight,
+      health: info.health,
+    };
+  });
 }
 
 /**
@@ -216,7 +276,15 @@ export function channelsOf(count: number): ChannelSnapshot[] {
  */
 export function snapshot(
   runtime: DeviceRuntime,
-  options: { meters?: Meters; rtts?: ReadonlyMap<string, number>; now?: number } = {},
+  options: {
+    meters?: Meters;
+    rtts?: ReadonlyMap<string, number>;
+    now?: number;
+    /** `Device.linkStats()` now, for the channels' own figures. */
+    stats?: readonly LinkInfo[];
+    /** Where the channels' rates are kept between snapshots. */
+    channelRates?: ChannelRates;
+  } = {},
 ): MonitorSnapshot {
   const now = options.now ?? performance.now();
   const connections: ConnectionSnapshot[] = (options.meters ?? meters).take().map((m) => ({
@@ -230,6 +298,7 @@ export function snapshot(
     ...m.rates(now),
     buffered: m.closed ? 0 : m.conn?.bufferedAmount ?? 0,
   }));
+  const seen = new Set<string>();
   const links: LinkSnapshot[] = [...runtime.links()].sort(([a], [b]) => a < b ? -1 : 1).map((
     [peer, count],
   ) => {
@@ -237,7 +306,11 @@ export function snapshot(
     const sum = (f: (c: ConnectionSnapshot) => number) => mine.reduce((n, c) => n + f(c), 0);
     return {
       peer,
-      channels: channelsOf(count),
+      channels: channelsOf(
+        count,
+        options.stats?.find((l) => l.peer === peer)?.channels,
+        options.channelRates && { of: options.channelRates, key: peer, now, seen },
+      ),
       rtt: options.rtts?.get(peer) ?? null,
       txRate: sum((c) => c.txRate),
       rxRate: sum((c) => c.rxRate),
@@ -245,6 +318,7 @@ export function snapshot(
       received: sum((c) => c.received),
     };
   });
+  options.channelRates?.keep(seen);
   return {
     v: SNAPSHOT_VERSION,
     at: Date.now(),

@@ -11,7 +11,7 @@ import { intOption, parseArgs, positionals, secondsOption } from "./_args.ts";
 import { startBenchServer } from "./bench.ts";
 import { DEVICE_HELP, DEVICE_OPTIONS, onInterrupt, startDevice } from "./_device.ts";
 import { formatBytes, formatRate } from "./_progress.ts";
-import { type MonitorSnapshot, probeRtt, snapshot } from "./_snapshot.ts";
+import { ChannelRates, type MonitorSnapshot, probeRtt, snapshot } from "./_snapshot.ts";
 import { PAGE } from "./_monitor_page.ts";
 import type { Command, Io } from "./mod.ts";
 
@@ -30,8 +30,8 @@ With --json, one snapshot per line instead:
              "channels":[{"id","kind","rtt","txRate","rxRate","inFlight","health"}]}],
    "connections":[{"peer","name","role","use","state","sent","received",
                    "txRate","rxRate","buffered"}]}
-(rates in bytes/s, times in ms; a channel's own figures are null until the
-device reports them). The link's round trip is the time an open of a server
+(rates in bytes/s, times in ms; a channel's rates are null in the first
+snapshot, its figures null where the device keeps none). The link's round trip is the time an open of a server
 nobody runs ("linkweave.probe") takes to be refused on the live link.
 
 With --web, also serves a page on http://127.0.0.1:PORT/ (loopback only;
@@ -228,6 +228,7 @@ async function run(args: string[], io: Io): Promise<number> {
     }
   }
   const rtts = new Map<string, number>();
+  const channelRates = new ChannelRates();
   let probing = false;
   const probe = async () => {
     if (probing) return;
@@ -249,7 +250,7 @@ async function run(args: string[], io: Io): Promise<number> {
   let taken = 0;
   const tick = () => {
     void probe();
-    const s = snapshot(runtime, { rtts });
+    const s = snapshot(runtime, { rtts, stats: device.linkStats(), channelRates });
     web?.publish(s);
     if (json) io.stdout(`${JSON.stringify(s)}\n`);
     else if (io.tty) io.stdout(`\x1b[H\x1b[2J${renderView(s)}`);

@@ -16,7 +16,12 @@ const MON = "02:00:00:00:C7:01";
 const PEER = "02:00:00:00:C7:02";
 
 interface Snap {
-  links: { peer: string; rtt: number | null; received: number; channels: unknown[] }[];
+  links: {
+    peer: string;
+    rtt: number | null;
+    received: number;
+    channels: { kind: string | null; health: string | null; rxRate: number | null }[];
+  }[];
   connections: { peer: string; use: string; role: string; received: number }[];
 }
 
@@ -109,6 +114,13 @@ describe("linkweave monitor, as a process", () => {
       assert.ok(live, m.out.slice(-2000));
       const link = live.links.find((l) => l.peer === PEER)!;
       assert.ok(link.channels.length >= 1);
+      // The channel's own figures, from device.linkStats().
+      assert.equal(link.channels[0].kind, "tcp");
+      assert.equal(link.channels[0].health, "up");
+      assert.ok(
+        snaps.some((s) => s.links.some((l) => l.peer === PEER && (l.channels[0]?.rxRate ?? 0) > 0)),
+        "no channel rate",
+      );
       assert.ok(snaps.some((s) => s.links.some((l) => typeof l.rtt === "number")), "no rtt");
       assert.equal(live.connections.find((c) => c.use === "bench")!.role, "server");
     } finally {
