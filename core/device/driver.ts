@@ -76,6 +76,8 @@ export interface LinkChannelInfo {
 
 interface ChannelSlot {
   channel: Channel | undefined;
+  /** Where it was dialled, when the peer finder gave the address. */
+  found?: { peer: string; address: PeerAddress };
   /** Bytes that arrived before the endpoint knew the channel. */
   early: Uint8Array[] | undefined;
   blocked: boolean;
@@ -519,6 +521,7 @@ export class DeviceDriver implements DeviceRuntime {
       return;
     }
     const [id, slot] = this.#slot();
+    if (addr.found) slot.found = { peer, address: { host: addr.host, port: addr.port } };
     try {
       slot.channel = await transport.dial(addr, this.#events(id, slot));
     } catch (e) {
@@ -543,11 +546,11 @@ export class DeviceDriver implements DeviceRuntime {
     this.#register(id, slot, true, peer);
   }
 
-  #address(peer: string): PeerAddress | undefined {
+  #address(peer: string): (PeerAddress & { found?: boolean }) | undefined {
     const p = this.#config.peers.find((p) => p.deviceId === peer);
-    return p !== undefined
-      ? { host: p.host, port: p.port }
-      : this.#finder?.lookup(peer) ?? this.#remembered?.(peer);
+    if (p !== undefined) return { host: p.host, port: p.port };
+    const found = this.#finder?.lookup(peer);
+    return found !== undefined ? { ...found, found: true } : this.#remembered?.(peer);
   }
 
   #listenerFailed(t: Transport, e: Error): void {
@@ -637,6 +640,17 @@ export class DeviceDriver implements DeviceRuntime {
         trace("dial", { peer: ev.peer });
         void this.#dial(ev.peer);
         return;
+      case "refuted": {
+        const found = this.#slots.get(ev.channel)?.found;
+        if (found !== undefined && found.peer === ev.peer) {
+          trace("refuted", {
+            peer: ev.peer,
+            address: `${found.address.host}:${found.address.port}`,
+          });
+          this.#finder?.refuted?.(ev.peer, found.address);
+        }
+        return;
+      }
       case "closeChannel": {
         trace("closeChannel", { channel: ev.channel, why: ev.why });
         const slot = this.#slots.get(ev.channel);
