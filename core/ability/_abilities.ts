@@ -89,6 +89,24 @@ export class AbilityRegistry {
   }
 
   /**
+   * Check the context argument of `createAbilityConnectionSession`.
+   *
+   * @param context The argument.
+   * @throws {ParameterError} 401 when it is not the context of a registered ability.
+   */
+  checkContext(context: unknown): void {
+    const reg = context instanceof UIAbilityContext ? this.#contexts.get(context) : undefined;
+    if (
+      reg === undefined ||
+      !this.#abilities.has(abilityKey(reg.info.bundleName, reg.info.moduleName, reg.info.name))
+    ) {
+      throw invalid(
+        "Invalid context: expected the context of a registered ability (ability.context after registerAbility)",
+      );
+    }
+  }
+
+  /**
    * The keys of the registered abilities.
    *
    * @returns The keys.
@@ -108,7 +126,7 @@ export class AbilityRegistry {
 
   /**
    * Register an ability (the checks and work of the manager's
-   * `registerAbility`, but starting the device).
+   * `registerAbility`, all but starting the device).
    *
    * @param ability The instance.
    * @param info Its bundle, module and ability names.

@@ -26,7 +26,7 @@ import type { DeviceSurface } from "../device/driver_options.ts";
 import { ServiceKind } from "../proto/link/control.ts";
 import { trace } from "../trace.ts";
 import { type AbortOptions, abortSignal, onAbort } from "../abort.ts";
-import { type UIAbility, UIAbilityContext } from "./ability.ts";
+import type { UIAbility, UIAbilityContext } from "./ability.ts";
 import type { ImageCodec, PixelMap } from "./pixel_map.ts";
 import type { ReceiveBudget } from "./_transfer.ts";
 import { failure, Session, type SessionContext } from "./_session.ts";
@@ -43,7 +43,7 @@ import {
   invalid,
 } from "./_check.ts";
 import { callerHello, CollabRequests } from "./_requests.ts";
-import { abilityKey, AbilityRegistry } from "./_abilities.ts";
+import { AbilityRegistry } from "./_abilities.ts";
 import { MediaStreams } from "./_streams.ts";
 import {
   COLLAB_TIMEOUT,
@@ -219,17 +219,7 @@ export class AbilityConnectionManager {
     connectOptions: ConnectOptions,
   ): number {
     const name = checkServiceName(serviceName, "serviceName");
-    const reg = context instanceof UIAbilityContext
-      ? this.#abilities.ofContext(context)
-      : undefined;
-    if (
-      reg === undefined ||
-      !this.#abilities.has(abilityKey(reg.info.bundleName, reg.info.moduleName, reg.info.name))
-    ) {
-      throw invalid(
-        "Invalid context: expected the context of a registered ability (ability.context after registerAbility)",
-      );
-    }
+    this.#abilities.checkContext(context);
     const peer = checkPeer(peerInfo, name);
     const options = checkOptions(connectOptions);
     const id = this.#nextSession++;
