@@ -32,288 +32,66 @@
  * with `PEER_APP_EXIT`, linkEnhance connections with `disconnected`), other
  * applications go on.
  *
+ * The parts: the types, options and bounds in `_server_types.ts` (exported
+ * from here); the relay and application records in `_relay.ts`; the
+ * incoming ability streams (held, launched for, handed over, answered) in
+ * `_abilities.ts`.
+ *
  * @module
  */
 import { ErrorCode } from "../error_codes.ts";
 import { isDeviceId } from "../device/config.ts";
 import type { DeviceHost } from "../device/host.ts";
 import type { DeviceSurface } from "../device/driver_options.ts";
-import { type IncomingRequest, Port } from "../device/port.ts";
+import type { IncomingRequest, Port } from "../device/port.ts";
 import { ServiceKind } from "../proto/link/control.ts";
 import { trace } from "../trace.ts";
 import { MAX_SEND_DATA } from "../link_enhance/mod.ts";
-import { SESSION_MAX_MESSAGE } from "../ability/_session.ts";
-import { COLLAB_TIMEOUT, ConnectErrorCode, StartOptionParams } from "../ability/types.ts";
-import { decodeMessage, encodeResult, type Hello } from "../ability/wire.ts";
+import { ConnectErrorCode } from "../ability/types.ts";
 import { SEND_WINDOW } from "./client.ts";
-import { type Manifest, type ManifestEntry, manifestKey } from "./manifest.ts";
 import {
   ATTACH_CAPABILITIES,
   ATTACH_MAJOR,
   ATTACH_MINOR,
-  AttachDecoder,
   type AttachMessage,
   type AttachProtocolError,
   encodeAttach,
 } from "./wire.ts";
+import { AbilityStreams } from "./_abilities.ts";
+import { App, Relay } from "./_relay.ts";
+import {
+  type AppConnection,
+  type AppTransport,
+  DAEMON_LIMITS,
+  type DaemonEvent,
+  type DaemonLimits,
+  type DaemonServerOptions,
+  STATE_INTERVAL,
+} from "./_server_types.ts";
 
-/** The daemon's bounds on what applications make it hold. */
-export interface DaemonLimits {
-  /** Applications attached at once; one more is told so and closed. @default {256} */
-  apps: number;
-  /** Connections one application has through the daemon (both directions). @default {1024} */
-  connectionsPerApp: number;
-  /** Bytes waiting to be written to one application's socket; beyond, it is detached. @default {67108864} */
-  appQueueBytes: number;
-  /** Names one application serves per service kind. @default {1024} */
-  servedNames: number;
-  /** How long a new application has to say hello (ms). @default {5000} */
-  helloTimeout: number;
-}
-
-/** The default bounds. */
-export const DAEMON_LIMITS: Readonly<DaemonLimits> = Object.freeze({
-  apps: 256,
-  connectionsPerApp: 1024,
-  appQueueBytes: 64 * 1024 * 1024,
-  servedNames: 1024,
-  helloTimeout: 5000,
-});
-
-/** Writes above this size go to the socket on their own rather than joined (bytes). */
-const JOIN_LIMIT = 64 * 1024;
-
-/** How often the device's links and known peers are compared and sent on when they changed (ms). */
-export const STATE_INTERVAL = 500;
-
-/** A started ability's process, as the daemon follows it. */
-export interface Launch {
-  /** Its process id, when it started. */
-  pid: number | undefined;
-  /** Settles with how it ended (`"exited with code 1"`, `"could not start: ..."`). */
-  exited: Promise<string>;
-}
-
-/**
- * Starts the command of a manifest entry.
- *
- * @param entry The ability.
- * @param options Whether to start it in the foreground (see `docs/daemon.md`).
- * @returns The process.
- */
-export type Launcher = (entry: ManifestEntry, options: { foreground: boolean }) => Launch;
-
-/** What happened in the daemon (for its log). */
-export type DaemonEvent =
-  | { event: "attached"; app: number; pid: number }
-  | { event: "detached"; app: number; pid: number; why: string }
-  | { event: "launched"; ability: string; pid: number | undefined; foreground: boolean }
-  | { event: "launchFailed"; ability: string; why: string }
-  | { event: "unknownAbility"; ability: string; peer: string };
-
-/** The socket to one application, as the daemon uses it. */
-export interface AppTransport {
-  /**
-   * Write bytes (queued when the socket cannot take them now).
-   *
-   * @param bytes The bytes.
-   */
-  write(bytes: Uint8Array): void;
-  /** Bytes written and not yet taken by the socket. */
-  readonly queued: number;
-  /** Close the socket. */
-  close(): void;
-}
-
-/** An attached application, as its socket's driver feeds it. */
-export interface AppConnection {
-  /**
-   * Bytes from the application.
-   *
-   * @param bytes The bytes.
-   */
-  handleBytes(bytes: Uint8Array): void;
-  /** The socket took what was queued. */
-  handleDrained(): void;
-  /**
-   * The socket closed.
-   *
-   * @param message Why, when it failed.
-   */
-  handleClosed(message?: string): void;
-}
-
-/** Options of {@linkcode DaemonServer}. */
-export interface DaemonServerOptions {
-  /** The machine. */
-  host: DeviceHost;
-  /** The device the daemon runs. */
-  device: DeviceSurface;
-  /** The peers the device knows (discovery, static peers). @default {() => []} */
-  known?: () => string[];
-  /** What it may start. @default {{ abilities: [] }} */
-  manifest?: Manifest;
-  /** Starts a manifest entry's command. @default {none: nothing is started} */
-  launch?: Launcher;
-  /** The daemon's process id (in `welcome`). @default {0} */
-  pid?: number;
-  /** Bounds. @default {DAEMON_LIMITS} */
-  limits?: Partial<DaemonLimits>;
-  /** Hears what happens. @default {nothing} */
-  onEvent?: (event: DaemonEvent) => void;
-}
-
-interface Held {
-  request: IncomingRequest;
-  messages: Uint8Array[];
-  bytes: number;
-  hello: Hello | undefined;
-  key: string | undefined;
-  timer: unknown;
-}
-
-/** An ability being started: who waits for it, and its registration deadline. */
-interface LaunchRecord {
-  entry: ManifestEntry;
-  waiters: Set<Relay>;
-  timer: unknown;
-}
-
-type RelayState = "connecting" | "offered" | "open" | "held" | "closing";
-
-/** One connection through the daemon: a port on its device, relayed to an application. */
-class Relay extends Port {
-  app: App | undefined;
-  handle = 0;
-  readonly kind: number;
-  state: RelayState;
-  overflow: Uint8Array[] = [];
-  overflowBytes = 0;
-  /** Bytes the link took since the application was last told. */
-  taken = 0;
-  /** The link's queued bytes the application was last told. */
-  reported = 0;
-  held: Held | undefined;
-  #server: DaemonServer;
-
-  constructor(server: DaemonServer, kind: number, state: RelayState) {
-    super();
-    this.#server = server;
-    this.kind = kind;
-    this.state = state;
-  }
-
-  override onOpened(): void {
-    this.#server.relayOpened(this);
-  }
-  override onRejected(code: number): void {
-    this.#server.relayFailed(this, { type: "rejected", handle: this.handle, code });
-  }
-  override onFailed(code: number, message: string): void {
-    this.#server.relayFailed(this, { type: "failed", handle: this.handle, code, message });
-  }
-  override onData(data: ArrayBuffer): void {
-    this.#server.relayData(this, data);
-  }
-  override onClosed(reason: number, byPeer: boolean): void {
-    this.#server.relayClosed(this, reason, byPeer);
-  }
-  override onDrain(): void {
-    this.#server.relayDrain(this);
-  }
-}
-
-/** An attached application. */
-class App implements AppConnection {
-  readonly id: number;
-  pid = 0;
-  state: "hello" | "ready" | "closed" = "hello";
-  readonly transport: AppTransport;
-  readonly decoder: AttachDecoder = new AttachDecoder("app");
-  readonly served: Map<number, Set<string>> = new Map();
-  readonly relays: Map<number, Relay> = new Map();
-  nextHandle = 2;
-  helloTimer: unknown;
-  out: Uint8Array[] = [];
-  outBytes = 0;
-  flushQueued = false;
-  #server: DaemonServer;
-
-  constructor(server: DaemonServer, id: number, transport: AppTransport) {
-    this.#server = server;
-    this.id = id;
-    this.transport = transport;
-  }
-
-  handleBytes(bytes: Uint8Array): void {
-    this.#server.appBytes(this, bytes);
-  }
-  handleDrained(): void {}
-  handleClosed(message?: string): void {
-    this.#server.detach(
-      this,
-      message === undefined ? "it closed its socket" : `it closed its socket (${message})`,
-      false,
-    );
-  }
-
-  /**
-   * Queue a message; what one tick queued goes to the socket together. An
-   * application that lets more than its bound wait unread is detached.
-   */
-  write(m: AttachMessage): void {
-    if (this.state === "closed") return;
-    const bytes = encodeAttach(m);
-    this.out.push(bytes);
-    this.outBytes += bytes.length;
-    if (this.flushQueued) return;
-    this.flushQueued = true;
-    queueMicrotask(() => this.#flush());
-  }
-
-  #flush(): void {
-    this.flushQueued = false;
-    if (this.state === "closed") return;
-    const out = this.out;
-    this.out = [];
-    const total = this.outBytes;
-    this.outBytes = 0;
-    if (out.length === 1) this.transport.write(out[0]);
-    else if (total <= JOIN_LIMIT) {
-      const joined = new Uint8Array(total);
-      let at = 0;
-      for (const b of out) {
-        joined.set(b, at);
-        at += b.length;
-      }
-      this.transport.write(joined);
-    } else for (const b of out) this.transport.write(b);
-    this.#server.checkQueue(this);
-  }
-
-  allocate(): number {
-    let h = this.nextHandle;
-    while (this.relays.has(h)) h = h >= 0xfffffffe ? 2 : h + 2;
-    this.nextHandle = h >= 0xfffffffe ? 2 : h + 2;
-    return h;
-  }
-}
+export {
+  type AppConnection,
+  type AppTransport,
+  DAEMON_LIMITS,
+  type DaemonEvent,
+  type DaemonLimits,
+  type DaemonServerOptions,
+  type Launch,
+  type Launcher,
+  STATE_INTERVAL,
+} from "./_server_types.ts";
 
 /** The daemon's attach server. */
 export class DaemonServer {
   #host: DeviceHost;
   #device: DeviceSurface;
   #knownPeers: () => string[];
-  #manifest: Map<string, ManifestEntry>;
-  #bundles: Set<string>;
-  #launcher: Launcher | undefined;
   #pid: number;
   #limits: DaemonLimits;
   #onEvent: (event: DaemonEvent) => void;
   #apps = new Map<number, App>();
   #nextApp = 1;
-  #held = new Set<Relay>();
-  #launching = new Map<string, LaunchRecord>();
+  #abilities: AbilityStreams;
   #closing = new Set<Relay>();
   #dirty = new Set<Relay>();
   #reportQueued = false;
@@ -326,16 +104,23 @@ export class DaemonServer {
     this.#host = options.host;
     this.#device = options.device;
     this.#knownPeers = options.known ?? (() => []);
-    const entries = options.manifest?.abilities ?? [];
-    this.#manifest = new Map(entries.map((e) => [manifestKey(e), e]));
-    this.#bundles = new Set(entries.map((e) => e.bundleName));
-    this.#launcher = options.launch;
     this.#pid = options.pid ?? 0;
     this.#limits = { ...DAEMON_LIMITS, ...options.limits };
     this.#onEvent = options.onEvent ?? (() => {});
+    this.#abilities = new AbilityStreams({
+      host: this.#host,
+      owner: this,
+      entries: options.manifest?.abilities ?? [],
+      launch: options.launch,
+      onEvent: this.#onEvent,
+      apps: this.#apps,
+      limits: this.#limits,
+      route: (kind, name) => this.#route(kind, name),
+      offer: (app, r, request) => this.#offer(app, r, request),
+    });
     const d = this.#device;
     d.setAcceptor(ServiceKind.LINK_ENHANCE, (r) => this.#acceptLinkEnhance(r));
-    d.setAcceptor(ServiceKind.ABILITY, (r) => this.#acceptAbility(r));
+    d.setAcceptor(ServiceKind.ABILITY, (r) => this.#abilities.accept(r));
     d.onListenerFailed((e) => {
       for (const app of this.#ready()) app.write({ type: "listenerFailed", message: e.message });
     });
@@ -384,9 +169,7 @@ export class DaemonServer {
     this.#closed = true;
     this.#host.clearTimer(this.#stateTimer);
     for (const app of [...this.#apps.values()]) this.detach(app, "the device daemon stopped", true);
-    for (const r of [...this.#held]) this.#answer(r, ConnectErrorCode.SYSTEM_INTERNAL_ERROR);
-    for (const l of this.#launching.values()) this.#host.clearTimer(l.timer);
-    this.#launching.clear();
+    this.#abilities.close();
   }
 
   // ------------------------------------------------------------ applications
@@ -433,8 +216,9 @@ export class DaemonServer {
         if (r?.state !== "offered") return;
         app.relays.delete(m.handle);
         r.app = undefined;
-        if (r.kind === ServiceKind.ABILITY) this.#answer(r, ConnectErrorCode.SYSTEM_INTERNAL_ERROR);
-        else r.close();
+        if (r.kind === ServiceKind.ABILITY) {
+          this.#abilities.answer(r, ConnectErrorCode.SYSTEM_INTERNAL_ERROR);
+        } else r.close();
         return;
       }
       case "data":
@@ -527,7 +311,7 @@ export class DaemonServer {
       return;
     }
     if (r.kind === ServiceKind.ABILITY && r.state === "offered") {
-      this.#answer(r, ConnectErrorCode.SYSTEM_INTERNAL_ERROR);
+      this.#abilities.answer(r, ConnectErrorCode.SYSTEM_INTERNAL_ERROR);
       return;
     }
     r.state = "closing";
@@ -545,14 +329,7 @@ export class DaemonServer {
     }
     const set = new Set(names);
     app.served.set(kind, set);
-    if (kind !== ServiceKind.ABILITY) return;
-    for (const key of set) {
-      const launch = this.#launching.get(key);
-      if (launch === undefined) continue;
-      this.#launching.delete(key);
-      this.#host.clearTimer(launch.timer);
-      for (const r of launch.waiters) this.#handOver(app, r);
-    }
+    if (kind === ServiceKind.ABILITY) this.#abilities.registered(app, set);
   }
 
   #connect(
@@ -632,7 +409,7 @@ export class DaemonServer {
   /** @internal */
   relayData(r: Relay, data: ArrayBuffer): void {
     if (r.state === "held") {
-      this.#heldData(r, new Uint8Array(data));
+      this.#abilities.data(r, new Uint8Array(data));
       return;
     }
     r.app?.write({ type: "deliver", handle: r.handle, bytes: new Uint8Array(data) });
@@ -641,7 +418,7 @@ export class DaemonServer {
   /** @internal */
   relayClosed(r: Relay, reason: number, byPeer: boolean): void {
     if (r.state === "held") {
-      this.#forgetHeld(r);
+      this.#abilities.forget(r);
       return;
     }
     this.#closing.delete(r);
@@ -706,142 +483,6 @@ export class DaemonServer {
     });
   }
 
-  #acceptAbility(request: IncomingRequest): Port | number {
-    const bundle = request.bundle;
-    let known = this.#bundles.has(bundle);
-    for (const app of this.#apps.values()) {
-      if (known) break;
-      for (const key of app.served.get(ServiceKind.ABILITY) ?? []) {
-        if (key.slice(0, key.indexOf("\u0000")) === bundle) {
-          known = true;
-          break;
-        }
-      }
-    }
-    // No ability of that application runs here, nor can be started: as an embedded device answers.
-    if (!known) return ErrorCode.PEER_SERVER_NOT_STARTED;
-    const r = new Relay(this, ServiceKind.ABILITY, "held");
-    r.maxMessage = SESSION_MAX_MESSAGE;
-    r.held = {
-      request,
-      messages: [],
-      bytes: 0,
-      hello: undefined,
-      key: undefined,
-      timer: this.#host.setTimer(() => this.#heldTimeout(r), COLLAB_TIMEOUT),
-    };
-    this.#held.add(r);
-    return r;
-  }
-
-  #heldData(r: Relay, bytes: Uint8Array): void {
-    const h = r.held!;
-    h.messages.push(bytes);
-    h.bytes += bytes.length;
-    if (h.hello !== undefined) {
-      // The caller waits for the answer before it sends more: this is a broken peer.
-      if (h.bytes > SESSION_MAX_MESSAGE) this.#answer(r, ConnectErrorCode.SYSTEM_INTERNAL_ERROR);
-      return;
-    }
-    const m = decodeMessage(bytes);
-    if (m?.type !== "hello") {
-      this.#host.warn(
-        `linkweave daemon: ${h.request.peerId} sent a malformed collaboration request; refused`,
-      );
-      this.#answer(r, ConnectErrorCode.SYSTEM_INTERNAL_ERROR);
-      return;
-    }
-    h.hello = m.hello;
-    const key = manifestKey(m.hello.callee);
-    h.key = key;
-    const app = this.#route(ServiceKind.ABILITY, key);
-    if (app !== undefined) {
-      this.#handOver(app, r);
-      return;
-    }
-    const entry = this.#manifest.get(key);
-    const name = abilityName(m.hello.callee);
-    if (entry === undefined || this.#launcher === undefined) {
-      trace("daemon.unknownAbility", { ability: name, peer: h.request.peerId });
-      this.#onEvent({ event: "unknownAbility", ability: name, peer: h.request.peerId });
-      this.#answer(r, ConnectErrorCode.SYSTEM_INTERNAL_ERROR);
-      return;
-    }
-    this.#launch(key, entry, r);
-  }
-
-  #launch(key: string, entry: ManifestEntry, r: Relay): void {
-    const running = this.#launching.get(key);
-    if (running !== undefined) {
-      running.waiters.add(r);
-      return;
-    }
-    const name = abilityName(entry);
-    const foreground = entry.startOptions !== undefined
-      ? entry.startOptions === "START_IN_FOREGROUND"
-      : r.held!.hello!.options.startOptions === StartOptionParams.START_IN_FOREGROUND;
-    const record: LaunchRecord = { entry, waiters: new Set([r]), timer: undefined };
-    this.#launching.set(key, record);
-    // OpenHarmony's collaboration timeout bounds the start, whether or not its callers still wait.
-    record.timer = this.#host.setTimer(
-      () => this.#launchFailed(key, record, `no registration within ${COLLAB_TIMEOUT} ms`),
-      COLLAB_TIMEOUT,
-    );
-    let launch: Launch;
-    try {
-      launch = this.#launcher!(entry, { foreground });
-    } catch (e) {
-      this.#launchFailed(key, record, `could not start: ${(e as Error).message}`);
-      return;
-    }
-    trace("daemon.launched", { ability: name, pid: launch.pid, foreground });
-    this.#onEvent({ event: "launched", ability: name, pid: launch.pid, foreground });
-    launch.exited.then((why) => this.#launchFailed(key, record, why));
-  }
-
-  #launchFailed(key: string, record: LaunchRecord, why: string): void {
-    if (this.#launching.get(key) !== record) return; // it registered meanwhile
-    this.#launching.delete(key);
-    this.#host.clearTimer(record.timer);
-    const name = abilityName(manifestParts(key));
-    this.#host.warn(`linkweave daemon: ability ${name} did not register: ${why}`);
-    this.#onEvent({ event: "launchFailed", ability: name, why });
-    for (const w of record.waiters) this.#answer(w, ConnectErrorCode.SYSTEM_INTERNAL_ERROR);
-  }
-
-  #heldTimeout(r: Relay): void {
-    if (r.held === undefined) return;
-    this.#answer(r, ConnectErrorCode.SYSTEM_INTERNAL_ERROR);
-  }
-
-  #forgetHeld(r: Relay): void {
-    const h = r.held;
-    if (h === undefined) return;
-    this.#host.clearTimer(h.timer);
-    this.#held.delete(r);
-    if (h.key !== undefined) this.#launching.get(h.key)?.waiters.delete(r);
-    r.held = undefined;
-  }
-
-  #handOver(app: App, r: Relay): void {
-    const h = r.held!;
-    this.#forgetHeld(r);
-    if (app.relays.size >= this.#limits.connectionsPerApp) {
-      this.#answer(r, ConnectErrorCode.SYSTEM_INTERNAL_ERROR);
-      return;
-    }
-    this.#offer(app, r, h.request);
-    for (const bytes of h.messages) app.write({ type: "deliver", handle: r.handle, bytes });
-  }
-
-  /** Answer a collaboration request on the application's behalf, and close its stream. */
-  #answer(r: Relay, errorCode: number): void {
-    this.#forgetHeld(r);
-    r.state = "closing";
-    r.send(encodeResult({ errorCode, reason: "" }));
-    r.close();
-  }
-
   // ------------------------------------------------------------ reports
 
   #ready(): App[] {
@@ -895,15 +536,4 @@ export class DaemonServer {
     }
     this.#stateTimer = this.#host.setTimer(() => this.#tick(), STATE_INTERVAL);
   }
-}
-
-function abilityName(a: { bundleName: string; moduleName: string; abilityName: string }): string {
-  return `${a.bundleName}/${a.moduleName}/${a.abilityName}`;
-}
-
-function manifestParts(
-  key: string,
-): { bundleName: string; moduleName: string; abilityName: string } {
-  const [bundleName, moduleName, abilityName] = key.split("\u0000");
-  return { bundleName, moduleName, abilityName };
 }
