@@ -9,7 +9,11 @@
 
 /** Wrong usage: an unknown option, a missing or bad value (exit code 2). */
 export class UsageError extends Error {
-  /** @param message What is wrong, naming the value. */
+  /**
+   * A usage error.
+   *
+   * @param message What is wrong, naming the value.
+   */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";

@@ -24,7 +24,7 @@ import { ROOT } from "./_files.ts";
 
 const BIN = join(ROOT, "node_modules", ".bin");
 const OUT = "dist/npm";
-const BIN_OUT = `${OUT}/cli/mod.mjs`;
+const BIN_OUT = `${OUT}/bin/linkweave.mjs`;
 
 interface NpmExport {
   types: string;
