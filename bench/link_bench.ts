@@ -18,7 +18,11 @@
  *    loaded, with the bulk rate the load carried while the round trips ran.
  *    Both links run row 3 in a sender and a receiver process of their own,
  *    sharing no heap with each other or the baselines. `--today none`
- *    leaves today's code out.
+ *    leaves today's code out. Today's code has no encryption, so the rows
+ *    with its targets (idle p50, bulk carried) measure this tree's link in
+ *    plaintext (`security: "none"`, a pair of its own, like for like, as
+ *    DESIGN decision 3 keeps plaintext targets), with the encrypted link's
+ *    figure beside them without a target; row 6 is the cost of encryption.
  * 4. The same 100-stream workload through `@chainsafe/libp2p-yamux` over a
  *    `node:net` connection (`bench/_yamux.ts`).
  * 5. Memory per idle connection (both ends, fresh processes, after GC): RSS
@@ -65,6 +69,9 @@ const RECEIVER = "02:00:00:00:BE:02";
 /** Row 3's linkweave pairs run as devices of their own (see {@linkcode lwSender}). */
 const ROW3_SENDER = "02:00:00:00:BE:03";
 const ROW3_RECEIVER = "02:00:00:00:BE:04";
+/** Row 3's plaintext pair of this tree (identities apart from the encrypted pair's). */
+const ROW3_PLAIN_SENDER = "02:00:00:00:BE:07";
+const ROW3_PLAIN_RECEIVER = "02:00:00:00:BE:08";
 /** Row 6's plaintext pair, and the prefix of its fresh devices. */
 const PLAIN_SENDER = "02:00:00:00:BE:05";
 const PLAIN_RECEIVER = "02:00:00:00:BE:06";
@@ -642,24 +649,32 @@ function todayTree(rev: string): string | undefined {
  * @param dir The tree.
  * @returns The sender.
  */
-function lwSender(dir: string): Promise<Child> {
-  return spawnRole(SCRIPT, "lw-sender", { args: [dir] });
+function lwSender(dir: string, plaintext = false): Promise<Child> {
+  return spawnRole(SCRIPT, "lw-sender", { args: plaintext ? [dir, "none"] : [dir] });
 }
 
-/** The role of {@linkcode lwSender}. */
-async function lwSenderRole(dir: string): Promise<void> {
+/** The ids of a row-3 pair: the plaintext pair of this tree has its own. */
+function row3Ids(plaintext: boolean): [sender: string, receiver: string] {
+  return plaintext ? [ROW3_PLAIN_SENDER, ROW3_PLAIN_RECEIVER] : [ROW3_SENDER, ROW3_RECEIVER];
+}
+
+/** The role of {@linkcode lwSender}; `security` "none" for this tree's plaintext pair. */
+async function lwSenderRole(dir: string, security?: string): Promise<void> {
+  const plaintext = security === "none";
+  const [sender, receiver] = row3Ids(plaintext);
   const mod = await import(pathToFileURL(join(dir, "link_enhance.ts")).href);
-  const peer = await spawnRole(SCRIPT, "lw-peer", { args: [dir] });
+  const peer = await spawnRole(SCRIPT, "lw-peer", { args: plaintext ? [dir, "none"] : [dir] });
   const dev: Device = (mod.createDevice as typeof createDevice)({
-    deviceId: ROW3_SENDER,
+    deviceId: sender,
     port: 0,
     bind: "127.0.0.1",
     discovery: "off",
-    peers: [`${ROW3_RECEIVER}@127.0.0.1:${peer.ready.lw}`],
+    peers: [`${receiver}@127.0.0.1:${peer.ready.lw}`],
+    ...(plaintext ? { security: "none" as const } : {}),
   });
   await dev.runtime();
-  (await connectTo(dev, "echo", ROW3_RECEIVER)).close();
-  const pair: LwPair = { dev, peer, peerId: ROW3_RECEIVER };
+  (await connectTo(dev, "echo", receiver)).close();
+  const pair: LwPair = { dev, peer, peerId: receiver };
   serveRole(null, { rtt: ({ loaded }) => lwRtt(pair, loaded) });
 }
 
@@ -969,12 +984,14 @@ async function main(): Promise<void> {
       else console.log(`  today's code (${rev}) is not available from git: its rows are left out`);
     }
     const ours = await lwSender(ROOT);
+    const plain = await lwSender(ROOT, true);
     const todayName = `linkweave at ${rev.slice(0, 7)} (today's code)`;
     for (const loaded of [false, true]) {
       await part(`row 3${loaded ? " under load" : ""}`, async () => {
         const systems: [string, () => Promise<RttRun>][] = [
           ["raw", () => rawRtt(ports, peer, loaded)],
           ["linkweave", () => ours.call("rtt", { loaded })],
+          ["plaintext", () => plain.call("rtt", { loaded })],
         ];
         if (loaded) systems.push(["yamux", () => yamuxRtt(ports.yamuxRtt, peer, loaded)]);
         if (today !== undefined) systems.push(["today", () => today.call("rtt", { loaded })]);
@@ -1032,10 +1049,14 @@ async function main(): Promise<void> {
             });
           }
           if (today !== undefined) {
-            add("1 KiB round trip p50, idle: linkweave", p("linkweave", 50), {
+            add("1 KiB round trip p50, idle: linkweave, plaintext", p("plaintext", 50), {
               label: todayName,
               values: p("today", 50),
             }, { target: { on: "ratio", min: 0.909 } });
+            add("1 KiB round trip p50, idle: linkweave", p("linkweave", 50), {
+              label: todayName,
+              values: p("today", 50),
+            });
           }
           return;
         }
@@ -1054,15 +1075,20 @@ async function main(): Promise<void> {
             label: todayName,
             values: p("today", 99),
           });
-          add("bulk carried while round trips run: linkweave", rates("linkweave"), {
+          add("bulk carried while round trips run: linkweave, plaintext", rates("plaintext"), {
             label: todayName,
             values: rates("today"),
           }, { lowerIsBetter: false, unit: "MB/s", target: { on: "ratio", min: 0.9 } });
+          add("bulk carried while round trips run: linkweave", rates("linkweave"), {
+            label: todayName,
+            values: rates("today"),
+          }, { lowerIsBetter: false, unit: "MB/s" });
         }
       });
     }
     await today?.close();
     await ours.close();
+    await plain.close();
   }
 
   if (wanted("6")) {
@@ -1209,10 +1235,15 @@ async function main(): Promise<void> {
 
 const role = process.argv[2];
 if (role === "peer") await peerRole(createDevice, { deviceId: RECEIVER, linkOnly: false });
-else if (role === "lw-sender") await lwSenderRole(process.argv[3]);
+else if (role === "lw-sender") await lwSenderRole(process.argv[3], process.argv[4]);
 else if (role === "lw-peer") {
   const mod = await import(pathToFileURL(join(process.argv[3], "link_enhance.ts")).href);
-  await peerRole(mod.createDevice, { deviceId: ROW3_RECEIVER, linkOnly: true });
+  const plaintext = process.argv[4] === "none";
+  await peerRole(mod.createDevice, {
+    deviceId: row3Ids(plaintext)[1],
+    linkOnly: true,
+    ...(plaintext ? { security: "none" as const } : {}),
+  });
 } else if (role === "plain-peer") {
   await peerRole(createDevice, { deviceId: PLAIN_RECEIVER, linkOnly: true, security: "none" });
 } else if (role === "mem-peer") await memPeerRole();
