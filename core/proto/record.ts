@@ -29,7 +29,6 @@
 import {
   type AeadKey,
   type CipherId,
-  concatBytes,
   type CryptoSuite,
   NONCE_LENGTH,
   TAG_LENGTH,
@@ -55,6 +54,20 @@ export const UPDATE_BYTES: number = 2 ** 34;
 export const UPDATE_MS: number = 3_600_000;
 
 const FLAG_NEXT = 0x80000000;
+
+/**
+ * Where a sealer's first record starts in its buffer: its ciphertext then
+ * starts 64 bytes in. An AEAD's output is a fresh, page-aligned buffer on
+ * Bun, and a large copy to an address a few bytes past the source's offset in
+ * a page (here 4, the header) ran 2-3x slower there (16 KiB: 12 us against
+ * 4.5 us per sealed record, measured on Bun 1.4 with AMD EPYC).
+ */
+const SEAL_AT = 64 - RECORD_HEADER;
+
+/** The record header at `at` of `b` (big-endian, unsigned). */
+function header(b: Uint8Array, at: number): number {
+  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
+}
 const UPDATE_INFO = new TextEncoder().encode("linkweave key update");
 
 /** The key material of one direction of one channel. */
@@ -153,9 +166,9 @@ export class RecordSealer {
    */
   seal(plaintext: Uint8Array, now: number): Uint8Array {
     const parts = Math.max(1, Math.ceil(plaintext.length / SEAL_RECORD_PLAINTEXT));
-    const total = plaintext.length + parts * (RECORD_HEADER + TAG_LENGTH);
+    const total = SEAL_AT + plaintext.length + parts * (RECORD_HEADER + TAG_LENGTH);
     if (this.#out.length < total) this.#out = new Uint8Array(Math.max(total, 2 * this.#out.length));
-    let at = 0;
+    let at = SEAL_AT;
     for (let p = 0; p < parts; p++) {
       const chunk = plaintext.subarray(
         p * SEAL_RECORD_PLAINTEXT,
@@ -163,7 +176,7 @@ export class RecordSealer {
       );
       at += this.#sealOne(chunk, now, at);
     }
-    return this.#out.subarray(0, at);
+    return this.#out.subarray(SEAL_AT, at);
   }
 
   #sealOne(plaintext: Uint8Array, now: number, at: number): number {
@@ -231,46 +244,86 @@ export class RecordOpener {
     now: number,
   ): string | undefined {
     if (this.#dead) return "record layer closed";
-    let data = bytes;
-    if (this.#have > 0) {
-      data = concatBytes(this.#buf.subarray(0, this.#have), bytes);
-      this.#have = 0;
-    }
     let at = 0;
-    while (data.length - at >= RECORD_HEADER) {
-      const h = ((data[at] << 24) | (data[at + 1] << 16) | (data[at + 2] << 8) | data[at + 3]) >>>
-        0;
+    if (this.#have > 0) {
+      // Complete the held record from the front of `bytes` (copying only its
+      // missing part, never the whole read), then open the rest in place.
+      at = this.#fill(bytes, 0, RECORD_HEADER);
+      if (this.#have < RECORD_HEADER) return undefined;
+      const h = header(this.#buf, 0);
       const body = h & 0x7fffffff;
-      if (body > MAX_RECORD || body < TAG_LENGTH) {
-        this.#dead = true;
-        return `record of ${body} bytes (limit ${MAX_RECORD})`;
-      }
-      if (data.length - at < RECORD_HEADER + body) break;
-      if ((h & FLAG_NEXT) !== 0) {
-        this.#state = new KeyState(this.#crypto, nextKeys(this.#crypto, this.#state.keys), now);
-      }
-      const s = this.#state;
-      const plain = s.aead.open(
-        s.nonce(),
-        data.subarray(at + RECORD_HEADER, at + RECORD_HEADER + body),
-        data.subarray(at, at + RECORD_HEADER),
-      );
-      if (plain === undefined) {
-        this.#dead = true;
-        return `record ${s.count} does not authenticate (changed, replayed, reordered or cut)`;
-      }
-      s.count++;
+      if (body > MAX_RECORD || body < TAG_LENGTH) return this.#refuse(body);
+      at = this.#fill(bytes, at, RECORD_HEADER + body);
+      if (this.#have < RECORD_HEADER + body) return undefined;
+      this.#have = 0;
+      const err = this.#open(this.#buf, 0, h, onPlaintext, now);
+      if (err !== undefined) return err;
+    }
+    while (bytes.length - at >= RECORD_HEADER) {
+      const h = header(bytes, at);
+      const body = h & 0x7fffffff;
+      if (body > MAX_RECORD || body < TAG_LENGTH) return this.#refuse(body);
+      if (bytes.length - at < RECORD_HEADER + body) break;
+      const err = this.#open(bytes, at, h, onPlaintext, now);
+      if (err !== undefined) return err;
       at += RECORD_HEADER + body;
-      onPlaintext(plain);
     }
-    const rest = data.length - at;
-    if (rest > 0) {
-      if (this.#buf.length < rest) {
-        this.#buf = new Uint8Array(Math.max(rest, 2 * this.#buf.length, 4096));
-      }
-      this.#buf.set(data.subarray(at));
-      this.#have = rest;
+    if (at < bytes.length) this.#fill(bytes, at, bytes.length - at);
+    return undefined;
+  }
+
+  /**
+   * Copy from `bytes` at `at` into the held record until it has `want` bytes
+   * (or `bytes` ends); the buffer grows to at most one record
+   * ({@linkcode MAX_RECORD} and its header).
+   */
+  #fill(bytes: Uint8Array, at: number, want: number): number {
+    const n = Math.min(want - this.#have, bytes.length - at);
+    if (n <= 0) return at;
+    const size = this.#have + n;
+    if (this.#buf.length < size) {
+      const grown = new Uint8Array(
+        Math.min(Math.max(size, 2 * this.#buf.length, 4096), RECORD_HEADER + MAX_RECORD),
+      );
+      grown.set(this.#buf.subarray(0, this.#have));
+      this.#buf = grown;
     }
+    this.#buf.set(bytes.subarray(at, at + n), this.#have);
+    this.#have = size;
+    return at + n;
+  }
+
+  #refuse(body: number): string {
+    this.#dead = true;
+    this.#have = 0;
+    return `record of ${body} bytes (limit ${MAX_RECORD})`;
+  }
+
+  /** Open the whole record at `at` of `data` (header `h`) and hand over its frames. */
+  #open(
+    data: Uint8Array,
+    at: number,
+    h: number,
+    onPlaintext: (frames: Uint8Array) => void,
+    now: number,
+  ): string | undefined {
+    const body = h & 0x7fffffff;
+    if ((h & FLAG_NEXT) !== 0) {
+      this.#state = new KeyState(this.#crypto, nextKeys(this.#crypto, this.#state.keys), now);
+    }
+    const s = this.#state;
+    const plain = s.aead.open(
+      s.nonce(),
+      data.subarray(at + RECORD_HEADER, at + RECORD_HEADER + body),
+      data.subarray(at, at + RECORD_HEADER),
+    );
+    if (plain === undefined) {
+      this.#dead = true;
+      this.#have = 0;
+      return `record ${s.count} does not authenticate (changed, replayed, reordered or cut)`;
+    }
+    s.count++;
+    onPlaintext(plain);
     return undefined;
   }
 }

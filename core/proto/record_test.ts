@@ -57,6 +57,49 @@ for (const cipher of crypto.ciphers) {
       }
     });
 
+    it("opens records fed a byte at a time, or cut at every offset, holding at most the record in progress", () => {
+      const sealer = new RecordSealer(crypto, keys(cipher, 3), 0);
+      const batches = [bytes(5, 1), bytes(300, 2), bytes(1, 3)];
+      const wire = new Uint8Array(batches.flatMap((b) => [...sealer.seal(b, 0)]));
+      const ends: number[] = [];
+      for (let at = 0; at < wire.length;) {
+        at += RECORD_HEADER + ((wire[at + 2] << 8) | wire[at + 3]);
+        ends.push(at);
+      }
+      const o = new RecordOpener(crypto, keys(cipher, 3), 0);
+      const got: Uint8Array[] = [];
+      for (let i = 0; i < wire.length; i++) {
+        assert.equal(o.push(wire.subarray(i, i + 1), (p) => got.push(p.slice()), 0), undefined);
+        const start = Math.max(0, ...ends.filter((e) => e <= i + 1));
+        assert.equal(o.buffered, i + 1 - start, `after byte ${i}`);
+      }
+      assert.deepEqual(got, batches);
+      for (let a = 1; a < wire.length; a++) {
+        for (const b of [a + 1, a + 4, a + 150, wire.length - 1]) {
+          if (b <= a || b >= wire.length) continue;
+          const r = openAll(new RecordOpener(crypto, keys(cipher, 3), 0), wire, [a, b]);
+          assert.equal(r.error, undefined, `cut at ${a} and ${b}`);
+          assert.deepEqual(r.got, batches, `cut at ${a} and ${b}`);
+        }
+      }
+    });
+
+    it("refuses an impossible length whose header arrives in pieces, holding nothing", () => {
+      const sealer = new RecordSealer(crypto, keys(cipher, 1), 0);
+      const good = sealer.seal(bytes(10, 1), 0).slice();
+      const o = new RecordOpener(crypto, keys(cipher, 1), 0);
+      const got: Uint8Array[] = [];
+      assert.equal(
+        o.push(new Uint8Array([...good, 0x7f]), (p) => got.push(p.slice()), 0),
+        undefined,
+      );
+      assert.equal(got.length, 1);
+      assert.equal(o.push(new Uint8Array([0xff, 0xff]), () => {}, 0), undefined);
+      assert.match(o.push(new Uint8Array([0xff, 1, 2, 3]), () => {}, 0)!, /limit/);
+      assert.equal(o.buffered, 0);
+      assert.match(o.push(good, () => {}, 0)!, /closed/);
+    });
+
     it("seals a batch over the record limit as several records", () => {
       const sealer = new RecordSealer(crypto, keys(cipher, 1), 0);
       const big = bytes(2 * SEAL_RECORD_PLAINTEXT + 5, 9);
