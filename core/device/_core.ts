@@ -157,7 +157,12 @@ export interface ConnectOptions {
 
 /** What an endpoint reports. */
 export type EndpointEvent =
-  | Exclude<LinkEvent, { type: "open" } | { type: "linkClosed" } | { type: "protocolError" }>
+  | Exclude<
+    LinkEvent,
+    { type: "open" } | { type: "linkClosed" } | { type: "protocolError" } | {
+      type: "channelClosed";
+    }
+  >
   /** A peer opens a stream: answer with `accept` or `reject`. */
   | { type: "open"; link: PeerLink; stream: number; name: string; kind: number; bundle: string }
   /** Dial `peer`: make a channel, then `handleChannel`, or `handleDialFailed`. */
@@ -594,6 +599,12 @@ export class EndpointCore {
           break;
         case "protocolError":
           this.warn(`protocol:${pl.peer}`, `linkweave: ${e.message}`, this.lastNow);
+          break;
+        case "channelClosed":
+          // The link gave up one of its channels and lives on with the others.
+          if (pl.channels.delete(e.channel) && this.channels.delete(e.channel)) {
+            this.emit({ type: "closeChannel", channel: e.channel, why: e.message });
+          }
           break;
         default:
           this.emit(e);
