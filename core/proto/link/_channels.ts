@@ -257,7 +257,7 @@ export class LinkChannel {
    */
   unretainedUntil = 0;
   /** The lowest link number among the frames written before `unretainedUntil`. */
-  unretainedLs = Infinity;
+  unretainedLs: number = Infinity;
   #decoder: Decoder;
   #onFrame: (f: Frame) => void;
   #lose: (why: string) => void;
@@ -497,7 +497,7 @@ export class LinkChannel {
    *   path's rate.
    * @param minLs The lowest link number among its frames. @default {Infinity}
    */
-  sent(bytes: number, now: number, appLimited: boolean, minLs = Infinity): void {
+  sent(bytes: number, now: number, appLimited: boolean, minLs: number = Infinity): void {
     this.lastTx = now;
     this.ping = false;
     this.ask = false;
