@@ -23,6 +23,12 @@
  *    `node:net` connection (`bench/_yamux.ts`).
  * 5. Resident memory per idle connection (both ends, fresh processes, after
  *    GC), vs a raw TCP connection pair and vs a yamux stream.
+ * 6. Encryption: rows 1 and 2 (1 KiB messages/s; 100 saturating connections,
+ *    MB/s) on an encrypted link (the default, `security: "account"`, which
+ *    every other row runs with) vs a plaintext one (`security: "none"`, a
+ *    receiver process of its own), alternating; and the time a fresh device
+ *    takes to open its first connection (TCP connect, handshake, open),
+ *    p50 and p99, encrypted vs plaintext.
  *
  * Every measurement runs `--reps` times (default 3), alternating ours and
  * the baseline, and the median is reported. `--rows 1,2,3,5` measures some
@@ -57,6 +63,11 @@ const RECEIVER = "02:00:00:00:BE:02";
 /** Row 3's linkweave pairs run as devices of their own (see {@linkcode lwSender}). */
 const ROW3_SENDER = "02:00:00:00:BE:03";
 const ROW3_RECEIVER = "02:00:00:00:BE:04";
+/** Row 6's plaintext pair, and the prefix of its fresh devices. */
+const PLAIN_SENDER = "02:00:00:00:BE:05";
+const PLAIN_RECEIVER = "02:00:00:00:BE:06";
+const FRESH = "02:00:00:00:C0:";
+const HANDSHAKES = 40;
 /**
  * The commit before the in-flight budget and the link acknowledgement
  * (issue 19): what row 3 calls today's code.
@@ -191,7 +202,10 @@ function connectTo(dev: Device, name: string, peer = RECEIVER): Promise<Connecti
   return new Promise((resolve, reject) => {
     c.on(
       "connectResult",
-      (r) => r.success ? resolve(c) : reject(new Error(`connect to "${name}" failed: ${r.reason}`)),
+      (r) =>
+        r.success
+          ? resolve(c)
+          : reject(new Error(`connect to "${name}" of ${peer} failed: ${r.reason}`)),
     );
     c.connect();
   });
@@ -214,13 +228,14 @@ interface PeerPorts {
  */
 async function peerRole(
   create: typeof createDevice,
-  options: { deviceId: string; linkOnly: boolean },
+  options: { deviceId: string; linkOnly: boolean; security?: "none" },
 ): Promise<void> {
   const dev = create({
     deviceId: options.deviceId,
     port: 0,
     bind: "127.0.0.1",
     discovery: "off",
+    ...(options.security === undefined ? {} : { security: options.security }),
   });
   const rt = await dev.runtime();
   let lastRx = performance.now();
@@ -346,8 +361,8 @@ async function busy<T>(peer: Child, fn: () => Promise<T>): Promise<[T, number, n
   return [v, (s1 - s0) / (t1 - t0), (r1 - r0) / (t1 - t0)];
 }
 
-async function lwThroughput(dev: Device): Promise<number> {
-  const c = await connectTo(dev, "sink");
+async function lwThroughput(dev: Device, peerId = RECEIVER): Promise<number> {
+  const c = await connectTo(dev, "sink", peerId);
   const p = pacer(c);
   const done = new Promise<void>((r) => c.on("dataReceived", () => r()));
   const msg = payload().buffer as ArrayBuffer;
@@ -398,10 +413,10 @@ function muxResult(w: { elapsed: number; bytes: number[] }): MuxRun {
   return { mbps: total / 1e6 / (w.elapsed / 1000), jain: jain(w.bytes), n: w.bytes.length };
 }
 
-async function lwMux(dev: Device, peer: Child): Promise<MuxRun> {
+async function lwMux(dev: Device, peer: Child, peerId = RECEIVER): Promise<MuxRun> {
   await peer.call("reset", { kind: "mux" });
   const conns = await Promise.all(
-    Array.from({ length: MUX_CONNS }, () => connectTo(dev, "mux")),
+    Array.from({ length: MUX_CONNS }, () => connectTo(dev, "mux", peerId)),
   );
   const msg = payload().buffer as ArrayBuffer;
   const pumps = conns.map((c) => saturate(c, msg));
@@ -684,6 +699,7 @@ async function memPeerRole(): Promise<void> {
   }, {
     count: () => held.length,
     rss: rss,
+    heap: () => process.memoryUsage().heapUsed,
   });
 }
 
@@ -702,6 +718,7 @@ function memClientRole(): void {
   let mux: ReturnType<typeof yamuxOver> | undefined;
   serveRole(null, {
     rss: rss,
+    heap: () => process.memoryUsage().heapUsed,
     async open({ kind, count, ports }) {
       if (kind === "lw") {
         dev ??= createDevice({
@@ -740,8 +757,15 @@ function memClientRole(): void {
   });
 }
 
-/** Bytes of RSS per idle connection, both ends, in fresh processes. */
-async function memoryPerConnection(kind: "lw" | "raw" | "yamux"): Promise<number> {
+/**
+ * Bytes per idle connection, both ends, in fresh processes: of RSS, and of
+ * the JavaScript heap in use (what the objects of a connection hold; RSS
+ * adds the runtime's slack: heap pages and allocator memory kept after the
+ * burst of opening, by every kind alike).
+ */
+async function memoryPerConnection(
+  kind: "lw" | "raw" | "yamux",
+): Promise<{ rss: number; heap: number }> {
   const peer = await spawnRole(SCRIPT, "mem-peer", { gc: true });
   const client = await spawnRole(SCRIPT, "mem-client", { gc: true });
   const ports = peer.ready;
@@ -757,13 +781,45 @@ async function memoryPerConnection(kind: "lw" | "raw" | "yamux"): Promise<number
   await client.call("open", { kind, count: IDLE_WARM, ports });
   await until(IDLE_WARM);
   const [c0, p0] = [await client.call("rss"), await peer.call("rss")];
+  const [hc0, hp0] = [await client.call("heap"), await peer.call("heap")];
   await client.call("open", { kind, count: IDLE_CONNS, ports });
   await until(IDLE_WARM + IDLE_CONNS);
   await sleep(100);
   const [c1, p1] = [await client.call("rss"), await peer.call("rss")];
+  const [hc1, hp1] = [await client.call("heap"), await peer.call("heap")];
   await client.close();
   await peer.close();
-  return (c1 - c0 + p1 - p0) / IDLE_CONNS;
+  return { rss: (c1 - c0 + p1 - p0) / IDLE_CONNS, heap: (hc1 - hc0 + hp1 - hp0) / IDLE_CONNS };
+}
+
+// ------------------------------------------------------------ row 6
+
+/**
+ * Milliseconds a fresh device (a new id, so a new link) takes from started
+ * to its first connection open: TCP connect, handshake, stream open.
+ */
+async function freshConnect(
+  n: number,
+  peerId: string,
+  port: number,
+  security: "account" | "none",
+): Promise<number> {
+  const id = FRESH + n.toString(16).padStart(2, "0").toUpperCase();
+  const dev = createDevice({
+    deviceId: id,
+    port: 0,
+    bind: "127.0.0.1",
+    discovery: "off",
+    security,
+    peers: [`${peerId}@127.0.0.1:${port}`],
+  });
+  await dev.runtime();
+  const t0 = performance.now();
+  const c = await connectTo(dev, "echo", peerId);
+  const ms = performance.now() - t0;
+  c.close();
+  await dev.close();
+  return ms;
 }
 
 // ------------------------------------------------------------ main
@@ -986,35 +1042,125 @@ async function main(): Promise<void> {
     await ours.close();
   }
 
+  if (wanted("6")) {
+    await part("row 6", async () => {
+      const plainPeer = await spawnRole(SCRIPT, "plain-peer");
+      const plainPort = (plainPeer.ready as { lw: number }).lw;
+      const plain = createDevice({
+        deviceId: PLAIN_SENDER,
+        port: 0,
+        bind: "127.0.0.1",
+        discovery: "off",
+        security: "none",
+        peers: [`${PLAIN_RECEIVER}@127.0.0.1:${plainPort}`],
+        limits: { connections: 1000 },
+      });
+      try {
+        await plain.runtime();
+        log(`security of the other rows: ${dev.config().security}`);
+        if (dev.config().security !== "account") {
+          throw new Error('the encrypted device does not run with security "account"');
+        }
+        (await connectTo(plain, "echo", PLAIN_RECEIVER)).close();
+        await lwThroughput(plain, PLAIN_RECEIVER);
+        const msgs = { enc: [] as number[], plain: [] as number[] };
+        const mbps = { enc: [] as number[], plain: [] as number[] };
+        for (let i = 0; i < reps; i++) {
+          msgs.enc.push(await lwThroughput(dev));
+          msgs.plain.push(await lwThroughput(plain, PLAIN_RECEIVER));
+          mbps.enc.push((await lwMux(dev, peer)).mbps);
+          mbps.plain.push((await lwMux(plain, plainPeer, PLAIN_RECEIVER)).mbps);
+        }
+        log(`1 KiB messages/s, encrypted ${fmt(msgs.enc)}; plaintext ${fmt(msgs.plain)}`);
+        log(
+          `${MUX_CONNS} connections, MB/s, encrypted ${fmt(mbps.enc, 1)}; ` +
+            `plaintext ${fmt(mbps.plain, 1)}`,
+        );
+        const hs = { enc: [] as number[], plain: [] as number[] };
+        for (let i = 0; i < HANDSHAKES; i++) {
+          hs.enc.push(await freshConnect(2 * i, RECEIVER, ports.lw, "account"));
+          hs.plain.push(await freshConnect(2 * i + 1, PLAIN_RECEIVER, plainPort, "none"));
+        }
+        const us = (xs: number[], p: number) => percentile(xs, p) * 1000;
+        log(
+          `first connection of a fresh device, ms: encrypted p50 ${
+            (us(hs.enc, 50) / 1000).toFixed(2)
+          } p99 ${(us(hs.enc, 99) / 1000).toFixed(2)}; plaintext p50 ${
+            (us(hs.plain, 50) / 1000).toFixed(2)
+          } p99 ${(us(hs.plain, 99) / 1000).toFixed(2)}`,
+        );
+        const enough: Target = { on: "ratio", min: 0.8 };
+        rows.push(row({
+          name: "1 KiB sendData, one connection, encrypted",
+          value: median(msgs.enc),
+          unit: "msg/s",
+          baseline: "the same, plaintext (security none)",
+          baselineValue: median(msgs.plain),
+        }, { target: enough }));
+        rows.push(row({
+          name: `${MUX_CONNS} connections over one link, total, encrypted`,
+          value: median(mbps.enc),
+          unit: "MB/s",
+          baseline: "the same, plaintext (security none)",
+          baselineValue: median(mbps.plain),
+        }, { target: enough }));
+        for (const p of [50, 99]) {
+          rows.push(row({
+            name: `first connection of a fresh device p${p}, encrypted`,
+            value: us(hs.enc, p),
+            unit: "us",
+            baseline: "the same, plaintext (security none)",
+            baselineValue: us(hs.plain, p),
+          }, { lowerIsBetter: true }));
+        }
+      } finally {
+        await plain.close();
+        await plainPeer.close();
+      }
+    });
+  }
+
   await dev.close();
   await peer.close();
 
   if (wanted("5")) {
     await part("row 5", async () => {
-      const m: Record<"lw" | "raw" | "yamux", number[]> = { lw: [], raw: [], yamux: [] };
+      type Kind = "lw" | "raw" | "yamux";
+      const m: Record<Kind, number[]> = { lw: [], raw: [], yamux: [] };
+      const h: Record<Kind, number[]> = { lw: [], raw: [], yamux: [] };
       for (let i = 0; i < reps; i++) {
         for (const kind of ["raw", "lw", "yamux"] as const) {
-          m[kind].push(await memoryPerConnection(kind));
+          const got = await memoryPerConnection(kind);
+          m[kind].push(got.rss);
+          h[kind].push(got.heap);
         }
       }
       log(
-        `bytes per idle connection (both ends): raw ${fmt(m.raw)}; linkweave ${fmt(m.lw)}; ` +
+        `RSS bytes per idle connection (both ends): raw ${fmt(m.raw)}; linkweave ${fmt(m.lw)}; ` +
           `yamux ${fmt(m.yamux)}`,
       );
-      rows.push(row({
-        name: "memory per idle connection, both ends",
-        value: median(m.lw),
-        unit: "bytes",
-        baseline: `raw ${RAW_NAME} connection pair`,
-        baselineValue: median(m.raw),
-      }, { lowerIsBetter: true }));
-      rows.push(row({
-        name: "memory per idle connection, both ends",
-        value: median(m.lw),
-        unit: "bytes",
-        baseline: "yamux stream, node:net",
-        baselineValue: median(m.yamux),
-      }, { lowerIsBetter: true }));
+      log(
+        `heap bytes per idle connection (both ends): raw ${fmt(h.raw)}; linkweave ${fmt(h.lw)}; ` +
+          `yamux ${fmt(h.yamux)}`,
+      );
+      // Issue 11's target: at most 4 KiB for both ends together.
+      const small: Target = { on: "value", max: 4096 };
+      for (const [what, v] of [["memory", m], ["JS heap", h]] as const) {
+        rows.push(row({
+          name: `${what} per idle connection, both ends`,
+          value: median(v.lw),
+          unit: "bytes",
+          baseline: `raw ${RAW_NAME} connection pair`,
+          baselineValue: median(v.raw),
+        }, { lowerIsBetter: true, target: small }));
+        rows.push(row({
+          name: `${what} per idle connection, both ends`,
+          value: median(v.lw),
+          unit: "bytes",
+          baseline: "yamux stream, node:net",
+          baselineValue: median(v.yamux),
+        }, { lowerIsBetter: true, target: small }));
+      }
     });
   }
 
@@ -1031,6 +1177,8 @@ else if (role === "lw-sender") await lwSenderRole(process.argv[3]);
 else if (role === "lw-peer") {
   const mod = await import(pathToFileURL(join(process.argv[3], "link_enhance.ts")).href);
   await peerRole(mod.createDevice, { deviceId: ROW3_RECEIVER, linkOnly: true });
+} else if (role === "plain-peer") {
+  await peerRole(createDevice, { deviceId: PLAIN_RECEIVER, linkOnly: true, security: "none" });
 } else if (role === "mem-peer") await memPeerRole();
 else if (role === "mem-client") memClientRole();
 else await main();

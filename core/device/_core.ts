@@ -319,7 +319,12 @@ export class EndpointCore {
       ? " (devices must share an account: LINKWEAVE_ACCOUNT, or be paired)"
       : "";
     if (["account", "identity", "clash", "version", "frame"].includes(r.reason)) {
-      this.warn(`handshake:${who}:${r.reason}`, `linkweave: ${message}${hint}`, now);
+      this.warn(
+        `handshake:${who}:${r.reason}`,
+        `linkweave: ${message}${hint}`,
+        now,
+        `handshake:${r.reason}`,
+      );
     }
     // With proven identities these cannot change by trying again; without
     // (security: none) a "clash" may be a restart whose old link is not dead yet.
@@ -645,14 +650,14 @@ export class EndpointCore {
 
   /**
    * Warn at most once per key every `WARN_INTERVAL`, and at most
-   * `WARN_LINES` lines per kind (`handshake`, `protocol`, ...) in that time,
+   * `WARN_LINES` lines per kind (by default the key up to its first `:`:
+   * `protocol`, `clash`, ...; handshake refusals by reason) in that time,
    * so many peers (or invented ids) cannot flood the log either; the next
    * line of a kind says how many were left out.
    */
-  warn(key: string, message: string, now: number): void {
+  warn(key: string, message: string, now: number, kind: string = key.split(":", 1)[0]): void {
     const last = this.warned.get(key);
     if (last !== undefined && now - last < WARN_INTERVAL) return;
-    const kind = key.split(":", 1)[0];
     let k = this.warnKinds.get(kind);
     if (k === undefined || now - k.since >= WARN_INTERVAL) {
       if (k !== undefined && k.suppressed > 0) {

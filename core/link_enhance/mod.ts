@@ -170,9 +170,12 @@ export class LinkEnhance {
     const server = this.servers.get(request.name.toLowerCase());
     if (server === undefined || !server.started) return ErrorCode.PEER_SERVER_NOT_STARTED;
     const conn = new Connection(this, request.peerId, server.name, true);
-    // A connection the peer ended before it could be announced is never announced.
+    // A connection the peer ended before it could be announced is never
+    // announced. Messages that arrive before the announcement wait for it, so
+    // the callbacks the app sets in `connectionAccepted` get them.
     queueMicrotask(() => {
       if (isConnected(conn)) serverAccepted(server, conn);
+      announced(conn);
     });
     return portOf(conn);
   }
@@ -181,6 +184,7 @@ export class LinkEnhance {
 /** Module-private door into `Connection` (set in its static block). */
 let portOf: (c: Connection) => Port;
 let isConnected: (c: Connection) => boolean;
+let announced: (c: Connection) => void;
 const CONNECTION_EVENTS = ["connectResult", "disconnected", "dataReceived", "drain"] as const;
 
 type ConnState = "idle" | "connecting" | "connected" | "disconnected" | "closed";
@@ -202,6 +206,10 @@ export class Connection {
   #onDrain: (() => void) | undefined;
   #held = false;
   #attempt = 0;
+  /** An accepted connection not yet announced by `connectionAccepted`. */
+  #unannounced: boolean;
+  /** Messages that arrived while unannounced. */
+  #early: ArrayBuffer[] | undefined;
 
   /** @internal Use `createConnection()`. */
   constructor(api: LinkEnhance, peerId: string, name: string, accepted: boolean) {
@@ -212,6 +220,7 @@ export class Connection {
     this.#known = accepted;
     this.#live = accepted;
     this.#state = accepted ? "connected" : "idle";
+    this.#unannounced = accepted;
     this.#port = new Connection.#LinkPort(this);
     if (accepted) this.#hold();
   }
@@ -442,6 +451,11 @@ export class Connection {
   /** A message arrived. */
   static #data(c: Connection, data: ArrayBuffer): void {
     if (c.#state !== "connected") return;
+    if (c.#unannounced) {
+      // Bounded by the link's receive window of this stream.
+      (c.#early ??= []).push(data);
+      return;
+    }
     if (data.byteLength === 0 || data.byteLength > MAX_SEND_DATA) {
       // What the API can receive is what it can send: anything else is a
       // protocol error that ends this connection only.
@@ -550,6 +564,12 @@ export class Connection {
   static {
     portOf = (c) => c.#port;
     isConnected = (c) => c.#state === "connected";
+    announced = (c) => {
+      const early = c.#early;
+      c.#unannounced = false;
+      c.#early = undefined;
+      for (const data of early ?? []) Connection.#data(c, data);
+    };
   }
 }
 

@@ -22,7 +22,7 @@
 import * as net from "node:net";
 import { createCodec } from "../../wasm/mod.ts";
 import { nativeCrc } from "../../platform/crc.ts";
-import { type Frame, type FrameInit, FrameType } from "../../core/proto/frame.ts";
+import { type Frame, FRAME_OVERHEAD, type FrameInit, FrameType } from "../../core/proto/frame.ts";
 import { encodeHello, type Hello, HelloReader } from "../../core/proto/handshake/hello.ts";
 import { decodeControl, encodeControl } from "../../core/proto/link/control.ts";
 
@@ -64,6 +64,10 @@ export class RawPeer {
   #tap: ((bytes: Uint8Array) => boolean) | undefined;
   #decoder: ReturnType<typeof codec.createDecoder> | undefined;
   #waiters = new Set<() => void>();
+  #read = 0;
+  #acked = 0;
+  /** Whether to acknowledge the frames read (a protocol-following peer does); `false` to test a peer that never does. */
+  autoAck = true;
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
@@ -100,6 +104,7 @@ export class RawPeer {
     this.received += b.length;
     if (this.#decoder !== undefined) {
       this.#decoder.push(b, (f: Frame) => {
+        if (f.type !== FrameType.ACK) this.#read += FRAME_OVERHEAD + f.payload.length;
         if (this.frames.length >= KEEP_FRAMES) this.frames.shift();
         this.frames.push({
           type: f.type,
@@ -110,6 +115,22 @@ export class RawPeer {
           payload: f.payload.slice(),
         });
       });
+      // Acknowledge what was read, as a peer following the protocol does
+      // (docs/link-protocol.md section 4): without it the victim's in-flight
+      // budget stops its answers.
+      if (this.autoAck && this.#read !== this.#acked && !this.closed) {
+        this.#acked = this.#read;
+        this.socket.write(
+          codec.encodeBatch([{
+            type: FrameType.ACK,
+            stream: 0,
+            seq: this.#read % 2 ** 32,
+            total: 0,
+            offset: 0,
+            payload: new Uint8Array(0),
+          }]).slice(),
+        );
+      }
     } else if (this.#tap !== undefined) {
       // Once the tap has what it wanted, later bytes wait for decodeFrames.
       if (this.#tap(b)) {
