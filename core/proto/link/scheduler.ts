@@ -166,6 +166,12 @@ export class Scheduler {
    * @param s The stream.
    */
   interrupted(s: Stream): void {
+    const prev = this.#resume;
+    if (prev !== undefined && prev !== s) {
+      // Another channel's batch cut a turn short meanwhile: that stream
+      // waits in its line again (it must not leave every line).
+      (this.#resumeNew ? this.#new : this.#old).push(prev);
+    }
     this.#resume = s;
     this.#resumeNew = s.fresh;
   }
