@@ -29,7 +29,7 @@ import {
   resolveConfig,
 } from "./core/device/config.ts";
 import type { KnownDevice, PeerFinder } from "./core/discovery/finder.ts";
-import { DeviceDriver, type DeviceRuntime } from "./core/device/driver.ts";
+import { DeviceDriver, type DeviceRuntime, type LinkInfo } from "./core/device/driver.ts";
 import type { DeviceHost } from "./core/device/host.ts";
 import { type Connection, LinkEnhance, type Server } from "./core/link_enhance/mod.ts";
 import { AbilityConnectionManager } from "./core/ability/mod.ts";
@@ -47,7 +47,7 @@ import { createCodec } from "./wasm/mod.ts";
 import { createImageCodec } from "./wasm/image.ts";
 
 export type { DeviceOptions, Limits, StaticPeer } from "./core/device/config.ts";
-export type { DeviceRuntime } from "./core/device/driver.ts";
+export type { DeviceRuntime, LinkChannelInfo, LinkInfo } from "./core/device/driver.ts";
 export type { KnownAddress, KnownDevice, PeerSource } from "./core/discovery/finder.ts";
 export type { TrustedDevice } from "./platform/security.ts";
 
@@ -92,6 +92,13 @@ export interface Device {
   readonly pairing: Pairing;
   /** linkweave extension: the peers this device has a link to now; `[]` before it started. */
   links(): string[];
+  /**
+   * linkweave extension: the links open now, each with its channels and
+   * what they measured (kind, MTU, round trip, delivery rate, bytes in
+   * flight, health); `[]` before the device started. Read-only figures,
+   * for monitoring (`docs/link-enhance.md`).
+   */
+  linkStats(): LinkInfo[];
   /** linkweave extension: this device's id, once known (configured, or chosen at start). */
   id(): string | undefined;
   /** Stop the device: end its sessions, close its links, listener and discovery. */
@@ -200,6 +207,7 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
     runtime: () => api.driver(),
     knownDevices: () => finder?.list() ?? [],
     links: () => [...(running?.links().keys() ?? [])],
+    linkStats: () => running?.linkStats() ?? [],
     id: () => running?.deviceId ?? cfg().deviceId,
     trustedDevices: () => secured?.trust.list() ?? [],
     revoke: (deviceId) => {

@@ -442,6 +442,43 @@ describe("linkEnhance", () => {
     server.close();
   });
 
+  it("lists each link with its channels and what they measured (linkStats)", async () => {
+    const [a, b] = await pair();
+    assert.deepEqual(a.linkStats(), []);
+    const server = b.createServer("stats");
+    server.start();
+    const got = wait<number>((resolve) => {
+      let n = 0;
+      server.on("connectionAccepted", (c) => {
+        c.on("dataReceived", (d) => {
+          n += d.byteLength;
+          if (n >= 100 * 1024) resolve(n);
+        });
+      });
+    });
+    const c = a.createConnection(B, "stats");
+    const r = result(c);
+    c.connect();
+    assert.ok((await r).success);
+    for (let i = 0; i < 100; i++) c.sendData(new Uint8Array(1024).buffer);
+    await got;
+    await new Promise((r) => setTimeout(r, 50));
+    const stats = a.linkStats();
+    assert.equal(stats.length, 1);
+    assert.equal(stats[0].peer, B);
+    assert.equal(stats[0].channels.length, 1);
+    const ch = stats[0].channels[0];
+    assert.equal(ch.kind, "tcp");
+    assert.equal(ch.mtu, 65535);
+    assert.match(ch.remote, /127\.0\.0\.1/);
+    assert.equal(ch.health, "up");
+    assert.ok(ch.sent >= 100 * 1024 && ch.received > 0, `sent ${ch.sent}, received ${ch.received}`);
+    assert.ok(typeof ch.rtt === "number" && ch.rtt >= 0, `rtt ${ch.rtt}`);
+    assert.ok(ch.rate > 0 && ch.budget > 0 && ch.inFlight >= 0, JSON.stringify(ch));
+    c.close();
+    server.close();
+  });
+
   it("keeps one link with one channel when both devices connect at once", async () => {
     const [a, b] = await pair();
     const sa = a.createServer("m");

@@ -19,6 +19,7 @@ import type { Codec } from "../proto/frame.ts";
 import type { Channel, ChannelEvents, PeerAddress, PeerFinder, Transport } from "./channel.ts";
 import { Endpoint, type EndpointEvent, type EndpointOptions, type PeerLink } from "./endpoint.ts";
 import type { DeviceHost } from "./host.ts";
+import type { ChannelHealth } from "../proto/link/mod.ts";
 import { type Acceptor, deliverToPort, type Port } from "./port.ts";
 
 export { type Acceptor, type ConnectionRef, type IncomingRequest, Port } from "./port.ts";
@@ -36,6 +37,44 @@ export type {
   DriverOptions,
   PairedPeer,
 } from "./driver_options.ts";
+
+/** One link of a device and its channels, as {@linkcode DeviceDriver.linkStats} reports it. */
+export interface LinkInfo {
+  /** The peer's device id. */
+  readonly peer: string;
+  /** Its channels, in the order they joined the link. */
+  readonly channels: readonly LinkChannelInfo[];
+}
+
+/** One channel of a link and what it measured (read when asked; figures change as data flows). */
+export interface LinkChannelInfo {
+  /** The transport that made it: `tcp`, `ble`, ... */
+  readonly kind: string;
+  /** The far end (`192.0.2.7:38470`, a BLE address, ...). */
+  readonly remote: string;
+  /** Largest frame it carries (bytes). */
+  readonly mtu: number;
+  /** The latest round trip (ms), or `undefined` before one was measured. */
+  readonly rtt: number | undefined;
+  /** The smallest recent round trip (ms), or `undefined`. */
+  readonly minRtt: number | undefined;
+  /** Estimated delivery rate (bytes per second), 0 before measured. */
+  readonly rate: number;
+  /** Bytes written and not yet acknowledged by the peer. */
+  readonly inFlight: number;
+  /** Most bytes it may have in flight now. */
+  readonly budget: number;
+  /** Bytes written to it and acknowledged, and read from it, since it joined. */
+  readonly sent: number;
+  /** See `sent`. */
+  readonly received: number;
+  /**
+   * `up`, `standby` (a backup channel while another is up), `suspect`
+   * (writes went unacknowledged too long: carries nothing new), `leaving`;
+   * `unmeasured` for a profile that keeps no figures (OpenHarmony's BLE).
+   */
+  readonly health: ChannelHealth | "unmeasured";
+}
 
 interface ChannelSlot {
   channel: Channel | undefined;
@@ -294,6 +333,37 @@ export class DeviceDriver implements DeviceRuntime {
     };
     timer.id = this.#host.setTimer(done, ms);
     this.#lingers.add(done);
+  }
+
+  /**
+   * Links currently open with their channels and what each measured.
+   *
+   * @returns One entry per link.
+   */
+  linkStats(): LinkInfo[] {
+    const out: LinkInfo[] = [];
+    for (const [peer, pl] of this.#ep.links) {
+      const channels: LinkChannelInfo[] = [];
+      for (const id of pl.channels) {
+        const info = this.#slots.get(id)?.channel?.info;
+        const s = pl.link.channelStats?.(id);
+        channels.push({
+          kind: info?.kind ?? "unknown",
+          remote: info?.remote ?? "",
+          mtu: s?.mtu ?? info?.mtu ?? 0,
+          rtt: s?.rtt,
+          minRtt: s?.minRtt,
+          rate: (s?.rate ?? 0) * 1000,
+          inFlight: s?.inFlight ?? 0,
+          budget: s?.budget ?? 0,
+          sent: s?.sent ?? 0,
+          received: s?.received ?? 0,
+          health: s?.health ?? "unmeasured",
+        });
+      }
+      out.push({ peer, channels });
+    }
+    return out;
   }
 
   /**
