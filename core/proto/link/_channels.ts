@@ -552,6 +552,7 @@ export class LinkChannel {
    */
   retain(r: Retained, end: number): void {
     r.copies++;
+    r.written++;
     this.#ret.push(r);
     this.#retEnd.push(end);
     this.#retBytes += FRAME_OVERHEAD + r.frame.payload.length;
@@ -588,6 +589,7 @@ export class LinkChannel {
     for (let k = this.#retHead; k < this.#ret.length; k++) {
       const r = this.#ret[k];
       r.copies--;
+      r.written--;
       if (!r.acked && r.copies === 0) out.push(r);
     }
     for (const r of this.copies) if (!r.acked && r.copies === 0) out.push(r);
@@ -650,6 +652,7 @@ export class LinkChannel {
       this.#retHead++;
       this.#retBytes -= FRAME_OVERHEAD + r.frame.payload.length;
       r.copies--;
+      r.written--;
       if (!r.acked) {
         r.acked = true;
         this.#onAcked(r);

@@ -411,19 +411,32 @@ export class Outbound {
     const resent = this.#resent;
     let bytes = 0;
     let pieces: FrameInit[] | undefined;
-    for (const queue of [st.resend, ch.copies]) {
+    for (const [q, queue] of [st.resend, ch.copies].entries()) {
       let k = 0;
+      let skipped: Retained[] | undefined;
       for (; k < queue.length && bytes < room; k++) {
         const r = queue[k];
-        r.copies--;
-        if (r.acked) continue;
+        if (r.acked) {
+          r.copies--;
+          continue;
+        }
         const f = r.frame;
         if (FRAME_OVERHEAD + f.payload.length <= ch.mtu) {
+          r.copies--;
           frames.push(f);
           resent.push(r);
           bytes += FRAME_OVERHEAD + f.payload.length;
           continue;
         }
+        if (r.written > 0) {
+          // Too large here, and a copy written elsewhere may still arrive: a
+          // redundant copy is dropped; a frame to send again waits for a
+          // channel it fits, or for that copy's channel to be lost.
+          if (q === 0) (skipped ??= []).push(r);
+          else r.copies--;
+          continue;
+        }
+        r.copies--;
         // Too large for this channel: pieces that fit, with new numbers.
         pieces ??= [];
         const max = ch.mtu - FRAME_OVERHEAD;
@@ -447,6 +460,7 @@ export class Outbound {
         }
       }
       if (k > 0) queue.splice(0, k);
+      if (skipped !== undefined) queue.unshift(...skipped);
     }
     ch.resent += resent.length;
     if (pieces !== undefined) { for (const f of pieces) frames.push(f); }

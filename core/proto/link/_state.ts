@@ -25,6 +25,12 @@ export interface Retained {
   acked: boolean;
   /** Channels that keep it (written to them, not acknowledged), or queue it. */
   copies: number;
+  /**
+   * Of those, channels it was written to (alive, not acknowledged): while
+   * any is, that copy may still arrive, so the frame is never sent again cut
+   * in pieces (the peer's reassembly refuses fragments that overlap in part).
+   */
+  written: number;
   /** The half-sent message it belongs to, while that holds a slot (see `MAX_PARTIAL`). */
   hold: PartialHold | undefined;
 }

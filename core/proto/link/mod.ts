@@ -730,7 +730,7 @@ export class Link {
       if (!retaining) continue;
       let r = again;
       if (r === undefined) {
-        r = { ls, frame: this.#own(f), acked: false, copies: 0, hold: undefined };
+        r = { ls, frame: this.#own(f), acked: false, copies: 0, written: 0, hold: undefined };
         const h = out.holds.get(f);
         if (h !== undefined) {
           r.hold = h;
