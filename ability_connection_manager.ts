@@ -54,6 +54,7 @@
  *
  * @module
  */
+import type { AbortOptions } from "./core/abort.ts";
 import type { AbilityRegistration } from "./core/ability/mod.ts";
 import type { UIAbility, UIAbilityContext } from "./core/ability/ability.ts";
 import type { PixelMap } from "./core/ability/pixel_map.ts";
@@ -103,6 +104,7 @@ export { AbilityConstant, UIAbility, UIAbilityContext } from "./core/ability/abi
 export type { AbilityCallbacks, AbilityInfo, Want } from "./core/ability/ability.ts";
 export { AbilityConnectionManager, LINGER_MS } from "./core/ability/mod.ts";
 export type { AbilityRegistration } from "./core/ability/mod.ts";
+export type { AbortOptions } from "./core/abort.ts";
 export * as surface from "./core/ability/surface.ts";
 export { configure, createDevice } from "./device.ts";
 export type { Device } from "./device.ts";
@@ -172,12 +174,16 @@ export function getPeerInfoById(sessionId: number): PeerInfo | undefined {
  * `errorCode` (`ConnectErrorCode`); no answer within 10 s is
  * `SYSTEM_INTERNAL_ERROR`.
  *
+ * linkweave extension: `options.signal` gives the attempt up; the promise
+ * then rejects with the signal's reason (`docs/ability-connection.md`).
+ *
  * @param sessionId The session.
+ * @param options `signal` (a linkweave extension).
  * @returns The outcome.
- * @throws {TypeError} 401 for a non-integer id.
+ * @throws {TypeError} 401 for a non-integer id or malformed options.
  */
-export function connect(sessionId: number): Promise<ConnectResult> {
-  return api().connect(sessionId);
+export function connect(sessionId: number, options?: AbortOptions): Promise<ConnectResult> {
+  return api().connect(sessionId, options);
 }
 
 /**
@@ -229,6 +235,15 @@ export function on(
   sessionId: number,
   callback: (info: EventCallbackInfo) => void,
 ): void;
+/**
+ * Set the callback of a session's `collaborateEvent` (one per session and
+ * event: it replaces the previous one).
+ *
+ * @param type `collaborateEvent`.
+ * @param sessionId The session.
+ * @param callback Receives the event.
+ * @throws {TypeError} 401 for a bad argument or an unknown session.
+ */
 export function on(
   type: "collaborateEvent",
   sessionId: number,
@@ -255,6 +270,14 @@ export function off(
   sessionId: number,
   callback?: (info: EventCallbackInfo) => void,
 ): void;
+/**
+ * Clear the callback of a session's `collaborateEvent` (whatever callback is passed).
+ *
+ * @param type `collaborateEvent`.
+ * @param sessionId The session.
+ * @param callback Ignored.
+ * @throws {TypeError} 401 for a bad type or an unknown session.
+ */
 export function off(
   type: "collaborateEvent",
   sessionId: number,
@@ -284,13 +307,22 @@ export function sendMessage(sessionId: number, msg: string): Promise<void> {
  * Send bytes (at most 100 MiB); resolves once the peer has them. The
  * buffer must not change until the promise settles.
  *
+ * linkweave extension: `options.signal` gives the transfer up; the promise
+ * then rejects with the signal's reason, nothing more is sent and the peer
+ * drops what it holds of it (`docs/ability-connection.md`).
+ *
  * @param sessionId The session (created with `needSendData`).
  * @param data The bytes.
+ * @param options `signal` (a linkweave extension).
  * @returns When the peer has them.
  * @throws {TypeError} 401 for a bad argument.
  */
-export function sendData(sessionId: number, data: ArrayBuffer): Promise<void> {
-  return api().sendData(sessionId, data);
+export function sendData(
+  sessionId: number,
+  data: ArrayBuffer,
+  options?: AbortOptions,
+): Promise<void> {
+  return api().sendData(sessionId, data, options);
 }
 
 /**

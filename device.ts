@@ -30,6 +30,13 @@ import {
 } from "./core/device/config.ts";
 import type { KnownDevice, PeerFinder } from "./core/discovery/finder.ts";
 import { DeviceDriver, type DeviceRuntime, type LinkInfo } from "./core/device/driver.ts";
+import type { DeviceSurface } from "./core/device/driver_options.ts";
+import { AttachedDevice } from "./core/daemon/client.ts";
+import {
+  connectDaemonSocket,
+  defaultDaemonSocket,
+  socketExists,
+} from "./platform/_daemon_socket.ts";
 import type { DeviceHost } from "./core/device/host.ts";
 import { type Connection, LinkEnhance, type Server } from "./core/link_enhance/mod.ts";
 import { AbilityConnectionManager } from "./core/ability/mod.ts";
@@ -46,9 +53,21 @@ import { deviceTransports } from "./_transports.ts";
 import { createCodec } from "./wasm/mod.ts";
 import { createImageCodec } from "./wasm/image.ts";
 
-export type { DeviceOptions, Limits, StaticPeer } from "./core/device/config.ts";
+export type {
+  DaemonChoice,
+  DeviceConfig,
+  DeviceOptions,
+  Limits,
+  OpenHarmonyOptions,
+  PeerOptions,
+  ProfileName,
+  StaticPeer,
+  TransportName,
+} from "./core/device/config.ts";
+export type { DeviceHost } from "./core/device/host.ts";
 export type { DeviceRuntime, LinkChannelInfo, LinkInfo } from "./core/device/driver.ts";
 export type { KnownAddress, KnownDevice, PeerSource } from "./core/discovery/finder.ts";
+export type { PeerAddress } from "./core/discovery/wire.ts";
 export type { TrustedDevice } from "./platform/security.ts";
 
 let imageCodec: ImageCodec | undefined;
@@ -95,7 +114,8 @@ export interface Device {
   /**
    * linkweave extension: the links open now, each with its channels and
    * what they measured (kind, MTU, round trip, delivery rate, bytes in
-   * flight, health); `[]` before the device started. Read-only figures,
+   * flight, health); `[]` before the device started, and in an app
+   * attached to a daemon (the daemon owns the links). Read-only figures,
    * for monitoring (`docs/link-enhance.md`).
    */
   linkStats(): LinkInfo[];
@@ -103,6 +123,8 @@ export interface Device {
   id(): string | undefined;
   /** Stop the device: end its sessions, close its links, listener and discovery. */
   close(): Promise<void>;
+  /** linkweave extension: `await using device = createDevice()` closes it when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** A pairing offer: the code to show, and the outcome. */
@@ -144,8 +166,8 @@ export interface Pairing {
  */
 export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): Device {
   let config: DeviceConfig | undefined = resolveConfig(options, process.env);
-  let started: Promise<DeviceDriver> | undefined;
-  let running: DeviceDriver | undefined;
+  let started: Promise<DeviceDriver | AttachedDevice> | undefined;
+  let running: DeviceDriver | AttachedDevice | undefined;
   let finder: PeerFinder | undefined;
   let identity: HeldIdentity | undefined;
   const h = host ?? runtimeHost();
@@ -153,6 +175,8 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
   let secured: DeviceSecurity | undefined;
   const start = async () => {
     let c = cfg();
+    const attached = await attachToDaemon(c, h);
+    if (attached !== undefined) return running = attached;
     const t = await deviceTransports(h, c, { remembered: (id) => secured?.trust.addressOf(id) });
     identity = t.identity;
     c = { ...c, deviceId: c.deviceId ?? identity?.deviceId };
@@ -205,20 +229,24 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
     abilityConnectionManager: ability,
     config: cfg,
     runtime: () => api.driver(),
-    knownDevices: () => finder?.list() ?? [],
+    knownDevices: () =>
+      running instanceof AttachedDevice
+        ? running.known().map((deviceId) => ({ deviceId, addresses: [], lastSeen: h.now() }))
+        : finder?.list() ?? [],
     links: () => [...(running?.links().keys() ?? [])],
-    linkStats: () => running?.linkStats() ?? [],
+    linkStats: () => running instanceof AttachedDevice ? [] : running?.linkStats() ?? [],
     id: () => running?.deviceId ?? cfg().deviceId,
     trustedDevices: () => secured?.trust.list() ?? [],
     revoke: (deviceId) => {
       const id = normalizeDeviceId(deviceId, 401);
+      notAttached(running, "revoke a device");
       const was = secured?.trust.revoke(id) ?? false;
-      if (was) void started?.then((d) => d.dropPeer(id), () => {});
+      if (was) void started?.then((d) => (d as DeviceDriver).dropPeer(id), () => {});
       return was;
     },
     pairing: {
       offer: async (o = {}) => {
-        const d = await api.driver();
+        const d = notAttached(await api.driver(), "offer pairing");
         const s = needSecurity(secured, "offer pairing");
         const code = newCode(s.security.crypto);
         const paired = d.offerPairing(code, o.timeout ?? 120_000).then((p) =>
@@ -228,7 +256,7 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
         return { code, paired };
       },
       enter: async (target, code) => {
-        const d = await api.driver();
+        const d = notAttached(await api.driver(), "pair");
         const s = needSecurity(secured, "pair");
         if (passkey(code) === undefined) {
           throw new ParameterError(
@@ -254,7 +282,81 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
       config = undefined;
       running = undefined;
     },
+    [Symbol.asyncDispose](): Promise<void> {
+      return this.close();
+    },
   };
+}
+
+/** How long an application waits for a daemon's welcome (ms). */
+const ATTACH_TIMEOUT = 3000;
+/** How long it waits when it only looks for a daemon on the default socket (ms). */
+const PROBE_TIMEOUT = 1000;
+
+/**
+ * The attach choice (`docs/daemon.md`): a device daemon's device when the
+ * configuration asks for one (`daemon`, `LINKWEAVE_DAEMON`: attach or
+ * fail), or, by default, when a daemon answers on the default socket;
+ * `undefined`: run the device embedded.
+ */
+async function attachToDaemon(
+  c: DeviceConfig,
+  host: DeviceHost,
+): Promise<AttachedDevice | undefined> {
+  if (c.daemon === "off") return undefined;
+  const required = c.daemon !== "auto";
+  const path = (typeof c.daemon === "object" ? c.daemon.socket : undefined) ??
+    defaultDaemonSocket(process.env);
+  // No socket file: no daemon, and no connect attempt either.
+  if (!required && !socketExists(path)) return undefined;
+  const timeout = required ? ATTACH_TIMEOUT : PROBE_TIMEOUT;
+  let socket: Awaited<ReturnType<typeof connectDaemonSocket>> | undefined;
+  const device = new AttachedDevice({
+    host,
+    socket: path,
+    pid: process.pid,
+    transport: {
+      write: (bytes) => socket?.write(bytes),
+      get queued() {
+        return socket?.queued ?? 0;
+      },
+      close: () => socket?.close(),
+    },
+  });
+  try {
+    socket = await connectDaemonSocket(path, {
+      bytes: (b) => device.handleBytes(b),
+      drained: () => device.handleDrained(),
+      closed: (m) => device.handleClosed(m),
+    });
+    let timer: unknown;
+    await Promise.race([
+      device.attach(),
+      new Promise<never>((_, reject) => {
+        timer = host.setTimer(
+          () => reject(new Error(`Cannot attach to "${path}": no welcome in ${timeout} ms`)),
+          timeout,
+        );
+      }),
+    ]).finally(() => host.clearTimer(timer));
+  } catch (e) {
+    socket?.close();
+    if (required) throw e;
+    return undefined; // no daemon answers: embedded
+  }
+  socket.unref();
+  return device;
+}
+
+/** The embedded driver; an application attached to a daemon gets an error naming the action. */
+function notAttached(d: DeviceSurface | undefined, action: string): DeviceDriver {
+  if (d instanceof AttachedDevice) {
+    throw new BusinessError(
+      ErrorCode.INTERNAL_ERROR,
+      `Cannot ${action}: this application is attached to the device daemon, which owns the device`,
+    );
+  }
+  return d as DeviceDriver;
 }
 
 function needSecurity(s: DeviceSecurity | undefined, action: string): DeviceSecurity {

@@ -47,7 +47,12 @@ export {
   MAX_SEND_DATA,
   Server,
 } from "./core/link_enhance/mod.ts";
-export type { ConnectionEvents, ConnectResult, ServerEvents } from "./core/link_enhance/mod.ts";
+export type {
+  AbortOptions,
+  ConnectionEvents,
+  ConnectResult,
+  ServerEvents,
+} from "./core/link_enhance/mod.ts";
 export type { DeviceOptions, Limits, StaticPeer } from "./core/device/config.ts";
 export type { DeviceRuntime } from "./core/device/driver.ts";
 export type { KnownAddress, KnownDevice, PeerSource } from "./core/discovery/finder.ts";

@@ -15,6 +15,7 @@ export { BusinessError, isBusinessError, ParameterError, PlatformError } from ".
 export type { BusinessErrorOptions, PlatformErrorData, PlatformName } from "./core/errors.ts";
 export { DisconnectReason, ErrorCode, errorMessage } from "./core/error_codes.ts";
 export type { ErrorCodeValue } from "./core/error_codes.ts";
+export type { AbortOptions } from "./core/abort.ts";
 export * as socket from "./socket.ts";
 export * as linkEnhance from "./link_enhance.ts";
 export * as abilityConnectionManager from "./ability_connection_manager.ts";

@@ -24,7 +24,24 @@ import { UDPSocket } from "./core/socket/udp.ts";
 import { MulticastSocket } from "./core/socket/multicast.ts";
 
 export * from "./core/socket/types.ts";
-export type { SocketPlatform } from "./core/socket/platform.ts";
+export type {
+  BoundTcpHandle,
+  DatagramEvents,
+  DatagramHandle,
+  IpEndpoint,
+  IpFamily,
+  ListenerEvents,
+  ListenerHandle,
+  OptionTarget,
+  Refable,
+  SocketOption,
+  SocketOptionMap,
+  SocketPlatform,
+  StreamEvents,
+  StreamHandle,
+  TcpConnectOptions,
+  UdpBindOptions,
+} from "./core/socket/platform.ts";
 export { LocalSocket, LocalSocketServer, MulticastSocket, TCPSocket, TCPSocketServer, UDPSocket };
 export { LocalSocketConnection } from "./core/socket/local_server.ts";
 export { TCPSocketConnection } from "./core/socket/tcp_server.ts";

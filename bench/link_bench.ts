@@ -21,8 +21,10 @@
  *    leaves today's code out.
  * 4. The same 100-stream workload through `@chainsafe/libp2p-yamux` over a
  *    `node:net` connection (`bench/_yamux.ts`).
- * 5. Resident memory per idle connection (both ends, fresh processes, after
- *    GC), vs a raw TCP connection pair and vs a yamux stream.
+ * 5. Memory per idle connection (both ends, fresh processes, after GC): RSS
+ *    and JS heap in use per further connection (from 1000 to 4000), vs a
+ *    raw TCP connection pair and vs a yamux stream; and RSS per connection
+ *    of the first 1000.
  * 6. Encryption: rows 1 and 2 (1 KiB messages/s; 100 saturating connections,
  *    MB/s) on an encrypted link (the default, `security: "account"`, which
  *    every other row runs with) vs a plaintext one (`security: "none"`, a
@@ -92,6 +94,8 @@ const RTT_LOADED_SKIP = 5;
 const LOAD_WARM_MS = 200;
 const IDLE_CONNS = 1000;
 const IDLE_WARM = 20;
+/** Connections opened after the first {@linkcode IDLE_CONNS}: their cost is row 5's figure. */
+const IDLE_MORE = 3 * IDLE_CONNS;
 const QUEUE_FULL = 32390300;
 
 function flag(name: string): string | undefined {
@@ -668,7 +672,7 @@ async function memPeerRole(): Promise<void> {
     port: 0,
     bind: "127.0.0.1",
     discovery: "off",
-    limits: { streamsPerLink: 4 * IDLE_CONNS },
+    limits: { streamsPerLink: 5 * IDLE_CONNS },
   });
   const rt = await dev.runtime();
   const held: unknown[] = [];
@@ -727,7 +731,7 @@ function memClientRole(): void {
           bind: "127.0.0.1",
           discovery: "off",
           peers: [`${RECEIVER}@127.0.0.1:${ports.lw}`],
-          limits: { connections: 10_000, streamsPerLink: 4 * IDLE_CONNS },
+          limits: { connections: 10_000, streamsPerLink: 5 * IDLE_CONNS },
         });
         const d = dev;
         const conns = await Promise.all(
@@ -757,15 +761,26 @@ function memClientRole(): void {
   });
 }
 
+/** Row 5's figures of one run, bytes per connection, both ends. */
+interface MemRun {
+  /** RSS per connection over the further {@linkcode IDLE_MORE}. */
+  rss: number;
+  /** JavaScript heap in use, likewise. */
+  heap: number;
+  /** RSS per connection over the first {@linkcode IDLE_CONNS}. */
+  rssFirst: number;
+}
+
 /**
  * Bytes per idle connection, both ends, in fresh processes: of RSS, and of
- * the JavaScript heap in use (what the objects of a connection hold; RSS
- * adds the runtime's slack: heap pages and allocator memory kept after the
- * burst of opening, by every kind alike).
+ * the JavaScript heap in use (what the objects of a connection hold). The
+ * figure is the cost of each further connection: the growth from
+ * {@linkcode IDLE_CONNS} to {@linkcode IDLE_CONNS} + {@linkcode IDLE_MORE}
+ * connections, so that the one-time growth of the first burst (allocator
+ * arenas and heap pages the runtime keeps, by every kind alike) is left out;
+ * that first burst's average is returned beside it.
  */
-async function memoryPerConnection(
-  kind: "lw" | "raw" | "yamux",
-): Promise<{ rss: number; heap: number }> {
+async function memoryPerConnection(kind: "lw" | "raw" | "yamux"): Promise<MemRun> {
   const peer = await spawnRole(SCRIPT, "mem-peer", { gc: true });
   const client = await spawnRole(SCRIPT, "mem-client", { gc: true });
   const ports = peer.ready;
@@ -781,15 +796,23 @@ async function memoryPerConnection(
   await client.call("open", { kind, count: IDLE_WARM, ports });
   await until(IDLE_WARM);
   const [c0, p0] = [await client.call("rss"), await peer.call("rss")];
-  const [hc0, hp0] = [await client.call("heap"), await peer.call("heap")];
   await client.call("open", { kind, count: IDLE_CONNS, ports });
   await until(IDLE_WARM + IDLE_CONNS);
   await sleep(100);
   const [c1, p1] = [await client.call("rss"), await peer.call("rss")];
   const [hc1, hp1] = [await client.call("heap"), await peer.call("heap")];
+  await client.call("open", { kind, count: IDLE_MORE, ports });
+  await until(IDLE_WARM + IDLE_CONNS + IDLE_MORE);
+  await sleep(100);
+  const [c2, p2] = [await client.call("rss"), await peer.call("rss")];
+  const [hc2, hp2] = [await client.call("heap"), await peer.call("heap")];
   await client.close();
   await peer.close();
-  return { rss: (c1 - c0 + p1 - p0) / IDLE_CONNS, heap: (hc1 - hc0 + hp1 - hp0) / IDLE_CONNS };
+  return {
+    rss: (c2 - c1 + p2 - p1) / IDLE_MORE,
+    heap: (hc2 - hc1 + hp2 - hp1) / IDLE_MORE,
+    rssFirst: (c1 - c0 + p1 - p0) / IDLE_CONNS,
+  };
 }
 
 // ------------------------------------------------------------ row 6
@@ -1128,16 +1151,22 @@ async function main(): Promise<void> {
       type Kind = "lw" | "raw" | "yamux";
       const m: Record<Kind, number[]> = { lw: [], raw: [], yamux: [] };
       const h: Record<Kind, number[]> = { lw: [], raw: [], yamux: [] };
+      const f: Record<Kind, number[]> = { lw: [], raw: [], yamux: [] };
       for (let i = 0; i < reps; i++) {
         for (const kind of ["raw", "lw", "yamux"] as const) {
           const got = await memoryPerConnection(kind);
           m[kind].push(got.rss);
           h[kind].push(got.heap);
+          f[kind].push(got.rssFirst);
         }
       }
       log(
-        `RSS bytes per idle connection (both ends): raw ${fmt(m.raw)}; linkweave ${fmt(m.lw)}; ` +
-          `yamux ${fmt(m.yamux)}`,
+        `RSS bytes per further idle connection (both ends): raw ${fmt(m.raw)}; ` +
+          `linkweave ${fmt(m.lw)}; yamux ${fmt(m.yamux)}`,
+      );
+      log(
+        `RSS bytes per connection of the first ${IDLE_CONNS} (both ends): raw ${fmt(f.raw)}; ` +
+          `linkweave ${fmt(f.lw)}; yamux ${fmt(f.yamux)}`,
       );
       log(
         `heap bytes per idle connection (both ends): raw ${fmt(h.raw)}; linkweave ${fmt(h.lw)}; ` +
@@ -1161,6 +1190,13 @@ async function main(): Promise<void> {
           baselineValue: median(v.yamux),
         }, { lowerIsBetter: true, target: small }));
       }
+      rows.push(row({
+        name: `memory per connection of the first ${IDLE_CONNS}, both ends`,
+        value: median(f.lw),
+        unit: "bytes",
+        baseline: `raw ${RAW_NAME} connection pair`,
+        baselineValue: median(f.raw),
+      }, { lowerIsBetter: true }));
     });
   }
 

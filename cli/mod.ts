@@ -1,13 +1,14 @@
 /**
  * The `linkweave` command: a table of commands, each with its name, a
- * one-line summary, its `--help` text and what it runs. Later commands
- * (daemon, account, pair, bench, monitor) are rows of the same table.
+ * one-line summary, its `--help` text and what it runs (`docs/cli.md`).
  * Commands use the public modules and `diagnostics.ts` only; data goes to
- * stdout as JSON lines, messages to stderr.
+ * stdout (JSON lines with `--json`), messages and progress to stderr.
  *
  * Exit codes: `0` done; `1` the command failed (an input it could not read,
- * an operation that failed); `2` wrong usage (an unknown command or option,
- * a bad value).
+ * an operation that failed, a check that failed); `2` wrong usage (an
+ * unknown command or option, a bad value). A command signals wrong usage by
+ * throwing a {@linkcode UsageError}; any other error it throws is printed
+ * and exits 1.
  *
  * Run it as `linkweave` (npm `bin`), `deno run -A cli/mod.ts` (`deno task
  * linkweave`) or `bun cli/mod.ts`.
@@ -27,16 +28,36 @@
 import { realpathSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { accountCommand } from "./account.ts";
+import { benchCommand } from "./bench.ts";
+import { connectCommand } from "./connect.ts";
+import { daemonCommand } from "./daemon.ts";
+import { devicesCommand } from "./devices.ts";
 import { dissectCommand } from "./dissect.ts";
+import { doctorCommand } from "./doctor.ts";
+import { monitorCommand } from "./monitor.ts";
+import { pairCommand } from "./pair.ts";
+import { receiveCommand } from "./receive.ts";
+import { sendCommand } from "./send.ts";
+import { serveCommand } from "./serve.ts";
+import { UsageError } from "./_args.ts";
+
+export { UsageError } from "./_args.ts";
 
 /** Where a command reads and writes. */
 export interface Io {
-  /** Write to standard output. */
-  stdout(text: string): void;
+  /** Write to standard output (text, or bytes as they are). */
+  stdout(text: string | Uint8Array): void;
   /** Write to standard error. */
   stderr(text: string): void;
   /** Read all of standard input. */
   stdin(): Promise<Uint8Array>;
+  /** Standard input as it arrives (ends at end of input). */
+  input(): AsyncIterable<Uint8Array>;
+  /** Whether standard error is a terminal (progress bars and redrawn views). */
+  readonly tty: boolean;
+  /** The terminal's width in columns (80 when unknown). */
+  readonly columns: number;
 }
 
 /** One command of the table. */
@@ -67,8 +88,21 @@ export const Exit = {
   USAGE: 2,
 } as const;
 
-/** Every command. */
-export const COMMANDS: readonly Command[] = [dissectCommand];
+/** Every command, in the order `linkweave --help` lists them. */
+export const COMMANDS: readonly Command[] = [
+  devicesCommand,
+  serveCommand,
+  connectCommand,
+  sendCommand,
+  receiveCommand,
+  benchCommand,
+  monitorCommand,
+  doctorCommand,
+  accountCommand,
+  pairCommand,
+  daemonCommand,
+  dissectCommand,
+];
 
 /**
  * The process's own streams.
@@ -79,6 +113,13 @@ export function defaultIo(): Io {
   return {
     stdout: (text) => void process.stdout.write(text),
     stderr: (text) => void process.stderr.write(text),
+    input: () => process.stdin as AsyncIterable<Uint8Array>,
+    get tty() {
+      return process.stderr.isTTY === true;
+    },
+    get columns() {
+      return process.stderr.columns > 0 ? process.stderr.columns : 80;
+    },
     stdin: async () => {
       const chunks: Uint8Array[] = [];
       for await (const chunk of process.stdin) chunks.push(chunk as Uint8Array);
@@ -131,6 +172,10 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
   try {
     return await command.run(args, io);
   } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr(`linkweave ${name}: ${e.message} (see linkweave ${name} --help)\n`);
+      return Exit.USAGE;
+    }
     io.stderr(`linkweave ${name}: ${(e as Error).message}\n`);
     return Exit.FAILED;
   }
@@ -149,4 +194,11 @@ function isMain(): boolean {
   }
 }
 
-if (isMain()) process.exitCode = await main(process.argv.slice(2));
+if (isMain()) {
+  const code = await main(process.argv.slice(2));
+  // Standard input or a closed device's last timers may still hold the
+  // event loop: leave once what was written is flushed.
+  await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));
+  await new Promise<void>((resolve) => process.stderr.write("", () => resolve()));
+  process.exit(code);
+}

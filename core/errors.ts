@@ -33,6 +33,8 @@ export class BusinessError<T = void> extends Error {
   declare data?: T;
 
   /**
+   * Make an error with a code.
+   *
    * @param code The error code.
    * @param message A message naming the action; defaults to the code's message.
    * @param options `data` and `cause`.
@@ -78,6 +80,8 @@ export class ParameterError extends TypeError {
   code: number;
 
   /**
+   * Make a parameter error.
+   *
    * @param message What was wrong, quoting the value.
    * @param code The error code. @default {401}
    */
@@ -117,6 +121,8 @@ export interface PlatformErrorData {
  */
 export class PlatformError extends BusinessError<PlatformErrorData> {
   /**
+   * Make a platform error.
+   *
    * @param code The error code.
    * @param message A message naming the action.
    * @param options The platform and native name in `data`; the native error in `cause`.

@@ -1,5 +1,5 @@
 /**
- * What the ability examples run around the seed code: registering the
+ * What the ability examples run around the documentation's code: registering the
  * example's ability with the device (OpenHarmony's system does that), and
  * reporting what the session it creates receives, as JSON lines, so the
  * tests can check it.
@@ -18,7 +18,7 @@ export const ABILITY = {
 };
 
 /**
- * Register an ability, print `{"ready":true}`, and once the seed code puts
+ * Register an ability, print `{"ready":true}`, and once the documentation's code puts
  * a session id in AppStorage, report what that session receives.
  *
  * @param ability The example's ability.

@@ -1,5 +1,5 @@
 /**
- * Stand-ins for the OpenHarmony kits the abilityConnectionManager seed
+ * Stand-ins for the OpenHarmony kits the abilityConnectionManager documentation
  * examples use besides linkweave's own APIs, so those examples run with
  * only their imports, hilog, AppStorage and UI lines changed:
  *
@@ -64,7 +64,7 @@ export const hilog: {
 
 /**
  * Resolve once hilog printed `times` lines matching `re` (now or later): how
- * the examples' glue waits for what a seed snippet reports.
+ * the examples' glue waits for what a documentation snippet reports.
  *
  * @param re The pattern.
  * @param times How many lines. @default {1}

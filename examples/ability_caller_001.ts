@@ -1,6 +1,6 @@
 // deno-fmt-ignore-file
 // deno-lint-ignore-file
-// Device A of seed 001 (`@ohos.distributedsched.abilityConnectionManager`):
+// Device A of the examples of OpenHarmony's `@ohos.distributedsched.abilityConnectionManager`:
 // the createSession (device A), on/off, connect, getPeerInfoById,
 // sendMessage, sendData, disconnect and destroy examples, in that order,
 // unchanged but for the imports, the hilog stand-in, the UI lines (the

@@ -1,10 +1,10 @@
 // deno-fmt-ignore-file
 // deno-lint-ignore-file
-// Device A of seed 002 (`@ohos.abilityConnectionManager`, older edition) and
-// seed 003 (system API): 002's createSession (device A) and connect
-// examples, 003's on('receiveData' | 'receiveImage'), sendData and
-// sendImage examples, a sink for device B's stream (glue: the seeds have no
-// sink example), then 002's disconnect and destroy examples. Unchanged but
+// Device A of the examples of OpenHarmony's `@ohos.abilityConnectionManager` (older edition) and
+// its system API: the older edition's createSession (device A) and connect
+// examples, the system API's on('receiveData' | 'receiveImage'), sendData and
+// sendImage examples, a sink for device B's stream (glue: the documents have no
+// sink example), then the older edition's disconnect and destroy examples. Unchanged but
 // for the imports, the hilog and kit stand-ins, the UI lines (the code that
 // reads `this.sessionId` sits in a class; `getContext(this)` is the
 // registered ability's context), the placeholder `"sinkDeviceId"` (the

@@ -1,6 +1,6 @@
 // deno-fmt-ignore-file
 // deno-lint-ignore-file
-// Device B of seed 001's reject example, unchanged but for the imports, the
+// Device B of the reject example of OpenHarmony's abilityConnectionManager documentation, unchanged but for the imports, the
 // hilog stand-in and the last line that registers the ability.
 import { AbilityConstant, UIAbility, type Want} from "../ability_connection_manager.ts";
 import { abilityConnectionManager } from "../mod.ts";

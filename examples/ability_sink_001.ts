@@ -1,6 +1,6 @@
 // deno-fmt-ignore-file
 // deno-lint-ignore-file
-// Device B of seed 001 (`@ohos.distributedsched.abilityConnectionManager`):
+// Device B of the examples of OpenHarmony's `@ohos.distributedsched.abilityConnectionManager`:
 // the acceptConnect example, unchanged but for the imports, the hilog and
 // AppStorage stand-ins, and the last line that registers the ability (the
 // system does that on OpenHarmony). Run it as a device:

@@ -1,10 +1,10 @@
 // deno-fmt-ignore-file
 // deno-lint-ignore-file
-// Device B of seed 002 (`@ohos.abilityConnectionManager`, older edition) and
-// seed 003 (system API): 002's acceptConnect example (it reads the plural
+// Device B of the examples of OpenHarmony's `@ohos.abilityConnectionManager` (older edition) and
+// its system API: the older edition's acceptConnect example (it reads the plural
 // "ConnectOptions" and becomes the stream's source), then, when device A
-// asks (glue), 003's createStream example (a source with a camera) and
-// 003's destroyStream example. Unchanged but for the imports, the hilog,
+// asks (glue), the system API's createStream example (a source with a camera) and
+// the system API's destroyStream example. Unchanged but for the imports, the hilog,
 // AppStorage and camera stand-ins, and the glue marked "glue".
 import { AbilityConstant, UIAbility, type Want } from "../ability_connection_manager.ts";
 import { abilityConnectionManager } from "../mod.ts";
@@ -59,7 +59,7 @@ import { run } from "./_ability_glue.ts";
     }
   }
 
-// 003's createStream example (the glue calls it with the session id).
+// the system API's createStream example (the glue calls it with the session id).
 function createStreamExample(sessionId: number) {
   hilog.info(0x0000, 'testTag', 'startStream');
   abilityConnectionManager.createStream(sessionId ,{name: 'receive', role: 0}).then(async (streamId) => {
@@ -77,7 +77,7 @@ function createStreamExample(sessionId: number) {
   })
 }
 
-// 003's destroyStream example (its parameter is the stream id, whatever its name).
+// the system API's destroyStream example (its parameter is the stream id, whatever its name).
 function destroyStreamExample(sessionId: number) {
   hilog.info(0x0000, 'testTag', 'destroyStream called');
   abilityConnectionManager.destroyStream(sessionId)

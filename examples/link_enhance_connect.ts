@@ -1,6 +1,6 @@
 // deno-fmt-ignore-file
 // deno-lint-ignore-file
-// The `connect()` example of linkEnhance's documentation (seed 000),
+// The `connect()` example of linkEnhance's documentation,
 // unchanged but for the imports and the hilog stand-in.
 import { linkEnhance } from "../mod.ts";
 import type { BusinessError } from "../mod.ts";

@@ -1,6 +1,6 @@
 // deno-fmt-ignore-file
 // deno-lint-ignore-file
-// The `sendData()` example of linkEnhance's documentation (seed 000),
+// The `sendData()` example of linkEnhance's documentation,
 // unchanged but for the imports and the hilog stand-in. It connects to device
 // 00:11:22:33:44:55 (found through LINKWEAVE_PEERS or discovery), sends one
 // byte and disconnects; the process then exits once the byte is delivered.

@@ -1,7 +1,7 @@
 // deno-fmt-ignore-file
 // deno-lint-ignore-file
 // The `on('connectionAccepted')` example of linkEnhance's documentation
-// (seed 000), unchanged but for the imports and the hilog stand-in. Run it as
+// (OpenHarmony's), unchanged but for the imports and the hilog stand-in. Run it as
 // a device: LINKWEAVE_DEVICE_ID=00:11:22:33:44:55 deno run -A examples/link_enhance_server.ts
 import { linkEnhance } from "../mod.ts";
 import type { BusinessError } from "../mod.ts";

@@ -349,6 +349,11 @@ export interface HeldIdentity {
 export interface ClaimIdentityOptions extends DefaultDeviceIdOptions {
   /** How many identities to try. @default {64} */
   max?: number;
+  /**
+   * Take this identity only (`default`, `default-2`, or any name): when a
+   * live process holds it, fail and name that process. @default {the first free one}
+   */
+  name?: string;
 }
 
 /**
@@ -419,8 +424,10 @@ export async function claimIdentity(options: ClaimIdentityOptions = {}): Promise
     if (typeof err?.code === "string") Object.assign(error, { code: err.code });
     return error;
   };
-  for (let n = 1; n <= max; n++) {
-    const name = identityName(n);
+  const names = options.name === undefined
+    ? Array.from({ length: max }, (_, i) => identityName(i + 1))
+    : [options.name];
+  for (const name of names) {
     const dir = join(root, name);
     let release: (() => Promise<void>) | undefined;
     try {
@@ -428,6 +435,14 @@ export async function claimIdentity(options: ClaimIdentityOptions = {}): Promise
       release = await tryLock(join(dir, LOCK_FILE));
     } catch (e) {
       throw failed(e);
+    }
+    if (release === undefined && options.name !== undefined) {
+      const holder = stampOf(await readText(join(dir, LOCK_FILE)).catch(() => "") ?? "");
+      const who = holder === undefined ? "another process" : `process ${holder.pid}`;
+      throw new Error(
+        `Cannot take identity "${name}" in "${root}": ${who} holds it ` +
+          "(stop that process, or name another identity)",
+      );
     }
     if (release === undefined) continue;
     try {

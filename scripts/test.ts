@@ -5,10 +5,13 @@
  *
  *   1. wasm staleness (`scripts/build_wasm.ts --check`), the dependency rule
  *      (`scripts/check_deps.ts`)
- *   2. `deno check`, `deno lint`, `deno fmt --check`
+ *   2. `deno check`, `deno lint`, `deno fmt --check`, `deno doc --lint` of
+ *      every export, and that `deno.json` and `package.json` export the same
+ *      package (`scripts/build_npm.ts --check`), and that the benchmark
+ *      pages match `bench/results/` (`scripts/bench_summary.ts --check`)
  *   3. every `*_test.ts` under `deno test --doc` and under `bun test`
- *   4. the test files bundled by esbuild and run by `node --test`, with a
- *      smoke test of the npm bundle
+ *   4. the test files bundled by esbuild and run by `node --test`, with the
+ *      tests of the npm package (`tests/npm/*_test.mjs`)
  *   5. `deno publish --dry-run`
  *
  * Usage: `deno run -A scripts/test.ts [--only deno|bun|node] [filter...]`
@@ -39,7 +42,8 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}): num
   const r = spawnSync(cmd, args, {
     cwd: ROOT,
     stdio: "inherit",
-    env: { ...process.env, NO_COLOR: "1", ...env },
+    // No test attaches to a device daemon that happens to run for this user (docs/daemon.md).
+    env: { ...process.env, NO_COLOR: "1", LINKWEAVE_DAEMON: "off", ...env },
   });
   if (r.error) console.error(`Cannot run "${cmd}": ${r.error.message}`);
   return r.status ?? 1;
@@ -170,6 +174,12 @@ if (only === undefined) {
   check("deno check", deno, ["check", "--quiet", ...typed]);
   check("deno lint", deno, ["lint", "--quiet"]);
   check("deno fmt --check", deno, ["fmt", "--check", "--quiet"]);
+  const exported = Object.values(
+    (JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as { exports: object }).exports,
+  ) as string[];
+  check("deno doc --lint", deno, ["doc", "--lint", ...exported]);
+  check("export maps", deno, ["run", "-A", "scripts/build_npm.ts", "--check"]);
+  check("benchmark pages", deno, ["run", "-A", "scripts/bench_summary.ts", "--check"]);
 }
 if (only === undefined || only === "deno") {
   const docs = filters.length === 0 ? libraryModules() : [];
@@ -202,6 +212,8 @@ if (only === undefined || only === "node") {
         "--bundle",
         "--platform=node",
         "--format=esm",
+        // Lowers what Node 20 cannot parse (`await using`).
+        "--target=node20",
         "--log-level=warning",
         `--outdir=${bundled}`,
         "--out-extension:.js=.mjs",
@@ -212,8 +224,9 @@ if (only === undefined || only === "node") {
     total.failed++;
     total.failures.push("bundle for node");
   } else {
-    const smoke = filters.length === 0 ? ["tests/npm/smoke_test.mjs"] : [];
-    const files = [...tests.map((f) => join(bundled, f.replace(/\.ts$/, ".mjs"))), ...smoke];
+    const npm = walk("tests/npm", (p) => p.endsWith("_test.mjs"))
+      .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+    const files = [...tests.map((f) => join(bundled, f.replace(/\.ts$/, ".mjs"))), ...npm];
     nodeRunner(files);
   }
 }

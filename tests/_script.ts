@@ -60,6 +60,8 @@ export interface Child {
 export interface StartOptions {
   /** Give the child a stdin pipe for {@linkcode Child.write} (else it has none). @default {false} */
   stdin?: boolean;
+  /** Arguments given to the module. @default {[]} */
+  args?: string[];
 }
 
 /**
@@ -78,7 +80,7 @@ export function start(
   options: StartOptions = {},
 ): Child {
   const [cmd, args] = scriptCommand(module);
-  const argv = [...prefix, cmd, ...args];
+  const argv = [...prefix, cmd, ...args, ...(options.args ?? [])];
   const proc = spawn(argv[0], argv.slice(1), {
     env: { ...process.env, ...env },
     stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],

@@ -3,7 +3,9 @@
  * its state, its event callbacks, its queue of texts and control messages,
  * its transfers (data and images) and its media stream. The manager
  * (`mod.ts`) checks the API's arguments and owns the sessions; this file
- * holds what a session does.
+ * holds what a session does. Its parts live beside it: its options, context
+ * and port in `_session_port.ts`, an incoming request in `_incoming.ts`, its
+ * media stream in `_media_stream.ts` (all re-exported here).
  *
  * What a session sends goes out in this order of priority: control messages
  * and texts, then a stream frame when the pacer lets one go, then the pieces
@@ -14,17 +16,11 @@
  *
  * @module
  */
-import { ErrorCode } from "../error_codes.ts";
-import { BusinessError } from "../errors.ts";
-import type { DeviceHost } from "../device/host.ts";
-import { Port } from "../device/driver.ts";
-import { DEFAULT_SEND_QUEUE_BYTES } from "../proto/link/mod.ts";
 import { TRACE, trace } from "../trace.ts";
+import { onAbort } from "../abort.ts";
 import type { UIAbilityContext } from "./ability.ts";
-import { FramePacer } from "./_pacer.ts";
-import { type ImageCodec, MAX_IMAGE_PIXELS, type PixelMap, pixelMapFromJpeg } from "./pixel_map.ts";
-import { type FrameSink, type SurfaceConsumer, SurfaceProducer } from "./surface.ts";
-import { Inbound, Outbound, type ReceiveBudget } from "./_transfer.ts";
+import { MAX_IMAGE_PIXELS, type PixelMap, pixelMapFromJpeg } from "./pixel_map.ts";
+import { Inbound, Outbound } from "./_transfer.ts";
 import {
   CollaborateEventType,
   ConnectErrorCode,
@@ -32,68 +28,45 @@ import {
   DisconnectReason,
   type EventCallbackInfo,
   type EventType,
-  MAX_FRAME_BYTES,
   MAX_QUEUED_BYTES,
   type PeerInfo,
-  StreamRole,
-  type SurfaceParam,
 } from "./types.ts";
 import {
   decodeMessage,
   encodeAck,
   encodeBye,
-  encodeFrame,
+  encodeCancel,
   encodeHello,
   encodeRefuse,
   encodeResult,
-  encodeStream,
   encodeText,
-  type FrameHeader,
   type Hello,
   type Result,
   type SessionMessage,
   type StreamControl,
   TransferKind,
 } from "./wire.ts";
+import {
+  DETACHED,
+  failure,
+  type PortOwner,
+  type SessionContext,
+  type SessionOptions,
+  SessionPort,
+} from "./_session_port.ts";
+import type { Incoming } from "./_incoming.ts";
+import type { MediaStream } from "./_media_stream.ts";
 
-/**
- * A frame waits (and is replaced by newer ones) while the link holds this
- * much of the session's data unsent: half the link's send queue, the level
- * at which the link reports `drain` again.
- */
-export const FRAME_CONGESTION: number = DEFAULT_SEND_QUEUE_BYTES / 2;
-/** Largest message a peer may send on a session's stream. */
-export const SESSION_MAX_MESSAGE: number = MAX_FRAME_BYTES + 64;
-
-/** The options a session was created with, resolved. */
-export interface SessionOptions {
-  /** Whether this side may `sendData` (and `sendImage`). */
-  needSendData: boolean;
-  /** Whether this side may create a source stream. */
-  needSendStream: boolean;
-  /** Whether this side may create a sink stream. */
-  needReceiveStream: boolean;
-  /** `StartOptionParams`. */
-  startOptions: number;
-  /** Extra parameters. */
-  parameters: Record<string, string>;
-}
-
-/** What sessions need from their manager. */
-export interface SessionContext {
-  /** The machine. */
-  host: DeviceHost;
-  /** The receive budget of the device. */
-  budget: ReceiveBudget;
-  /** The JPEG codec. */
-  imageCodec(): ImageCodec;
-  /** Whether another session already connects these two abilities. */
-  duplicate(s: Session): boolean;
-  /** Keep the process alive for the linger time (queued bytes still to flush). */
-  linger(): void;
-  /** A stream of a session is gone. */
-  forgetStream(id: number): void;
-}
+export {
+  failure,
+  FRAME_CONGESTION,
+  SESSION_MAX_MESSAGE,
+  type SessionContext,
+  type SessionOptions,
+  SessionPort,
+} from "./_session_port.ts";
+export { Incoming } from "./_incoming.ts";
+export { MediaStream } from "./_media_stream.ts";
 
 /** Call a user callback; what it throws is reported, not raised. */
 function call<T>(cb: ((value: T) => void) | undefined, value: T): void {
@@ -102,63 +75,6 @@ function call<T>(cb: ((value: T) => void) | undefined, value: T): void {
     cb(value);
   } catch (error) {
     console.error("linkweave: an event callback threw:", error);
-  }
-}
-
-/**
- * A runtime failure of a session (a rejected promise), with OpenHarmony's
- * code for it, 401.
- *
- * @param message What failed.
- * @returns The error.
- */
-export function failure(message: string): BusinessError {
-  return new BusinessError(ErrorCode.PARAMETER_ERROR, message);
-}
-
-/** What a port reports to whoever owns it now. */
-interface PortOwner {
-  opened(): void;
-  failed(message: string): void;
-  data(bytes: Uint8Array): void;
-  closed(byPeer: boolean): void;
-  drain(): void;
-}
-
-/** The session's stream as the device sees it: one small object, no closures. */
-export class SessionPort extends Port {
-  /** Who hears its events (an incoming request until accepted, then the session). */
-  owner: PortOwner;
-
-  /** @param owner Who hears its events. */
-  constructor(owner: PortOwner) {
-    super();
-    this.owner = owner;
-    this.maxMessage = SESSION_MAX_MESSAGE;
-  }
-
-  override onOpened(): void {
-    this.owner.opened();
-  }
-
-  override onRejected(code: number): void {
-    this.owner.failed(`the peer refused the session's stream (${code})`);
-  }
-
-  override onFailed(_code: number, message: string): void {
-    this.owner.failed(message);
-  }
-
-  override onData(data: ArrayBuffer): void {
-    this.owner.data(new Uint8Array(data));
-  }
-
-  override onClosed(_reason: number, byPeer: boolean): void {
-    this.owner.closed(byPeer);
-  }
-
-  override onDrain(): void {
-    this.owner.drain();
   }
 }
 
@@ -378,20 +294,26 @@ export class Session implements PortOwner {
    *
    * @param kind `TransferKind`.
    * @param bytes The bytes (not copied: they must not change until it settles).
+   * @param signal Gives the transfer up: it rejects with the signal's reason,
+   *   is sent no further, and the peer drops what it holds of it.
    * @returns When the peer acknowledged it.
    */
-  transfer(kind: number, bytes: Uint8Array): Promise<void> {
+  transfer(kind: number, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
     const what = kind === TransferKind.IMAGE ? "image" : "data";
     if (this.state !== "connected") {
       return Promise.reject(failure(`Cannot send ${what}: session ${this.id} is not connected`));
     }
     return new Promise((resolve, reject) => {
       const id = this.#outbound.nextId();
+      const unabort = onAbort(signal, (reason) => {
+        if (this.#giveUp(id)) reject(reason);
+      });
       this.#outbound.push({
         id,
         kind,
         bytes,
         settle: (error) => {
+          unabort();
           if (error === undefined) {
             resolve();
           } else {
@@ -405,6 +327,18 @@ export class Session implements PortOwner {
       });
       this.pump();
     });
+  }
+
+  /** Give a transfer up; whether it was still queued or awaited. */
+  #giveUp(id: number): boolean {
+    const gone = this.#outbound.cancel(id);
+    if (gone === undefined) return false;
+    if (gone.head) this.#pendingPiece = undefined;
+    trace("ability.transferAborted", { sessionId: this.id, id, started: gone.started });
+    // The peer holds part of it: tell it to drop that (after the pieces it has).
+    if (gone.started && this.state === "connected") this.#queue(encodeCancel(id));
+    else this.pump();
+    return true;
   }
 
   /** Send what the link takes now, by priority. */
@@ -499,6 +433,11 @@ export class Session implements PortOwner {
       case "refuse":
         this.#outbound.settle(m.id, failure(`The peer refused the transfer: ${m.reason}`));
         this.pump();
+        return;
+      case "cancel":
+        if (this.#inbound.cancel(m.id)) {
+          trace("ability.transferCancelled", { sessionId: this.id, id: m.id });
+        }
         return;
       case "stream":
         this.#streamControl(m.control);
@@ -646,15 +585,6 @@ export class Session implements PortOwner {
   }
 }
 
-/** An owner that ignores everything (a port whose session let go of it). */
-const DETACHED: PortOwner = {
-  opened() {},
-  failed() {},
-  data() {},
-  closed() {},
-  drain() {},
-};
-
 function describe(info: object): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(info)) {
@@ -662,277 +592,4 @@ function describe(info: object): Record<string, unknown> {
     out[k] = v instanceof ArrayBuffer ? v.byteLength : typeof v === "object" ? "object" : v;
   }
   return out;
-}
-
-/** What an incoming request waits for: the app's `acceptConnect` or `reject`. */
-export class Incoming implements PortOwner {
-  /** The peer device. */
-  readonly peerId: string;
-  /** The request, once it arrived. */
-  hello: Hello | undefined;
-  #port: SessionPort | undefined;
-  #onHello: (inc: Incoming) => void;
-  #onGone: (inc: Incoming) => void;
-
-  /**
-   * @param peerId The peer device.
-   * @param handlers What to do when the request arrives and when it is gone.
-   */
-  constructor(
-    peerId: string,
-    handlers: { hello: (inc: Incoming) => void; gone: (inc: Incoming) => void },
-  ) {
-    this.peerId = peerId;
-    this.#onHello = handlers.hello;
-    this.#onGone = handlers.gone;
-    this.#port = new SessionPort(this);
-  }
-
-  /** The stream's port (for the driver's acceptor). */
-  get port(): SessionPort {
-    return this.#port!;
-  }
-
-  /** Whether the stream is still there and unanswered. */
-  get waiting(): boolean {
-    return this.#port !== undefined;
-  }
-
-  /**
-   * Answer with a refusal and close.
-   *
-   * @param result The refusal.
-   */
-  answer(result: Result): void {
-    const port = this.#port;
-    if (port === undefined) return;
-    this.#port = undefined;
-    port.owner = DETACHED;
-    port.send(encodeResult(result));
-    port.close();
-    this.#onGone(this);
-  }
-
-  /**
-   * Hand the stream to the accepting session.
-   *
-   * @param session The session.
-   * @returns The port, or `undefined` when the stream is gone.
-   */
-  takePort(session: Session): SessionPort | undefined {
-    const port = this.#port;
-    if (port === undefined) return undefined;
-    this.#port = undefined;
-    port.owner = session;
-    this.#onGone(this);
-    return port;
-  }
-
-  opened(): void {}
-  failed(): void {}
-  drain(): void {}
-
-  data(bytes: Uint8Array): void {
-    const m = decodeMessage(bytes);
-    if (this.hello !== undefined || m?.type !== "hello") {
-      this.answer({ errorCode: ConnectErrorCode.SYSTEM_INTERNAL_ERROR, reason: "" });
-      return;
-    }
-    this.hello = m.hello;
-    this.#onHello(this);
-  }
-
-  closed(): void {
-    if (this.#port === undefined) return;
-    this.#port = undefined;
-    this.#onGone(this);
-  }
-}
-
-/** A session's media stream (system API): source or sink. */
-export class MediaStream implements FrameSink {
-  /** The stream id. */
-  readonly id: number;
-  /** Its name. */
-  readonly name: string;
-  /** `StreamRole`. */
-  readonly role: number;
-  /** Bits per second (source). */
-  readonly bitrate: number;
-  /** The session. */
-  readonly session: Session;
-  /** The surface parameters, once set. */
-  param: Required<SurfaceParam> | undefined;
-  /** The source's producer surface. */
-  producer: SurfaceProducer | undefined;
-  /** The sink's display surface. */
-  consumer: SurfaceConsumer | undefined;
-  /** Whether `startStream` was called (and not `stopStream`). */
-  started = false;
-  /** Frames the source dropped (replaced by newer ones, or written while not sending). */
-  dropped = 0;
-  /** Frames the source sent. */
-  sent = 0;
-  #pacer: FramePacer<Uint8Array> | undefined;
-  #seq = 0;
-  #timer: unknown;
-  #timerAt = Infinity;
-  #peerParam = { rotation: 0, flip: -1 };
-
-  /**
-   * @param id The stream id.
-   * @param init Name, role, bitrate, session.
-   */
-  constructor(id: number, init: { name: string; role: number; bitrate: number; session: Session }) {
-    this.id = id;
-    this.name = init.name;
-    this.role = init.role;
-    this.bitrate = init.bitrate;
-    this.session = init.session;
-  }
-
-  /**
-   * The source's surface (made once).
-   *
-   * @param param The geometry.
-   * @returns The surface id.
-   */
-  surfaceFor(param: Required<SurfaceParam>): string {
-    this.param = param;
-    this.producer ??= new SurfaceProducer(this);
-    return this.producer.surfaceId;
-  }
-
-  /** A frame was written to the source's surface. */
-  write(data: Uint8Array, timestamp: number): void {
-    const p = this.param!;
-    const seq = this.#seq++;
-    if (!this.started || this.session.peerSinkStarted !== this.name) {
-      this.dropped++;
-      return;
-    }
-    const header: FrameHeader = {
-      seq,
-      timestamp,
-      width: p.width,
-      height: p.height,
-      format: p.format,
-      rotation: p.rotation,
-      flip: p.flip,
-    };
-    const host = this.session.ctx.host;
-    this.#pacer ??= new FramePacer({ bitrate: this.bitrate, now: host.now() });
-    const msg = encodeFrame(header, data);
-    if (this.#pacer.offer(msg, msg.length, host.now()) !== undefined) this.dropped++;
-    this.session.pump();
-  }
-
-  /** @internal Send the waiting frame if the pacer and the queue allow; arm the timer otherwise. */
-  pumpFrames(port: SessionPort): void {
-    const pacer = this.#pacer;
-    if (pacer === undefined) return;
-    const host = this.session.ctx.host;
-    const now = host.now();
-    // While congested no timer is needed: the link's drain calls the pump.
-    if (port.bufferedAmount >= FRAME_CONGESTION) return;
-    const frame = pacer.poll(now, false);
-    if (frame !== undefined) {
-      if (port.send(frame)) this.sent++;
-      else this.dropped++;
-    }
-    const at = pacer.nextTime(host.now());
-    if (at === undefined || at >= this.#timerAt) return;
-    host.clearTimer(this.#timer);
-    this.#timerAt = at;
-    this.#timer = host.setTimer(() => {
-      this.#timerAt = Infinity;
-      this.session.pump();
-    }, Math.max(1, at - host.now()));
-  }
-
-  /** A frame arrived (sink). */
-  frame(h: FrameHeader, bytes: Uint8Array): void {
-    if (this.role !== StreamRole.SINK || !this.started || this.consumer === undefined) return;
-    this.consumer.deliver({
-      seq: h.seq,
-      timestamp: h.timestamp,
-      data: bytes,
-      width: h.width,
-      height: h.height,
-      format: h.format,
-      rotation: this.#peerParam.rotation || h.rotation,
-      flip: this.#peerParam.flip >= 0 ? this.#peerParam.flip : h.flip,
-    });
-  }
-
-  /** The peer's stream said something. */
-  peerControl(c: StreamControl): void {
-    if (c.op === "param" && c.param !== undefined) this.#peerParam = c.param;
-  }
-
-  /** Start (and tell the peer, for a sink). */
-  start(): void {
-    this.started = true;
-    if (this.role === StreamRole.SINK) {
-      this.session.control(encodeStream({ op: "start", name: this.name }));
-    }
-  }
-
-  /** Stop (and tell the peer, for a sink). */
-  stop(): void {
-    if (!this.started) return;
-    this.started = false;
-    if (this.#pacer?.clear() !== undefined) this.dropped++;
-    if (this.role === StreamRole.SINK) {
-      this.session.control(encodeStream({ op: "stop", name: this.name }));
-    }
-  }
-
-  /**
-   * New rotation and flip: a source tells the sink; a sink applies them.
-   *
-   * @param param The parameters.
-   */
-  update(param: Required<SurfaceParam>): void {
-    if (this.role === StreamRole.SOURCE) {
-      this.param = { ...(this.param ?? param), rotation: param.rotation, flip: param.flip };
-      this.session.control(
-        encodeStream({
-          op: "param",
-          name: this.name,
-          param: { rotation: param.rotation, flip: param.flip },
-        }),
-      );
-    } else {
-      this.#peerParam = { rotation: param.rotation, flip: param.flip };
-    }
-  }
-
-  /** The session ended: nothing more is sent. */
-  sessionEnded(): void {
-    this.started = false;
-    this.#pacer?.clear();
-    this.#cancelTimer();
-  }
-
-  /** Destroy: tell the peer, release the surface. */
-  destroy(): void {
-    if (this.role === StreamRole.SINK && this.started) {
-      this.session.control(encodeStream({ op: "destroy", name: this.name }));
-    }
-    this.started = false;
-    this.#pacer?.clear();
-    this.#cancelTimer();
-    this.producer?.release();
-    this.producer = undefined;
-    this.consumer = undefined;
-    if (this.session.stream === this) this.session.stream = undefined;
-    this.session.ctx.forgetStream(this.id);
-  }
-
-  #cancelTimer(): void {
-    this.session.ctx.host.clearTimer(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
-  }
 }

@@ -115,6 +115,18 @@ export class Inbound {
     return { type: "done", id, kind: c.kind, bytes: c.bytes };
   }
 
+  /**
+   * The sender gave a transfer up: drop it if it is the one under way.
+   *
+   * @param id The transfer's id.
+   * @returns Whether it was under way.
+   */
+  cancel(id: number): boolean {
+    if (this.#current?.id !== id) return false;
+    this.abort();
+    return true;
+  }
+
   /** Drop the transfer under way (the session ended). */
   abort(): void {
     if (this.#current === undefined) return;
@@ -214,6 +226,26 @@ export class Outbound {
     }
     t.settle(error);
     return t;
+  }
+
+  /**
+   * Give a transfer up (its sender's `AbortSignal`): it is not sent on, and
+   * not settled.
+   *
+   * @param id The transfer.
+   * @returns `undefined` when it is not queued or awaited (settled already);
+   *   else whether a piece of it was sent (the peer is to be told), and
+   *   whether it was the one being sent.
+   */
+  cancel(id: number): { started: boolean; head: boolean } | undefined {
+    if (this.#awaiting.delete(id)) return { started: true, head: false };
+    const at = this.#queue.findIndex((t) => t.id === id);
+    if (at < 0) return undefined;
+    this.#queue.splice(at, 1);
+    if (at > 0) return { started: false, head: false };
+    const started = this.#offset >= 0;
+    this.#offset = -1;
+    return { started, head: true };
   }
 
   /**

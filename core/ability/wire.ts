@@ -17,6 +17,7 @@
  * | 8    | stream  | both      | JSON: `{ op: "start" or "stop" or "destroy" or "param", name, param? }` |
  * | 9    | frame   | source    | seq u32, timestamp f64, width u16, height u16, format i8, rotation u16, flip i8, bytes |
  * | 10   | bye     | both      | reason u8 (`DisconnectReason` the peer reports)            |
+ * | 11   | cancel  | both      | id u32: the sender gave the transfer up (an `AbortSignal`) |
  *
  * @example
  * ```ts
@@ -41,6 +42,7 @@ export const MessageType = {
   STREAM: 8,
   FRAME: 9,
   BYE: 10,
+  CANCEL: 11,
 } as const;
 
 /** What a transfer carries. */
@@ -118,7 +120,8 @@ export type SessionMessage =
   | { type: "refuse"; id: number; reason: string }
   | { type: "stream"; control: StreamControl }
   | { type: "frame"; header: FrameHeader; bytes: Uint8Array }
-  | { type: "bye"; reason: number };
+  | { type: "bye"; reason: number }
+  | { type: "cancel"; id: number };
 
 const FRAME_HEADER = 1 + 4 + 8 + 2 + 2 + 1 + 2 + 1;
 const enc = new TextEncoder();
@@ -208,6 +211,19 @@ export function encodeChunk(
 export function encodeAck(id: number): Uint8Array {
   const out = new Uint8Array(5);
   out[0] = MessageType.ACK;
+  new DataView(out.buffer).setUint32(1, id);
+  return out;
+}
+
+/**
+ * A transfer the sender gave up (linkweave's `AbortSignal` on `sendData`).
+ *
+ * @param id The transfer's id.
+ * @returns The bytes.
+ */
+export function encodeCancel(id: number): Uint8Array {
+  const out = new Uint8Array(5);
+  out[0] = MessageType.CANCEL;
   new DataView(out.buffer).setUint32(1, id);
   return out;
 }
@@ -341,6 +357,8 @@ export function decodeMessage(m: Uint8Array): SessionMessage | undefined {
       return { type: "chunk", id: v.getUint32(1), bytes: m.subarray(5) };
     case MessageType.ACK:
       return m.length < 5 ? undefined : { type: "ack", id: v.getUint32(1) };
+    case MessageType.CANCEL:
+      return m.length < 5 ? undefined : { type: "cancel", id: v.getUint32(1) };
     case MessageType.REFUSE: {
       if (m.length < 5) return undefined;
       let reason = "";

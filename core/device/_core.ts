@@ -169,6 +169,12 @@ export type EndpointEvent =
   | { type: "dial"; peer: string }
   /** Close this channel (after writing what was transmitted to it); `why` for traces. */
   | { type: "closeChannel"; channel: ChannelId; why: string }
+  /**
+   * This dialled channel reached another device than `peer` (its handshake
+   * proved another key for the id): the address it was dialled at should
+   * not be offered for `peer` again. Comes before the channel's `closeChannel`.
+   */
+  | { type: "refuted"; channel: ChannelId; peer: string }
   /** A connect request got its stream: send on it once `opened`. */
   | { type: "opening"; owner: unknown; link: PeerLink; stream: number }
   /**
@@ -330,6 +336,12 @@ export class EndpointCore {
     // (security: none) a "clash" may be a restart whose old link is not dead yet.
     const final = this.security !== undefined &&
       (r.reason === "account" || r.reason === "identity" || r.reason === "clash");
+    if (
+      this.security !== undefined && ch.dialer && ch.expect !== undefined && !r.remote &&
+      (r.reason === "identity" || r.reason === "clash")
+    ) {
+      this.emit({ type: "refuted", channel: ch.id, peer: ch.expect });
+    }
     this.drop(ch, message, now);
     if (ch.dialer && ch.expect !== undefined && final) {
       // Trying again cannot help: fail the waiting connects now, without a

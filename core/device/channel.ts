@@ -118,6 +118,16 @@ export interface PeerFinder {
   lookup(deviceId: string): PeerAddress | undefined;
   /** Ask the network now (e.g. send an announcement that asks for answers). */
   announce(): void;
+  /**
+   * A dial to this address of the peer reached another device (the
+   * handshake proved another key for the id): do not offer the address for
+   * the peer again for a while. A forged announcement then costs one failed
+   * dial, not every dial while its sender keeps announcing.
+   *
+   * @param deviceId The peer.
+   * @param address The address dialled.
+   */
+  refuted?(deviceId: string, address: PeerAddress): void;
   /** Stop. */
   close(): Promise<void>;
 }

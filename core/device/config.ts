@@ -135,7 +135,19 @@ export interface DeviceConfig {
   bundleName?: string;
   /** The `openharmony` profile's identity: the device id and type presented. */
   openharmony: { devid?: string; devtype?: number };
+  /**
+   * Whether the device is a device daemon's (`docs/daemon.md`): `off` runs
+   * it embedded; `auto` attaches to the default socket when a daemon answers
+   * there; `{ socket }` attaches to that socket (the default one when
+   * `socket` is unset) or fails.
+   */
+  daemon: DaemonChoice;
+  /** The identity to take by name (`default`, `default-2`, ...) when no id is configured. */
+  identity?: string;
 }
+
+/** Whether to attach to a device daemon (see {@linkcode DeviceConfig.daemon}). */
+export type DaemonChoice = "off" | "auto" | { socket?: string };
 
 /** What `configure()` accepts: every field optional. */
 export interface DeviceOptions {
@@ -174,6 +186,20 @@ export interface DeviceOptions {
   bundleName?: string;
   /** The `openharmony` profile's settings. */
   openharmony?: OpenHarmonyOptions;
+  /**
+   * Attach to a device daemon (`docs/daemon.md`): `false` never (the device
+   * runs embedded), `true` the default socket, or a socket path; either of
+   * the last two fails when no daemon answers there.
+   * @default {attach to the default socket when a daemon answers there and
+   *   neither deviceId, port nor bind is configured}
+   */
+  daemon?: boolean | string;
+  /**
+   * The identity to take, by name (`default`, `default-2`, `kitchen`) when
+   * no `deviceId` is configured; when a running process holds it the device
+   * does not start. @default {the first identity no running process holds}
+   */
+  identity?: string;
 }
 
 const MAC = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/;
@@ -289,7 +315,8 @@ export function parsePeer(spec: string): StaticPeer {
  * `LINKWEAVE_HANDSHAKE_TIMEOUT` (ms), `LINKWEAVE_LIMITS` (`name=value,...`),
  * `LINKWEAVE_SECURITY` (`account`|`none`), `LINKWEAVE_TRANSPORTS` (`bluez,ip`),
  * `LINKWEAVE_ADAPTER` (`hciN`), `LINKWEAVE_PROFILE` (`linkweave`|`openharmony`),
- * `LINKWEAVE_BUNDLE` (alias `LINKWEAVE_OH_BUNDLE`), `LINKWEAVE_OH_DEVID`. The
+ * `LINKWEAVE_BUNDLE` (alias `LINKWEAVE_OH_BUNDLE`), `LINKWEAVE_OH_DEVID`,
+ * `LINKWEAVE_DAEMON` (`off` or a socket path), `LINKWEAVE_IDENTITY`. The
  * account secret itself is read by the platform (`LINKWEAVE_ACCOUNT`,
  * `LINKWEAVE_ACCOUNT_FILE`).
  * A malformed variable is named in the error (`LINKWEAVE_PORT="abc" is not a
@@ -358,6 +385,15 @@ export function resolveConfig(
     throw invalidValue({ option: "account" }, options.account, "a non-empty secret string");
   }
   const ble = parseBle(options, env);
+  const [identity, identitySource] = pick(options.identity, "identity", env, "LINKWEAVE_IDENTITY");
+  if (identity !== undefined && (typeof identity !== "string" || !IDENTITY.test(identity))) {
+    throw invalidValue(identitySource, identity, "an identity name (letters, digits, . _ -)");
+  }
+  let daemon = parseDaemon(options.daemon, env.LINKWEAVE_DAEMON);
+  // A configuration that names a device of its own runs it: attaching would ignore it.
+  if (daemon === "auto" && (rawId !== undefined || rawPort !== undefined || bind !== undefined)) {
+    daemon = "off";
+  }
   const ms = (option: number | undefined, name: string, variable: string, fallback: number) => {
     const [v, source] = pick(option, name, env, variable);
     return v === undefined ? fallback : parseMs(v, source);
@@ -392,6 +428,8 @@ export function resolveConfig(
     ...(options.account !== undefined ? { account: options.account } : {}),
     ...ble,
     peerProfiles,
+    daemon,
+    ...(identity !== undefined ? { identity: identity as string } : {}),
   };
   if (
     c.bundleName === undefined &&
@@ -406,6 +444,22 @@ export function resolveConfig(
 }
 
 const PROFILES: readonly ProfileName[] = ["linkweave", "openharmony"];
+
+const IDENTITY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** `daemon` / `LINKWEAVE_DAEMON`: `off`, or an absolute socket path; unset is `auto`. */
+function parseDaemon(option: unknown, variable: string | undefined): DaemonChoice {
+  if (option === undefined) {
+    if (variable === undefined || variable === "") return "auto";
+    if (variable === "off") return "off";
+    if (variable.startsWith("/")) return { socket: variable };
+    throw invalidValue({ env: "LINKWEAVE_DAEMON" }, variable, '"off" or an absolute socket path');
+  }
+  if (option === false) return "off";
+  if (option === true) return {};
+  if (typeof option === "string" && option.startsWith("/")) return { socket: option };
+  throw invalidValue({ option: "daemon" }, option, "false, true or an absolute socket path");
+}
 
 function parseProfile(value: unknown, source: Source): ProfileName {
   if (!PROFILES.includes(value as ProfileName)) {

@@ -11,18 +11,25 @@
  * the endpoint is asked for everything it has to send, so many `sendData`
  * calls in one tick become one channel write.
  *
+ * The parts: the channels (their slots and events, received bytes handed
+ * over a slice at a time, dialing at a resolved address) in `_channels.ts`;
+ * the link figures of `linkStats` and their types in `_link_info.ts`
+ * (exported from here).
+ *
  * @module
  */
 import { ErrorCode } from "../error_codes.ts";
 import type { DeviceConfig } from "./config.ts";
 import type { Codec } from "../proto/frame.ts";
-import type { Channel, ChannelEvents, PeerAddress, PeerFinder, Transport } from "./channel.ts";
+import type { PeerAddress, PeerFinder, Transport } from "./channel.ts";
 import { Endpoint, type EndpointEvent, type EndpointOptions, type PeerLink } from "./endpoint.ts";
 import type { DeviceHost } from "./host.ts";
-import type { ChannelHealth } from "../proto/link/mod.ts";
 import { type Acceptor, deliverToPort, type Port } from "./port.ts";
+import { ChannelTable } from "./_channels.ts";
+import { type LinkInfo, linkStats } from "./_link_info.ts";
 
 export { type Acceptor, type ConnectionRef, type IncomingRequest, Port } from "./port.ts";
+export type { LinkChannelInfo, LinkInfo } from "./_link_info.ts";
 import { trace } from "../trace.ts";
 import type {
   DeviceRuntime,
@@ -38,58 +45,6 @@ export type {
   PairedPeer,
 } from "./driver_options.ts";
 
-/** One link of a device and its channels, as {@linkcode DeviceDriver.linkStats} reports it. */
-export interface LinkInfo {
-  /** The peer's device id. */
-  readonly peer: string;
-  /** Its channels, in the order they joined the link. */
-  readonly channels: readonly LinkChannelInfo[];
-}
-
-/** One channel of a link and what it measured (read when asked; figures change as data flows). */
-export interface LinkChannelInfo {
-  /** The transport that made it: `tcp`, `ble`, ... */
-  readonly kind: string;
-  /** The far end (`192.0.2.7:38470`, a BLE address, ...). */
-  readonly remote: string;
-  /** Largest frame it carries (bytes). */
-  readonly mtu: number;
-  /** The latest round trip (ms), or `undefined` before one was measured. */
-  readonly rtt: number | undefined;
-  /** The smallest recent round trip (ms), or `undefined`. */
-  readonly minRtt: number | undefined;
-  /** Estimated delivery rate (bytes per second), 0 before measured. */
-  readonly rate: number;
-  /** Bytes written and not yet acknowledged by the peer. */
-  readonly inFlight: number;
-  /** Most bytes it may have in flight now. */
-  readonly budget: number;
-  /** Bytes written to it and acknowledged, and read from it, since it joined. */
-  readonly sent: number;
-  /** See `sent`. */
-  readonly received: number;
-  /**
-   * `up`, `standby` (a backup channel while another is up), `suspect`
-   * (writes went unacknowledged too long: carries nothing new), `leaving`;
-   * `unmeasured` for a profile that keeps no figures (OpenHarmony's BLE).
-   */
-  readonly health: ChannelHealth | "unmeasured";
-}
-
-interface ChannelSlot {
-  channel: Channel | undefined;
-  /** Bytes that arrived before the endpoint knew the channel. */
-  early: Uint8Array[] | undefined;
-  blocked: boolean;
-  closed: boolean;
-}
-
-/** The most received bytes handed to the endpoint before the driver may write again. */
-const RX_SLICE = 64 * 1024;
-
-/** Socket codes of a channel the peer's side ended abruptly: ECONNRESET, EPIPE. */
-const PEER_RESET = new Set([2301104, 2301032]);
-
 /** The device driver. */
 export class DeviceDriver implements DeviceRuntime {
   readonly deviceId: string;
@@ -102,8 +57,7 @@ export class DeviceDriver implements DeviceRuntime {
   #transports: readonly Transport[];
   #listeners: { close(): Promise<void> }[] = [];
   #finder: PeerFinder | undefined;
-  #slots = new Map<number, ChannelSlot>();
-  #nextChannel = 1;
+  #channels: ChannelTable;
   #acceptors = new Map<number, Acceptor>();
   #onListenerFailed: (error: Error) => void = () => {};
   #flushQueued = false;
@@ -112,9 +66,6 @@ export class DeviceDriver implements DeviceRuntime {
   #timerAt = Infinity;
   #lingers = new Set<() => void>();
   #closing: Promise<void> | undefined;
-  /** Links whose channel the peer's side ended (see `Port.onClosed`). */
-  #endedByPeer = new WeakSet<PeerLink>();
-  #remembered: ((deviceId: string) => PeerAddress | undefined) | undefined;
 
   private constructor(
     init: {
@@ -126,6 +77,7 @@ export class DeviceDriver implements DeviceRuntime {
       transports: readonly Transport[];
       security?: EndpointOptions["security"];
       profiles?: EndpointOptions["profiles"];
+      remembered?: (deviceId: string) => PeerAddress | undefined;
     },
   ) {
     this.#config = init.config;
@@ -152,6 +104,15 @@ export class DeviceDriver implements DeviceRuntime {
       security: init.security,
       profiles: init.profiles,
     });
+    this.#channels = new ChannelTable({
+      host: init.host,
+      ep: this.#ep,
+      config: init.config,
+      transports: init.transports,
+      remembered: init.remembered,
+      finder: () => this.#finder,
+      flush: () => this.#flush(),
+    });
   }
 
   /**
@@ -173,12 +134,12 @@ export class DeviceDriver implements DeviceRuntime {
       transports: options.transports,
       security: options.security,
       profiles: options.profiles,
+      remembered: options.remembered,
     });
-    d.#remembered = options.remembered;
     let port = 0;
     for (const t of options.transports) {
       const l = await t.listen({
-        onChannel: (ch) => d.#accepted(ch),
+        onChannel: (ch) => d.#channels.accepted(ch),
         onFailed: (e) => d.#listenerFailed(t, e),
       });
       d.#listeners.push(l);
@@ -294,11 +255,11 @@ export class DeviceDriver implements DeviceRuntime {
     const transport = this.#transports.find((t) => t.kind === (address.transport ?? "tcp"));
     if (transport === undefined) throw new Error(`No ${address.transport} transport to pair over`);
     this.#host.hold();
-    const [id, slot] = this.#slot();
+    const [id, slot] = this.#channels.slot();
     try {
-      slot.channel = await transport.dial(address, this.#events(id, slot));
+      slot.channel = await transport.dial(address, this.#channels.events(id, slot));
     } catch (e) {
-      this.#forgetSlot(id);
+      this.#channels.forget(id);
       this.#host.release();
       throw e;
     }
@@ -312,7 +273,7 @@ export class DeviceDriver implements DeviceRuntime {
       const early = slot.early ?? [];
       slot.early = undefined;
       this.#flush();
-      for (const b of early) if (this.#slots.has(id)) this.#bytes(id, b);
+      for (const b of early) if (this.#channels.has(id)) this.#channels.bytes(id, b);
     });
   }
 
@@ -336,37 +297,6 @@ export class DeviceDriver implements DeviceRuntime {
   }
 
   /**
-   * Links currently open with their channels and what each measured.
-   *
-   * @returns One entry per link.
-   */
-  linkStats(): LinkInfo[] {
-    const out: LinkInfo[] = [];
-    for (const [peer, pl] of this.#ep.links) {
-      const channels: LinkChannelInfo[] = [];
-      for (const id of pl.channels) {
-        const info = this.#slots.get(id)?.channel?.info;
-        const s = pl.link.channelStats?.(id);
-        channels.push({
-          kind: info?.kind ?? "unknown",
-          remote: info?.remote ?? "",
-          mtu: s?.mtu ?? info?.mtu ?? 0,
-          rtt: s?.rtt,
-          minRtt: s?.minRtt,
-          rate: (s?.rate ?? 0) * 1000,
-          inFlight: s?.inFlight ?? 0,
-          budget: s?.budget ?? 0,
-          sent: s?.sent ?? 0,
-          received: s?.received ?? 0,
-          health: s?.health ?? "unmeasured",
-        });
-      }
-      out.push({ peer, channels });
-    }
-    return out;
-  }
-
-  /**
    * Links currently open, by peer id, with their channel counts.
    *
    * @returns The links.
@@ -375,6 +305,15 @@ export class DeviceDriver implements DeviceRuntime {
     const out = new Map<string, number>();
     for (const [id, pl] of this.#ep.links) out.set(id, pl.channels.size);
     return out;
+  }
+
+  /**
+   * Links currently open with their channels and what each measured.
+   *
+   * @returns One entry per link.
+   */
+  linkStats(): LinkInfo[] {
+    return linkStats(this.#ep.links, (id) => this.#channels.get(id)?.channel?.info);
   }
 
   /**
@@ -396,161 +335,23 @@ export class DeviceDriver implements DeviceRuntime {
       this.#ep.close(this.#host.now());
       this.#flush();
       await Promise.allSettled([...this.#listeners.map((l) => l.close()), this.#finder?.close()]);
-      if (this.#slots.size > 0) {
+      if (this.#channels.size > 0) {
         await new Promise<void>((resolve) => {
           const timer = this.#host.setTimer(() => resolve(), this.#config.keepAliveTimeout);
-          this.#emptied = () => {
+          this.#channels.whenEmpty(() => {
             this.#host.clearTimer(timer);
             resolve();
-          };
+          });
         });
       }
-      for (const [id, slot] of this.#slots) {
-        slot.closed = true;
-        slot.channel?.close();
-        this.#slots.delete(id);
-      }
+      this.#channels.closeAll();
       this.#host.clearTimer(this.#timer);
     } finally {
       this.#host.release();
     }
   }
 
-  /** Called once no channel is left (while closing). */
-  #emptied: (() => void) | undefined;
-
-  #forgetSlot(id: number): void {
-    this.#slots.delete(id);
-    if (this.#slots.size === 0 && this.#emptied !== undefined) {
-      const done = this.#emptied;
-      this.#emptied = undefined;
-      done();
-    }
-  }
-
-  // ------------------------------------------------------------ channels
-
-  #slot(): [number, ChannelSlot] {
-    const id = this.#nextChannel++;
-    const slot: ChannelSlot = { channel: undefined, early: [], blocked: false, closed: false };
-    this.#slots.set(id, slot);
-    return [id, slot];
-  }
-
-  #events(id: number, slot: ChannelSlot): ChannelEvents {
-    return {
-      onData: (bytes) => {
-        if (slot.closed) return;
-        if (slot.early !== undefined) {
-          slot.early.push(bytes.slice());
-          return;
-        }
-        this.#bytes(id, bytes);
-      },
-      onDrain: () => {
-        slot.blocked = false;
-        if (slot.early !== undefined) return;
-        this.#ep.handleWritable(id, true);
-        this.#flush();
-      },
-      onClose: (error) => {
-        if (slot.closed && !this.#slots.has(id)) return;
-        slot.closed = true;
-        this.#forgetSlot(id);
-        const code = (error as { code?: unknown } | undefined)?.code;
-        if (error === undefined || PEER_RESET.has(code as number)) {
-          for (const pl of this.#ep.links.values()) {
-            if (pl.channels.has(id)) this.#endedByPeer.add(pl);
-          }
-        }
-        this.#ep.handleChannelClosed(id, error?.message ?? "closed by peer", this.#host.now());
-        this.#flush();
-      },
-    };
-  }
-
-  #bytes(id: number, bytes: Uint8Array): void {
-    // A large read is handed over a slice at a time, writing what the
-    // endpoint has to send (credit above all) between slices, so the peer's
-    // window refills while the rest is still being decoded.
-    for (let off = 0; off < bytes.length; off += RX_SLICE) {
-      this.#ep.handleBytes(id, bytes.subarray(off, off + RX_SLICE), this.#host.now());
-      this.#flush();
-      if (!this.#slots.has(id)) return;
-    }
-  }
-
-  /** Tell the endpoint about a new channel and replay what arrived early. */
-  #register(id: number, slot: ChannelSlot, dialer: boolean, peer: string | undefined): void {
-    const info = slot.channel!.info;
-    this.#ep.handleChannel(id, {
-      dialer,
-      peer: info.peer ?? peer,
-      mtu: info.mtu,
-      profile: info.profile,
-    }, this.#host.now());
-    const early = slot.early ?? [];
-    slot.early = undefined;
-    this.#flush();
-    for (const b of early) if (this.#slots.has(id)) this.#bytes(id, b);
-  }
-
-  #accepted(ch: Channel): ChannelEvents {
-    const [id, slot] = this.#slot();
-    slot.channel = ch;
-    const events = this.#events(id, slot);
-    queueMicrotask(() => {
-      if (!slot.closed) this.#register(id, slot, false, undefined);
-    });
-    return events;
-  }
-
-  async #dial(peer: string): Promise<void> {
-    const addr = this.#address(peer);
-    if (addr === undefined) {
-      trace("dialFailed", { peer, message: "no address known for it" });
-      this.#finder?.announce();
-      this.#ep.handleDialFailed(peer, "no address known for it", this.#host.now());
-      this.#flush();
-      return;
-    }
-    const transport = this.#transports.find((t) => t.kind === (addr.transport ?? "tcp"));
-    if (transport === undefined) {
-      this.#ep.handleDialFailed(peer, `no ${addr.transport} transport`, this.#host.now());
-      this.#flush();
-      return;
-    }
-    const [id, slot] = this.#slot();
-    try {
-      slot.channel = await transport.dial(addr, this.#events(id, slot));
-    } catch (e) {
-      this.#forgetSlot(id);
-      const where = `${addr.host}:${addr.port}`;
-      trace("dialFailed", { peer, address: where, message: (e as Error).message });
-      this.#ep.handleDialFailed(peer, `${where}: ${(e as Error).message}`, this.#host.now());
-      this.#flush();
-      return;
-    }
-    if (slot.closed) {
-      this.#ep.handleDialFailed(peer, "channel closed at once", this.#host.now());
-      this.#flush();
-      return;
-    }
-    if (this.#ep.closed) {
-      slot.closed = true;
-      this.#forgetSlot(id);
-      slot.channel.close();
-      return;
-    }
-    this.#register(id, slot, true, peer);
-  }
-
-  #address(peer: string): PeerAddress | undefined {
-    const p = this.#config.peers.find((p) => p.deviceId === peer);
-    return p !== undefined
-      ? { host: p.host, port: p.port }
-      : this.#finder?.lookup(peer) ?? this.#remembered?.(peer);
-  }
+  // ------------------------------------------------------------ listeners
 
   #listenerFailed(t: Transport, e: Error): void {
     this.#host.warn(`linkweave: the ${t.kind} listener failed: ${e.message}`);
@@ -579,7 +380,7 @@ export class DeviceDriver implements DeviceRuntime {
         const now = this.#host.now();
         for (let tx = ep.pollTransmit(now); tx; tx = ep.pollTransmit(now)) {
           busy = true;
-          const slot = this.#slots.get(tx.channel);
+          const slot = this.#channels.get(tx.channel);
           if (slot?.channel === undefined || slot.closed) continue;
           if (!slot.channel.write(tx.bytes)) {
             slot.blocked = true;
@@ -599,7 +400,7 @@ export class DeviceDriver implements DeviceRuntime {
   }
 
   #event(ev: EndpointEvent): void {
-    if (deliverToPort(ev, (pl) => this.#endedByPeer.has(pl))) return;
+    if (deliverToPort(ev, (pl) => this.#channels.endedByPeer.has(pl))) return;
     switch (ev.type) {
       case "connectFailed": {
         const port = ev.owner as Port;
@@ -637,14 +438,25 @@ export class DeviceDriver implements DeviceRuntime {
       }
       case "dial":
         trace("dial", { peer: ev.peer });
-        void this.#dial(ev.peer);
+        void this.#channels.dial(ev.peer);
         return;
+      case "refuted": {
+        const found = this.#channels.get(ev.channel)?.found;
+        if (found !== undefined && found.peer === ev.peer) {
+          trace("refuted", {
+            peer: ev.peer,
+            address: `${found.address.host}:${found.address.port}`,
+          });
+          this.#finder?.refuted?.(ev.peer, found.address);
+        }
+        return;
+      }
       case "closeChannel": {
         trace("closeChannel", { channel: ev.channel, why: ev.why });
-        const slot = this.#slots.get(ev.channel);
+        const slot = this.#channels.get(ev.channel);
         if (slot === undefined) return;
         slot.closed = true;
-        this.#forgetSlot(ev.channel);
+        this.#channels.forget(ev.channel);
         slot.channel?.close();
         return;
       }
@@ -702,8 +514,6 @@ export class DeviceDriver implements DeviceRuntime {
   }
 
   #quiet(): boolean {
-    if (!this.#ep.idle) return false;
-    for (const slot of this.#slots.values()) if (slot.blocked) return false;
-    return true;
+    return this.#ep.idle && !this.#channels.blocked;
   }
 }

@@ -9,6 +9,7 @@ import type { Codec } from "../proto/frame.ts";
 import type { PeerAddress, PeerFinder, Transport } from "./channel.ts";
 import type { EndpointOptions } from "./endpoint.ts";
 import type { DeviceHost } from "./host.ts";
+import type { Acceptor, Port, PortDriver } from "./port.ts";
 
 /** Options of `DeviceDriver.connect`. */
 export interface DriverConnectOptions {
@@ -64,4 +65,53 @@ export interface DeviceRuntime {
    * @returns The links.
    */
   links(): Map<string, number>;
+}
+
+/**
+ * What the API layers (`linkEnhance`, `abilityConnectionManager`) use of a
+ * device: the seam between them and whoever runs the device. The embedded
+ * {@linkcode DeviceDriver} (`driver.ts`) implements it, and so does an app
+ * attached to a device daemon (`core/daemon/client.ts`), so the API layers
+ * run unchanged on either.
+ */
+export interface DeviceSurface extends DeviceRuntime, PortDriver {
+  /**
+   * Set who answers incoming connections of one service kind.
+   *
+   * @param kind The service kind (`ServiceKind`).
+   * @param acceptor Returns a port to accept, or a code to refuse.
+   */
+  setAcceptor(kind: number, acceptor: Acceptor): void;
+  /**
+   * Hear about a listener that died (nothing more is accepted).
+   *
+   * @param fn The callback.
+   */
+  onListenerFailed(fn: (error: Error) => void): void;
+  /**
+   * Open a connection to a peer's service; the port hears `onOpened`,
+   * `onRejected` or `onFailed`.
+   *
+   * @param peerId The peer's device id.
+   * @param name The service name.
+   * @param port The connection.
+   * @param options Timeout, service kind and bundle name.
+   */
+  connect(peerId: string, name: string, port: Port, options?: DriverConnectOptions): void;
+  /**
+   * Keep the process alive until queued bytes are written, or `ms` passed.
+   *
+   * @param ms The longest wait.
+   */
+  linger(ms: number): void;
+  /**
+   * Name the services of one kind this process answers now (linkEnhance
+   * server names in lower case, ability keys): a device daemon routes
+   * incoming connections by them. The embedded driver answers everything
+   * itself and needs no list.
+   *
+   * @param kind The service kind.
+   * @param names Every name served now (replaces the previous list).
+   */
+  serve?(kind: number, names: readonly string[]): void;
 }

@@ -32,6 +32,8 @@ export interface ProfileLink {
   readonly held: number;
   /** Time of the last byte received (ms), or `-Infinity`. */
   readonly lastReceived: number;
+  /** What a channel measured, for a profile that keeps figures (linkweave's own link). */
+  channelStats?(id: ChannelId): ChannelStats | undefined;
   /** Streams not yet closed. */
   readonly streams: number;
   /** Add a channel. */

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import type { IdSeal } from "./wire.ts";
+import type { IdSeal, PeerAddress } from "./wire.ts";
 import type { DatagramHandle, IpEndpoint, SocketPlatform } from "../socket/platform.ts";
 import { normalizeDeviceId } from "../device/config.ts";
 import type { DeviceConfig } from "../device/config.ts";
@@ -27,6 +27,7 @@ import { WarningLimiter } from "./rate_limit.ts";
 import { isLoopback, isWildcard, parseIPv4, type Subnet } from "./subnet.ts";
 import type { DiscoveredPeer } from "./table.ts";
 import { DISCOVERY_GROUP, DISCOVERY_PORT, WIRE_MAJOR } from "./wire.ts";
+import { trace } from "../trace.ts";
 
 /** Time and timers (a `DeviceHost` is one). */
 export interface Clock {
@@ -100,6 +101,14 @@ export interface Discovery {
   peers(): DiscoveredPeer[];
   /** Announce now, asking every device to answer at once. */
   announce(): void;
+  /**
+   * A dial to this address of the id reached another device: stop dialling
+   * it for the id (the table's rule 6).
+   *
+   * @param deviceId The id.
+   * @param address The address dialled.
+   */
+  refute(deviceId: string, address: PeerAddress): void;
   /**
    * Say goodbye and close the sockets; idempotent.
    *
@@ -311,6 +320,11 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
     nonce: options.nonce,
     lookup: (deviceId) => machine.table.lookup(deviceId),
     peers: () => machine.table.peers(),
+    refute(deviceId, address) {
+      if (machine.table.refute(deviceId, address.host, address.port, clock.now())) {
+        trace("discoveryRefuted", { peer: deviceId, address: `${address.host}:${address.port}` });
+      }
+    },
     announce() {
       if (closed) return;
       machine.announce(clock.now());

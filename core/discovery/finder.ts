@@ -53,6 +53,14 @@ export interface DeviceDirectory {
   /** Ask the network now (or re-read the registry). */
   announce(): void;
   /**
+   * A dial to this address of the device reached another device: stop
+   * offering it for the device (directories that learn from the network).
+   *
+   * @param deviceId The id, upper-case.
+   * @param address The address dialled.
+   */
+  refute?(deviceId: string, address: PeerAddress): void;
+  /**
    * Stop.
    *
    * @returns When stopped.
@@ -83,7 +91,7 @@ export interface PeerFinder extends ChannelPeerFinder {
  * import assert from "node:assert/strict";
  * const d = multicastDirectory({
  *   deviceId: "02:00:00:00:00:01", nonce: "0000000000000001",
- *   lookup: () => undefined, peers: () => [], announce() {}, close: async () => {},
+ *   lookup: () => undefined, peers: () => [], announce() {}, refute() {}, close: async () => {},
  * });
  * assert.deepEqual(d.list(), []);
  * ```
@@ -106,6 +114,7 @@ export function multicastDirectory(discovery: Discovery): DeviceDirectory {
     },
     list: () => discovery.peers().map(known),
     announce: () => discovery.announce(),
+    refute: (deviceId, address) => discovery.refute(deviceId, address),
     close: () => discovery.close(),
   };
 }
@@ -169,6 +178,10 @@ export function combineDirectories(directories: readonly DeviceDirectory[]): Pee
     },
     announce() {
       for (const d of dirs) d.announce();
+    },
+    refuted(deviceId, address) {
+      if (!isDeviceId(deviceId)) return;
+      for (const d of dirs) d.refute?.(deviceId.toUpperCase(), address);
     },
     async close() {
       await Promise.allSettled(dirs.map((d) => d.close()));

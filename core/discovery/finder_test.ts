@@ -116,6 +116,7 @@ describe("peer finder", () => {
         lookup: (id) => peers.find((p) => p.deviceId === id),
         peers: () => peers,
         announce() {},
+        refute() {},
         close: () => Promise.resolve(),
       } satisfies Discovery,
     );

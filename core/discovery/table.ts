@@ -28,6 +28,11 @@
  *    vouches for at most `maxIdsPerHost` ids; more are refused.
  * 5. **Goodbyes** (TTL 0) remove only the endpoint that sent them (same
  *    nonce, address and port).
+ * 6. **Refuted endpoints.** An endpoint a dial proved to be another device
+ *    (its handshake showed another key for the id) is dropped, the next one
+ *    of the id is dialled, and announcements of the id from that address and
+ *    port are ignored for {@linkcode REFUTED_MS}; at most
+ *    {@linkcode MAX_REFUTED} are remembered, the oldest forgotten first.
  *
  * @module
  */
@@ -46,6 +51,10 @@ export const MAX_ENDPOINTS = 4;
 export const MAX_TTL = 30_000;
 /** The share of its TTL an established endpoint may stay silent before a contender may replace it. */
 export const SILENCE_SHARE = 0.5;
+/** How long a refuted endpoint's announcements of the id are ignored, in ms (rule 6). */
+export const REFUTED_MS: number = 5 * 60_000;
+/** How many refuted endpoints a table remembers (rule 6). */
+export const MAX_REFUTED: number = 64;
 
 /** A peer as discovery knows it: its established endpoint. */
 export interface DiscoveredPeer {
@@ -83,6 +92,8 @@ export interface DiscoveredPeer {
  * - `goodbye`: a contender said goodbye.
  * - `gone`: the last endpoint of an id said goodbye; the id is forgotten.
  * - `ignored`: a goodbye from an unknown endpoint, or from this id.
+ * - `refuted`: an announcement of an id from an endpoint a dial proved to
+ *   be another device, within {@linkcode REFUTED_MS} (rule 6).
  * - `host-limit`: a new id refused: its source already vouches for `maxIdsPerHost` ids.
  * - `full`: a new id refused: the table holds no id at all (`maxPeers` 0).
  */
@@ -97,6 +108,7 @@ export type UpdateResult =
   | "goodbye"
   | "gone"
   | "ignored"
+  | "refuted"
   | "host-limit"
   | "full";
 
@@ -219,6 +231,8 @@ export class DiscoveryTable {
   #maxIdsPerHost: number;
   #maxTtl: number;
   #entries = new Map<string, Entry>();
+  /** `id|host|port` of refuted endpoints, with when they may be learned again. */
+  #refuted = new Map<string, number>();
 
   /**
    * @param options This device's id and nonce, and the limits.
@@ -269,6 +283,11 @@ export class DiscoveryTable {
     if (deviceId === this.#deviceId) {
       if (nonce === this.#nonce) return { result: "self" };
       return { result: a.ttl === 0 ? "ignored" : "clash" };
+    }
+    const refutedUntil = this.#refuted.get(`${deviceId}|${host}|${port}`);
+    if (refutedUntil !== undefined) {
+      if (refutedUntil > now) return { result: a.ttl === 0 ? "ignored" : "refuted" };
+      this.#refuted.delete(`${deviceId}|${host}|${port}`);
     }
     const entry = this.#entries.get(deviceId);
     const at =
@@ -475,6 +494,41 @@ export class DiscoveryTable {
    */
   peers(): DiscoveredPeer[] {
     return [...this.#entries.values()].map((e) => snapshot(e.deviceId, e.endpoints[0]));
+  }
+
+  /**
+   * A dial to an endpoint of an id reached another device (its handshake
+   * proved another key): drop the endpoint, so the id's next endpoint is
+   * dialled, and ignore its announcements of the id for a while (rule 6).
+   *
+   * @param deviceId The id, any case.
+   * @param host The endpoint's address.
+   * @param port Its TCP port.
+   * @param now The current time, in ms.
+   * @returns Whether the table held that endpoint.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * const table = new DiscoveryTable({ deviceId: "00:00:00:00:00:01", nonce: "0000000000000001" });
+   * assert.equal(table.refute("00:00:00:00:00:02", "10.0.0.9", 4000, 0), false);
+   * ```
+   */
+  refute(deviceId: string, host: string, port: number, now: number): boolean {
+    if (!isDeviceId(deviceId)) return false;
+    const id = deviceId.toUpperCase();
+    const key = `${id}|${host}|${port}`;
+    this.#refuted.delete(key);
+    this.#refuted.set(key, now + REFUTED_MS);
+    if (this.#refuted.size > MAX_REFUTED) {
+      this.#refuted.delete(this.#refuted.keys().next().value!);
+    }
+    const entry = this.#entries.get(id);
+    const at = entry?.endpoints.findIndex((e) => e.host === host && e.port === port) ?? -1;
+    if (entry === undefined || at < 0) return false;
+    entry.endpoints.splice(at, 1);
+    if (entry.endpoints.length === 0) this.#entries.delete(id);
+    return true;
   }
 
   /**

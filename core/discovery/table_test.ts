@@ -5,7 +5,9 @@ import {
   DEFAULT_MAX_PEERS,
   DiscoveryTable,
   MAX_ENDPOINTS,
+  MAX_REFUTED,
   MAX_TTL,
+  REFUTED_MS,
 } from "./table.ts";
 import type { Announcement } from "./wire.ts";
 import { ParameterError } from "../errors.ts";
@@ -68,6 +70,43 @@ describe("DiscoveryTable", () => {
     assert.equal(t.lookup("garbage"), undefined);
     assert.deepEqual(t.peers().map((p) => p.deviceId), [B, C]);
     assert.equal(t.size, 2);
+  });
+
+  it("a refuted endpoint is dropped for its id, the next one dialled, its announcements ignored for a while", () => {
+    const t = new DiscoveryTable(me);
+    // A forger's endpoint for B is learned first; the real B is a contender.
+    assert.equal(t.update(ann(B, FORGED, 7777), "10.0.0.66", 0).result, "new");
+    assert.equal(t.update(ann(B, NB, 4000), "10.0.0.2", 10).result, "contender");
+    assert.equal(t.lookup(B)?.host, "10.0.0.66");
+    // A dial there proved another key.
+    assert.equal(t.refute(B.toLowerCase(), "10.0.0.66", 7777, 20), true);
+    assert.equal(t.lookup(B)?.host, "10.0.0.2");
+    // The forger keeps announcing: ignored, for REFUTED_MS.
+    assert.equal(t.update(ann(B, FORGED, 7777), "10.0.0.66", 30).result, "refuted");
+    assert.equal(
+      t.update(ann(B, FORGED, 7777), "10.0.0.66", 20 + REFUTED_MS - 1).result,
+      "refuted",
+    );
+    assert.equal(t.lookup(B)?.host, "10.0.0.2");
+    // Only that id from that endpoint: another id from there is learned.
+    assert.equal(t.update(ann(C, NC, 7777), "10.0.0.66", 40).result, "new");
+    // Refuting B's last endpoint forgets B, until it is heard elsewhere.
+    assert.equal(t.refute(B, "10.0.0.2", 4000, 50), true);
+    assert.equal(t.lookup(B), undefined);
+    assert.equal(t.update(ann(B, NB, 4001), "10.0.0.2", 60).result, "new");
+    // After REFUTED_MS the endpoint may be learned again (as a contender of the live B).
+    assert.equal(
+      t.update(ann(B, FORGED, 7777), "10.0.0.66", 20 + REFUTED_MS).result,
+      "contender",
+    );
+  });
+
+  it("remembers at most MAX_REFUTED refuted endpoints, the oldest forgotten first", () => {
+    const t = new DiscoveryTable(me);
+    for (let i = 0; i <= MAX_REFUTED; i++) t.refute(B, "10.0.0.66", 1000 + i, i);
+    // The first one was forgotten: its announcement is learned.
+    assert.equal(t.update(ann(B, FORGED, 1000), "10.0.0.66", 100).result, "new");
+    assert.equal(t.update(ann(B, FORGED, 1001), "10.0.0.66", 100).result, "refuted");
   });
 
   it("the version is the highest both speak", () => {

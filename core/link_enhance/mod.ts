@@ -13,9 +13,11 @@
  */
 import { DisconnectReason, ErrorCode } from "../error_codes.ts";
 import { BusinessError } from "../errors.ts";
+import { type AbortOptions, abortSignal, isTimeout, onAbort } from "../abort.ts";
 import { type DeviceConfig, isDeviceId } from "../device/config.ts";
 import type { DeviceHost } from "../device/host.ts";
-import { type DeviceDriver, type IncomingRequest, Port } from "../device/driver.ts";
+import { type IncomingRequest, Port } from "../device/driver.ts";
+import type { DeviceSurface } from "../device/driver_options.ts";
 import { TRACE, trace } from "../trace.ts";
 import { SendCopies } from "./_copies.ts";
 import { ServiceKind } from "../proto/link/control.ts";
@@ -23,6 +25,7 @@ import { call, checkCallback, checkName, describe, invalid, MAX_NAME_BYTES } fro
 import { Server, serverAccepted, serverDied } from "./server.ts";
 
 export { MAX_NAME_BYTES, Server };
+export type { AbortOptions };
 
 /** Largest `sendData` payload, in bytes (and the largest message a peer may send). */
 export const MAX_SEND_DATA = 1024;
@@ -76,8 +79,8 @@ export interface LinkEnhanceContext {
   config(): DeviceConfig;
   /** The machine. */
   host: DeviceHost;
-  /** The device driver, started on first call. */
-  driver(): Promise<DeviceDriver>;
+  /** The device (embedded or attached to a daemon), started on first call. */
+  driver(): Promise<DeviceSurface>;
 }
 
 /** The per-process state of the API: servers by name, counts, the device. */
@@ -140,14 +143,14 @@ export class LinkEnhance {
   }
 
   /** The driver once it runs (no promise needed then). */
-  get running(): DeviceDriver | undefined {
+  get running(): DeviceSurface | undefined {
     return this.#running;
   }
 
-  #running: DeviceDriver | undefined;
+  #running: DeviceSurface | undefined;
 
   /** Make sure the device runs and answers incoming connections for our servers. */
-  driver(): Promise<DeviceDriver> {
+  driver(): Promise<DeviceSurface> {
     return this.#ctx.driver().then((d) => {
       if (!this.#wired) {
         this.#wired = true;
@@ -156,9 +159,17 @@ export class LinkEnhance {
         d.onListenerFailed(() => {
           for (const s of [...this.servers.values()]) serverDied(s, ErrorCode.SERVER_DIED);
         });
+        this.advertise();
       }
       return d;
     });
+  }
+
+  /** Tell the device which servers are started (a device daemon routes connections by it). */
+  advertise(): void {
+    const names: string[] = [];
+    for (const [key, s] of this.servers) if (s.started) names.push(key);
+    this.#running?.serve?.(ServiceKind.LINK_ENHANCE, names);
   }
 
   /** The device is closing: every server stops (connections end with their links). */
@@ -206,6 +217,7 @@ export class Connection {
   #onDrain: (() => void) | undefined;
   #held = false;
   #attempt = 0;
+  #unabort: (() => void) | undefined;
   /** An accepted connection not yet announced by `connectionAccepted`. */
   #unannounced: boolean;
   /** Messages that arrived while unannounced. */
@@ -230,11 +242,27 @@ export class Connection {
    * never as an exception, also when the peer is unknown or unreachable
    * (32390200 after the connect timeout, 10 s by default).
    *
+   * linkweave extension: `options.signal` gives the attempt up. Aborted
+   * before the call, `connect` throws the signal's reason and starts nothing;
+   * aborted while connecting, the attempt ends as `disconnect()` would end it
+   * and `connectResult` reports `success: false` with reason 32390200 when
+   * the signal timed out (`AbortSignal.timeout(ms)`), else 32390300; once
+   * connected, the signal no longer matters.
+   *
+   * @param options `signal` (a linkweave extension).
    * @throws {BusinessError} 32390204 when the limit of client connections is
    *   reached; 32390300 when already connecting or connected, on an accepted
    *   connection, or after `close()`.
+   * @throws {ParameterError} 32390206 when `options` or its `signal` is malformed.
+   * @throws The signal's reason when it aborted already.
+   *
+   * @example Give up after 2 s
+   * ```ts ignore
+   * conn.connect({ signal: AbortSignal.timeout(2000) });
+   * ```
    */
-  connect(): void {
+  connect(options?: AbortOptions): void {
+    const signal = abortSignal(options, "connect", invalid);
     if (this.#state === "closed") throw this.#usedAfterClose("connect");
     if (!this.#client) {
       throw new BusinessError(
@@ -256,10 +284,16 @@ export class Connection {
         `Cannot connect to ${this.#peerId}: ${limit} connections are already open`,
       );
     }
+    signal?.throwIfAborted();
     this.#state = "connecting";
     this.#api.clients++;
     this.#hold();
     const attempt = ++this.#attempt;
+    this.#unabort = onAbort(signal, (reason) => {
+      if (attempt !== this.#attempt) return;
+      const code = isTimeout(reason) ? ErrorCode.CONNECT_TIMEOUT : ErrorCode.INTERNAL_ERROR;
+      Connection.#failed(this, code, `aborted: ${String(reason)}`);
+    });
     const running = this.#api.running;
     if (running !== undefined) {
       this.#port = new Connection.#LinkPort(this);
@@ -371,15 +405,40 @@ export class Connection {
   }
 
   /**
-   * Set the callback of an event, replacing the previous one.
+   * Set the callback of `connectResult`, replacing the previous one: the
+   * outcome of `connect()`.
    *
-   * @param type `connectResult`, `disconnected`, `dataReceived` or `drain`.
-   * @param callback The callback.
+   * @param type `connectResult`.
+   * @param callback Receives the result.
    * @throws {ParameterError} 32390206 for a bad type or callback.
    */
   on(type: "connectResult", callback: (result: ConnectResult) => void): void;
+  /**
+   * Set the callback of `disconnected`, replacing the previous one: the
+   * connection ended without `disconnect()` here.
+   *
+   * @param type `disconnected`.
+   * @param callback Receives the reason (`DisconnectReason`).
+   * @throws {ParameterError} 32390206 for a bad type or callback.
+   */
   on(type: "disconnected", callback: (reason: number) => void): void;
+  /**
+   * Set the callback of `dataReceived`, replacing the previous one: a
+   * message from the peer.
+   *
+   * @param type `dataReceived`.
+   * @param callback Receives the message.
+   * @throws {ParameterError} 32390206 for a bad type or callback.
+   */
   on(type: "dataReceived", callback: (data: ArrayBuffer) => void): void;
+  /**
+   * linkweave extension: set the callback of `drain`, replacing the previous
+   * one: the send queue is back to half full or less after it had filled up.
+   *
+   * @param type `drain`.
+   * @param callback Called without a value.
+   * @throws {ParameterError} 32390206 for a bad type or callback.
+   */
   on(type: "drain", callback: () => void): void;
   on(type: string, callback: (value: never) => void): void {
     checkCallback(type, callback, CONNECTION_EVENTS, false);
@@ -387,16 +446,37 @@ export class Connection {
   }
 
   /**
-   * Clear the callback of an event (whatever function is passed, as in
-   * OpenHarmony).
+   * Clear the callback of `connectResult` (whatever function is passed, as
+   * in OpenHarmony).
    *
-   * @param type The event type.
+   * @param type `connectResult`.
    * @param callback Ignored when given; must be a function.
    * @throws {ParameterError} 32390206 for a bad type or a non-function callback.
    */
   off(type: "connectResult", callback?: (result: ConnectResult) => void): void;
+  /**
+   * Clear the callback of `disconnected` (whatever function is passed).
+   *
+   * @param type `disconnected`.
+   * @param callback Ignored when given; must be a function.
+   * @throws {ParameterError} 32390206 for a bad type or a non-function callback.
+   */
   off(type: "disconnected", callback?: (reason: number) => void): void;
+  /**
+   * Clear the callback of `dataReceived` (whatever function is passed).
+   *
+   * @param type `dataReceived`.
+   * @param callback Ignored when given; must be a function.
+   * @throws {ParameterError} 32390206 for a bad type or a non-function callback.
+   */
   off(type: "dataReceived", callback?: (data: ArrayBuffer) => void): void;
+  /**
+   * Clear the callback of `drain` (whatever function is passed).
+   *
+   * @param type `drain`.
+   * @param callback Ignored when given; must be a function.
+   * @throws {ParameterError} 32390206 for a bad type or a non-function callback.
+   */
   off(type: "drain", callback?: () => void): void;
   off(type: string, callback?: (value: never) => void): void {
     checkCallback(type, callback, CONNECTION_EVENTS, true);
@@ -420,6 +500,17 @@ export class Connection {
     }
   }
 
+  /**
+   * linkweave extension: `await using conn = device.createConnection(...)`
+   * closes the connection when the scope ends, as `close()` does.
+   *
+   * @returns When closed.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
   /** A plain description (for `JSON.stringify`). */
   toJSON(): { deviceId: string; name: string; state: string } {
     return { deviceId: this.getPeerDeviceId(), name: this.#name, state: this.#state };
@@ -430,6 +521,8 @@ export class Connection {
     if (c.#state !== "connecting") return;
     c.#state = "connected";
     c.#known = true;
+    c.#unabort?.();
+    c.#unabort = undefined;
     c.#result({ deviceId: c.#peerId, success: true, reason: 0 });
   }
 
@@ -507,6 +600,8 @@ export class Connection {
   /** Leave connecting/connected; `local` closes our side of the stream. */
   #end(local: boolean): void {
     if (this.#client) this.#api.clients--;
+    this.#unabort?.();
+    this.#unabort = undefined;
     this.#state = "disconnected";
     this.#attempt++;
     if (local && this.#live) this.#port.close();

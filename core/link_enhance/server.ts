@@ -80,6 +80,7 @@ export class Server {
     this.#state = "started";
     this.#api.started++;
     this.#api.ctx.host.hold();
+    this.#api.advertise();
     this.#api.driver().catch((e) => {
       if (this.#state !== "started") return;
       this.#api.ctx.host.warn(`linkweave: server "${this.#name}" stopped: ${(e as Error).message}`);
@@ -99,6 +100,7 @@ export class Server {
     this.#state = "stopped";
     this.#api.started--;
     this.#api.ctx.host.release();
+    this.#api.advertise();
   }
 
   /** Stop and destroy the server; its name becomes free. */
@@ -110,13 +112,33 @@ export class Server {
   }
 
   /**
-   * Set the callback of an event, replacing the previous one.
+   * linkweave extension: `await using server = device.createServer(...)`
+   * closes the server when the scope ends, as `close()` does.
    *
-   * @param type `connectionAccepted` or `serverStopped`.
-   * @param callback The callback.
+   * @returns When closed.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
+  /**
+   * Set the callback of `connectionAccepted`, replacing the previous one: a
+   * peer connected to this server.
+   *
+   * @param type `connectionAccepted`.
+   * @param callback Receives the connection.
    * @throws {ParameterError} 32390206 for a bad type or callback.
    */
   on(type: "connectionAccepted", callback: (connection: Connection) => void): void;
+  /**
+   * Set the callback of `serverStopped`, replacing the previous one: the
+   * server stopped abnormally.
+   *
+   * @param type `serverStopped`.
+   * @param callback Receives the reason (32390301: the link service died).
+   * @throws {ParameterError} 32390206 for a bad type or callback.
+   */
   on(type: "serverStopped", callback: (reason: number) => void): void;
   on(type: string, callback: (value: never) => void): void {
     checkCallback(type, callback, SERVER_EVENTS, false);
@@ -125,14 +147,21 @@ export class Server {
   }
 
   /**
-   * Clear the callback of an event (whatever function is passed, as in
-   * OpenHarmony).
+   * Clear the callback of `connectionAccepted` (whatever function is
+   * passed, as in OpenHarmony).
    *
-   * @param type `connectionAccepted` or `serverStopped`.
+   * @param type `connectionAccepted`.
    * @param callback Ignored when given; must be a function.
    * @throws {ParameterError} 32390206 for a bad type or a non-function callback.
    */
   off(type: "connectionAccepted", callback?: (connection: Connection) => void): void;
+  /**
+   * Clear the callback of `serverStopped` (whatever function is passed).
+   *
+   * @param type `serverStopped`.
+   * @param callback Ignored when given; must be a function.
+   * @throws {ParameterError} 32390206 for a bad type or a non-function callback.
+   */
   off(type: "serverStopped", callback?: (reason: number) => void): void;
   off(type: string, callback?: (value: never) => void): void {
     checkCallback(type, callback, SERVER_EVENTS, true);

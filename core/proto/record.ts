@@ -39,6 +39,12 @@ import {
 export const RECORD_HEADER = 4;
 /** Largest plaintext of one record (a larger batch is sealed into several). */
 export const MAX_RECORD_PLAINTEXT: number = 256 * 1024;
+/**
+ * Largest plaintext of the records this side seals: a batch is cut into
+ * records of at most this size, so the peer opens (and acknowledges) the
+ * first part of a large batch while the rest is on the way.
+ */
+export const SEAL_RECORD_PLAINTEXT: number = 16 * 1024;
 /** Largest sealed body of a record (ciphertext + tag): what a peer can make a channel hold. */
 export const MAX_RECORD: number = MAX_RECORD_PLAINTEXT + TAG_LENGTH;
 /** Records sealed under one key before it is updated (2^24). */
@@ -146,12 +152,15 @@ export class RecordSealer {
    * @returns The records, in a buffer reused by the next call (write it or copy it).
    */
   seal(plaintext: Uint8Array, now: number): Uint8Array {
-    const parts = Math.max(1, Math.ceil(plaintext.length / MAX_RECORD_PLAINTEXT));
+    const parts = Math.max(1, Math.ceil(plaintext.length / SEAL_RECORD_PLAINTEXT));
     const total = plaintext.length + parts * (RECORD_HEADER + TAG_LENGTH);
     if (this.#out.length < total) this.#out = new Uint8Array(Math.max(total, 2 * this.#out.length));
     let at = 0;
     for (let p = 0; p < parts; p++) {
-      const chunk = plaintext.subarray(p * MAX_RECORD_PLAINTEXT, (p + 1) * MAX_RECORD_PLAINTEXT);
+      const chunk = plaintext.subarray(
+        p * SEAL_RECORD_PLAINTEXT,
+        (p + 1) * SEAL_RECORD_PLAINTEXT,
+      );
       at += this.#sealOne(chunk, now, at);
     }
     return this.#out.subarray(0, at);

@@ -221,12 +221,14 @@ export class StreamCore<M> {
    * @param open Opens the handle with the given events.
    * @param timeout The timeout in ms.
    * @param message The timeout's error message.
+   * @param signal Gives up (rejects with its reason; a late handle is closed).
    * @returns When connected.
    */
   async connect(
     open: (events: StreamEvents) => Promise<StreamHandle>,
     timeout: number,
     message: string,
+    signal?: AbortSignal,
   ): Promise<void> {
     this.#connecting = true;
     let opening: Promise<StreamHandle>;
@@ -234,7 +236,7 @@ export class StreamCore<M> {
     try {
       opening = open(this.streamEvents());
       try {
-        handle = await withTimeout(opening, timeout, message);
+        handle = await withTimeout(opening, timeout, message, signal);
       } catch (e) {
         opening.then((h) => h.close(), () => {});
         throw e;

@@ -6,6 +6,7 @@
  */
 import { ErrorCode, socketErrorCode } from "../error_codes.ts";
 import { BusinessError, ParameterError } from "../errors.ts";
+import { onAbort } from "../abort.ts";
 import type { IpEndpoint, IpFamily } from "./platform.ts";
 import type { AsyncCallback, NetAddress, SocketMessageInfo } from "./types.ts";
 
@@ -406,23 +407,36 @@ export function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
 }
 
 /**
- * Race a promise against a timer; on timeout reject with `ETIMEDOUT`.
+ * Race a promise against a timer; on timeout reject with `ETIMEDOUT`, and
+ * when `signal` aborts with its reason.
  *
  * @param p The promise.
  * @param ms The timeout.
  * @param message The error message.
+ * @param signal Gives up waiting.
  * @returns What `p` resolves to.
  */
-export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+export function withTimeout<T>(
+  p: Promise<T>,
+  ms: number,
+  message: string,
+  signal?: AbortSignal,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new BusinessError(ETIMEDOUT, message)), ms);
+    const unabort = onAbort(signal, (reason) => {
+      clearTimeout(timer);
+      reject(reason);
+    });
     p.then(
       (v) => {
         clearTimeout(timer);
+        unabort();
         resolve(v);
       },
       (e) => {
         clearTimeout(timer);
+        unabort();
         reject(e);
       },
     );

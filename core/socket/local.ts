@@ -6,6 +6,7 @@
  * @module
  */
 import { BusinessError, ParameterError } from "../errors.ts";
+import { abortSignal } from "../abort.ts";
 import type { SocketPlatform } from "./platform.ts";
 import type {
   AsyncCallback,
@@ -85,6 +86,8 @@ export class LocalSocket {
   #bound: string | undefined;
 
   /**
+   * Make a Unix-domain socket on a platform (use `socket.constructLocalSocketInstance()`).
+   *
    * @param platform The platform adapter.
    */
   constructor(platform: SocketPlatform) {
@@ -115,14 +118,16 @@ export class LocalSocket {
   }
 
   /**
-   * Connect to a Unix-domain server.
+   * Connect to a Unix-domain server. linkweave extension: `options.signal`
+   * gives the connect up (see `LocalConnectOptions`).
    *
    * @param options The server path and timeout (default 5000 ms).
    * @param callback Called when connected.
    */
   connect(options: LocalConnectOptions, callback: AsyncCallback<void>): void;
   /**
-   * Connect to a Unix-domain server.
+   * Connect to a Unix-domain server. linkweave extension: `options.signal`
+   * gives the connect up (see `LocalConnectOptions`).
    *
    * @param options The server path and timeout (default 5000 ms).
    * @returns When connected.
@@ -133,13 +138,16 @@ export class LocalSocket {
       const o = checkObject<LocalConnectOptions>(options, "connect");
       const path = checkPath(o.address, "connect");
       const timeout = optUint(o.timeout, "timeout", "connect") || DEFAULT_CONNECT_TIMEOUT;
+      const signal = abortSignal(o, "connect", (m) => new ParameterError(m));
       this.#core.checkUnconnected("connect");
+      signal?.throwIfAborted();
       // Messages name the path from the first byte on.
       this.#path = path;
       await this.#core.connect(
         (events) => this.#platform.unixConnect(path, events),
         timeout,
         `Cannot connect to "${path}": timed out after ${timeout} ms`,
+        signal,
       );
     }, callback);
   }
@@ -176,6 +184,16 @@ export class LocalSocket {
   close(): Promise<void>;
   close(callback?: AsyncCallback<void>): Promise<void> | void {
     return dual(() => this.#core.close(), callback);
+  }
+
+  /**
+   * linkweave extension: `await using` closes it when the scope ends, as
+   * `close()` does.
+   *
+   * @returns When closed.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /**

@@ -31,6 +31,8 @@ export class LocalSocketConnection {
   #path: string;
 
   /**
+   * The server makes one for each client it accepts.
+   *
    * @param clientId The id.
    * @param core The stream state.
    * @param path The server path.
@@ -73,6 +75,16 @@ export class LocalSocketConnection {
   close(): Promise<void>;
   close(callback?: AsyncCallback<void>): Promise<void> | void {
     return dual(() => this.#core.close(), callback);
+  }
+
+  /**
+   * linkweave extension: `await using` closes it when the scope ends, as
+   * `close()` does.
+   *
+   * @returns When closed.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /**
@@ -161,6 +173,8 @@ export class LocalSocketServer {
   });
 
   /**
+   * Make a Unix-domain server on a platform (use `socket.constructLocalSocketServerInstance()`).
+   *
    * @param platform The platform adapter.
    */
   constructor(platform: SocketPlatform) {
@@ -207,6 +221,16 @@ export class LocalSocketServer {
   close(): Promise<void>;
   close(callback?: AsyncCallback<void>): Promise<void> | void {
     return dual(() => this.#server.close(), callback);
+  }
+
+  /**
+   * linkweave extension: `await using` closes it when the scope ends, as
+   * `close()` does.
+   *
+   * @returns When closed.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /**

@@ -5,6 +5,7 @@
  * @module
  */
 import { BusinessError, ParameterError } from "../errors.ts";
+import { abortSignal } from "../abort.ts";
 import type { BoundTcpHandle, IpEndpoint, SocketPlatform } from "./platform.ts";
 import type {
   AsyncCallback,
@@ -58,6 +59,8 @@ export class TCPSocket {
   #binding = false;
 
   /**
+   * Make a TCP socket on a platform (use `socket.constructTCPSocketInstance()`).
+   *
    * @param platform The platform adapter.
    */
   constructor(platform: SocketPlatform) {
@@ -110,17 +113,24 @@ export class TCPSocket {
   }
 
   /**
-   * Connect to a server. `timeout` defaults to 5000 ms.
+   * Connect to a server. `timeout` defaults to 5000 ms. linkweave extension:
+   * `options.signal` gives the connect up (see `TCPConnectOptions`).
    *
    * @param options The server address and timeout.
    * @param callback Called when connected or failed.
    */
   connect(options: TCPConnectOptions, callback: AsyncCallback<void>): void;
   /**
-   * Connect to a server. `timeout` defaults to 5000 ms.
+   * Connect to a server. `timeout` defaults to 5000 ms. linkweave extension:
+   * `options.signal` gives the connect up (see `TCPConnectOptions`).
    *
    * @param options The server address and timeout.
    * @returns When connected.
+   *
+   * @example Connect within a deadline of your own
+   * ```ts ignore
+   * await tcp.connect({ address: { address: "127.0.0.1", port }, signal: AbortSignal.timeout(500) });
+   * ```
    */
   connect(options: TCPConnectOptions): Promise<void>;
   connect(options: TCPConnectOptions, callback?: AsyncCallback<void>): Promise<void> | void {
@@ -128,7 +138,9 @@ export class TCPSocket {
       const o = checkObject<TCPConnectOptions>(options, "connect");
       const remote = toEndpoint(o.address, "connect");
       const timeout = optUint(o.timeout, "timeout", "connect") || DEFAULT_CONNECT_TIMEOUT;
+      const signal = abortSignal(o, "connect", (m) => new ParameterError(m));
       this.#core.checkUnconnected("connect");
+      signal?.throwIfAborted();
       if (this.#binding) {
         throw new BusinessError(EINVAL, "Cannot connect: the TCP socket is still binding");
       }
@@ -147,6 +159,7 @@ export class TCPSocket {
             : this.#platform.tcpConnect({ remote, local }, events),
         timeout,
         `Cannot connect to "${remote.address}" port ${remote.port}: timed out after ${timeout} ms`,
+        signal,
       );
     }, callback);
   }
@@ -189,6 +202,16 @@ export class TCPSocket {
       const closing = this.#core.close();
       return bound === undefined ? closing : Promise.all([closing, bound.close()]).then(() => {});
     }, callback);
+  }
+
+  /**
+   * linkweave extension: `await using` closes it when the scope ends, as
+   * `close()` does.
+   *
+   * @returns When closed.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /**

@@ -33,6 +33,8 @@ export class TCPSocketConnection {
   #core: StreamCore<SocketMessageInfo>;
 
   /**
+   * The server makes one for each client it accepts.
+   *
    * @param clientId The id.
    * @param core The stream state (created by the server).
    */
@@ -73,6 +75,16 @@ export class TCPSocketConnection {
   close(): Promise<void>;
   close(callback?: AsyncCallback<void>): Promise<void> | void {
     return dual(() => this.#core.close(), callback);
+  }
+
+  /**
+   * linkweave extension: `await using` closes it when the scope ends, as
+   * `close()` does.
+   *
+   * @returns When closed.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /**
@@ -183,6 +195,8 @@ export class TCPSocketServer {
   });
 
   /**
+   * Make a TCP server on a platform (use `socket.constructTCPSocketServerInstance()`).
+   *
    * @param platform The platform adapter.
    */
   constructor(platform: SocketPlatform) {
@@ -224,6 +238,16 @@ export class TCPSocketServer {
   close(): Promise<void>;
   close(callback?: AsyncCallback<void>): Promise<void> | void {
     return dual(() => this.#server.close(), callback);
+  }
+
+  /**
+   * linkweave extension: `await using` closes it when the scope ends, as
+   * `close()` does.
+   *
+   * @returns When closed.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /**

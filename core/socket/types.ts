@@ -86,6 +86,16 @@ export interface TCPConnectOptions {
   address: NetAddress;
   /** Timeout in ms; 0 or absent means 5000. */
   timeout?: number;
+  /**
+   * linkweave extension: gives the connect up. Aborted before the call, it
+   * rejects with the signal's reason and opens nothing; aborted while
+   * connecting, it rejects with the reason and the socket stays
+   * unconnected (`connect` may be called again); once connected, the
+   * signal no longer matters.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
 }
 
 /** Parameters of `TCPSocket.send`. */
@@ -142,6 +152,13 @@ export interface LocalConnectOptions {
   address: LocalAddress;
   /** Timeout in ms; 0 or absent means 5000. */
   timeout?: number;
+  /**
+   * linkweave extension: gives the connect up, as `TCPConnectOptions.signal`
+   * does.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
 }
 
 /** Parameters of `LocalSocket.send`. */

@@ -92,23 +92,37 @@ export class UDPSocket {
   #lastView: Uint8Array | undefined = undefined;
 
   /**
+   * Make a UDP socket on a platform (use `socket.constructUDPSocketInstance()`).
+   *
    * @param platform The platform adapter.
    */
   constructor(platform: SocketPlatform) {
     this.#platform = platform;
   }
 
-  /** @returns The bound handle, if any (for subclasses in this module). */
+  /**
+   * The bound handle, if any (for `MulticastSocket`).
+   *
+   * @returns The handle.
+   */
   protected get handle(): DatagramHandle | undefined {
     return this.#handle;
   }
 
-  /** @returns Whether the socket is closed. */
+  /**
+   * Whether the socket is closed (for `MulticastSocket`).
+   *
+   * @returns Whether it is.
+   */
   protected get isClosed(): boolean {
     return this.#closed;
   }
 
-  /** @returns The options applied so far (for subclasses). */
+  /**
+   * The options applied so far (for `MulticastSocket`).
+   *
+   * @returns The options.
+   */
   protected get applied(): Partial<SocketOptionMap> {
     return this.#applied;
   }
@@ -263,6 +277,16 @@ export class UDPSocket {
         this.#events.emit("close", undefined);
       }
     }, callback);
+  }
+
+  /**
+   * linkweave extension: `await using` closes it when the scope ends, as
+   * `close()` does.
+   *
+   * @returns When closed.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /**

@@ -265,8 +265,8 @@ describe("hostile: link", { timeout: 60_000 }, () => {
     const p = await attacker(v, 1);
     const chunk = new Uint8Array(60_000).fill(7);
     // Stream ids of both parities, each the first fragment of a 16 MiB or a 1 MiB message, the
-    // rest of one such message, whole messages, closes and credit: about 90 MB on the wire.
-    for (let round = 0; round < 3; round++) {
+    // rest of one such message, whole messages, closes and credit: about 145 MB on the wire.
+    for (let round = 0; round < 5; round++) {
       const batch = [];
       for (let s = 1; s <= 2048; s += 8) {
         const total = s % 16 === 1 ? 16 * MiB : MiB;
@@ -314,9 +314,11 @@ describe("hostile: link", { timeout: 60_000 }, () => {
     assert.equal(appEvents(v, attackerId(1), "accepted").length, 5, "only the real opens");
     const grew = report("unopened-stream flood", v);
     await assertServed(c, from);
-    // About 90 MB passed through and the link lives, so it held less than its budget at all times;
-    // the runtime's read buffers and garbage stay under a few times that.
-    assert.ok(grew.rss < 4 * LINK_BUDGET, `RSS grew by ${grew.rss} bytes`);
+    // About 145 MB passed through and the link lives, so it held less than its budget at all
+    // times; the runtime's read buffers and garbage not yet collected stay under a few times that
+    // (peaks of 55-74 MB seen, the most on Deno on a loaded machine), well under the 160 MB that
+    // holding the flood and the held messages would take.
+    assert.ok(grew.rss < 6 * LINK_BUDGET, `RSS grew by ${grew.rss} bytes`);
     stop(v, c.child);
   });
 

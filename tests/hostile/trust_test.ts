@@ -391,30 +391,44 @@ describeWith("hostile: trust", { root: true, commands: { ip: "iproute2" } }, () 
       assert.equal(got.echo, "hello echo", "R itself answered");
     };
     await reached();
-    // R goes away: V's dials to R now go where discovery says R is, to X.
+    // R goes away: V's next dial to R goes where discovery says R is, to X,
+    // and is refused once X proves another key...
     await streamed(r.c, "R", sinceR);
     r.c.kill();
     await v.waitFor(new RegExp(`"linkDown","peer":"${R}"`), 15_000);
-    for (let n = 0; n < 3; n++) {
-      const got = await ask(v, `connect ${R} echo`, isConnect);
-      assert.deepEqual(got.result, REFUSED, v.err);
-      assert.equal(got.echo, undefined);
-    }
+    const got = await ask(v, `connect ${R} echo`, isConnect);
+    assert.deepEqual(got.result, REFUSED, v.err);
+    assert.equal(got.echo, undefined);
     assert.ok(
       v.err.split("\n").some((l) => l.includes('"dial"') && l.includes(R)) &&
         warned(v, new RegExp(`${R} presented another key`)) === 1,
       `V dialled X, and refused it once it proved another key:\n${v.err}`,
     );
     assert.equal(warned(x.c, /refused the channel: clash/), 1, x.c.err);
-    // R comes back: V reaches it again.
-    const r2 = await device("r", net.real.ns, {
+    // ... and discovery stops offering X's endpoint for R, though X keeps
+    // announcing it: V's next dials find no address for R rather than X.
+    await v.waitFor(new RegExp(`"refuted","peer":"${R}","address":"${net.forger.addr}:${XPORT}"`));
+    for (let n = 0; n < 2; n++) {
+      const again = await ask(v, `connect ${R} echo`, isConnect);
+      assert.equal((again.result as { success: boolean }).success, false, v.err);
+      assert.equal(again.echo, undefined);
+    }
+    assert.ok(
+      v.err.includes(`"dialFailed","peer":"${R}","message":"no address known for it"`),
+      `V did not dial X again:\n${v.err}`,
+    );
+    // R comes back, announcing from its own address while X keeps forging: V
+    // learns it there, and V's own dial reaches R.
+    await device("r", net.real.ns, {
       LINKWEAVE_DEVICE_ID: R,
       LINKWEAVE_BIND: net.real.addr,
       LINKWEAVE_DISCOVERY: "auto",
     });
-    const sinceR2 = await stream(r2.c, V);
+    await v.waitFor(
+      new RegExp(`"discovery\\.learned","deviceId":"${R}","host":"${net.real.addr}"`),
+      15_000,
+    );
     await reached();
-    await streamed(r2.c, "R again", sinceR2);
     assert.deepEqual(lines(x.c.out).filter((l) => l.accepted !== undefined), [], "X got nothing");
     assert.ok(!v.out.includes("forged by X"), "V never got X's data");
     await checkClient(client, v, at);

@@ -18,6 +18,13 @@
  * the server role, a write without response in the client role),
  * `pollTimeout()`, `pollEvent()`. Nothing here does I/O or reads a clock.
  *
+ * This file holds the link and its commands. Beside it: the connections'
+ * table and the general messages that act on them (HANDSHAKE / ACK / RESET
+ * / NORMAL / MERGE) in `_conns.ts`; the BLE connection under them (basic
+ * info, MTU, send queue, reassembly, reference counting, the link's timers)
+ * in `_bearer.ts`; the types, options and limits in `_machine_types.ts`
+ * (re-exported here).
+ *
  * Rules, in one place (OpenHarmony's, `docs/openharmony-ble.md` gives the
  * sources):
  * - The client sends basic info on 2B00 at once; the server answers only the
@@ -73,220 +80,49 @@
  * @module
  */
 import { DisconnectReason, ErrorCode } from "../../error_codes.ts";
-import { type LinkEvent, ServiceKind } from "../link/mod.ts";
+import { ServiceKind } from "../link/mod.ts";
 import { Queue } from "../_queue.ts";
-import { linkEnhanceCode, softbusCode } from "./codes.ts";
-import { Reassembler } from "./reassembly.ts";
+import { softbusCode } from "./codes.ts";
 import {
   ackPayload,
   type BasicInfo,
-  decodeConnPktHead,
-  encodeBasicInfo,
-  encodeGeneralMessage,
-  encodeRcMessage,
-  Feature,
-  fragment,
-  GENERAL_ID_BASE,
-  handshakePayload,
-  HeaderSize,
-  Module,
   MsgType,
   type OhCharacteristic,
   OhLimits,
   OhTimers,
-  parseBasicInfo,
-  parseGeneral,
-  parseRc,
-  resetPayload,
-  sameIgnoringCase,
   SoftbusError,
   validName,
 } from "./wire.ts";
 import { utf8Length } from "./_json.ts";
+import { OhBearer } from "./_bearer.ts";
+import { OhConns } from "./_conns.ts";
+import {
+  type Conn,
+  DEFAULT_OH_MAX_CONNECTIONS,
+  DEFAULT_OH_SEND_QUEUE_BYTES,
+  GeneralIds,
+  type OhConnection,
+  type OhLinkEvent,
+  type OhLinkOptions,
+  type OhOpenOptions,
+  type OhRole,
+  type OhTransmit,
+  randomDevid,
+} from "./_machine_types.ts";
 
-/** Our GATT role on the BLE connection. */
-export type OhRole = "server" | "client";
-
-/** What an OpenHarmony link reports: a {@linkcode LinkEvent}, or a merge. */
-export type OhLinkEvent =
-  | LinkEvent
-  | {
-    /**
-     * The peer moved a connection to another link (MERGE): the connection
-     * `stream` now belongs on the link where our connection `into` is. Move
-     * it with {@linkcode OhLink.release} and {@linkcode OhLink.adopt}; until
-     * then it stays here.
-     */
-    type: "merge";
-    stream: number;
-    owner: unknown;
-    into: number;
-  };
-
-/** Bytes to send: a notification (server role) or a write without response (client role). */
-export interface OhTransmit {
-  /** The characteristic. */
-  char: OhCharacteristic;
-  /** The GATT value (BleTransHeader + chunk); ours, not reused. */
-  bytes: Uint8Array;
-}
-
-/** Options of {@linkcode OhLink.open}. */
-export interface OhOpenOptions {
-  /** Tag returned in every event of the stream. */
-  owner?: unknown;
-  /**
-   * What kind of service; this profile carries `ServiceKind.LINK_ENHANCE`
-   * only (others are rejected with 801). @default {ServiceKind.LINK_ENHANCE}
-   */
-  kind?: number;
-  /** The bundle name to send (the connecting app's). @default {OhLinkOptions.bundleName} */
-  bundle?: string;
-  /** The current time (ms); the 10 s connect timer starts here. @default {the latest time given} */
-  now?: number;
-}
-
-/** A connection lifted out of a link by {@linkcode OhLink.release}. */
-export interface OhConnection {
-  /** Our general id (the stream). */
-  stream: number;
-  /** The peer's general id. */
-  peerId: number;
-  /** The server name. */
-  name: string;
-  /** Whether we opened it (it holds a reference on its link). */
-  client: boolean;
-  /** The owner tag of its events. */
-  owner: unknown;
-}
-
-/**
- * General ids `(11 << 26) + counter`, counter a uint16 from 1, skipping ids
- * in use (as OpenHarmony numbers them per process). Share one between the
- * links of a device so ids are unique across its links (MERGE names them).
- */
-export class GeneralIds {
-  #counter = 0;
-  #used = new Set<number>();
-
-  /**
-   * A fresh id.
-   *
-   * @returns The id.
-   * @throws {RangeError} When all 65536 ids are in use.
-   */
-  allocate(): number {
-    for (let tries = 0; tries <= 0xffff; tries++) {
-      this.#counter = (this.#counter + 1) & 0xffff;
-      const id = GENERAL_ID_BASE + this.#counter;
-      if (!this.#used.has(id)) {
-        this.#used.add(id);
-        return id;
-      }
-    }
-    throw new RangeError("No free general id");
-  }
-
-  /**
-   * Give an id back.
-   *
-   * @param id The id.
-   */
-  release(id: number): void {
-    this.#used.delete(id);
-  }
-}
-
-/** Default bound of a connection's send queue, in payload bytes. */
-export const DEFAULT_OH_SEND_QUEUE_BYTES: number = 64 * 1024;
-/**
- * Most bytes of control messages (basic info, reference counts, HANDSHAKE,
- * ACK, RESET, MERGE) waiting to be sent; beyond it a message is not queued,
- * as a full send queue refuses a post on an OpenHarmony device. With each
- * connection's data bound, it bounds what a peer can make a link hold for
- * sending.
- */
-export const OH_CONTROL_BACKLOG_BYTES: number = 64 * 1024;
-/** Default most connections on one link (ours and the peer's together). */
-export const DEFAULT_OH_MAX_CONNECTIONS = 64;
-
-/** Options of an {@linkcode OhLink}. */
-export interface OhLinkOptions {
-  /** Our GATT role: `server` (a central connected to us) or `client` (we connected). */
-  role: OhRole;
-  /**
-   * Our app's bundle name: sent in our HANDSHAKEs, and the bundle name an
-   * incoming HANDSHAKE must carry (OpenHarmony matches servers by name and
-   * bundle name; an OpenHarmony app sends its own bundle name).
-   */
-  bundleName: string;
-  /** The time the BLE connection came up (ms). */
-  now: number;
-  /**
-   * The device id we present in basic info. Not the board's real id by
-   * default: a random 64-hex-digit id per link.
-   * @default {randomDevid()}
-   */
-  devid?: string;
-  /** The device type id we present (0x0E phone, 0x0C PC, 0xFF unknown). @default {0} */
-  devtype?: number;
-  /**
-   * Ask the peer for its networkId instead of its UDID (feature bit 3 in our
-   * basic info as client). @default {true}
-   */
-  requestNetworkId?: boolean;
-  /**
-   * Refuse an incoming HANDSHAKE whose bundle name is not `bundleName` (ASCII
-   * case-insensitive) with an error ACK, as OpenHarmony does. When `false`,
-   * every HANDSHAKE reaches the `open` event, which carries its bundle name,
-   * and the app layer matches (name, bundle name) itself (a device serving
-   * several apps). @default {true}
-   */
-  matchBundle?: boolean;
-  /** The ATT MTU, when known; 23 is used until it is. */
-  mtu?: number;
-  /** The device's general-id allocator. @default {new GeneralIds()} */
-  ids?: GeneralIds;
-  /** Most connections on this link; further HANDSHAKEs go unanswered. @default {64} */
-  maxConnections?: number;
-  /** Bound of each connection's send queue (payload bytes). @default {65536} */
-  sendQueueBytes?: number;
-}
-
-type ConnState = "pending" | "opening" | "incoming" | "open" | "rejected";
-
-interface Conn {
-  id: number;
-  peerId: number;
-  name: string;
-  bundle: string;
-  owner: unknown;
-  client: boolean;
-  state: ConnState;
-  deadline: number;
-  queued: number;
-  wantDrain: boolean;
-}
-
-interface Outgoing {
-  char: OhCharacteristic;
-  data: Uint8Array;
-  control: boolean;
-  writes?: Uint8Array[];
-  next: number;
-  stream?: number;
-  onSent?: (now: number) => void;
-}
-
-/**
- * A random device id (64 upper-case hex digits), the shape of a UDID.
- *
- * @returns The id.
- */
-export function randomDevid(): string {
-  const b = crypto.getRandomValues(new Uint8Array(32));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("").toUpperCase();
-}
+export {
+  DEFAULT_OH_MAX_CONNECTIONS,
+  DEFAULT_OH_SEND_QUEUE_BYTES,
+  GeneralIds,
+  OH_CONTROL_BACKLOG_BYTES,
+  type OhConnection,
+  type OhLinkEvent,
+  type OhLinkOptions,
+  type OhOpenOptions,
+  type OhRole,
+  type OhTransmit,
+  randomDevid,
+} from "./_machine_types.ts";
 
 /** One BLE connection speaking OpenHarmony's protocol. */
 export class OhLink {
@@ -298,37 +134,13 @@ export class OhLink {
   readonly bundleName: string;
   /** The device id we present. */
   readonly devid: string;
-  #devtype: number;
-  #requestNetworkId: boolean;
-  #matchBundle: boolean;
   #ids: GeneralIds;
   #maxConns: number;
   #sendQueueBytes: number;
-  #mtu: number;
-  #mtuKnown: boolean;
   #conns = new Map<number, Conn>();
   #events = new Queue<OhLinkEvent>();
-  #tx = new Queue<Outgoing>();
-  #rx = new Reassembler();
-  #writable = true;
-  #state: "open" | "closing" | "closed" = "open";
-  #peer: BasicInfo | undefined;
-  #infoDone = false;
-  #transSeq = 0;
-  #pktSeq = 0;
-  #rcSeq = 0;
-  #rc = 0;
-  #negotiating = false;
-  #dropAt: number | undefined;
-  #dropWhy = "";
-  #mtuAt: number | undefined;
-  #infoAt: number | undefined;
-  #idleAt: number | undefined;
-  #idleCancelled = false;
-  #releases: number[] = [];
-  #now: number;
-  #backlog = 0;
-  #controlBytes = 0;
+  #b: OhBearer;
+  #cs: OhConns;
 
   /**
    * A link on a BLE connection that is up (as client: subscribed, MTU exchanged).
@@ -347,50 +159,58 @@ export class OhLink {
     this.role = options.role;
     this.bundleName = options.bundleName;
     this.devid = options.devid ?? randomDevid();
-    this.#devtype = options.devtype ?? 0;
-    this.#requestNetworkId = options.requestNetworkId ?? true;
-    this.#matchBundle = options.matchBundle ?? true;
     this.#ids = options.ids ?? new GeneralIds();
     this.#maxConns = options.maxConnections ?? DEFAULT_OH_MAX_CONNECTIONS;
     this.#sendQueueBytes = options.sendQueueBytes ?? DEFAULT_OH_SEND_QUEUE_BYTES;
-    this.#mtuKnown = options.mtu !== undefined;
-    this.#mtu = clampMtu(options.mtu ?? OhLimits.DEFAULT_MTU);
-    const now = this.#now = options.now;
-    if (this.role === "client") {
-      this.#infoAt = now + OhTimers.BASIC_INFO;
-      const features = Feature.REMOTE_DISCONNECT |
-        (this.#requestNetworkId ? Feature.NETWORK_ID : 0);
-      this.#sendBasicInfo(features, now);
-    } else if (this.#mtuKnown) {
-      this.#infoAt = now + OhTimers.BASIC_INFO;
-    } else {
-      this.#mtuAt = now + OhTimers.MTU_WAIT;
-    }
+    this.#b = new OhBearer({
+      role: this.role,
+      devid: this.devid,
+      devtype: options.devtype ?? 0,
+      requestNetworkId: options.requestNetworkId ?? true,
+      mtu: options.mtu,
+      now: options.now,
+      events: this.#events,
+      hooks: {
+        ready: (now) => this.#cs.ready(now),
+        lost: () => this.#cs.lost(),
+        finished: () => this.#cs.clear(),
+      },
+    });
+    this.#cs = new OhConns({
+      link: this,
+      bundleName: this.bundleName,
+      matchBundle: options.matchBundle ?? true,
+      ids: this.#ids,
+      maxConnections: this.#maxConns,
+      conns: this.#conns,
+      events: this.#events,
+      bearer: this.#b,
+    });
   }
 
   /** `open`, `closing` (our graceful close under way) or `closed`. */
   get state(): "open" | "closing" | "closed" {
-    return this.#state;
+    return this.#b.state;
   }
 
   /** Whether basic info has been exchanged. */
   get ready(): boolean {
-    return this.#infoDone;
+    return this.#b.ready;
   }
 
   /** The peer's basic info, once received. */
   get peer(): BasicInfo | undefined {
-    return this.#peer;
+    return this.#b.peer;
   }
 
   /** The ATT MTU in use. */
   get mtu(): number {
-    return this.#mtu;
+    return this.#b.mtu;
   }
 
   /** Our reference count of the link. */
   get references(): number {
-    return this.#rc;
+    return this.#b.references;
   }
 
   /** Number of connections not yet closed. */
@@ -400,17 +220,17 @@ export class OhLink {
 
   /** Bytes of messages queued and not yet fully handed out. */
   get backlog(): number {
-    return this.#backlog;
+    return this.#b.backlog;
   }
 
   /** Whether nothing waits to be transmitted. */
   get idle(): boolean {
-    return this.#tx.length === 0;
+    return this.#b.idle;
   }
 
   /** Payload bytes held for a half-assembled incoming message. */
   get reassemblyBytes(): number {
-    return this.#rx.buffered;
+    return this.#b.reassemblyBytes;
   }
 
   // ------------------------------------------------------------- inputs
@@ -424,13 +244,8 @@ export class OhLink {
    * @param now The current time (ms).
    */
   handleBytes(char: OhCharacteristic, bytes: Uint8Array, now: number): void {
-    if (this.#state === "closed") return;
-    this.#tick(now);
-    if (this.#mtuAt !== undefined) this.#mtuSettled(now);
-    const r = this.#rx.push(bytes);
-    if (r.type !== "message") return;
-    if (char === "2B00") this.#netMessage(r.data, now);
-    else this.#connMessage(r.data, now);
+    const body = this.#b.receive(char, bytes, now);
+    if (body !== undefined) this.#cs.general(body, now);
   }
 
   /**
@@ -440,11 +255,7 @@ export class OhLink {
    * @param now The current time (ms).
    */
   handleMtu(mtu: number, now: number): void {
-    if (this.#state === "closed") return;
-    this.#tick(now);
-    this.#mtu = clampMtu(mtu);
-    this.#mtuKnown = true;
-    if (this.#mtuAt !== undefined) this.#mtuSettled(now);
+    this.#b.handleMtu(mtu, now);
   }
 
   /**
@@ -453,7 +264,7 @@ export class OhLink {
    * @param message Why, for the `linkClosed` event.
    */
   handleDisconnected(message = "BLE connection lost"): void {
-    if (this.#state !== "closed") this.#lose(message);
+    if (this.#b.state !== "closed") this.#b.lose(message);
   }
 
   /**
@@ -463,7 +274,7 @@ export class OhLink {
    * @param writable Whether the BLE connection takes more.
    */
   handleWritable(writable: boolean): void {
-    this.#writable = writable;
+    this.#b.handleWritable(writable);
   }
 
   /**
@@ -472,33 +283,9 @@ export class OhLink {
    * @param now The current time (ms).
    */
   handleTimeout(now: number): void {
-    if (this.#state === "closed") return;
-    this.#tick(now);
-    while (this.#releases.length > 0 && this.#releases[0] <= now) {
-      this.#releases.shift();
-      this.#updateRc(-1, now);
-      if (this.#isClosed()) return;
-    }
-    for (const c of [...this.#conns.values()]) {
-      if (c.deadline > now) continue;
-      if (c.state === "pending" || c.state === "opening") {
-        this.#connectTimeout(c, now);
-        if (this.#isClosed()) return;
-      } else if (c.state === "rejected") {
-        this.#forget(c);
-        this.#updateRc(-1, now);
-        if (this.#isClosed()) return;
-      }
-    }
-    if (this.#mtuAt !== undefined && this.#mtuAt <= now) {
-      this.#lose(`No ATT MTU exchange within ${OhTimers.MTU_WAIT} ms`);
-    } else if (this.#infoAt !== undefined && this.#infoAt <= now) {
-      this.#lose(`No basic info within ${OhTimers.BASIC_INFO} ms`);
-    } else if (this.#dropAt !== undefined && this.#dropAt <= now) {
-      this.#lose(this.#dropWhy);
-    } else if (this.#idleAt !== undefined && this.#idleAt <= now) {
-      this.#lose(`Link idle for ${OhTimers.IDLE} ms with no connection`);
-    }
+    if (!this.#b.handleReleases(now)) return;
+    if (!this.#cs.handleTimeout(now)) return;
+    this.#b.handleLinkTimers(now);
   }
 
   /**
@@ -507,19 +294,8 @@ export class OhLink {
    * @returns A time (ms), or `undefined` when no timer runs.
    */
   pollTimeout(): number | undefined {
-    if (this.#state === "closed") return undefined;
-    let t = Math.min(
-      this.#mtuAt ?? Infinity,
-      this.#infoAt ?? Infinity,
-      this.#dropAt ?? Infinity,
-      this.#idleAt ?? Infinity,
-      this.#releases[0] ?? Infinity,
-    );
-    for (const c of this.#conns.values()) {
-      if (c.state === "pending" || c.state === "opening" || c.state === "rejected") {
-        t = Math.min(t, c.deadline);
-      }
-    }
+    if (this.#b.state === "closed") return undefined;
+    const t = this.#cs.timeout(this.#b.timeout());
     return t === Infinity ? undefined : t;
   }
 
@@ -539,25 +315,7 @@ export class OhLink {
    * @returns The characteristic and bytes, or `undefined`.
    */
   pollTransmit(now: number): OhTransmit | undefined {
-    if (this.#state === "closed" || !this.#writable) return undefined;
-    this.#tick(now);
-    const m = this.#tx.peek();
-    if (m === undefined) return undefined;
-    if (m.writes === undefined) {
-      m.writes = fragment(m.data, this.#mtu, this.#transSeq);
-      this.#transSeq = (this.#transSeq + 1) >>> 0;
-    }
-    const bytes = m.writes[m.next++];
-    if (m.next === m.writes.length) {
-      this.#tx.shift();
-      this.#backlog -= m.data.length;
-      if (m.control) this.#controlBytes -= m.data.length;
-      m.onSent?.(now);
-      if (this.#state === "closing" && this.#tx.length === 0) {
-        this.#finish("Link closed");
-      }
-    }
-    return { char: m.char, bytes };
+    return this.#b.transmit(now);
   }
 
   // ----------------------------------------------------------- commands
@@ -581,10 +339,10 @@ export class OhLink {
     if (this.#conns.size >= this.#maxConns) {
       throw new RangeError(`Cannot open a connection: ${this.#maxConns} already open`);
     }
-    const now = options.now ?? this.#now;
-    this.#tick(now);
+    const now = options.now ?? this.#b.now;
+    this.#b.tick(now);
     const id = this.#ids.allocate();
-    if (this.#state !== "open") {
+    if (this.#b.state !== "open") {
       this.#ids.release(id);
       this.#events.push({
         type: "closed",
@@ -604,11 +362,11 @@ export class OhLink {
       });
       return id;
     }
-    const c = this.#conn(id, 0, name, true, "pending");
+    const c = this.#cs.add(id, 0, name, true, "pending");
     c.bundle = bundle;
     c.owner = owner;
     c.deadline = now + OhTimers.CONNECT;
-    if (this.#infoDone) this.#startConnect(c, now);
+    if (this.#b.ready) this.#cs.startConnect(c, now);
     return id;
   }
 
@@ -620,13 +378,13 @@ export class OhLink {
    */
   accept(stream: number, owner?: unknown): void {
     const c = this.#conns.get(stream);
-    if (c === undefined || c.state !== "incoming" || this.#state === "closed") return;
+    if (c === undefined || c.state !== "incoming" || this.#b.state === "closed") return;
     c.owner = owner;
-    if (!this.#postGeneral(MsgType.HANDSHAKE_ACK, c, ackPayload(0), this.#now)) {
-      this.#forget(c);
-      this.#pktSeq++;
+    if (!this.#b.postGeneral(MsgType.HANDSHAKE_ACK, c, ackPayload(0), this.#b.now)) {
+      this.#cs.forget(c);
+      this.#b.skipSeq();
       this.#events.push({ type: "closed", stream, owner, reason: DisconnectReason.LINK_CLOSED });
-      this.#resetFailed(this.#now);
+      this.#cs.resetFailed(this.#b.now);
       return;
     }
     c.state = "open";
@@ -642,8 +400,8 @@ export class OhLink {
    */
   reject(stream: number, code: number): void {
     const c = this.#conns.get(stream);
-    if (c === undefined || c.state !== "incoming" || this.#state === "closed") return;
-    this.#refuse(c, softbusCode(code), this.#now);
+    if (c === undefined || c.state !== "incoming" || this.#b.state === "closed") return;
+    this.#cs.refuse(c, softbusCode(code), this.#b.now);
   }
 
   /**
@@ -675,13 +433,13 @@ export class OhLink {
       throw new RangeError(`Message of ${data.length} bytes: expected 1..${OhLimits.MAX_NORMAL}`);
     }
     const c = this.#conns.get(stream);
-    if (c === undefined || c.state !== "open" || this.#state !== "open") return false;
+    if (c === undefined || c.state !== "open" || this.#b.state !== "open") return false;
     if (c.queued > 0 && c.queued + data.length > this.#sendQueueBytes) {
       c.wantDrain = true;
       return false;
     }
     const len = data.length;
-    const posted = this.#postGeneral(MsgType.NORMAL, c, data, this.#now, () => {
+    const posted = this.#b.postGeneral(MsgType.NORMAL, c, data, this.#b.now, () => {
       c.queued -= len;
       if (c.wantDrain && c.queued * 2 <= this.#sendQueueBytes && this.#conns.get(c.id) === c) {
         c.wantDrain = false;
@@ -712,24 +470,24 @@ export class OhLink {
    * @param stream The stream.
    * @param now The current time (ms).
    */
-  closeStream(stream: number, now: number = this.#now): void {
+  closeStream(stream: number, now: number = this.#b.now): void {
     const c = this.#conns.get(stream);
-    if (c === undefined || this.#state === "closed") return;
-    this.#tick(now);
+    if (c === undefined || this.#b.state === "closed") return;
+    this.#b.tick(now);
     switch (c.state) {
       case "pending":
-        this.#forget(c);
+        this.#cs.forget(c);
         return;
       case "incoming":
-        this.#refuse(c, SoftbusError.CONN_FAIL, now);
+        this.#cs.refuse(c, SoftbusError.CONN_FAIL, now);
         return;
       case "rejected":
-        this.#forget(c);
-        this.#releases.push(now + OhTimers.DISCONNECT_DELAY);
+        this.#cs.forget(c);
+        this.#b.releaseLater(now);
         return;
       default:
-        this.#forget(c);
-        this.#sendReset(c, now);
+        this.#cs.forget(c);
+        this.#cs.sendReset(c, now);
     }
   }
 
@@ -740,12 +498,10 @@ export class OhLink {
    *
    * @param now The current time (ms).
    */
-  close(now: number = this.#now): void {
-    if (this.#state !== "open") return;
+  close(now: number = this.#b.now): void {
+    if (this.#b.state !== "open") return;
     for (const id of [...this.#conns.keys()]) this.closeStream(id, now);
-    this.#releases = [];
-    this.#state = "closing";
-    if (this.#tx.length === 0) this.#finish("Link closed");
+    this.#b.closing();
   }
 
   /**
@@ -755,7 +511,7 @@ export class OhLink {
    * @param message Why.
    */
   abort(message = "Link aborted"): void {
-    if (this.#state !== "closed") this.#lose(message);
+    if (this.#b.state !== "closed") this.#b.lose(message);
   }
 
   /**
@@ -780,323 +536,6 @@ export class OhLink {
    */
   adopt(conn: OhConnection): void {
     if (this.#conns.has(conn.stream)) throw new RangeError(`Stream ${conn.stream} is in use`);
-    this.#conn(conn.stream, conn.peerId, conn.name, conn.client, "open").owner = conn.owner;
+    this.#cs.add(conn.stream, conn.peerId, conn.name, conn.client, "open").owner = conn.owner;
   }
-
-  // ---------------------------------------------------------- receiving
-
-  #netMessage(msg: Uint8Array, now: number): void {
-    if (this.#infoDone || this.#negotiating) return; // OpenHarmony dispatches it to nobody
-    const info = parseBasicInfo(msg);
-    if (typeof info === "string") {
-      this.#lose(`Bad basic info from the peer: ${info}`);
-      return;
-    }
-    this.#peer = info;
-    this.#infoDone = true;
-    this.#infoAt = undefined;
-    if (this.role === "server") {
-      this.#sendBasicInfo(info.features | Feature.REMOTE_DISCONNECT, now);
-    }
-    this.#touch(now);
-    for (const c of [...this.#conns.values()]) {
-      if (c.state === "pending") this.#startConnect(c, now);
-    }
-  }
-
-  #connMessage(msg: Uint8Array, now: number): void {
-    const head = decodeConnPktHead(msg);
-    if (head === undefined) return;
-    this.#touch(now);
-    const body = msg.subarray(HeaderSize.CONN_PKT);
-    if (head.module === Module.CONNECTION) {
-      const rc = parseRc(body);
-      if (typeof rc !== "string") this.#peerRc(rc.delta, rc.refNum, now);
-      return;
-    }
-    if (head.module !== Module.BLE_GENERAL || body.length === 0) return;
-    const g = parseGeneral(body);
-    if (typeof g === "string") return;
-    if (g.msgType === MsgType.HANDSHAKE) {
-      this.#handshake(g.localId, g.name, g.bundleName, now);
-      return;
-    }
-    const c = this.#conns.get(g.peerId);
-    if (c === undefined) return;
-    switch (g.msgType) {
-      case MsgType.NORMAL:
-        if (c.state === "open" && g.data.length > 0 && g.data.length <= OhLimits.MAX_NORMAL) {
-          const data = g.data.slice().buffer;
-          this.#events.push({ type: "data", stream: c.id, owner: c.owner, data });
-        }
-        return;
-      case MsgType.HANDSHAKE_ACK:
-        if (c.state !== "opening") return;
-        if (g.err !== 0) {
-          c.state = "rejected";
-          const code = linkEnhanceCode(g.err);
-          this.#events.push({ type: "rejected", stream: c.id, owner: c.owner, code });
-          return;
-        }
-        c.peerId = g.localId;
-        c.state = "open";
-        this.#events.push({ type: "opened", stream: c.id, owner: c.owner });
-        return;
-      case MsgType.RESET:
-        this.#forget(c);
-        if (c.state === "open") {
-          this.#events.push({
-            type: "closed",
-            stream: c.id,
-            owner: c.owner,
-            reason: DisconnectReason.PEER_DISCONNECTED,
-          });
-        } else if (c.state === "opening" || c.state === "pending") {
-          const code = ErrorCode.INTERNAL_ERROR;
-          this.#events.push({ type: "rejected", stream: c.id, owner: c.owner, code });
-        }
-        if (c.client && c.state !== "pending") this.#updateRc(-1, now);
-        return;
-      case MsgType.MERGE:
-        this.#updateRc(-1, now);
-        if (this.#state !== "closed" && c.state === "open" && g.updateHandle !== c.id) {
-          this.#events.push({ type: "merge", stream: c.id, owner: c.owner, into: g.updateHandle });
-        }
-        return;
-    }
-  }
-
-  #handshake(peerId: number, name: string, bundleName: string, now: number): void {
-    if (this.#conns.size >= this.#maxConns || this.#state !== "open") return;
-    const c = this.#conn(this.#ids.allocate(), peerId, name, false, "incoming");
-    this.#cancelIdle();
-    // Before basic info the ACK cannot be posted: #refuse then lets go of the link.
-    c.bundle = bundleName;
-    const mismatch = this.#matchBundle && !sameIgnoringCase(bundleName, this.bundleName);
-    if (!this.#canPostGeneral() || mismatch) {
-      this.#refuse(c, SoftbusError.SERVER_NOT_OPENED, now);
-      return;
-    }
-    this.#events.push({
-      type: "open",
-      link: this.tag,
-      stream: c.id,
-      name,
-      kind: ServiceKind.LINK_ENHANCE,
-      bundle: bundleName,
-    });
-  }
-
-  #peerRc(delta: number, peerRc: number, now: number): void {
-    this.#rc = (this.#rc + delta) | 0;
-    if (peerRc > 0) {
-      if (this.#negotiating) this.#resume();
-      return;
-    }
-    if (this.#rc <= 0) {
-      this.#lose("Link closed by the peer: no references left");
-      return;
-    }
-    this.#postRc(0, now);
-  }
-
-  // ------------------------------------------------------------ sending
-
-  #sendBasicInfo(features: number, now: number): void {
-    const omitDevid = this.#peer?.devtype === 0xff;
-    const msg = encodeBasicInfo({
-      ...(omitDevid ? {} : { devid: this.devid }),
-      type: this.role === "client" ? 1 : 2,
-      devtype: this.#devtype,
-      features,
-    });
-    this.#enqueue({ char: "2B00", data: msg, control: true, next: 0 }, now);
-  }
-
-  #startConnect(c: Conn, now: number): void {
-    this.#updateRc(1, now);
-    this.#cancelIdle();
-    if (!this.#postGeneral(MsgType.HANDSHAKE, c, handshakePayload(c.name, c.bundle), now)) {
-      return; // cannot happen: +1 leaves the link ready
-    }
-    c.state = "opening";
-  }
-
-  #connectTimeout(c: Conn, now: number): void {
-    this.#forget(c);
-    const code = ErrorCode.CONNECT_TIMEOUT;
-    this.#events.push({ type: "rejected", stream: c.id, owner: c.owner, code });
-    if (c.state === "opening") this.#sendReset(c, now);
-  }
-
-  /** Error ACK, then RESET (the connection is forgotten). */
-  #refuse(c: Conn, err: number, now: number): void {
-    this.#forget(c);
-    if (!this.#postGeneral(MsgType.HANDSHAKE_ACK, c, ackPayload(err), now)) {
-      this.#pktSeq++;
-      this.#resetFailed(now);
-      return;
-    }
-    this.#postGeneral(MsgType.RESET, c, resetPayload(), now);
-  }
-
-  /** RESET; a connection we opened lets go of its reference 100 ms later. */
-  #sendReset(c: Conn, now: number): void {
-    if (!this.#postGeneral(MsgType.RESET, c, resetPayload(), now)) {
-      this.#resetFailed(now);
-      return;
-    }
-    if (c.client) this.#releases.push(now + OhTimers.DISCONNECT_DELAY);
-  }
-
-  /** A RESET could not be posted: OpenHarmony lets go of the link (`ConnDisconnectDevice`). */
-  #resetFailed(now: number): void {
-    this.#updateRc(-1, now);
-  }
-
-  #canPostGeneral(): boolean {
-    return this.#infoDone && !this.#negotiating && this.#state !== "closed";
-  }
-
-  #postGeneral(
-    msgType: number,
-    c: Conn,
-    payload: Uint8Array,
-    now: number,
-    onSent?: () => void,
-  ): boolean {
-    const seq = this.#pktSeq++;
-    if (!this.#canPostGeneral()) return false;
-    const data = encodeGeneralMessage({ seq, msgType, localId: c.id, peerId: c.peerId, payload });
-    const control = msgType !== MsgType.NORMAL;
-    return this.#enqueue({ char: "2B01", data, control, next: 0, stream: c.id, onSent }, now);
-  }
-
-  #postRc(delta: number, now: number, onSent?: (now: number) => void): void {
-    const data = encodeRcMessage(this.#rcSeq++, { delta, refNum: this.#rc, challenge: 0 });
-    this.#enqueue({ char: "2B01", data, control: true, next: 0, onSent }, now);
-  }
-
-  /** Queue a message; `false` (not sent, as a full send queue on a device) past the backlog bound. */
-  #enqueue(m: Outgoing, now: number): boolean {
-    if (this.#state === "closed") return false;
-    if (m.control) {
-      if (this.#controlBytes + m.data.length > OH_CONTROL_BACKLOG_BYTES) return false;
-      this.#controlBytes += m.data.length;
-    }
-    this.#backlog += m.data.length;
-    this.#tx.push(m);
-    this.#touch(now);
-    return true;
-  }
-
-  /** Our own reference change (`ConnBleUpdateConnectionRc`). */
-  #updateRc(delta: number, now: number): void {
-    if (this.#state === "closed") return;
-    this.#rc = (this.#rc + delta) | 0;
-    if (this.#rc > 0) {
-      if (this.#negotiating) this.#resume();
-      this.#postRc(delta, now);
-      return;
-    }
-    this.#negotiating = true;
-    if (((this.#peer?.features ?? 0) & Feature.REMOTE_DISCONNECT) === 0) {
-      this.#dropAt ??= now + OhTimers.CLOSING;
-      this.#dropWhy = "Link released: the peer does not negotiate closing";
-      return;
-    }
-    this.#postRc(delta, now, (sent) => {
-      if (this.#negotiating && this.#dropAt === undefined) {
-        this.#dropAt = sent + OhTimers.NEGOTIATION_CLOSING;
-        this.#dropWhy = "Link released: the peer did not close it";
-      }
-    });
-  }
-
-  #resume(): void {
-    this.#negotiating = false;
-    this.#dropAt = undefined;
-  }
-
-  // ------------------------------------------------------------ helpers
-
-  #conn(id: number, peerId: number, name: string, client: boolean, state: ConnState): Conn {
-    const c: Conn = {
-      id,
-      peerId,
-      name,
-      client,
-      bundle: this.bundleName,
-      owner: undefined,
-      state,
-      deadline: Infinity,
-      queued: 0,
-      wantDrain: false,
-    };
-    this.#conns.set(id, c);
-    return c;
-  }
-
-  #forget(c: Conn): void {
-    if (this.#conns.get(c.id) === c) {
-      this.#conns.delete(c.id);
-      this.#ids.release(c.id);
-    }
-  }
-
-  #tick(now: number): void {
-    if (now > this.#now) this.#now = now;
-  }
-
-  #touch(now: number): void {
-    if (this.#infoDone && !this.#idleCancelled) this.#idleAt = now + OhTimers.IDLE;
-  }
-
-  #cancelIdle(): void {
-    this.#idleCancelled = true;
-    this.#idleAt = undefined;
-  }
-
-  #mtuSettled(now: number): void {
-    this.#mtuAt = undefined;
-    if (!this.#infoDone) this.#infoAt ??= now + OhTimers.BASIC_INFO;
-  }
-
-  #isClosed(): boolean {
-    return this.#state === "closed";
-  }
-
-  /** The link is gone: every connection learns it, nothing more is sent. */
-  #lose(message: string): void {
-    for (const c of this.#conns.values()) {
-      if (c.state === "open" || c.state === "opening" || c.state === "pending") {
-        const reason = DisconnectReason.LINK_CLOSED;
-        this.#events.push({ type: "closed", stream: c.id, owner: c.owner, reason });
-      }
-      this.#ids.release(c.id);
-    }
-    this.#finish(message);
-  }
-
-  #finish(message: string): void {
-    if (this.#state === "closed") return;
-    this.#state = "closed";
-    for (const c of this.#conns.values()) this.#ids.release(c.id);
-    this.#conns.clear();
-    this.#tx.clear();
-    this.#backlog = this.#controlBytes = 0;
-    this.#rx.clear();
-    this.#releases = [];
-    this.#mtuAt =
-      this.#infoAt =
-      this.#dropAt =
-      this.#idleAt =
-        undefined;
-    this.#events.push({ type: "linkClosed", reason: DisconnectReason.LINK_CLOSED, message });
-  }
-}
-
-function clampMtu(mtu: number): number {
-  if (!Number.isFinite(mtu)) return OhLimits.DEFAULT_MTU;
-  return Math.min(65535, Math.max(OhLimits.DEFAULT_MTU, Math.floor(mtu)));
 }

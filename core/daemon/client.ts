@@ -1,0 +1,518 @@
+/**
+ * An application attached to the device daemon: the driver surface the API
+ * layers use (`DeviceSurface`, the one the embedded `DeviceDriver` has),
+ * implemented over the attach protocol (`wire.ts`), so `linkEnhance` and
+ * `abilityConnectionManager` run unchanged on either. The daemon owns the
+ * device (transports, discovery, trust, links); this side keeps one record
+ * per connection (its port, and what it has sent that the daemon has not
+ * yet handed to the link) and mirrors the device's links and known peers.
+ *
+ * Sans-IO but for the host's timers: bytes from the socket go in with
+ * {@linkcode AttachedDevice.handleBytes}, its end with
+ * {@linkcode AttachedDevice.handleClosed}; what to send goes out through
+ * the transport given at construction, one write per microtask.
+ *
+ * Flow control mirrors the link's send queue: a connection may have
+ * {@linkcode SEND_WINDOW} bytes that the daemon has not yet seen leave the
+ * link (its `sent` messages say how many it took and how many the link still
+ * holds); `send` refuses more, and `onDrain` follows once that is back to
+ * half, exactly when the embedded link would say so.
+ *
+ * @module
+ */
+import { DisconnectReason, ErrorCode } from "../error_codes.ts";
+import type { DeviceHost } from "../device/host.ts";
+import type { DeviceSurface, DriverConnectOptions } from "../device/driver_options.ts";
+import type { Acceptor, Port } from "../device/port.ts";
+import type { PeerLink } from "../device/endpoint.ts";
+import { DEFAULT_SEND_QUEUE_BYTES } from "../proto/link/mod.ts";
+import { trace } from "../trace.ts";
+import {
+  ATTACH_CAPABILITIES,
+  ATTACH_MAJOR,
+  ATTACH_MINOR,
+  AttachDecoder,
+  type AttachMessage,
+  AttachProtocolError,
+  type AttachWelcome,
+  encodeAttach,
+} from "./wire.ts";
+
+/** Bytes one connection may have sent that the link has not written yet (the link's send queue). */
+export const SEND_WINDOW: number = DEFAULT_SEND_QUEUE_BYTES;
+
+/** Writes above this size go to the socket on their own rather than joined (bytes). */
+const JOIN_LIMIT = 64 * 1024;
+
+/** The socket to the daemon, as the attached device uses it. */
+export interface AttachTransport {
+  /**
+   * Write bytes (the transport queues what the socket cannot take now).
+   *
+   * @param bytes The bytes (not reused by the caller).
+   */
+  write(bytes: Uint8Array): void;
+  /** Bytes written and not yet taken by the socket. */
+  readonly queued: number;
+  /** Close the socket. */
+  close(): void;
+}
+
+interface Conn {
+  port: Port;
+  peer: string;
+  open: boolean;
+  /** Bytes sent the daemon has not reported taken by the link. */
+  unacked: number;
+  /** Bytes the link held for this connection, as last reported. */
+  linkBuffered: number;
+  wantDrain: boolean;
+}
+
+/** Options of {@linkcode AttachedDevice}. */
+export interface AttachedDeviceOptions {
+  /** The machine (clock, timers, holds, warnings). */
+  host: DeviceHost;
+  /** The socket. */
+  transport: AttachTransport;
+  /** Where the daemon listens (for messages). */
+  socket: string;
+  /** This process's id (sent in `hello`). @default {0} */
+  pid?: number;
+}
+
+/** An application's side of the attach protocol: the device, as the daemon serves it. */
+export class AttachedDevice implements DeviceSurface {
+  deviceId = "";
+  nonce = "";
+  port = 0;
+  bind = "";
+  #host: DeviceHost;
+  #transport: AttachTransport;
+  #socket: string;
+  #decoder = new AttachDecoder("daemon");
+  #conns = new Map<number, Conn>();
+  #nextHandle = 1;
+  #acceptors = new Map<number, Acceptor>();
+  #onListenerFailed: (error: Error) => void = () => {};
+  #served = new Map<number, string>();
+  #links = new Map<string, number>();
+  #known: string[] = [];
+  #out: Uint8Array[] = [];
+  #outBytes = 0;
+  #flushQueued = false;
+  #lingers = new Set<() => void>();
+  #welcome: { resolve(d: AttachedDevice): void; reject(e: Error): void } | undefined;
+  #gone: string | undefined;
+  #errorMessage: string | undefined;
+  /** What `Port` reads of its link: the bytes queued on a connection. */
+  #link = { link: { bufferedAmount: (handle: number) => this.#buffered(handle) } };
+
+  /** @param options The host, the socket and its path. */
+  constructor(options: AttachedDeviceOptions) {
+    this.#host = options.host;
+    this.#transport = options.transport;
+    this.#socket = options.socket;
+    this.#pid = options.pid ?? 0;
+  }
+
+  #pid: number;
+
+  /**
+   * Say hello and wait for the daemon's welcome.
+   *
+   * @returns This device, once welcomed; rejects when the daemon refuses,
+   *   speaks another major version, or closes.
+   */
+  attach(): Promise<AttachedDevice> {
+    return new Promise((resolve, reject) => {
+      this.#welcome = { resolve, reject };
+      this.#write({
+        type: "hello",
+        major: ATTACH_MAJOR,
+        minor: ATTACH_MINOR,
+        caps: ATTACH_CAPABILITIES,
+        pid: this.#pid,
+      });
+    });
+  }
+
+  /** Whether the daemon went away (or was never reached); then nothing works anymore. */
+  get gone(): boolean {
+    return this.#gone !== undefined;
+  }
+
+  /**
+   * Peers known to the daemon's device (discovery, links).
+   *
+   * @returns Their ids.
+   */
+  known(): string[] {
+    return [...this.#known];
+  }
+
+  // ------------------------------------------------------------ the driver surface
+
+  setAcceptor(kind: number, acceptor: Acceptor): void {
+    this.#acceptors.set(kind, acceptor);
+  }
+
+  onListenerFailed(fn: (error: Error) => void): void {
+    this.#onListenerFailed = fn;
+  }
+
+  serve(kind: number, names: readonly string[]): void {
+    const key = JSON.stringify(names);
+    if (this.#served.get(kind) === key || this.#gone !== undefined) return;
+    this.#served.set(kind, key);
+    this.#write({ type: "serve", kind, names: [...names] });
+  }
+
+  connect(peerId: string, name: string, port: Port, options: DriverConnectOptions = {}): void {
+    port.peerId = peerId;
+    port.driver = this;
+    port.link = undefined;
+    if (this.#gone !== undefined) {
+      const why = `the device daemon at "${this.#socket}" is gone (${this.#gone})`;
+      queueMicrotask(() => {
+        if (port.driver === this) port.onFailed(ErrorCode.INTERNAL_ERROR, why);
+      });
+      return;
+    }
+    const handle = this.#allocate();
+    port.stream = handle;
+    this.#conns.set(handle, {
+      port,
+      peer: peerId,
+      open: false,
+      unacked: 0,
+      linkBuffered: 0,
+      wantDrain: false,
+    });
+    this.#write({
+      type: "connect",
+      handle,
+      kind: options.kind ?? 0,
+      timeout: options.timeout ?? 0,
+      maxMessage: port.maxMessage ?? 0,
+      peer: peerId,
+      name,
+      bundle: options.bundle ?? "",
+    });
+  }
+
+  /** @internal Queue a message (`Port.send`). */
+  send(_link: PeerLink, handle: number, data: Uint8Array): boolean {
+    const c = this.#conns.get(handle);
+    if (c === undefined || !c.open) return false;
+    const queued = c.unacked + c.linkBuffered;
+    if (queued > 0 && queued + data.length > SEND_WINDOW) {
+      c.wantDrain = true;
+      return false;
+    }
+    c.unacked += data.length;
+    if ((queued + data.length) * 2 >= SEND_WINDOW) c.wantDrain = true;
+    this.#write({ type: "data", handle, bytes: data });
+    return true;
+  }
+
+  /** @internal Close a connection, or give up connecting. */
+  closePort(port: Port): void {
+    const handle = port.stream;
+    const c = this.#conns.get(handle);
+    port.link = undefined;
+    if (c === undefined || c.port !== port) return;
+    this.#conns.delete(handle);
+    if (this.#gone === undefined) this.#write({ type: "close", handle });
+  }
+
+  linger(ms: number): void {
+    this.#scheduleFlush();
+    this.#host.hold();
+    const timer: { id?: unknown } = {};
+    const done = () => {
+      if (!this.#lingers.delete(done)) return;
+      this.#host.clearTimer(timer.id);
+      this.#host.release();
+    };
+    timer.id = this.#host.setTimer(done, ms);
+    this.#lingers.add(done);
+  }
+
+  links(): Map<string, number> {
+    return new Map(this.#links);
+  }
+
+  /** Leave the daemon: every connection ends here (the daemon closes them on the peers' side). */
+  close(): Promise<void> {
+    if (this.#gone === undefined) {
+      this.#flush();
+      this.#end("this application detached");
+      this.#transport.close();
+    }
+    return Promise.resolve();
+  }
+
+  // ------------------------------------------------------------ input
+
+  /**
+   * Bytes from the daemon.
+   *
+   * @param bytes The bytes.
+   */
+  handleBytes(bytes: Uint8Array): void {
+    if (this.#gone !== undefined) return;
+    let messages: AttachMessage[];
+    try {
+      messages = this.#decoder.push(bytes);
+    } catch (e) {
+      const why = e instanceof AttachProtocolError ? e.message : String(e);
+      this.#end(`it sent ${why}`);
+      this.#transport.close();
+      return;
+    }
+    for (const m of messages) {
+      this.#message(m);
+      if (this.#gone !== undefined) return;
+    }
+  }
+
+  /** The socket can take more: a lingering process may go once everything left. */
+  handleDrained(): void {
+    this.#released();
+  }
+
+  /**
+   * The socket closed.
+   *
+   * @param message Why, when it failed.
+   */
+  handleClosed(message?: string): void {
+    this.#end(this.#errorMessage ?? message ?? "it closed the connection");
+  }
+
+  #message(m: AttachMessage): void {
+    switch (m.type) {
+      case "welcome":
+        this.#welcomed(m);
+        return;
+      case "error":
+        this.#errorMessage = m.message;
+        return;
+    }
+    if (this.#welcome !== undefined) {
+      this.#protocolError(`a "${m.type}" message before its welcome`);
+      return;
+    }
+    switch (m.type) {
+      case "open":
+        this.#incoming(m.handle, m.kind, { peerId: m.peer, name: m.name, bundle: m.bundle });
+        return;
+      case "opened": {
+        const c = this.#conns.get(m.handle);
+        if (c === undefined || c.open) return;
+        c.open = true;
+        c.port.link = this.#link as unknown as PeerLink;
+        if (c.port.driver !== undefined) c.port.onOpened();
+        return;
+      }
+      case "rejected":
+      case "failed": {
+        const c = this.#conns.get(m.handle);
+        if (c === undefined || c.open) return;
+        this.#conns.delete(m.handle);
+        if (c.port.driver === undefined) return;
+        if (m.type === "rejected") c.port.onRejected(m.code);
+        else c.port.onFailed(m.code, m.message);
+        return;
+      }
+      case "deliver": {
+        const c = this.#conns.get(m.handle);
+        if (c === undefined || !c.open || c.port.driver === undefined) return;
+        c.port.onData(m.bytes.slice().buffer as ArrayBuffer);
+        return;
+      }
+      case "sent": {
+        const c = this.#conns.get(m.handle);
+        if (c === undefined) return;
+        c.unacked = Math.max(0, c.unacked - m.bytes);
+        c.linkBuffered = m.buffered;
+        if (c.wantDrain && (c.unacked + c.linkBuffered) * 2 <= SEND_WINDOW) {
+          c.wantDrain = false;
+          if (c.open && c.port.driver !== undefined) c.port.onDrain();
+        }
+        return;
+      }
+      case "closed": {
+        const c = this.#conns.get(m.handle);
+        if (c === undefined) return;
+        this.#conns.delete(m.handle);
+        c.port.link = undefined;
+        if (c.port.driver === undefined) return;
+        if (c.open) c.port.onClosed(m.reason, m.byPeer);
+        else c.port.onFailed(ErrorCode.INTERNAL_ERROR, "the connection closed while opening");
+        return;
+      }
+      case "state":
+        this.#links = new Map(m.links);
+        this.#known = m.known;
+        return;
+      case "listenerFailed":
+        this.#onListenerFailed(new Error(m.message));
+        return;
+    }
+  }
+
+  #welcomed(m: AttachWelcome): void {
+    const w = this.#welcome;
+    if (w === undefined) {
+      this.#protocolError("a second welcome");
+      return;
+    }
+    this.#welcome = undefined;
+    if (m.major !== ATTACH_MAJOR) {
+      const why = `it speaks attach protocol ${m.major}.${m.minor}, this application ` +
+        `${ATTACH_MAJOR}.${ATTACH_MINOR}`;
+      this.#end(why);
+      this.#transport.close();
+      return;
+    }
+    this.deviceId = m.deviceId;
+    this.nonce = m.nonce;
+    this.port = m.port;
+    this.bind = m.bind;
+    trace("daemon.attached", { socket: this.#socket, deviceId: m.deviceId, pid: m.pid });
+    w.resolve(this);
+  }
+
+  #incoming(
+    handle: number,
+    kind: number,
+    request: { peerId: string; name: string; bundle: string },
+  ) {
+    if ((handle & 1) !== 0 || this.#conns.has(handle)) {
+      this.#protocolError(`an open of handle ${handle}, which is not free`);
+      return;
+    }
+    const acceptor = this.#acceptors.get(kind);
+    let answer: Port | number;
+    try {
+      answer = acceptor === undefined
+        ? ErrorCode.PEER_SERVER_NOT_STARTED
+        : acceptor({ ...request, kind });
+    } catch {
+      answer = ErrorCode.INTERNAL_ERROR;
+    }
+    if (typeof answer === "number") {
+      this.#write({ type: "reject", handle, code: answer });
+      return;
+    }
+    answer.peerId = request.peerId;
+    answer.link = this.#link as unknown as PeerLink;
+    answer.stream = handle;
+    answer.driver = this;
+    this.#conns.set(handle, {
+      port: answer,
+      peer: request.peerId,
+      open: true,
+      unacked: 0,
+      linkBuffered: 0,
+      wantDrain: false,
+    });
+    this.#write({ type: "accept", handle });
+  }
+
+  #protocolError(why: string): void {
+    this.#end(`it sent ${why}`);
+    this.#transport.close();
+  }
+
+  /** The daemon is gone: every connection ends, servers stop, later connects fail. */
+  #end(why: string): void {
+    if (this.#gone !== undefined) return;
+    this.#gone = why;
+    this.#out = [];
+    this.#outBytes = 0;
+    const w = this.#welcome;
+    this.#welcome = undefined;
+    if (w !== undefined) {
+      w.reject(new Error(`Cannot attach to the device daemon at "${this.#socket}": ${why}`));
+      return;
+    }
+    this.#host.warn(
+      `linkweave: the device daemon at "${this.#socket}" is gone: ${why}; ` +
+        "this application's connections ended",
+    );
+    trace("daemon.gone", { socket: this.#socket, why });
+    const conns = [...this.#conns.values()];
+    this.#conns.clear();
+    this.#links.clear();
+    this.#known = [];
+    for (const c of conns) {
+      c.port.link = undefined;
+      if (c.port.driver === undefined) continue;
+      if (c.open) c.port.onClosed(DisconnectReason.LINK_CLOSED, false);
+      else c.port.onFailed(ErrorCode.INTERNAL_ERROR, `the device daemon is gone: ${why}`);
+    }
+    this.#onListenerFailed(new Error(`The device daemon is gone: ${why}`));
+    for (const done of [...this.#lingers]) done();
+  }
+
+  // ------------------------------------------------------------ output
+
+  #allocate(): number {
+    let h = this.#nextHandle;
+    while (this.#conns.has(h)) h = h >= 0xfffffffd ? 1 : h + 2;
+    this.#nextHandle = h >= 0xfffffffd ? 1 : h + 2;
+    return h;
+  }
+
+  #buffered(handle: number): number {
+    const c = this.#conns.get(handle);
+    return c === undefined ? 0 : c.unacked + c.linkBuffered;
+  }
+
+  #write(m: AttachMessage): void {
+    if (this.#gone !== undefined) return;
+    const bytes = encodeAttach(m);
+    this.#out.push(bytes);
+    this.#outBytes += bytes.length;
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      this.#flush();
+    });
+  }
+
+  /** Hand what was queued in this tick to the socket: small messages joined, big ones alone. */
+  #flush(): void {
+    const out = this.#out;
+    if (out.length > 0 && this.#gone === undefined) {
+      this.#out = [];
+      const total = this.#outBytes;
+      this.#outBytes = 0;
+      if (out.length === 1) this.#transport.write(out[0]);
+      else if (total <= JOIN_LIMIT) {
+        const joined = new Uint8Array(total);
+        let at = 0;
+        for (const b of out) {
+          joined.set(b, at);
+          at += b.length;
+        }
+        this.#transport.write(joined);
+      } else for (const b of out) this.#transport.write(b);
+    }
+    this.#released();
+  }
+
+  /** Let lingering holds go once nothing waits to be written. */
+  #released(): void {
+    if (this.#lingers.size === 0 || this.#out.length > 0 || this.#transport.queued > 0) return;
+    for (const done of [...this.#lingers]) done();
+  }
+}

@@ -1,0 +1,27 @@
+// deno-fmt-ignore-file
+// deno-lint-ignore-file
+// The `off('serverStopped')` (Server) example of OpenHarmony's linkEnhance documentation,
+// unchanged but for the imports and the hilog stand-in.
+// Prints (each line; * is any text):
+//   I 0000/testDemo: start sever name = demo
+import { linkEnhance } from "../../../mod.ts";
+import type { BusinessError } from "../../../mod.ts";
+import { hilog } from "../../_hilog.ts";
+const TAG = "testDemo";
+
+try {
+ let name: string = "demo";
+ hilog.info(0x0000, TAG, 'start sever name = ' + name);
+ // Construct a Server object using the specified name.
+ let server: linkEnhance.Server = linkEnhance.createServer(name);
+ server.on('serverStopped', (reason: number): void => {
+ hilog.info(0x0000, TAG, 'serverStopped, reason= ' + reason);
+ });
+ // Unsubscribe from serverStopped events.
+ server.off('serverStopped', (reason: number): void => {
+ hilog.info(0x0000, TAG, 'serverStopped, reason= ' + reason);
+ });
+} catch (err) {
+ hilog.info(0x0000, TAG, 'start sever errCode: ' + (err as BusinessError).code + ', errMessage: ' +
+ (err as BusinessError).message);
+}

@@ -1,0 +1,19 @@
+// deno-fmt-ignore-file
+// deno-lint-ignore-file
+// @ts-nocheck: OpenHarmony's socket examples (API 7) are untyped JavaScript
+// The `close` (TCPSocket) example of OpenHarmony's @ohos.net.socket documentation,
+// unchanged but for the import and the placeholders: address
+// 192.168.xx.xxx is 127.0.0.1, a bound port is 0 (the system picks one), and
+// a peer's port is the one the test's peer listens on (none).
+// Prints (each line; * is any text):
+//   close success
+import { socket } from "../../../mod.ts";
+
+let tcp = socket.constructTCPSocketInstance();
+tcp.close(err => {
+  if (err) {
+	console.log('close fail');
+	return;
+  }
+  console.log('close success');
+})
