@@ -196,20 +196,31 @@ for (const security of ["account", "none"] as const) {
       await until(() => b.linkStats()[0]?.channels.length === 2, "the second channel");
       await until(() => a.linkStats()[0]?.channels.length === 2, "the second channel at A");
       const disconnects: string[] = [];
-      client.on("disconnected", (reason) => disconnects.push(`client: ${reason}`));
-      peer.on("disconnected", (reason) => disconnects.push(`peer: ${reason}`));
+      let fail: (e: Error) => void = () => {};
+      const failed = new Promise<never>((_, reject) => fail = reject);
+      failed.catch(() => {}); // raced below; the last channel's end disconnects later on purpose
+      const disconnected = (who: string) => (reason: number) => {
+        disconnects.push(`${who}: ${reason}`);
+        fail(new Error(`${who} disconnected (${reason}) with a channel left`));
+      };
+      client.on("disconnected", disconnected("client"));
+      peer.on("disconnected", disconnected("peer"));
       let cut = false;
-      const errors = await transfer(client, peer, (n) => {
-        if (n === COUNT / 4 && !cut) {
-          cut = true;
-          r.cut(0); // the link's first channel
-        }
-      });
+      const errors = await Promise.race([
+        transfer(client, peer, (n) => {
+          if (n === COUNT / 4 && !cut) {
+            cut = true;
+            r.cut(0); // the link's first channel
+          }
+        }),
+        failed,
+      ]);
       assert.ok(cut);
       assert.deepEqual(errors.slice(0, 5), []);
       assert.deepEqual(disconnects, [], "no disconnected while a channel is left");
       await until(() => b.linkStats()[0]?.channels.length === 1, "the lost channel to go");
       assert.equal(a.linkStats().length, 1, "the link lives on at A");
+      fail = () => {};
       const gone = wait<void>((resolve) => peer.on("disconnected", () => resolve()));
       r.cut(1);
       await gone;
