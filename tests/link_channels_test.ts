@@ -228,3 +228,32 @@ for (const security of ["account", "none"] as const) {
     });
   });
 }
+
+describe("channels: auto", () => {
+  it("opens one channel per address of a peer listed with two", async () => {
+    const common = {
+      port: 0,
+      bind: "127.0.0.1",
+      discovery: "off" as const,
+      security: "none" as const,
+    };
+    const a = createDevice({ ...common, deviceId: A });
+    devices.push(a);
+    const port = (await a.runtime()).port;
+    const [r1, r2] = [await relay(port), await relay(port)];
+    const b = createDevice({
+      ...common,
+      deviceId: B,
+      peers: [`${A}@127.0.0.1:${r1.port}`, `${A}@127.0.0.1:${r2.port}`],
+    });
+    devices.push(b);
+    a.createServer("svc").start();
+    const client = b.createConnection(A, "svc");
+    const res = wait<ConnectResult>((resolve) => client.on("connectResult", resolve));
+    client.connect();
+    assert.equal((await res).success, true);
+    await until(() => b.linkStats()[0]?.channels.length === 2, "the second channel");
+    assert.deepEqual([r1.pairs.length, r2.pairs.length], [1, 1], "one channel through each");
+    client.close();
+  });
+});
