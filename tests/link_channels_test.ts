@@ -257,3 +257,33 @@ describe("channels: auto", () => {
     client.close();
   });
 });
+
+describe("a static peer listed with several addresses", () => {
+  it("is dialled at its next address when the first does not answer", async () => {
+    const common = {
+      port: 0,
+      bind: "127.0.0.1",
+      discovery: "off" as const,
+      security: "none" as const,
+      channels: 1,
+    };
+    const a = createDevice({ ...common, deviceId: A });
+    devices.push(a);
+    const port = (await a.runtime()).port;
+    // A port nobody listens on: take one, then free it.
+    const dead = await relay(1);
+    dead.close();
+    const b = createDevice({
+      ...common,
+      deviceId: B,
+      peers: [`${A}@127.0.0.1:${dead.port}`, `${A}@127.0.0.1:${port}`],
+    });
+    devices.push(b);
+    a.createServer("svc").start();
+    const client = b.createConnection(A, "svc");
+    const res = wait<ConnectResult>((resolve) => client.on("connectResult", resolve));
+    client.connect();
+    assert.deepEqual(await res, { deviceId: A, success: true, reason: 0 });
+    client.close();
+  });
+});
