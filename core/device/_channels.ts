@@ -242,19 +242,17 @@ export class ChannelTable {
   }
 
   /**
-   * Open the further channels of a link this device dialled (it came up):
-   * `channels` of the configuration in all, or one per address known for
-   * the peer (`auto`), each joining the link. At most the link's 8.
+   * How many channels a link this device dialled should have: `channels` of
+   * the configuration, or one per address known for the peer (`auto`); at
+   * most the link's 8.
    *
    * @param peer The peer's device id.
+   * @returns The count.
    */
-  join(peer: string): void {
+  wanted(peer: string): number {
     const { channels } = this.#init.config;
-    const want = Math.min(
-      MAX_LINK_CHANNELS,
-      channels === "auto" ? this.#addresses(peer).length : channels,
-    );
-    for (let i = 1; i < want; i++) void this.dial(peer, i);
+    const n = channels === "auto" ? this.#addresses(peer).length : channels;
+    return Math.max(1, Math.min(MAX_LINK_CHANNELS, n));
   }
 
   /**
@@ -263,7 +261,8 @@ export class ChannelTable {
    *
    * @param peer The peer's device id.
    * @param join The further channel of the link to it this is (1, 2, ...),
-   *   dialled at the peer's addresses round robin; a failure is not retried.
+   *   dialled at the peer's addresses round robin; a failure is reported
+   *   with `handleJoinFailed` (the endpoint tries again later).
    */
   async dial(peer: string, join?: number): Promise<void> {
     const all = join === undefined ? [] : this.#addresses(peer);
@@ -271,7 +270,7 @@ export class ChannelTable {
       ? this.#address(peer)
       : all[((this.#tries.get(peer) ?? 0) + join) % all.length];
     if (addr === undefined) {
-      if (join !== undefined) return;
+      if (join !== undefined) return this.#joinFailed(peer);
       trace("dialFailed", { peer, message: "no address known for it" });
       this.#init.finder()?.announce();
       this.#ep.handleDialFailed(peer, "no address known for it", this.#host.now());
@@ -280,7 +279,7 @@ export class ChannelTable {
     }
     const transport = this.#init.transports.find((t) => t.kind === (addr.transport ?? "tcp"));
     if (transport === undefined) {
-      if (join !== undefined) return;
+      if (join !== undefined) return this.#joinFailed(peer);
       this.#ep.handleDialFailed(peer, `no ${addr.transport} transport`, this.#host.now());
       this.#init.flush();
       return;
@@ -295,7 +294,7 @@ export class ChannelTable {
       if (join === undefined) this.#failedAt(peer);
       if (join !== undefined) {
         trace("joinFailed", { peer, address: where, message: (e as Error).message });
-        return;
+        return this.#joinFailed(peer);
       }
       trace("dialFailed", { peer, address: where, message: (e as Error).message });
       this.#ep.handleDialFailed(peer, `${where}: ${(e as Error).message}`, this.#host.now());
@@ -303,7 +302,7 @@ export class ChannelTable {
       return;
     }
     if (slot.closed) {
-      if (join !== undefined) return;
+      if (join !== undefined) return this.#joinFailed(peer);
       this.#ep.handleDialFailed(peer, "channel closed at once", this.#host.now());
       this.#init.flush();
       return;
@@ -330,6 +329,11 @@ export class ChannelTable {
     if (found.length > 0) return found.map((a) => ({ ...a, found: true }));
     const one = this.#address(peer);
     return one === undefined ? [] : [one];
+  }
+
+  #joinFailed(peer: string): void {
+    this.#ep.handleJoinFailed(peer, this.#host.now());
+    this.#init.flush();
   }
 
   /**
