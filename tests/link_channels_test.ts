@@ -234,7 +234,7 @@ for (const security of ["account", "none"] as const) {
 }
 
 describe("channels: auto", () => {
-  it("opens one channel per address of a peer listed with two", async () => {
+  it("opens one channel per address of a peer listed with two, and replaces one on its path", async () => {
     const common = {
       port: 0,
       bind: "127.0.0.1",
@@ -258,6 +258,13 @@ describe("channels: auto", () => {
     assert.equal((await res).success, true);
     await until(() => b.linkStats()[0]?.channels.length === 2, "the second channel");
     assert.deepEqual([r1.pairs.length, r2.pairs.length], [1, 1], "one channel through each");
+    // The channel through the second address is lost: its replacement goes there again.
+    r2.cut(0);
+    await until(
+      () => r2.pairs.length === 2 && b.linkStats()[0]?.channels.length === 2,
+      "the lost channel replaced",
+    );
+    assert.equal(r1.pairs.length, 1, "not a second channel to the first address");
     client.close();
   });
 });

@@ -21,6 +21,8 @@ export interface ChannelSlot {
   channel: Channel | undefined;
   /** Where it was dialled, when the peer finder gave the address. */
   found?: { peer: string; address: PeerAddress };
+  /** Where it was dialled (`host:port`), when this device dialled it. */
+  dialled?: string;
   /** Bytes that arrived before the endpoint knew the channel. */
   early: Uint8Array[] | undefined;
   /** Its last write was not taken whole (it waits for `onDrain`). */
@@ -266,9 +268,7 @@ export class ChannelTable {
    */
   async dial(peer: string, join?: number): Promise<void> {
     const all = join === undefined ? [] : this.#addresses(peer);
-    const addr = join === undefined
-      ? this.#address(peer)
-      : all[((this.#tries.get(peer) ?? 0) + join) % all.length];
+    const addr = join === undefined ? this.#address(peer) : this.#joinAddress(peer, join, all);
     if (addr === undefined) {
       if (join !== undefined) return this.#joinFailed(peer);
       trace("dialFailed", { peer, message: "no address known for it" });
@@ -285,6 +285,7 @@ export class ChannelTable {
       return;
     }
     const [id, slot] = this.slot();
+    slot.dialled = `${addr.host}:${addr.port}`;
     if (addr.found) slot.found = { peer, address: { host: addr.host, port: addr.port } };
     try {
       slot.channel = await transport.dial(addr, this.events(id, slot));
@@ -329,6 +330,34 @@ export class ChannelTable {
     if (found.length > 0) return found.map((a) => ({ ...a, found: true }));
     const one = this.#address(peer);
     return one === undefined ? [] : [one];
+  }
+
+  /**
+   * Where a further channel of the link to `peer` goes: the address with the
+   * fewest of the link's channels, the tie going round robin from the
+   * address after the first channel's (so a lost channel is replaced on its
+   * own path when that path still answers, else on the next).
+   */
+  #joinAddress(
+    peer: string,
+    join: number,
+    all: (PeerAddress & { found?: boolean })[],
+  ): (PeerAddress & { found?: boolean }) | undefined {
+    if (all.length === 0) return undefined;
+    const on = new Map<string, number>();
+    for (const id of this.#ep.links.get(peer)?.channels ?? []) {
+      const where = this.#slots.get(id)?.dialled;
+      if (where !== undefined) on.set(where, (on.get(where) ?? 0) + 1);
+    }
+    const start = (this.#tries.get(peer) ?? 0) + join;
+    let best = all[start % all.length];
+    let fewest = Infinity;
+    for (let k = 0; k < all.length; k++) {
+      const a = all[(start + k) % all.length];
+      const n = on.get(`${a.host}:${a.port}`) ?? 0;
+      if (n < fewest) [best, fewest] = [a, n];
+    }
+    return best;
   }
 
   #joinFailed(peer: string): void {
