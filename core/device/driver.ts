@@ -29,7 +29,7 @@ import { ChannelTable } from "./_channels.ts";
 import { type LinkInfo, linkStats } from "./_link_info.ts";
 
 export { type Acceptor, type ConnectionRef, type IncomingRequest, Port } from "./port.ts";
-export type { LinkChannelInfo, LinkInfo } from "./_link_info.ts";
+export type { ChannelHealth, LinkChannelInfo, LinkInfo } from "./_link_info.ts";
 import { trace } from "../trace.ts";
 import type {
   DeviceRuntime,
