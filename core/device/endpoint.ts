@@ -9,9 +9,16 @@
  * reports everything as events.
  *
  * Inputs: `handleChannel` (a transport produced a channel, dialled or
- * accepted), `handleDialFailed`, `handleBytes`, `handleWritable`,
- * `handleChannelClosed`, `handleTimeout`, and commands (`connect`, `cancel`,
- * `accept`, `reject`, `send`, `closeStream`, `close`). Outputs:
+ * accepted), `handleDialFailed`, `handleJoinFailed`, `handleBytes`,
+ * `handleWritable`, `handleChannelClosed`, `handleTimeout`, and commands
+ * (`connect`, `cancel`, `accept`, `reject`, `send`, `closeStream`, `close`,
+ * `wantChannels`).
+ *
+ * Several channels: a link this device dialled asks for the channels it
+ * misses (`wantChannels`, and again after losing one) as `dial` events with
+ * `join`; such a channel runs a join handshake and is added to the link; the
+ * acceptor adds a proven join to the link it names instead of refusing it
+ * as `duplicate` (`docs/link-protocol.md` section 2, "Joins"). Outputs:
  * `pollTransmit` (bytes for a channel), `pollEvent`, `pollTimeout`. The
  * driver (`driver.ts`) polls transmits, then events, after every input, and
  * arms one timer at `pollTimeout()`.
