@@ -21,6 +21,8 @@ export interface ChannelSlot {
   channel: Channel | undefined;
   /** Where it was dialled, when the peer finder gave the address. */
   found?: { peer: string; address: PeerAddress };
+  /** Where it was dialled (`host:port`), when this device dialled it. */
+  dialled?: string;
   /** Bytes that arrived before the endpoint knew the channel. */
   early: Uint8Array[] | undefined;
   /** Its last write was not taken whole (it waits for `onDrain`). */
@@ -28,6 +30,12 @@ export interface ChannelSlot {
   /** It closed, or is being closed. */
   closed: boolean;
 }
+
+/** Most static peers whose failed dials are counted (all are forgotten when more come). */
+const MAX_TRIES = 256;
+
+/** Most channels of one link (the link's `MAX_CHANNELS`). */
+const MAX_LINK_CHANNELS = 8;
 
 /** The most received bytes handed to the endpoint before the driver may write again. */
 const RX_SLICE = 64 * 1024;
@@ -61,6 +69,8 @@ export class ChannelTable {
   #host: DeviceHost;
   #ep: Endpoint;
   #slots = new Map<number, ChannelSlot>();
+  /** Per static peer of several addresses: failed dials so far (its address to dial next). */
+  #tries = new Map<string, number>();
   #nextChannel = 1;
   /** Called once no channel is left (while closing). */
   #emptied: (() => void) | undefined;
@@ -196,13 +206,20 @@ export class ChannelTable {
   }
 
   /** Tell the endpoint about a new channel and replay what arrived early. */
-  #register(id: number, slot: ChannelSlot, dialer: boolean, peer: string | undefined): void {
+  #register(
+    id: number,
+    slot: ChannelSlot,
+    dialer: boolean,
+    peer: string | undefined,
+    join = false,
+  ): void {
     const info = slot.channel!.info;
     this.#ep.handleChannel(id, {
       dialer,
       peer: info.peer ?? peer,
       mtu: info.mtu,
       profile: info.profile,
+      join,
     }, this.#host.now());
     const early = slot.early ?? [];
     slot.early = undefined;
@@ -227,14 +244,33 @@ export class ChannelTable {
   }
 
   /**
+   * How many channels a link this device dialled should have: `channels` of
+   * the configuration, or one per address known for the peer (`auto`); at
+   * most the link's 8.
+   *
+   * @param peer The peer's device id.
+   * @returns The count.
+   */
+  wanted(peer: string): number {
+    const { channels } = this.#init.config;
+    const n = channels === "auto" ? this.#addresses(peer).length : channels;
+    return Math.max(1, Math.min(MAX_LINK_CHANNELS, n));
+  }
+
+  /**
    * Dial a peer (the endpoint asked): the channel is registered, or the
    * endpoint hears that the dial failed.
    *
    * @param peer The peer's device id.
+   * @param join The further channel of the link to it this is (1, 2, ...),
+   *   dialled at the peer's addresses round robin; a failure is reported
+   *   with `handleJoinFailed` (the endpoint tries again later).
    */
-  async dial(peer: string): Promise<void> {
-    const addr = this.#address(peer);
+  async dial(peer: string, join?: number): Promise<void> {
+    const all = join === undefined ? [] : this.#addresses(peer);
+    const addr = join === undefined ? this.#address(peer) : this.#joinAddress(peer, join, all);
     if (addr === undefined) {
+      if (join !== undefined) return this.#joinFailed(peer);
       trace("dialFailed", { peer, message: "no address known for it" });
       this.#init.finder()?.announce();
       this.#ep.handleDialFailed(peer, "no address known for it", this.#host.now());
@@ -243,23 +279,31 @@ export class ChannelTable {
     }
     const transport = this.#init.transports.find((t) => t.kind === (addr.transport ?? "tcp"));
     if (transport === undefined) {
+      if (join !== undefined) return this.#joinFailed(peer);
       this.#ep.handleDialFailed(peer, `no ${addr.transport} transport`, this.#host.now());
       this.#init.flush();
       return;
     }
     const [id, slot] = this.slot();
+    slot.dialled = `${addr.host}:${addr.port}`;
     if (addr.found) slot.found = { peer, address: { host: addr.host, port: addr.port } };
     try {
       slot.channel = await transport.dial(addr, this.events(id, slot));
     } catch (e) {
       this.forget(id);
       const where = `${addr.host}:${addr.port}`;
+      if (join === undefined) this.#failedAt(peer);
+      if (join !== undefined) {
+        trace("joinFailed", { peer, address: where, message: (e as Error).message });
+        return this.#joinFailed(peer);
+      }
       trace("dialFailed", { peer, address: where, message: (e as Error).message });
       this.#ep.handleDialFailed(peer, `${where}: ${(e as Error).message}`, this.#host.now());
       this.#init.flush();
       return;
     }
     if (slot.closed) {
+      if (join !== undefined) return this.#joinFailed(peer);
       this.#ep.handleDialFailed(peer, "channel closed at once", this.#host.now());
       this.#init.flush();
       return;
@@ -270,12 +314,73 @@ export class ChannelTable {
       slot.channel.close();
       return;
     }
-    this.#register(id, slot, true, peer);
+    this.#register(id, slot, true, peer, join !== undefined);
+  }
+
+  /**
+   * Every address known for a peer: each static entry of its id (the same id
+   * may be listed with several addresses), else those of the first
+   * directory of the peer finder that knows it, else the remembered one.
+   */
+  #addresses(peer: string): (PeerAddress & { found?: boolean })[] {
+    const statics = this.#init.config.peers.filter((p) => p.deviceId === peer);
+    if (statics.length > 0) return statics.map((p) => ({ host: p.host, port: p.port }));
+    const finder = this.#init.finder();
+    const found = finder?.addresses?.(peer) ?? [];
+    if (found.length > 0) return found.map((a) => ({ ...a, found: true }));
+    const one = this.#address(peer);
+    return one === undefined ? [] : [one];
+  }
+
+  /**
+   * Where a further channel of the link to `peer` goes: the address with the
+   * fewest of the link's channels, the tie going round robin from the
+   * address after the first channel's (so a lost channel is replaced on its
+   * own path when that path still answers, else on the next).
+   */
+  #joinAddress(
+    peer: string,
+    join: number,
+    all: (PeerAddress & { found?: boolean })[],
+  ): (PeerAddress & { found?: boolean }) | undefined {
+    if (all.length === 0) return undefined;
+    const on = new Map<string, number>();
+    for (const id of this.#ep.links.get(peer)?.channels ?? []) {
+      const where = this.#slots.get(id)?.dialled;
+      if (where !== undefined) on.set(where, (on.get(where) ?? 0) + 1);
+    }
+    const start = (this.#tries.get(peer) ?? 0) + join;
+    let best = all[start % all.length];
+    let fewest = Infinity;
+    for (let k = 0; k < all.length; k++) {
+      const a = all[(start + k) % all.length];
+      const n = on.get(`${a.host}:${a.port}`) ?? 0;
+      if (n < fewest) [best, fewest] = [a, n];
+    }
+    return best;
+  }
+
+  #joinFailed(peer: string): void {
+    this.#ep.handleJoinFailed(peer, this.#host.now());
+    this.#init.flush();
+  }
+
+  /**
+   * A dial to a static peer listed with several addresses failed: the next
+   * dial takes its next address (and the further channels the ones after).
+   */
+  #failedAt(peer: string): void {
+    if (this.#init.config.peers.filter((p) => p.deviceId === peer).length < 2) return;
+    if (this.#tries.size >= MAX_TRIES && !this.#tries.has(peer)) this.#tries.clear();
+    this.#tries.set(peer, (this.#tries.get(peer) ?? 0) + 1);
   }
 
   #address(peer: string): (PeerAddress & { found?: boolean }) | undefined {
-    const p = this.#init.config.peers.find((p) => p.deviceId === peer);
-    if (p !== undefined) return { host: p.host, port: p.port };
+    const statics = this.#init.config.peers.filter((p) => p.deviceId === peer);
+    if (statics.length > 0) {
+      const p = statics[(this.#tries.get(peer) ?? 0) % statics.length];
+      return { host: p.host, port: p.port };
+    }
     const found = this.#init.finder()?.lookup(peer);
     return found !== undefined ? { ...found, found: true } : this.#init.remembered?.(peer);
   }

@@ -31,6 +31,7 @@ import type { Codec } from "../proto/frame.ts";
 import { decideIncoming } from "../proto/handshake/decide.ts";
 import type { RefuseReason } from "../proto/handshake/hello.ts";
 import type { ChannelKeys, SecureOptions } from "../proto/handshake/secure.ts";
+import { equalBytes } from "../proto/handshake/crypto.ts";
 import type { RecordOpener, RecordSealer } from "../proto/record.ts";
 import type { ProfileFactory, ProfileLink } from "./profile.ts";
 import type {
@@ -45,6 +46,7 @@ import {
   Link,
   type LinkEvent,
   type LinkOptions,
+  MAX_CHANNELS,
   type Transmit,
 } from "../proto/link/mod.ts";
 
@@ -60,6 +62,17 @@ export const WARN_INTERVAL = 10_000;
 export const WARN_LINES = 3;
 /** Most warning keys remembered (the oldest are forgotten first). */
 const WARN_KEYS = 256;
+/** Pause before a link dials a channel to replace one it lost (ms); doubled after each failure. */
+export const REJOIN_MS = 500;
+/** Longest pause between two joins of one link (ms). */
+export const MAX_REJOIN_MS = 30_000;
+
+/**
+ * Most joins one link accepts in its life: the joins it accepted are
+ * remembered (16 bytes each) so a replayed J1 is refused, and this bounds
+ * them (4 KiB a link).
+ */
+export const MAX_JOINS = 256;
 /** Default most links (peers) at once. */
 export const DEFAULT_MAX_LINKS = 64;
 /** Default most bytes all peers together may make this device hold. */
@@ -109,6 +122,11 @@ export interface NewChannel {
   /** (Dialer) pair over this channel with the code the person typed; `owner` tags the outcome. */
   pair?: { code: string; owner: unknown };
   /**
+   * (Dialer) the channel joins the open link to `peer` (a further channel of
+   * it) instead of making a link; it is closed when there is no such link.
+   */
+  join?: boolean;
+  /**
    * The profile the channel speaks when not linkweave's own (a key of
    * `EndpointOptions.profiles`): no handshake, and `peer` names the peer.
    */
@@ -129,6 +147,22 @@ export class PeerLink {
   timeout: number | undefined;
   /** @internal The secure handshake's keys of its first channel (for joins). */
   keys: ChannelKeys | undefined;
+  /** Whether this device dialled the link's first channel (then it opens the further ones). */
+  dialer = false;
+  /** @internal Joins accepted (secure: their J1 tokens, so a replay is refused). */
+  joins: Set<string> = new Set();
+  /** @internal The peer refused a join of this link (it joins no more). */
+  joinRefused = false;
+  /** @internal Channels this device wants the link to have (it dialled it; `wantChannels`). */
+  want = 1;
+  /** @internal Joins dialled and not yet joined or failed. */
+  joining = 0;
+  /** @internal When to dial the joins missing (ms), if any are. */
+  joinAt: number | undefined;
+  /** @internal Joins dialled so far (the index of the next, for the address to dial). */
+  joinCount = 0;
+  /** @internal The pause before the next join after one failed (ms). */
+  joinBackoff = 0;
 
   /**
    * @param link The link.
@@ -157,11 +191,20 @@ export interface ConnectOptions {
 
 /** What an endpoint reports. */
 export type EndpointEvent =
-  | Exclude<LinkEvent, { type: "open" } | { type: "linkClosed" } | { type: "protocolError" }>
+  | Exclude<
+    LinkEvent,
+    { type: "open" } | { type: "linkClosed" } | { type: "protocolError" } | {
+      type: "channelClosed";
+    }
+  >
   /** A peer opens a stream: answer with `accept` or `reject`. */
   | { type: "open"; link: PeerLink; stream: number; name: string; kind: number; bundle: string }
-  /** Dial `peer`: make a channel, then `handleChannel`, or `handleDialFailed`. */
-  | { type: "dial"; peer: string }
+  /**
+   * Dial `peer`: make a channel, then `handleChannel`, or `handleDialFailed`.
+   * With `join` (1, 2, ...), a further channel of the open link to it (its
+   * `NewChannel.join`), or `handleJoinFailed`.
+   */
+  | { type: "dial"; peer: string; join?: number }
   /** Close this channel (after writing what was transmitted to it); `why` for traces. */
   | { type: "closeChannel"; channel: ChannelId; why: string }
   /**
@@ -199,6 +242,8 @@ export interface Chan {
   hs: ChannelHandshake | undefined;
   deadline: number;
   link: PeerLink | undefined;
+  /** (Dialer) the link this channel joins. */
+  join?: PeerLink;
   /** The record layer, once a secure handshake finished. */
   seal: RecordSealer | undefined;
   open: RecordOpener | undefined;
@@ -289,9 +334,14 @@ export class EndpointCore {
       case "decide":
         this.decide(ch, r.peer, now);
         return;
+      case "join":
+        this.joinRequest(ch, r, now);
+        return;
       case "done":
         this.handshaking.delete(ch);
-        this.attach(ch, r.outcome, now);
+        if (ch.join === undefined) this.attach(ch, r.outcome, now);
+        else if (r.outcome.peer.nonce === ch.join.nonce) this.joined(ch, ch.join, r.outcome, now);
+        else this.drop(ch, "the peer of the join runs another runtime than the link's", now);
         return;
       case "paired": {
         this.security?.trust.pair(r.id, r.publicKey);
@@ -311,6 +361,18 @@ export class EndpointCore {
       // A pairing attempt: one per offer; the person makes a new code.
       if (!ch.dialer) this.offer = undefined;
       this.warn(`pairing:${r.message}`, `linkweave: ${r.message}`, now);
+      this.drop(ch, r.message, now);
+      return;
+    }
+    if (ch.join !== undefined) {
+      // A further channel the peer would not take: the link keeps the ones it has.
+      ch.join.joinRefused = true;
+      ch.join.joining = Math.max(0, ch.join.joining - 1);
+      this.warn(
+        `join:${ch.join.peer}`,
+        `linkweave: ${ch.join.peer} did not take a further channel of the link: ${r.message}`,
+        now,
+      );
       this.drop(ch, r.message, now);
       return;
     }
@@ -410,6 +472,74 @@ export class EndpointCore {
     this.attach(ch, outcome, now);
   }
 
+  /**
+   * Acceptor: a channel asks to join an open link. Refused (`link`) when it
+   * names no open link, does not prove the link's join secret (secure), or
+   * repeats a join already taken (a replayed J1); `busy` when the link has
+   * its most channels or took `MAX_JOINS` joins.
+   */
+  joinRequest(ch: Chan, r: Extract<HandshakeResult, { kind: "join" }>, now: number): void {
+    const hs = ch.hs!;
+    const refuse = (reason: RefuseReason, why: string) => {
+      this.warn(`join:${reason}`, `linkweave: refused a channel's join: ${why}`, now);
+      this.send(ch.id, hs.refuse(reason));
+      this.drop(ch, `refused a join: ${why}`, now);
+    };
+    let pl: PeerLink | undefined;
+    if (r.linkId !== undefined) {
+      for (const l of this.links.values()) {
+        if (l.keys !== undefined && equalBytes(l.keys.linkId, r.linkId)) pl = l;
+      }
+    } else if (r.peer !== undefined) {
+      const l = this.links.get(r.peer.id);
+      if (l !== undefined && l.nonce === r.peer.nonce && r.peer.join === this.nonce) pl = l;
+    }
+    if (pl === undefined || pl.link.state !== "open" || !(pl.link instanceof Link)) {
+      refuse("link", "it names no open link of this device");
+      return;
+    }
+    if (pl.channels.size >= MAX_CHANNELS || pl.joins.size >= MAX_JOINS) {
+      refuse("busy", `the link to ${pl.peer} has its most channels or joins`);
+      return;
+    }
+    if (r.token !== undefined && pl.joins.has(r.token)) {
+      refuse("link", `a join of the link to ${pl.peer} was replayed`);
+      return;
+    }
+    const got = hs.acceptJoin(pl.keys, now);
+    if (got === undefined) {
+      refuse("link", "it does not prove the link's secret");
+      return;
+    }
+    pl.joins.add(r.token ?? String(pl.joins.size));
+    this.handshaking.delete(ch);
+    this.send(ch.id, got.send);
+    this.joined(ch, pl, got.outcome, now);
+  }
+
+  /** A further channel joined a link (both sides): the link spreads its frames over it too. */
+  joined(ch: Chan, pl: PeerLink, outcome: Omit<HandshakeOutcome, "peer">, now: number): void {
+    ch.hs = undefined;
+    if (ch.join !== undefined) {
+      pl.joining = Math.max(0, pl.joining - 1);
+      pl.joinBackoff = 0;
+    }
+    ch.join = undefined;
+    if (this.links.get(pl.peer) !== pl || pl.link.state !== "open") {
+      this.drop(ch, "the link it joins is gone", now);
+      return;
+    }
+    if (outcome.records !== undefined) {
+      ch.seal = outcome.records.seal;
+      ch.open = outcome.records.open;
+    }
+    ch.link = pl;
+    pl.channels.add(ch.id);
+    pl.link.addChannel(ch.id, { now, mtu: ch.mtu });
+    if (outcome.rest.length > 0) this.linkBytes(ch, outcome.rest, now);
+    this.touch(pl);
+  }
+
   attach(ch: Chan, outcome: HandshakeOutcome, now: number): void {
     const peer = outcome.peer;
     ch.hs = undefined;
@@ -435,6 +565,7 @@ export class EndpointCore {
       });
       pl = new PeerLink(link, peer.nonce);
       pl.keys = outcome.records?.keys;
+      pl.dialer = ch.dialer;
       link.tag = pl;
       this.links.set(peer.id, pl);
       fresh = true;
@@ -538,8 +669,8 @@ export class EndpointCore {
       pl.channels.delete(ch.id);
       pl.link.handleChannelClosed(ch.id, why);
       this.touch(pl);
+      this.lostChannel(pl, now);
     }
-    void now;
   }
 
   // ------------------------------------------------------------ links
@@ -612,10 +743,47 @@ export class EndpointCore {
         case "protocolError":
           this.warn(`protocol:${pl.peer}`, `linkweave: ${e.message}`, this.lastNow);
           break;
+        case "channelClosed":
+          // The link gave up one of its channels and lives on with the others.
+          if (pl.channels.delete(e.channel) && this.channels.delete(e.channel)) {
+            this.emit({ type: "closeChannel", channel: e.channel, why: e.message });
+            this.lostChannel(pl, this.lastNow);
+          }
+          break;
         default:
           this.emit(e);
       }
     }
+  }
+
+  /**
+   * A link this device dialled has fewer channels than it wants (one was
+   * lost, or the link is new): dial the missing ones after `delay`, unless
+   * the peer refused a join. The link lives on meanwhile (make-before-break).
+   */
+  wantJoins(pl: PeerLink, now: number, delay: number): void {
+    if (!pl.dialer || pl.joinRefused || pl.link.state !== "open") return;
+    if (pl.channels.size + pl.joining >= pl.want) return;
+    const at = now + delay;
+    if (pl.joinAt === undefined || at < pl.joinAt) pl.joinAt = at;
+  }
+
+  /** Due joins: ask the driver for the channels a link misses. */
+  dialJoins(now: number): void {
+    for (const pl of this.links.values()) {
+      if (pl.joinAt === undefined || pl.joinAt > now) continue;
+      pl.joinAt = undefined;
+      if (!pl.dialer || pl.joinRefused || pl.link.state !== "open") continue;
+      for (let n = pl.channels.size + pl.joining; n < pl.want; n++) {
+        pl.joining++;
+        this.emit({ type: "dial", peer: pl.peer, join: ++pl.joinCount });
+      }
+    }
+  }
+
+  /** A link lost a channel: replace it later if the link wants more. */
+  lostChannel(pl: PeerLink, now: number): void {
+    this.wantJoins(pl, now, Math.max(REJOIN_MS, pl.joinBackoff));
   }
 
   /** A link is closed: forget it and close its channels. */

@@ -8,6 +8,9 @@
  */
 import type { ChannelInfo } from "./channel.ts";
 import type { PeerLink } from "./endpoint.ts";
+import type { ChannelHealth } from "../proto/link/mod.ts";
+
+export type { ChannelHealth };
 
 /** One link of a device and its channels, as {@linkcode DeviceDriver.linkStats} reports it. */
 export interface LinkInfo {
@@ -40,10 +43,11 @@ export interface LinkChannelInfo {
   /** Bytes of frames read from it since it joined. */
   readonly received: number;
   /**
-   * `up` for a channel of a linkweave link; `unmeasured` for a profile that
-   * keeps no figures (OpenHarmony's BLE).
+   * `up`, `standby` (a backup channel while another is up), `suspect`
+   * (writes went unacknowledged too long: carries nothing new), `leaving`;
+   * `unmeasured` for a profile that keeps no figures (OpenHarmony's BLE).
    */
-  readonly health: "up" | "unmeasured";
+  readonly health: ChannelHealth | "unmeasured";
 }
 
 /**
@@ -66,7 +70,7 @@ export function linkStats(
       channels.push({
         kind: info?.kind ?? "unknown",
         remote: info?.remote ?? "",
-        mtu: info?.mtu ?? 0,
+        mtu: s?.mtu ?? info?.mtu ?? 0,
         rtt: s?.rtt,
         minRtt: s?.minRtt,
         rate: (s?.rate ?? 0) * 1000,
@@ -74,7 +78,7 @@ export function linkStats(
         budget: s?.budget ?? 0,
         sent: s?.sent ?? 0,
         received: s?.received ?? 0,
-        health: s === undefined ? "unmeasured" : "up",
+        health: s?.health ?? "unmeasured",
       });
     }
     out.push({ peer, channels });

@@ -22,6 +22,16 @@ export interface SimChannelOptions {
    * carried (without a rate, whole). @default {16384}
    */
   segment?: number;
+  /**
+   * Chance that a segment is lost and sent again by the transport (TCP): it
+   * and everything after it on that direction arrive `rto` ms later, in
+   * order. Needs `random`. @default {0}
+   */
+  loss?: number;
+  /** Delay of a segment lost and sent again (ms). @default {200} */
+  rto?: number;
+  /** Whether the channel is a backup (see `ChannelOptions.backup`). @default {false} */
+  backup?: boolean;
 }
 
 interface InFlight {
@@ -35,6 +45,8 @@ interface SimChannel {
   rate: number;
   segment: number;
   up: boolean;
+  loss: number;
+  rto: number;
   toB: InFlight[];
   toA: InFlight[];
   busyA: number;
@@ -47,6 +59,8 @@ export interface PairOptions extends Partial<Omit<LinkOptions, "localId" | "peer
   channels?: SimChannelOptions[];
   /** Codec for both sides. @default {createCodec()} */
   codec?: Codec;
+  /** Random numbers in [0, 1) for `loss` (seed it to replay a run). @default {Math.random} */
+  random?: () => number;
 }
 
 /** Two links, A (`00:00:00:00:00:0A`) and B (`00:00:00:00:00:0B`), and their channels. */
@@ -74,27 +88,41 @@ export class Pair {
   /** @param options Channels and link options. */
   constructor(options: PairOptions = {}) {
     const codec = options.codec ?? createCodec({ crc: nativeCrc() });
-    const { channels = [{}], ...rest } = options;
+    const { channels = [{}], random = Math.random, ...rest } = options;
+    this.#random = random;
     const common = { ...rest, codec, now: 0 };
     this.a = new Link({ ...common, localId: "00:00:00:00:00:0A", peerId: "00:00:00:00:00:0B" });
     this.b = new Link({ ...common, localId: "00:00:00:00:00:0B", peerId: "00:00:00:00:00:0A" });
-    channels.forEach((c, i) => {
-      const id = i + 1;
-      this.#channels.push({
-        id,
-        latency: c.latency ?? 1,
-        rate: c.rate ?? 0,
-        segment: c.segment ?? 16384,
-        up: true,
-        toB: [],
-        toA: [],
-        busyA: 0,
-        busyB: 0,
-      });
-      this.writes.push(0);
-      this.a.addChannel(id, { now: 0, mtu: c.mtu });
-      this.b.addChannel(id, { now: 0, mtu: c.mtu });
+    for (const c of channels) this.addChannel(c);
+  }
+
+  #random: () => number;
+
+  /**
+   * Add a channel to both sides now (a join while data flows).
+   *
+   * @param c The channel.
+   * @returns Its id.
+   */
+  addChannel(c: SimChannelOptions = {}): number {
+    const id = this.#channels.length + 1;
+    this.#channels.push({
+      id,
+      latency: c.latency ?? 1,
+      rate: c.rate ?? 0,
+      segment: c.segment ?? 16384,
+      up: true,
+      loss: c.loss ?? 0,
+      rto: c.rto ?? 200,
+      toB: [],
+      toA: [],
+      busyA: 0,
+      busyB: 0,
     });
+    this.writes.push(0);
+    this.a.addChannel(id, { now: this.now, mtu: c.mtu, backup: c.backup });
+    this.b.addChannel(id, { now: this.now, mtu: c.mtu, backup: c.backup });
+    return id;
   }
 
   /**
@@ -165,15 +193,21 @@ export class Pair {
           const busy = side === "a" ? "busyA" : "busyB";
           const queue = side === "a" ? ch.toB : ch.toA;
           let at = Math.max(this.now, ch[busy]);
+          // A segment arrives after the one before it (a lost one holds the rest back).
+          const push = (t: number, piece: Uint8Array) => {
+            if (ch.loss > 0 && this.#random() < ch.loss) t += ch.rto;
+            const last = queue.length > 0 ? queue[queue.length - 1].at : 0;
+            queue.push({ at: Math.max(t, last), bytes: piece });
+          };
           if (ch.rate <= 0) {
-            queue.push({ at: at + ch.latency, bytes: tx.bytes.slice() });
+            push(at + ch.latency, tx.bytes.slice());
             continue;
           }
           // Bytes arrive as they are carried, a segment at a time, as TCP's do.
           for (let off = 0; off < tx.bytes.length; off += ch.segment) {
             const piece = tx.bytes.slice(off, off + ch.segment);
             at += piece.length / ch.rate;
-            queue.push({ at: at + ch.latency, bytes: piece });
+            push(at + ch.latency, piece);
           }
           ch[busy] = at;
         }
@@ -200,6 +234,11 @@ export class Pair {
         list.push(e);
         this.onEvent(side, e);
         any = true;
+        if (e.type === "channelClosed") {
+          // The driver closes the channel: the other side sees it close.
+          this.cut(e.channel);
+          (side === "a" ? this.b : this.a).handleChannelClosed(e.channel, "closed by the peer");
+        }
       }
     }
     return any;

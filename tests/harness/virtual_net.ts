@@ -138,7 +138,7 @@ export class VirtualNet {
   #flows = new Set<Pipe>();
   #nextChannel = 1;
   #nonce = 0;
-  #pendingDials: { at: number; dev: VirtualDevice; peer: string }[] = [];
+  #pendingDials: { at: number; dev: VirtualDevice; peer: string; join: boolean }[] = [];
   #identities = new Map<string, Identity>();
   /** Change bytes in flight (attacks): return what arrives instead. */
   tamper: (from: VirtualDevice, to: VirtualDevice, bytes: Uint8Array) => Uint8Array = (_f, _t, b) =>
@@ -306,6 +306,32 @@ export class VirtualNet {
     throw new Error("VirtualNet.run did not settle");
   }
 
+  /**
+   * Open a further channel from `dev` to `peer` that joins their open link
+   * (as the driver does for `channels` above 1).
+   *
+   * @param dev The device that dialled the link.
+   * @param peer The peer's id.
+   */
+  join(dev: VirtualDevice, peer: string): void {
+    this.#connectNow(dev, peer, true);
+  }
+
+  /**
+   * Open a channel from nowhere to `target` and write `bytes` on it (an
+   * attacker's channel); what the target answers is dropped.
+   *
+   * @param target The device that accepts it.
+   * @param bytes The first bytes.
+   * @returns The target's id of the channel.
+   */
+  inject(target: VirtualDevice, bytes: Uint8Array): number {
+    const id = this.#nextChannel++;
+    target.ep.handleChannel(id, { dialer: false }, this.now);
+    target.ep.handleBytes(id, bytes, this.now);
+    return id;
+  }
+
   /** The channels a device has open, counted. */
   channels(dev: VirtualDevice): number {
     return this.#pipes.get(dev)!.size;
@@ -321,7 +347,7 @@ export class VirtualNet {
       for (const d of [...this.#pendingDials]) {
         if (d.at > this.now) continue;
         this.#pendingDials.splice(this.#pendingDials.indexOf(d), 1);
-        this.#connectNow(d.dev, d.peer);
+        this.#connectNow(d.dev, d.peer, d.join);
         progress = true;
       }
       for (const dev of this.#devices) {
@@ -378,7 +404,12 @@ export class VirtualNet {
   #react(dev: VirtualDevice, e: EndpointEvent): void {
     switch (e.type) {
       case "dial":
-        this.#pendingDials.push({ at: this.now + this.#latency, dev, peer: e.peer });
+        this.#pendingDials.push({
+          at: this.now + this.#latency,
+          dev,
+          peer: e.peer,
+          join: e.join !== undefined,
+        });
         return;
       case "closeChannel": {
         const p = this.#pipes.get(dev)!.get(e.channel);
@@ -400,10 +431,14 @@ export class VirtualNet {
     }
   }
 
-  #connectNow(dev: VirtualDevice, peer: string): void {
+  #connectNow(dev: VirtualDevice, peer: string, join = false): void {
     if (!dev.alive) return;
     const target = this.#routes.get(peer);
     if (target === undefined || !target.alive || !target.listening) {
+      if (join) {
+        dev.ep.handleJoinFailed(peer, this.now);
+        return;
+      }
       dev.ep.handleDialFailed(
         peer,
         target === undefined ? "no address known for it" : "connection refused",
@@ -421,7 +456,7 @@ export class VirtualNet {
     this.#pipes.get(target)!.set(b, ba);
     const profile = dev.profileFor(peer);
     target.ep.handleChannel(b, { dialer: false, profile, peer: profile && dev.id }, this.now);
-    dev.ep.handleChannel(a, { dialer: true, peer, profile }, this.now);
+    dev.ep.handleChannel(a, { dialer: true, peer, profile, join }, this.now);
   }
 
   /** Close one end: the far end sees bytes already sent, then the close. */

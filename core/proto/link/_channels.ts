@@ -34,10 +34,21 @@
  * @module
  */
 import { type Decoder, type Frame, FRAME_OVERHEAD, type FrameInit, FrameType } from "../frame.ts";
-import type { ChannelId } from "./_state.ts";
+import type { ChannelId, Retained } from "./_state.ts";
+import { SEQ_WINDOW, SeqWindow } from "./_seq.ts";
 
 const { ACK, PING } = FrameType;
 const EMPTY = new Uint8Array(0);
+
+/** Streams of type-5 frames: what each one is (none of them is counted or numbered). */
+export const ChannelFrame = {
+  /** An acknowledgement: `seq` = bytes read from this channel, modulo 2^32. */
+  ACK: 0,
+  /** The link sequence number of the next numbered frame on this channel, in `seq`. */
+  MARK: 1,
+  /** The sender puts nothing more on this channel and asks for an acknowledgement (removal). */
+  LEAVE: 2,
+} as const;
 
 /**
  * A sender asks for an acknowledgement (a PING) each time it has sent this
@@ -96,7 +107,27 @@ export interface ChannelStats {
   rounds: number;
   /** Bytes of frames (ACKs aside) read from the channel. */
   received: number;
+  /** Largest frame it carries. */
+  mtu: number;
+  /**
+   * `up` (carries data), `standby` (a backup channel while another is up:
+   * keep-alive only), `suspect` (data written to it went unacknowledged too
+   * long: it carries nothing new, and what it held was sent again on the
+   * others), or `leaving` (being removed).
+   */
+  health: ChannelHealth;
+  /** Whether it is a backup channel (used only while no other channel is up). */
+  backup: boolean;
+  /** Bytes of frames held for sending again should the channel be lost. */
+  retained: number;
+  /** Numbered frames read from it that had arrived before (dropped). */
+  duplicates: number;
+  /** Frames it carried again for another channel (lost, suspect or redundant). */
+  resent: number;
 }
+
+/** The health of a channel (see {@linkcode ChannelStats.health}). */
+export type ChannelHealth = "up" | "standby" | "suspect" | "leaving";
 
 /** How a {@linkcode LinkChannel} reaches the rest of the link. */
 export interface LinkChannelInit {
@@ -116,6 +147,14 @@ export interface LinkChannelInit {
   floor: number;
   /** See `floor`. */
   ceiling: number;
+  /** The link's record of the numbers that arrived (shared by its channels). @default {a new one} */
+  seq?: SeqWindow;
+  /** A retained frame was acknowledged (on this channel). */
+  onAcked?: (r: Retained) => void;
+  /** The peer sent LEAVE on this channel. */
+  onLeave?: () => void;
+  /** Whether it is a backup channel. @default {false} */
+  backup?: boolean;
 }
 
 /**
@@ -193,9 +232,38 @@ export class LinkChannel {
   lastTx: number;
   /** Whether a keep-alive ping is due. */
   ping = false;
+  /**
+   * Whether the next batch asks for an acknowledgement (ends with a PING),
+   * whatever else it carries: to measure a round trip, or to learn whether
+   * old writes arrived (a link of several channels).
+   */
+  ask = false;
+  /** Whether its rate was measured by a round that was not application limited. */
+  rateKnown = false;
+  /** Whether it is a backup channel (used only while no other channel is up). */
+  backup: boolean;
+  /** Whether its unacknowledged data was sent again elsewhere (it carries nothing new). */
+  suspect = false;
+  /** Whether it is being removed: this side sent LEAVE (`sent`), the peer did (`got`). */
+  leave: { sent: boolean; got: boolean; since: number } | undefined;
+  /** The link sequence number the peer gives the next numbered frame written to it. */
+  txLs = 0;
+  /** Frames it carried for another channel (stats). */
+  resent = 0;
+  /**
+   * Bytes written before the link kept copies of what it sends (a link with
+   * one channel keeps none): until they are acknowledged, losing this
+   * channel loses frames that cannot be sent again.
+   */
+  unretainedUntil = 0;
+  /** The lowest link number among the frames written before `unretainedUntil`. */
+  unretainedLs: number = Infinity;
   #decoder: Decoder;
   #onFrame: (f: Frame) => void;
   #lose: (why: string) => void;
+  #onAcked: (r: Retained) => void;
+  #onLeave: () => void;
+  #seq: SeqWindow;
   #floor: number;
   #ceiling: number;
   #now = 0;
@@ -204,9 +272,10 @@ export class LinkChannel {
   #sent = 0;
   #acked = 0;
   #budget: number;
-  /** Unacknowledged writes, a ring: the byte count once each was written, and when. */
+  /** Unacknowledged writes, a ring: the byte count once each was written, when, its lowest link number. */
   #recEnd = new Float64Array(16);
   #recAt = new Float64Array(16);
+  #recLs = new Float64Array(16);
   #recHead = 0;
   #recCount = 0;
   /**
@@ -224,17 +293,25 @@ export class LinkChannel {
   #rateCount = 0;
   #rate = 0;
   #rtt: number | undefined;
-  #ackInBatch = false;
   #sinceAsk = 0;
   /** Where the batch's last PING ends (bytes into it), or 0. */
   #pingEnd = 0;
   /** The byte count a PING asked to have acknowledged. */
   #askAt = 0;
+  /** Frames kept to send again, oldest first, with the byte count at each one's end. */
+  #ret: Retained[] = [];
+  #retEnd: number[] = [];
+  #retHead = 0;
+  #retBytes = 0;
+  /** Frames of other channels it carries next (redundant copies). */
+  copies: Retained[] = [];
 
   // Receiving side.
   #received = 0;
   #ackedRx = 0;
   #ackAsked = false;
+  #rxLs = 0;
+  #duplicates = 0;
 
   /** @param init Id, MTU, decoder, handlers, time and budget bounds. */
   constructor(init: LinkChannelInit) {
@@ -243,6 +320,10 @@ export class LinkChannel {
     this.#decoder = init.decoder;
     this.#onFrame = init.onFrame;
     this.#lose = init.lose;
+    this.#onAcked = init.onAcked ?? (() => {});
+    this.#onLeave = init.onLeave ?? (() => {});
+    this.#seq = init.seq ?? new SeqWindow();
+    this.backup = init.backup ?? false;
     this.lastRx = this.lastTx = init.now;
     this.#floor = Math.max(MIN_BUDGET_FLOOR, init.floor);
     this.#ceiling = Math.max(this.#floor, init.ceiling);
@@ -252,6 +333,41 @@ export class LinkChannel {
   /** Bytes the budget still allows in flight (0 or less: none). */
   get room(): number {
     return this.#budget - (this.#sent - this.#acked);
+  }
+
+  /** Bytes written and not yet acknowledged. */
+  get inFlight(): number {
+    return this.#sent - this.#acked;
+  }
+
+  /** Bytes of frames written (ACK-family frames aside). */
+  get sentBytes(): number {
+    return this.#sent;
+  }
+
+  /** Of those, bytes acknowledged. */
+  get ackedBytes(): number {
+    return this.#acked;
+  }
+
+  /** The smallest round trip (ms), or `undefined` before the first sample. */
+  get minRtt(): number | undefined {
+    return this.#minRtt.value;
+  }
+
+  /** The delivery rate estimate (bytes per ms), 0 before the first sample. */
+  get rate(): number {
+    return this.#rate;
+  }
+
+  /** The in-flight budget (bytes). */
+  get budget(): number {
+    return this.#budget;
+  }
+
+  /** When the oldest unacknowledged write was made, or `undefined` when none is. */
+  get oldestUnacked(): number | undefined {
+    return this.#recCount > 0 ? this.#recAt[this.#recHead] : undefined;
   }
 
   /**
@@ -301,8 +417,8 @@ export class LinkChannel {
   }
 
   /**
-   * Bytes arrived: decode them, count them, act on ACKs, hand the other
-   * frames on.
+   * Bytes arrived: decode them, count them, act on ACK-family frames, drop
+   * numbered frames that arrived before, hand the others on.
    *
    * @param bytes The bytes.
    * @param now The current time (ms).
@@ -316,12 +432,38 @@ export class LinkChannel {
 
   #frame = (f: Frame): void => {
     if (f.type === ACK) {
-      if (f.stream === 0) this.#ack(f.seq);
-      return;
+      switch (f.stream) {
+        case ChannelFrame.ACK:
+          this.#ack(f.seq);
+          return;
+        case ChannelFrame.MARK:
+          this.#rxLs = this.#seq.widen(f.seq);
+          return;
+        case ChannelFrame.LEAVE:
+          this.#ackAsked = true;
+          this.#onLeave();
+          return;
+      }
+      return; // other streams are reserved
     }
     this.#received += FRAME_OVERHEAD + f.length;
-    if (f.type === PING) this.#ackAsked = true;
-    this.#onFrame(f);
+    if (f.type === PING) {
+      this.#ackAsked = true;
+      this.#onFrame(f);
+      return;
+    }
+    const ls = this.#rxLs++;
+    const fresh = this.#seq.accept(ls);
+    if (fresh === 1) {
+      this.#onFrame(f);
+    } else if (fresh === 0) {
+      this.#duplicates++;
+    } else {
+      this.#lose(
+        `frame number ${ls} on channel ${this.id} is ${SEQ_WINDOW} or more numbers past ` +
+          `the lowest one missing (${this.#seq.cum})`,
+      );
+    }
   };
 
   /**
@@ -332,7 +474,6 @@ export class LinkChannel {
   ack(): FrameInit {
     this.#ackedRx = this.#received;
     this.#ackAsked = false;
-    this.#ackInBatch = true;
     // `seq` first: a count past 2^31 is not a small integer, and V8 would
     // widen the field of every frame object of the usual shape (measured: the
     // frame check in encodeBatch took a quarter of a bulk sender's time).
@@ -349,17 +490,18 @@ export class LinkChannel {
   /**
    * A batch was written.
    *
-   * @param bytes Its length.
+   * @param bytes Its length, ACK-family frames (uncounted) aside.
    * @param now The current time (ms).
    * @param appLimited Whether the streams had nothing more they could send
    *   (the budget was not the limit), so this write says little about the
    *   path's rate.
+   * @param minLs The lowest link number among its frames. @default {Infinity}
    */
-  sent(bytes: number, now: number, appLimited: boolean): void {
+  sent(bytes: number, now: number, appLimited: boolean, minLs: number = Infinity): void {
     this.lastTx = now;
     this.ping = false;
-    const n = bytes - (this.#ackInBatch ? FRAME_OVERHEAD : 0);
-    this.#ackInBatch = false;
+    this.ask = false;
+    const n = bytes;
     if (n <= 0) return;
     if (this.#roundEnd < 0) {
       // A round trip starts with this write and ends when it is acknowledged.
@@ -376,23 +518,116 @@ export class LinkChannel {
     if (this.#recCount === cap) {
       if (cap >= MAX_RECORDS) {
         // A peer that does not acknowledge: extend the newest record instead.
-        this.#recEnd[(this.#recHead + cap - 1) % cap] = this.#sent;
+        const last = (this.#recHead + cap - 1) % cap;
+        this.#recEnd[last] = this.#sent;
+        this.#recLs[last] = Math.min(this.#recLs[last], minLs);
         return;
       }
       const end = new Float64Array(cap * 2);
       const at = new Float64Array(cap * 2);
+      const ls = new Float64Array(cap * 2);
       for (let k = 0; k < cap; k++) {
         end[k] = this.#recEnd[(this.#recHead + k) % cap];
         at[k] = this.#recAt[(this.#recHead + k) % cap];
+        ls[k] = this.#recLs[(this.#recHead + k) % cap];
       }
       this.#recEnd = end;
       this.#recAt = at;
+      this.#recLs = ls;
       this.#recHead = 0;
     }
     const i = (this.#recHead + this.#recCount) % this.#recEnd.length;
     this.#recEnd[i] = this.#sent;
     this.#recAt[i] = now;
+    this.#recLs[i] = minLs;
     this.#recCount++;
+  }
+
+  /**
+   * Keep a frame written in this batch, to send it again should the channel
+   * be lost.
+   *
+   * @param r The frame.
+   * @param end The channel's byte count at its end.
+   */
+  retain(r: Retained, end: number): void {
+    r.copies++;
+    r.written++;
+    this.#ret.push(r);
+    this.#retEnd.push(end);
+    this.#retBytes += FRAME_OVERHEAD + r.frame.payload.length;
+  }
+
+  /**
+   * From now on the link keeps copies of what it writes here: what was
+   * written before must be acknowledged before this channel can be lost
+   * without losing frames.
+   */
+  startRetaining(): void {
+    if (this.#acked >= this.unretainedUntil) this.unretainedLs = Infinity;
+    this.unretainedUntil = this.#sent;
+    if (this.#recCount > 0) {
+      // In a link of one channel, writes carry rising numbers: the oldest has the lowest.
+      this.unretainedLs = Math.min(this.unretainedLs, this.#recLs[this.#recHead]);
+    }
+  }
+
+  /** Whether frames written before the link kept copies are still unacknowledged. */
+  get unretained(): boolean {
+    return this.#acked < this.unretainedUntil;
+  }
+
+  /**
+   * The frames kept for this channel that no other channel carries and the
+   * peer did not acknowledge: what to send again when it is gone. The
+   * channel forgets them.
+   *
+   * @returns The frames, oldest first.
+   */
+  release(): Retained[] {
+    const out: Retained[] = [];
+    for (let k = this.#retHead; k < this.#ret.length; k++) {
+      const r = this.#ret[k];
+      r.copies--;
+      r.written--;
+      if (!r.acked && r.copies === 0) out.push(r);
+    }
+    for (const r of this.copies) if (!r.acked && r.copies === 0) out.push(r);
+    this.#ret = [];
+    this.#retEnd = [];
+    this.#retHead = 0;
+    this.#retBytes = 0;
+    this.copies = [];
+    return out;
+  }
+
+  /**
+   * The frames kept for this channel that the peer did not acknowledge, to
+   * send on other channels while they stay here too (a suspect channel).
+   *
+   * @returns The frames not yet sent elsewhere, oldest first.
+   */
+  unacked(): Retained[] {
+    const out: Retained[] = [];
+    for (let k = this.#retHead; k < this.#ret.length; k++) {
+      const r = this.#ret[k];
+      if (!r.acked && r.copies === 1) out.push(r);
+    }
+    return out;
+  }
+
+  /**
+   * The lowest link number written here and not acknowledged (`Infinity` when none).
+   *
+   * @returns The number.
+   */
+  lowestUnacked(): number {
+    let low = this.#acked < this.unretainedUntil ? this.unretainedLs : Infinity;
+    for (let k = this.#retHead; k < this.#ret.length; k++) {
+      const r = this.#ret[k];
+      if (!r.acked && r.ls < low) low = r.ls;
+    }
+    return low;
   }
 
   /** The peer read everything up to `count` (mod 2^32). */
@@ -408,6 +643,32 @@ export class LinkChannel {
       return;
     }
     this.#acked = acked;
+    this.suspect = false;
+    // The frames kept for sending again that this covers are done.
+    const ret = this.#ret;
+    while (this.#retHead < ret.length && this.#retEnd[this.#retHead] <= acked) {
+      const r = ret[this.#retHead];
+      ret[this.#retHead] = undefined as unknown as Retained;
+      this.#retHead++;
+      this.#retBytes -= FRAME_OVERHEAD + r.frame.payload.length;
+      r.copies--;
+      r.written--;
+      if (!r.acked) {
+        r.acked = true;
+        this.#onAcked(r);
+      }
+    }
+    if (this.#retHead === ret.length) {
+      if (this.#retHead > 0) {
+        this.#ret = [];
+        this.#retEnd = [];
+        this.#retHead = 0;
+      }
+    } else if (this.#retHead >= 1024 && this.#retHead * 2 >= ret.length) {
+      this.#ret = ret.slice(this.#retHead);
+      this.#retEnd = this.#retEnd.slice(this.#retHead);
+      this.#retHead = 0;
+    }
     // The round trip of the newest write this covers whole.
     let sentAt = -1;
     const cap = this.#recEnd.length;
@@ -430,6 +691,7 @@ export class LinkChannel {
       if (elapsed > 0) {
         const rate = (acked - this.#roundAcked) / elapsed;
         if (!this.#roundAppLimited || rate > this.#rate) this.#sample(rate);
+        if (!this.#roundAppLimited) this.rateKnown = true;
       }
       this.#round++;
       this.#roundEnd = -1;
@@ -452,6 +714,11 @@ export class LinkChannel {
     this.#rate = Math.max(Math.min(a, b), Math.min(Math.max(a, b), c)); // median of three
   }
 
+  /** Its health now (see {@linkcode ChannelStats.health}). */
+  get health(): ChannelHealth {
+    return this.leave !== undefined ? "leaving" : this.suspect ? "suspect" : "up";
+  }
+
   /** The measurements. */
   get stats(): ChannelStats {
     return {
@@ -464,6 +731,12 @@ export class LinkChannel {
       rate: this.#rate,
       rounds: this.#round,
       received: this.#received,
+      mtu: this.mtu,
+      health: this.health,
+      backup: this.backup,
+      retained: this.#retBytes,
+      duplicates: this.#duplicates,
+      resent: this.resent,
     };
   }
 }

@@ -132,17 +132,20 @@ export class Inbound {
       this.#arrive(s, f.type, f.seq, copyOut(f.bytes, at, at + f.length));
       return;
     }
-    if (f.type === DATA && s.rxLeft < f.length) {
-      this.#charge(s, f.length); // resets the stream
-      return;
-    }
+    // A message held out of order is complete: a piece of it sent again is dropped.
+    if (s.early?.has(f.seq)) return;
+    const over = f.type === DATA && s.rxLeft < f.length;
     const err = st.reassembler.push(f, this.#onMessage);
     if (err === 0) {
-      if (f.type === DATA) s.rxLeft -= f.length;
+      if (over) {
+        this.#charge(s, f.length); // resets the stream
+        return;
+      }
+      if (f.type === DATA && s.state !== "closed") s.rxLeft -= f.length;
       this.#checkBudget();
       return;
     }
-    if (err === CodecErrorCode.DUPLICATE_FRAGMENT) return; // sent again on another channel
+    if (err === CodecErrorCode.DUPLICATE_FRAGMENT) return; // a piece sent again (another MTU)
     if (err === CodecErrorCode.LINK_LIMIT_EXCEEDED || err === CodecErrorCode.TOO_MANY_MESSAGES) {
       st.broken(codecErrorMessage(err));
       return;
@@ -338,7 +341,7 @@ export class Inbound {
     const st = this.#st;
     st.streams.delete(s.id);
     this.#out.abandon(s);
-    s.clear();
+    st.clearStream(s);
     st.reassembler.resetStream(s.id);
     if (s.early !== undefined) {
       st.held -= s.held;

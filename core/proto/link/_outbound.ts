@@ -8,7 +8,7 @@
 import { FRAME_OVERHEAD, type FrameInit, FrameType } from "../frame.ts";
 import { DisconnectReason } from "../../error_codes.ts";
 import { type Control, controlLength, encodeControl, encodeControlInto } from "./control.ts";
-import type { LinkState } from "./_state.ts";
+import type { LinkState, PartialHold, Retained } from "./_state.ts";
 import type { LinkChannel } from "./_channels.ts";
 import { MAX_PARTIAL, MAX_PARTIAL_BYTES, QUANTUM } from "./scheduler.ts";
 import type { Entry, Stream } from "./streams.ts";
@@ -40,7 +40,44 @@ export interface Batch {
   frames: FrameInit[];
   /** Whether the streams ran out of things to send before the budget and the batch limit did. */
   appLimited: boolean;
+  /**
+   * Frames sent again (of a lost or suspect channel, or redundant copies):
+   * the first `resent.length` numbered frames of `frames`, in order; they
+   * keep their link numbers.
+   */
+  resent: Retained[];
 }
+
+/**
+ * What a channel may carry in a batch (a link of several channels, see
+ * `_paths.ts`).
+ */
+export interface BatchPlan {
+  /**
+   * `best`: everything (the channel that delivers soonest); `other`: frames
+   * sent again, answers, and bulk data from the old line when `bulk`;
+   * `standby`: acknowledgements and keep-alives only.
+   */
+  role: "best" | "other" | "standby";
+  /** (`other`) Whether bulk data may go: the better channels would take longer to drain the backlog. */
+  bulk: boolean;
+  /** Most new numbered frames the batch may add (the peer's window of link numbers). */
+  numbers: number;
+}
+
+/** The plan of a link with one channel. */
+export const SINGLE_PLAN: BatchPlan = Object.freeze({
+  role: "best",
+  bulk: true,
+  numbers: Infinity,
+});
+
+/**
+ * Most frames one stream's turn adds to a batch (a quantum of empty
+ * messages): a batch stops adding streams' frames this far from its limit of
+ * new link numbers.
+ */
+const MAX_TURN_FRAMES = Math.ceil(QUANTUM / FRAME_OVERHEAD) + 1;
 
 /** Default largest payload of a DATA frame: a bulk message is cut into frames this size. */
 export const DEFAULT_FRAME_SIZE: number = 16 * 1024;
@@ -52,6 +89,15 @@ export class Outbound {
   #scratchUsed = 0;
   #byeSent = false;
   #frameSize: number;
+  #resent: Retained[] = [];
+  /**
+   * Whether the link keeps copies of what it sends (several channels): a
+   * message of several frames then keeps its slot until every frame is
+   * acknowledged (see {@linkcode PartialHold}).
+   */
+  retaining = false;
+  /** The hold of each frame of a half-sent message in this batch (while retaining). */
+  readonly holds: Map<FrameInit, PartialHold> = new Map();
 
   /**
    * @param st The link's shared state.
@@ -106,8 +152,25 @@ export class Outbound {
    * @param s The stream.
    */
   abandon(s: Stream): void {
-    if (s.slot !== "none") this.#releaseSlot(s);
+    if (s.hold !== undefined) {
+      this.release(s.hold);
+      s.hold = undefined;
+      s.slot = "none";
+      s.slotBytes = 0;
+    } else if (s.slot !== "none") this.#releaseSlot(s);
     s.sentOff = 0;
+  }
+
+  /**
+   * A half-sent message's frames are all acknowledged (or it was dropped):
+   * its slot is free.
+   *
+   * @param h Its hold.
+   */
+  release(h: PartialHold): void {
+    if (h.bytes < 0) return; // released already
+    this.#free(h.bytes);
+    h.bytes = -1;
   }
 
   /**
@@ -134,11 +197,17 @@ export class Outbound {
    * them, so the stream that freed it cannot take it back first).
    */
   #releaseSlot(s: Stream): void {
-    const st = this.#st;
-    st.partial--;
-    st.partialBytes -= s.slotBytes;
+    const bytes = s.slotBytes;
     s.slot = "none";
     s.slotBytes = 0;
+    this.#free(bytes);
+  }
+
+  /** A slot of `bytes` is free: the room goes to the parked streams, in order. */
+  #free(bytes: number): void {
+    const st = this.#st;
+    st.partial--;
+    st.partialBytes -= bytes;
     for (;;) {
       const next = st.scheduler.parked;
       if (next === undefined) return;
@@ -210,59 +279,92 @@ export class Outbound {
   }
 
   /**
-   * The frames for one channel: the urgent frames, then streams in turn
+   * The frames for one channel: frames to send again (of a lost or suspect
+   * channel, and redundant copies), the urgent frames, then streams in turn
    * (quiet ones first, deficit round robin) while the batch is under
    * `maxBatch` and the channel's in-flight budget allows (a quiet stream's
    * turn may overdraw it by a quantum), its acknowledgement when one is due
-   * and rides along or cannot wait; the goodbye when closing and everything went; a ping when due and
-   * nothing else goes. DATA messages are cut into frames of at most
-   * `frameSize` payload bytes, so a stream's turn ends at a frame boundary.
+   * and rides along or cannot wait; the goodbye when closing and everything
+   * went; a ping when due and nothing else goes. DATA messages are cut into
+   * frames of at most `frameSize` payload bytes, so a stream's turn ends at
+   * a frame boundary. In a link of several channels, `plan` says what this
+   * one may carry.
    *
    * @param ch The channel.
    * @param holdAck Whether an acknowledgement alone should wait (events
    *   not yet polled may make a reply it can ride with).
-   * @returns The frames (possibly none), and whether the streams ran out of
-   *   things to send before the budget did.
+   * @param plan What the channel may carry. @default {SINGLE_PLAN}
+   * @returns The frames (possibly none), whether the streams ran out of
+   *   things to send before the budget did, and the frames sent again.
    */
-  batch(ch: LinkChannel, holdAck: boolean): Batch {
+  batch(ch: LinkChannel, holdAck: boolean, plan: BatchPlan = SINGLE_PLAN): Batch {
     const st = this.#st;
     this.#scratchUsed = 0;
-    const frames: FrameInit[] = st.urgent;
-    st.urgent = [];
-    let bytes = 0; // the batch's length so far, ACK aside
-    for (const f of frames) bytes += FRAME_OVERHEAD + f.payload.length;
+    const resent = this.#resent;
+    resent.length = 0;
+    let frames: FrameInit[];
+    let bytes = 0; // the batch's length so far, ACKs aside
+    const room = Math.min(st.limits.maxBatch, ch.room);
+    const carries = plan.role !== "standby";
+    if (carries && (st.resend.length > 0 || ch.copies.length > 0)) {
+      frames = [];
+      bytes = this.#again(ch, frames, room);
+      const answers = st.urgent;
+      st.urgent = [];
+      for (const f of answers) {
+        frames.push(f);
+        bytes += FRAME_OVERHEAD + f.payload.length;
+      }
+    } else if (carries) {
+      frames = st.urgent;
+      st.urgent = [];
+      for (const f of frames) bytes += FRAME_OVERHEAD + f.payload.length;
+    } else {
+      frames = [];
+    }
     // A quiet stream's turn may overdraw the budget by one quantum: it then
     // waits behind the bytes in flight only, not for an acknowledgement too.
-    const room = Math.min(st.limits.maxBatch, ch.room);
-    const quietRoom = Math.min(st.limits.maxBatch, ch.room + QUANTUM);
+    const quietRoom = plan.role === "best" ? Math.min(st.limits.maxBatch, ch.room + QUANTUM) : room;
     const scheduler = st.scheduler;
+    const streams = plan.role === "best" || (plan.role === "other" && plan.bulk);
+    const waiting = (streams && scheduler.length > 0) || (carries && st.resend.length > 0);
     const maxData = Math.min(this.#frameSize, ch.mtu - FRAME_OVERHEAD);
     let appLimited = false;
     let streamBytes = 0;
-    if (room <= 0 && scheduler.length > 0 && !ch.askPending) {
+    if (room <= 0 && waiting && !ch.askPending) {
       // Blocked, and no acknowledgement asked for covers what is in flight.
       frames.push(PING_FRAME);
       ch.asked(bytes += FRAME_OVERHEAD);
     }
-    while (bytes < quietRoom) {
-      const full = bytes >= room;
-      const s = full ? scheduler.takeNew() : scheduler.take();
-      if (s === undefined) {
-        appLimited = !full;
-        break;
+    const numbers = plan.numbers - frames.length;
+    if (streams && numbers > MAX_TURN_FRAMES) {
+      const fresh = plan.role === "best";
+      while (bytes < quietRoom && frames.length < numbers - MAX_TURN_FRAMES) {
+        const full = bytes >= room;
+        const s = !fresh
+          ? (full ? undefined : scheduler.takeOld())
+          : full
+          ? scheduler.takeNew()
+          : scheduler.take();
+        if (s === undefined) {
+          appLimited = !full;
+          break;
+        }
+        const n = this.#serve(s, frames, maxData, ch.mtu, (s.fresh ? quietRoom : room) - bytes);
+        bytes += n;
+        streamBytes += n;
+        if (ch.countForAsk(n, bytes)) {
+          frames.push(PING_FRAME);
+          ch.asked(bytes += FRAME_OVERHEAD);
+        }
       }
-      const n = this.#serve(s, frames, maxData, ch.mtu, (s.fresh ? quietRoom : room) - bytes);
-      bytes += n;
-      streamBytes += n;
-      if (ch.countForAsk(n, bytes)) {
-        frames.push(PING_FRAME);
-        ch.asked(bytes += FRAME_OVERHEAD);
-      }
+    } else {
+      appLimited = true;
     }
-    if (st.state === "closing" && !this.#byeSent && scheduler.length === 0) {
+    if (carries && st.state === "closing" && !this.#byeSent && scheduler.length === 0) {
       let queued = false;
       for (const s of st.streams.values()) if (s.length > 0) queued = true;
-      if (!queued) {
+      if (!queued && st.resend.length === 0) {
         frames.push({
           type: CONTROL,
           stream: 0,
@@ -277,20 +379,94 @@ export class Outbound {
     }
     // The budget is spent and streams wait: ask for an acknowledgement,
     // unless one was asked for already.
-    if (bytes >= room && streamBytes > 0 && scheduler.length > 0 && !ch.askPending) {
+    if (bytes >= room && (streamBytes > 0 || resent.length > 0) && waiting && !ch.askPending) {
       if (frames[frames.length - 1] !== PING_FRAME) {
         frames.push(PING_FRAME);
         ch.asked(bytes += FRAME_OVERHEAD);
       }
     }
+    if (ch.ask && !ch.askPending && frames.length > 0 && frames[frames.length - 1] !== PING_FRAME) {
+      frames.push(PING_FRAME);
+      ch.asked(bytes += FRAME_OVERHEAD);
+    }
     const lone = frames.length === 0;
-    if (ch.ackDue && (!lone || (ch.ackAsked && !holdAck) || ch.ping)) {
-      frames.push(ch.ack()); // also keeps the channel alive
-    } else if (lone && ch.ping) {
+    const acks = ch.ackDue && (!lone || (ch.ackAsked && !holdAck) || ch.ping);
+    if (acks) frames.push(ch.ack()); // also keeps the channel alive
+    // An ask goes even beside a lone ACK (a joined channel answers the
+    // peer's PING and asks its own: both measure it).
+    if (lone && ((ch.ping && !acks) || (ch.ask && !ch.askPending))) {
       frames.push(PING_FRAME);
       ch.asked(FRAME_OVERHEAD);
     }
-    return { frames, appLimited };
+    return { frames, appLimited, resent };
+  }
+
+  /**
+   * Frames to send again, within the room: the link's (of lost or suspect
+   * channels) first, then this channel's redundant copies. A frame larger
+   * than this channel's MTU goes as pieces that fit, each a new numbered
+   * frame (the peer's reassembly drops pieces it has), after the others.
+   * Frames the peer acknowledged meanwhile are dropped.
+   */
+  #again(ch: LinkChannel, frames: FrameInit[], room: number): number {
+    const st = this.#st;
+    const resent = this.#resent;
+    let bytes = 0;
+    let pieces: FrameInit[] | undefined;
+    for (const [q, queue] of [st.resend, ch.copies].entries()) {
+      let k = 0;
+      let skipped: Retained[] | undefined;
+      for (; k < queue.length && bytes < room; k++) {
+        const r = queue[k];
+        if (r.acked) {
+          r.copies--;
+          continue;
+        }
+        const f = r.frame;
+        if (FRAME_OVERHEAD + f.payload.length <= ch.mtu) {
+          r.copies--;
+          frames.push(f);
+          resent.push(r);
+          bytes += FRAME_OVERHEAD + f.payload.length;
+          continue;
+        }
+        if (r.written > 0) {
+          // Too large here, and a copy written elsewhere may still arrive: a
+          // redundant copy is dropped; a frame to send again waits for a
+          // channel it fits, or for that copy's channel to be lost.
+          if (q === 0) (skipped ??= []).push(r);
+          else r.copies--;
+          continue;
+        }
+        r.copies--;
+        // Too large for this channel: pieces that fit, with new numbers.
+        pieces ??= [];
+        const max = ch.mtu - FRAME_OVERHEAD;
+        for (let off = 0; off < f.payload.length; off += max) {
+          const end = Math.min(f.payload.length, off + max);
+          pieces.push({
+            type: f.type,
+            stream: f.stream,
+            seq: f.seq,
+            total: f.total,
+            offset: f.offset + off,
+            payload: f.payload.subarray(off, end),
+          });
+          bytes += FRAME_OVERHEAD + end - off;
+        }
+        // The pieces stand for it from now on.
+        r.acked = true;
+        if (r.hold !== undefined) {
+          r.hold.unacked--;
+          if (r.hold.unacked === 0 && r.hold.done) this.release(r.hold);
+        }
+      }
+      if (k > 0) queue.splice(0, k);
+      if (skipped !== undefined) queue.unshift(...skipped);
+    }
+    ch.resent += resent.length;
+    if (pieces !== undefined) { for (const f of pieces) frames.push(f); }
+    return bytes;
   }
 
   /** One stream's turn: frames while it has deficit, something sendable and room. */
@@ -320,7 +496,7 @@ export class Outbound {
           st.streams.delete(s.id);
           s.state = "closed";
           this.abandon(s);
-          s.clear();
+          st.clearStream(s);
           s.ready = false;
           return used;
         }
@@ -337,6 +513,7 @@ export class Outbound {
             scheduler.park(s);
             return used;
           } else this.#takeSlot(s, len, "held");
+          if (this.retaining) s.hold = { bytes: len, unacked: 0, done: false };
         }
         s.credit -= len;
         s.sentSeq = s.txSeq;
@@ -344,25 +521,36 @@ export class Outbound {
       }
       const off = s.sentOff;
       const end = Math.min(len, off + maxData);
-      out.push({
+      const f: FrameInit = {
         type: DATA,
         stream: s.id,
         seq: s.sentSeq,
         total: len,
         offset: off,
         payload: off === 0 && end === len ? data : data.subarray(off, end),
-      });
+      };
+      out.push(f);
+      if (s.hold !== undefined) this.holds.set(f, s.hold);
       const n = end - off + FRAME_OVERHEAD;
       used += n;
       s.deficit -= n;
       s.queued -= end - off;
+      st.queued -= end - off;
       if (end < len) {
         s.sentOff = end;
         continue;
       }
       s.shift();
       s.sentOff = 0;
-      if (s.slot === "held") this.#releaseSlot(s);
+      if (s.hold !== undefined) {
+        // Every frame is handed out: the slot is free once all are acknowledged.
+        const h = s.hold;
+        s.hold = undefined;
+        s.slot = "none";
+        s.slotBytes = 0;
+        h.done = true;
+        if (h.unacked === 0 && !this.holds.has(f)) this.release(h);
+      } else if (s.slot === "held") this.#releaseSlot(s);
     }
     if (s.wantDrain && s.queued * 2 <= st.limits.sendQueueBytes) {
       s.wantDrain = false;

@@ -12,6 +12,44 @@ import type { Stream } from "./streams.ts";
 /** Identifies a channel of a link; chosen by the driver. */
 export type ChannelId = number;
 
+/**
+ * A frame kept to send again (on another channel) until the peer
+ * acknowledges it, in a link of several channels.
+ */
+export interface Retained {
+  /** Its link sequence number (the peer drops a second copy by it). */
+  ls: number;
+  /** The frame, with a payload of its own. */
+  frame: FrameInit;
+  /** Whether the peer acknowledged it on some channel. */
+  acked: boolean;
+  /** Channels that keep it (written to them, not acknowledged), or queue it. */
+  copies: number;
+  /**
+   * Of those, channels it was written to (alive, not acknowledged): while
+   * any is, that copy may still arrive, so the frame is never sent again cut
+   * in pieces (the peer's reassembly refuses fragments that overlap in part).
+   */
+  written: number;
+  /** The half-sent message it belongs to, while that holds a slot (see `MAX_PARTIAL`). */
+  hold: PartialHold | undefined;
+}
+
+/**
+ * A message of several frames whose frames are all handed to channels, in
+ * a link of several channels: it keeps its share of `MAX_PARTIAL` until the
+ * peer has acknowledged every frame (so the peer holds at most that many
+ * messages in reassembly, whatever order the channels deliver in).
+ */
+export interface PartialHold {
+  /** Its length (its share of `MAX_PARTIAL_BYTES`); -1 once its slot is free again. */
+  bytes: number;
+  /** Its frames kept and not yet acknowledged. */
+  unacked: number;
+  /** Whether all its frames were handed to channels. */
+  done: boolean;
+}
+
 /** What a link reports. `owner` is what the user attached to the stream. */
 export type LinkEvent =
   | { type: "open"; link: unknown; stream: number; name: string; kind: number; bundle: string }
@@ -25,7 +63,12 @@ export type LinkEvent =
    * something, or broke the link (stream 0; `linkClosed` follows).
    */
   | { type: "protocolError"; stream: number; message: string }
-  | { type: "linkClosed"; reason: number; message: string };
+  | { type: "linkClosed"; reason: number; message: string }
+  /**
+   * The link gave up a channel (lost: silent too long, or removed): the
+   * driver closes it. Its frames went to the other channels; the link lives on.
+   */
+  | { type: "channelClosed"; channel: ChannelId; message: string };
 
 /** The limits of a link, resolved. */
 export interface LinkLimits {
@@ -59,6 +102,10 @@ export class LinkState {
   readonly scheduler: Scheduler = new Scheduler();
   /** Frames that go out before any stream's (credit, resets). */
   urgent: FrameInit[] = [];
+  /** Frames of lost (or suspect) channels to send again, before anything else. */
+  resend: Retained[] = [];
+  /** Payload bytes queued in every stream and not yet handed to a channel. */
+  queued = 0;
   /** Events not yet polled. */
   readonly events: LinkEvent[] = [];
   /** `open`, `closing` (graceful close under way) or `closed`. */
@@ -73,6 +120,16 @@ export class LinkState {
   readonly reassembler: Reassembler;
   /** Close the link at once (set by the link). */
   lose: (message: string) => void = () => {};
+
+  /**
+   * Drop every queued entry of a stream, keeping the link's total right.
+   *
+   * @param s The stream.
+   */
+  clearStream(s: Stream): void {
+    this.queued -= s.queued;
+    s.clear();
+  }
 
   /**
    * The peer broke the link: say why (a `protocolError` on stream 0, which

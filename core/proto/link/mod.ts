@@ -53,29 +53,62 @@
  *
  * @module
  */
-import { type Codec, FrameType } from "../frame.ts";
+import {
+  type Codec,
+  FRAME_OVERHEAD,
+  type FrameInit,
+  FrameType,
+  MAX_HOLES_CAP,
+  MAX_MESSAGES_CAP,
+} from "../frame.ts";
 import { codecErrorMessage, DisconnectReason, ErrorCode } from "../../error_codes.ts";
 import { ServiceKind } from "./control.ts";
 import {
+  ChannelFrame,
   type ChannelStats,
   DEFAULT_BUDGET_CEILING,
   DEFAULT_BUDGET_FLOOR,
   LinkChannel,
 } from "./_channels.ts";
 import { Inbound } from "./_inbound.ts";
-import { DEFAULT_FRAME_SIZE, Outbound } from "./_outbound.ts";
-import { type ChannelId, type LinkEvent, LinkState } from "./_state.ts";
+import { type BatchPlan, DEFAULT_FRAME_SIZE, Outbound, SINGLE_PLAN } from "./_outbound.ts";
+import { channelTurns, type SchedulerMode, UNMEASURED_RTT } from "./_paths.ts";
+import { SEQ_WINDOW, SeqWindow } from "./_seq.ts";
+import { type ChannelId, type LinkEvent, LinkState, type Retained } from "./_state.ts";
 import { Stream, type StreamState } from "./streams.ts";
 
 export { ServiceKind } from "./control.ts";
 export { HELD_OVERHEAD } from "./_inbound.ts";
 export { MAX_UNSENT_ANSWERS } from "./_outbound.ts";
+export { SEQ_WINDOW } from "./_seq.ts";
+export { UNMEASURED_RTT } from "./_paths.ts";
+export type { SchedulerMode } from "./_paths.ts";
 export type { StreamState } from "./streams.ts";
 export type { ChannelId, LinkEvent, LinkLimits } from "./_state.ts";
-export type { ChannelStats } from "./_channels.ts";
+export type { ChannelHealth, ChannelStats } from "./_channels.ts";
 export { DEFAULT_BUDGET_CEILING, DEFAULT_BUDGET_FLOOR, DEFAULT_FRAME_SIZE };
 
-const { DATA, CLOSE } = FrameType;
+const { DATA, CLOSE, ACK, PING } = FrameType;
+const EMPTY = new Uint8Array(0);
+const LEAVE_FRAME: FrameInit = Object.freeze({
+  seq: 0,
+  type: ACK,
+  stream: ChannelFrame.LEAVE,
+  total: 0,
+  offset: 0,
+  payload: EMPTY,
+}) as FrameInit;
+
+/**
+ * Least time a channel's oldest unacknowledged write must wait before the
+ * channel is suspect (its frames are sent again on the others), in ms; or
+ * 8 smallest round trips, when that is more.
+ */
+export const SUSPECT_AFTER = 1000;
+/** Most channels of one link. */
+export const MAX_CHANNELS = 8;
+/** Most frames queued for one channel as redundant copies; older ones are dropped. */
+const MAX_COPIES = 4096;
 
 /** Default keep-alive timeout: a channel silent this long is lost (ms). */
 export const DEFAULT_KEEPALIVE_TIMEOUT = 5000;
@@ -150,6 +183,12 @@ export interface LinkOptions {
   budgetCeiling?: number;
   /** Returned as `link` in `open` events (the driver's handle on this link). */
   tag?: unknown;
+  /**
+   * How frames are spread over several channels: `delivery` (each goes
+   * where it arrives soonest), `redundant` (also a copy on the second best
+   * channel) or `backup` (one channel at a time). @default {"delivery"}
+   */
+  scheduler?: SchedulerMode;
 }
 
 /** Options of {@linkcode Link.addChannel}. */
@@ -158,6 +197,8 @@ export interface ChannelOptions {
   now: number;
   /** Largest frame the channel carries (23..65535). @default {65535} */
   mtu?: number;
+  /** Use it only while no other channel is up (e.g. BLE beside IP). @default {false} */
+  backup?: boolean;
 }
 
 /** Options of {@linkcode Link.open} (and of {@linkcode Link.accept}'s stream). */
@@ -189,7 +230,16 @@ export class Link {
   #budgetCeiling: number;
   #eventHead = 0;
   #nextStream: number;
-  #turn = 0;
+  #mode: SchedulerMode;
+  /** Link numbers of what arrived. */
+  #seq = new SeqWindow();
+  /** The link number of the next new numbered frame. */
+  #nextLs = 0;
+  /** The lowest link number the peer may not have, as last computed (see `#numbersLeft`). */
+  #low = 0;
+  /** The payload copies of the batch being kept (one buffer per batch). */
+  #arena = new Uint8Array(0);
+  #arenaUsed = 0;
 
   /** @param options Ids, codec, clock and limits. */
   constructor(options: LinkOptions) {
@@ -205,6 +255,9 @@ export class Link {
       maxMessageSize: maxMessage,
       maxStreamPending: Math.max(window, 1),
       maxLinkPending: budget,
+      // Channels deliver a message's frames in any order: the most of both.
+      maxMessages: MAX_MESSAGES_CAP,
+      maxHoles: MAX_HOLES_CAP,
     });
     this.#st = new LinkState(
       { localId: this.localId, peerId: this.peerId, tag: options.tag },
@@ -223,6 +276,7 @@ export class Link {
     this.#budgetFloor = options.budgetFloor ?? DEFAULT_BUDGET_FLOOR;
     this.#budgetCeiling = options.budgetCeiling ?? DEFAULT_BUDGET_CEILING;
     this.#in = new Inbound(this.#st, this.#out, DEFAULT_STREAM_WINDOW);
+    this.#mode = options.scheduler ?? "delivery";
     // The device with the lower id opens odd stream ids, the other even ones.
     this.#nextStream = this.localId < this.peerId ? 1 : 2;
   }
@@ -271,28 +325,83 @@ export class Link {
   }
 
   /**
-   * Add a channel (a connected, identified physical path).
+   * Add a channel (a connected, identified physical path), also while data
+   * flows: from then on frames are spread over every channel, and a copy of
+   * each is kept until the peer acknowledges it, so that what a lost channel
+   * carried is sent again on the others. A link takes at most
+   * {@linkcode MAX_CHANNELS}; more are ignored.
    *
    * @param id The driver's id for it.
-   * @param options The time and the channel's MTU.
+   * @param options The time, the channel's MTU, and whether it is a backup.
    */
   addChannel(id: ChannelId, options: ChannelOptions): void {
     if (this.#st.state === "closed" || this.#channels.has(id)) return;
+    if (this.#channels.size >= MAX_CHANNELS) return;
     const mtu = options.mtu ?? DEFAULT_MTU;
-    this.#channels.set(
+    const ch = new LinkChannel({
       id,
-      new LinkChannel({
-        id,
-        mtu,
-        decoder: this.#codec.createDecoder({ maxFrameSize: mtu }),
-        onFrame: this.#in.onFrame,
-        lose: (why) => this.#lose(`Link to ${this.peerId} broken: ${why}`),
-        now: options.now,
-        floor: this.#budgetFloor,
-        ceiling: this.#budgetCeiling,
-      }),
-    );
+      mtu,
+      decoder: this.#codec.createDecoder({ maxFrameSize: mtu }),
+      onFrame: this.#in.onFrame,
+      lose: (why) => this.#st.broken(why),
+      now: options.now,
+      floor: this.#budgetFloor,
+      ceiling: this.#budgetCeiling,
+      seq: this.#seq,
+      onAcked: this.#acked,
+      onLeave: () => this.#peerLeaves(id, options.now),
+      backup: options.backup,
+    });
+    if (this.#channels.size > 0) {
+      // A further channel: measure it at once (the peer answers the PING),
+      // and keep copies of what goes out from now on.
+      // Channels that have not measured a round trip yet do so too.
+      ch.ask = true;
+      for (const old of this.#channels.values()) if (old.minRtt === undefined) old.ask = true;
+      if (!this.#out.retaining) {
+        for (const old of this.#channels.values()) old.startRetaining();
+        this.#out.retaining = true;
+      }
+    }
+    this.#channels.set(id, ch);
   }
+
+  /**
+   * Remove a channel gracefully while data flows (make-before-break): it
+   * carries nothing new; both sides say LEAVE on it and wait until what they
+   * wrote to it is acknowledged; then a `channelClosed` event tells the
+   * driver to close it. The last channel is not removed (close the link).
+   *
+   * @param id The channel.
+   * @param now The current time (ms).
+   * @returns Whether the channel is being removed.
+   */
+  removeChannel(id: ChannelId, now: number): boolean {
+    const ch = this.#channels.get(id);
+    if (ch === undefined || this.#st.state === "closed") return false;
+    if (ch.leave !== undefined) return true;
+    let others = 0;
+    for (const c of this.#channels.values()) if (c !== ch && c.leave === undefined) others++;
+    if (others === 0) return false;
+    ch.leave = { sent: false, got: false, since: now };
+    return true;
+  }
+
+  /** The peer said LEAVE on a channel: leave it too. */
+  #peerLeaves(id: ChannelId, now: number): void {
+    const ch = this.#channels.get(id);
+    if (ch === undefined) return;
+    ch.leave ??= { sent: false, got: false, since: now };
+    ch.leave.got = true;
+  }
+
+  /** A kept frame was acknowledged: its half-sent message may free its slot. */
+  #acked = (r: Retained): void => {
+    const h = r.hold;
+    if (h === undefined) return;
+    h.unacked--;
+    if (h.unacked === 0 && h.done) this.#out.release(h);
+  };
 
   /**
    * Bytes arrived on a channel.
@@ -307,7 +416,9 @@ export class Link {
     const err = ch.read(bytes, now);
     if (err !== 0 && this.state !== "closed") {
       this.#st.broken(codecErrorMessage(err));
+      return;
     }
+    if (ch.leave !== undefined) this.#settle(ch);
   }
 
   /**
@@ -323,27 +434,76 @@ export class Link {
   }
 
   /**
-   * A channel closed or failed. Without retransmission over the surviving
-   * channels (a later step), losing any channel closes the link.
+   * A channel closed or failed. While other channels remain, the link lives
+   * on: what the channel carried and the peer did not acknowledge is sent
+   * again on the others, and no stream notices. Losing the last channel
+   * closes the link.
    *
    * @param id The channel.
    * @param message Why, for the `linkClosed` event.
    */
   handleChannelClosed(id: ChannelId, message = "channel closed"): void {
-    if (!this.#channels.has(id) || this.#st.state === "closed") return;
-    this.#channels.delete(id);
-    this.#lose(`Link to ${this.peerId} lost: ${message}`);
+    const ch = this.#channels.get(id);
+    if (ch === undefined || this.#st.state === "closed") return;
+    this.#drop(ch, message, false);
+  }
+
+  /**
+   * Give up a channel: send again what it carried that the peer did not
+   * acknowledge; the link is lost with its last channel, or with a channel
+   * that carried frames before copies were kept (a join less than a round
+   * trip ago).
+   */
+  #drop(ch: LinkChannel, message: string, report: boolean): void {
+    this.#channels.delete(ch.id);
+    if (this.#channels.size === 0) {
+      this.#lose(`Link to ${this.peerId} lost: ${message}`);
+      return;
+    }
+    if (ch.unretained) {
+      this.#lose(
+        `Link to ${this.peerId} lost: ${message}, with frames written before the link kept copies`,
+      );
+      return;
+    }
+    const st = this.#st;
+    for (const r of ch.release()) {
+      r.copies++;
+      st.resend.push(r);
+    }
+    if (this.#channels.size === 1) this.#out.retaining = false;
+    if (report) st.events.push({ type: "channelClosed", channel: ch.id, message });
+  }
+
+  /** A leaving channel is done once both sides said LEAVE and what we wrote was acknowledged. */
+  #settle(ch: LinkChannel): void {
+    const l = ch.leave!;
+    if (l.sent && l.got && ch.inFlight === 0 && this.#channels.get(ch.id) === ch) {
+      this.#drop(ch, "removed", true);
+    }
   }
 
   /**
    * What a channel measured: bytes sent, acknowledged and in flight, its
-   * in-flight budget, round trips and delivery rate.
+   * in-flight budget, round trips, delivery rate, MTU and health.
    *
    * @param id The channel.
    * @returns The figures, or `undefined` for an unknown channel.
    */
   channelStats(id: ChannelId): ChannelStats | undefined {
-    return this.#channels.get(id)?.stats;
+    const ch = this.#channels.get(id);
+    if (ch === undefined) return undefined;
+    const st = ch.stats;
+    if (st.health === "up" && this.#channels.size > 1) {
+      const turn = channelTurns(this.#channels.values(), this.#mode, 0, 0).find((t) => t.ch === ch);
+      if (turn?.plan.role === "standby") st.health = "standby";
+    }
+    return st;
+  }
+
+  /** The ids of the link's channels, in the order they were added. */
+  get channelIds(): ChannelId[] {
+    return [...this.#channels.keys()];
   }
 
   /**
@@ -353,13 +513,76 @@ export class Link {
    */
   handleTimeout(now: number): void {
     if (this.#st.state === "closed") return;
-    for (const ch of this.#channels.values()) {
+    const several = this.#channels.size > 1;
+    for (const ch of [...this.#channels.values()]) {
       // Compared as pollTimeout computes them, so a due time is never missed by rounding.
       if (now >= ch.lastRx + this.#keepAlive) {
-        this.#lose(`Link to ${this.peerId} lost: peer silent for ${now - ch.lastRx} ms`);
-        return;
+        const why = `peer silent for ${now - ch.lastRx} ms`;
+        if (!several) {
+          this.#lose(`Link to ${this.peerId} lost: ${why}`);
+          return;
+        }
+        this.#drop(ch, `channel ${ch.id} lost: ${why}`, true);
+        if (this.#gone()) return;
+        continue;
+      }
+      if (ch.leave !== undefined && now >= ch.leave.since + this.#keepAlive) {
+        this.#drop(ch, `channel ${ch.id} removed (its peer did not finish)`, true);
+        if (this.#gone()) return;
+        continue;
       }
       if (now >= ch.lastTx + this.#pingInterval) ch.ping = true;
+      const ask = this.#askAt(ch);
+      if (ask !== undefined && now >= ask) ch.ask = true;
+      const at = this.#suspectAt(ch);
+      if (at !== undefined && now >= at) this.#suspect(ch);
+    }
+  }
+
+  /**
+   * When to ask a channel of a link of several for an acknowledgement of its
+   * oldest write (a write too small to ask for one itself), so that a
+   * healthy channel is never suspect: two smallest round trips after it
+   * (half of {@linkcode UNMEASURED_RTT} before it measured one).
+   */
+  #askAt(ch: LinkChannel): number | undefined {
+    if (this.#channels.size < 2 || ch.ask || ch.askPending) return undefined;
+    const oldest = ch.oldestUnacked;
+    if (oldest === undefined) return undefined;
+    return oldest + 2 * (ch.minRtt ?? UNMEASURED_RTT / 4);
+  }
+
+  /** Whether the link is closed (not narrowed by the checks before). */
+  #gone(): boolean {
+    return this.#st.state === "closed";
+  }
+
+  /** When a channel becomes suspect, if it has data in flight and others are up. */
+  #suspectAt(ch: LinkChannel): number | undefined {
+    if (ch.suspect || this.#channels.size < 2 || !this.#othersUp(ch)) return undefined;
+    const oldest = ch.oldestUnacked;
+    if (oldest === undefined) return undefined;
+    return oldest + Math.max(SUSPECT_AFTER, 8 * (ch.minRtt ?? 0));
+  }
+
+  /** Whether a channel other than `ch` carries data (neither suspect nor leaving). */
+  #othersUp(ch: LinkChannel): boolean {
+    for (const c of this.#channels.values()) {
+      if (c !== ch && !c.suspect && c.leave === undefined) return true;
+    }
+    return false;
+  }
+
+  /**
+   * A channel's oldest write went unacknowledged too long: it carries nothing
+   * new, and what it holds goes again on the others (it stays: an ACK makes
+   * it healthy again).
+   */
+  #suspect(ch: LinkChannel): void {
+    ch.suspect = true;
+    for (const r of ch.unacked()) {
+      r.copies++;
+      this.#st.resend.push(r);
     }
   }
 
@@ -373,6 +596,11 @@ export class Link {
     let t = Infinity;
     for (const ch of this.#channels.values()) {
       t = Math.min(t, ch.lastRx + this.#keepAlive, ch.lastTx + this.#pingInterval);
+      if (ch.leave !== undefined) t = Math.min(t, ch.leave.since + this.#keepAlive);
+      const at = this.#suspectAt(ch);
+      if (at !== undefined) t = Math.min(t, at);
+      const ask = this.#askAt(ch);
+      if (ask !== undefined) t = Math.min(t, ask);
     }
     return t === Infinity ? undefined : t;
   }
@@ -396,7 +624,9 @@ export class Link {
 
   /**
    * The next batch of frames to write, coalesced from every stream with
-   * something to send and credit to send it, up to `maxBatchBytes`.
+   * something to send and credit to send it, up to `maxBatchBytes`. With
+   * several channels, the channel that delivers soonest is asked first
+   * (see `_paths.ts`).
    *
    * @param now The current time (ms).
    * @returns Bytes for one channel, or `undefined` when nothing is due.
@@ -405,27 +635,163 @@ export class Link {
     if (this.#st.state === "closed") return undefined;
     if (this.#channels.size === 1) {
       const ch: LinkChannel = this.#channels.values().next().value!;
-      return ch.writable ? this.#transmit(ch, now) : undefined;
+      return ch.writable ? this.#transmit(ch, now, SINGLE_PLAN, undefined) : undefined;
     }
-    const ids = [...this.#channels.keys()];
-    for (let k = 0; k < ids.length; k++) {
-      const ch = this.#channels.get(ids[(this.#turn + k) % ids.length])!;
+    const turns = channelTurns(
+      this.#channels.values(),
+      this.#mode,
+      this.#st.queued,
+      this.#numbersLeft(),
+    );
+    for (const { ch, plan, copyTo } of turns) {
       if (!ch.writable) continue;
-      const tx = this.#transmit(ch, now);
-      if (tx === undefined) continue;
-      this.#turn = (this.#turn + k + 1) % ids.length;
-      return tx;
+      const tx = this.#transmit(ch, now, plan, copyTo);
+      if (tx !== undefined) return tx;
     }
     return undefined;
   }
 
-  #transmit(ch: LinkChannel, now: number): Transmit | undefined {
-    const { frames, appLimited } = this.#out.batch(ch, this.#eventHead < this.#st.events.length);
-    if (frames.length === 0) return undefined;
-    const tx = { channel: ch.id, bytes: this.#codec.encodeBatch(frames) };
-    ch.sent(tx.bytes.length, now, appLimited);
-    if (this.#out.byeSent) this.#finish(DisconnectReason.LINK_CLOSED, "Link closed");
+  /**
+   * New link numbers a batch may use: the peer tracks {@linkcode SEQ_WINDOW}
+   * numbers above the lowest it lacks, so frames unacknowledged that far back
+   * hold new ones (a stall that a lost channel's timeout ends). Computed
+   * again only when the cached bound comes near.
+   */
+  #numbersLeft(): number {
+    if (this.#nextLs - this.#low < SEQ_WINDOW / 2) return SEQ_WINDOW / 2;
+    let low = this.#nextLs;
+    for (const ch of this.#channels.values()) low = Math.min(low, ch.lowestUnacked());
+    for (const r of this.#st.resend) if (!r.acked) low = Math.min(low, r.ls);
+    this.#low = low;
+    return SEQ_WINDOW - (this.#nextLs - low);
+  }
+
+  #transmit(
+    ch: LinkChannel,
+    now: number,
+    plan: BatchPlan,
+    copyTo: LinkChannel | undefined,
+  ): Transmit | undefined {
+    const out = this.#out;
+    const { frames, appLimited, resent } = out.batch(
+      ch,
+      this.#eventHead < this.#st.events.length,
+      plan,
+    );
+    const leave = ch.leave !== undefined && !ch.leave.sent;
+    if (frames.length === 0 && !leave) {
+      if (out.holds.size > 0) this.#settleHolds();
+      return undefined;
+    }
+    if (leave) {
+      frames.push(LEAVE_FRAME);
+      ch.leave!.sent = true;
+    }
+    // Number the frames (those sent again keep theirs), with a MARK wherever
+    // the channel's own count would give the peer another number; keep
+    // copies while the link has several channels.
+    const retaining = out.retaining;
+    let list = frames;
+    let marked: FrameInit[] | undefined;
+    let uncounted = 0;
+    let end = ch.sentBytes;
+    let minLs = Infinity;
+    let k = 0;
+    if (retaining) this.#arenaFor(frames, resent.length);
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i];
+      if (f.type === ACK) {
+        uncounted += FRAME_OVERHEAD;
+        marked?.push(f);
+        continue;
+      }
+      end += FRAME_OVERHEAD + f.payload.length;
+      if (f.type === PING) {
+        marked?.push(f);
+        continue;
+      }
+      const again = k < resent.length ? resent[k++] : undefined;
+      const ls = again !== undefined ? again.ls : this.#nextLs++;
+      if (ls !== ch.txLs) {
+        marked ??= frames.slice(0, i);
+        marked.push({
+          seq: ls >>> 0,
+          type: ACK,
+          stream: ChannelFrame.MARK,
+          total: 0,
+          offset: 0,
+          payload: EMPTY,
+        });
+        uncounted += FRAME_OVERHEAD;
+      }
+      marked?.push(f);
+      ch.txLs = ls + 1;
+      if (ls < minLs) minLs = ls;
+      if (!retaining) continue;
+      let r = again;
+      if (r === undefined) {
+        r = { ls, frame: this.#own(f), acked: false, copies: 0, written: 0, hold: undefined };
+        const h = out.holds.get(f);
+        if (h !== undefined) {
+          r.hold = h;
+          h.unacked++;
+        }
+        if (copyTo !== undefined) this.#copy(copyTo, r);
+      }
+      ch.retain(r, end);
+    }
+    if (marked !== undefined) list = marked;
+    if (out.holds.size > 0) this.#settleHolds();
+    const tx = { channel: ch.id, bytes: this.#codec.encodeBatch(list) };
+    ch.sent(tx.bytes.length - uncounted, now, appLimited, minLs);
+    if (out.byeSent) this.#finish(DisconnectReason.LINK_CLOSED, "Link closed");
+    else if (leave) this.#settle(ch);
     return tx;
+  }
+
+  /** Half-sent messages of this batch whose frames were not kept: free their slots when due. */
+  #settleHolds(): void {
+    for (const h of this.#out.holds.values()) {
+      if (h.done && h.unacked === 0) this.#out.release(h);
+    }
+    this.#out.holds.clear();
+  }
+
+  /** Room for the payloads of the new frames of a batch, in one buffer. */
+  #arenaFor(frames: FrameInit[], skip: number): void {
+    let n = 0;
+    let numbered = 0;
+    for (const f of frames) {
+      if (f.type === ACK || f.type === PING) continue;
+      if (numbered++ >= skip) n += f.payload.length;
+    }
+    this.#arena = new Uint8Array(n);
+    this.#arenaUsed = 0;
+  }
+
+  /** A frame with a copy of its payload (it outlives the caller's buffer and the codec's scratch). */
+  #own(f: FrameInit): FrameInit {
+    const len = f.payload.length;
+    const at = this.#arenaUsed;
+    const payload = this.#arena.subarray(at, at + len);
+    payload.set(f.payload);
+    this.#arenaUsed = at + len;
+    return {
+      type: f.type,
+      stream: f.stream,
+      seq: f.seq,
+      total: f.total,
+      offset: f.offset,
+      payload,
+    };
+  }
+
+  /** Redundant mode: queue a copy of a new frame for the second best channel. */
+  #copy(to: LinkChannel, r: Retained): void {
+    const q = to.copies;
+    if (q.length >= MAX_COPIES) q.shift()!.copies--;
+    r.copies++;
+    q.push(r);
   }
 
   /**
@@ -537,6 +903,7 @@ export class Link {
       return false;
     }
     s.queued += data.length;
+    this.#st.queued += data.length;
     if (s.queued * 2 >= limit) s.wantDrain = true;
     this.#out.enqueue(s, DATA, data);
     return true;
@@ -614,7 +981,7 @@ export class Link {
         st.events.push({ type: "closed", stream: s.id, owner: s.owner, reason });
       }
       s.state = "closed";
-      s.clear();
+      st.clearStream(s);
     }
     this.#finish(DisconnectReason.LINK_CLOSED, message);
   }
@@ -626,6 +993,8 @@ export class Link {
     st.streams.clear();
     st.scheduler.clear();
     st.urgent = [];
+    st.resend = [];
+    st.queued = 0;
     st.held = 0;
     st.partial = 0;
     st.partialBytes = 0;

@@ -177,15 +177,28 @@ for (const engine of ["wasm", "reference"] as const) {
       const pair = new Pair({
         codec,
         maxBatchBytes: 2048,
-        channels: [{ latency: 1, mtu: 300 }, { latency: 40, mtu: 1500 }],
+        channels: [{ latency: 1, mtu: 300, rate: 100 }, { latency: 40, mtu: 1500, rate: 100 }],
       });
       const s = openPair(pair);
       const sent = Array.from({ length: 200 }, (_, i) => bytes(200 + (i % 7) * 300, i));
       for (const m of sent) pair.a.send(s, m);
       const before = [...pair.writes];
-      pair.run(pair.now + 2000);
+      pair.run(pair.now + 20_000);
       assert.deepEqual(data(pair.eventsB, s), sent);
       assert.ok(pair.writes.every((w, i) => w - before[i] > 10), `writes ${pair.writes}`);
+    });
+
+    it("sends everything on the faster channel when it alone drains the backlog soonest", () => {
+      const pair = new Pair({ codec, channels: [{ latency: 1 }, { latency: 40 }] });
+      const s = openPair(pair);
+      const sent = Array.from({ length: 200 }, (_, i) => bytes(200 + (i % 7) * 300, i));
+      for (const m of sent) pair.a.send(s, m);
+      pair.run(pair.now + 2000);
+      assert.deepEqual(data(pair.eventsB, s), sent);
+      assert.ok(
+        pair.a.channelStats(2)!.sent < 200,
+        `slow channel carried ${pair.a.channelStats(2)!.sent} B`,
+      );
     });
 
     it("keeps an idle link alive with pings", () => {
@@ -232,12 +245,16 @@ for (const engine of ["wasm", "reference"] as const) {
       assert.ok(lostB > cutAt && lostB - cutAt <= 3000, `B after ${lostB - cutAt} ms`);
     });
 
-    it("closes the link when a channel closes, reporting every stream", () => {
+    it("survives the loss of a channel, and closes with the last one, reporting every stream", () => {
       const pair = new Pair({ codec, channels: [{}, {}] });
       const s1 = openPair(pair, "one");
       const s2 = pair.b.open("two");
       pair.run(pair.now + 50);
       pair.closeChannel(2);
+      pair.run(pair.now + 50);
+      for (const link of [pair.a, pair.b]) assert.equal(link.state, "open");
+      assert.ok(!pair.eventsA.some((e) => e.type === "closed"));
+      pair.closeChannel(1);
       for (const events of [pair.eventsA, pair.eventsB]) {
         const closed = events.flatMap((e) => e.type === "closed" ? [e.stream] : []).sort();
         assert.deepEqual(closed, [s1, s2].sort());

@@ -124,6 +124,24 @@ export class Scheduler {
   }
 
   /**
+   * Like {@linkcode Scheduler.take}, but only a stream of the old line (or an
+   * old stream's turn cut short): what a channel other than the best one may
+   * carry (bulk data, never a quiet stream's message).
+   *
+   * @returns The stream, or `undefined` when no old stream waits.
+   */
+  takeOld(): Stream | undefined {
+    if (this.#resume !== undefined && !this.#resumeNew) {
+      const s = this.#resume;
+      this.#resume = undefined;
+      return s;
+    }
+    const s = this.#old.shift();
+    if (s !== undefined) s.fresh = false;
+    return s;
+  }
+
+  /**
    * A stream's turn is over.
    *
    * @param s The stream {@linkcode Scheduler.take} returned.
@@ -148,6 +166,12 @@ export class Scheduler {
    * @param s The stream.
    */
   interrupted(s: Stream): void {
+    const prev = this.#resume;
+    if (prev !== undefined && prev !== s) {
+      // Another channel's batch cut a turn short meanwhile: that stream
+      // waits in its line again (it must not leave every line).
+      (this.#resumeNew ? this.#new : this.#old).push(prev);
+    }
     this.#resume = s;
     this.#resumeNew = s.fresh;
   }

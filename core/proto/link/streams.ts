@@ -17,6 +17,7 @@
  */
 
 import type { Control } from "./control.ts";
+import type { PartialHold } from "./_state.ts";
 
 /** State of a stream as the link sees it. */
 export type StreamState = "opening" | "incoming" | "open" | "closing" | "closed";
@@ -83,6 +84,11 @@ export class Stream {
   slot: "none" | "reserved" | "held" = "none";
   /** Bytes of the message its slot is for. */
   slotBytes = 0;
+  /**
+   * The hold of its half-sent message in a link that keeps copies (several
+   * channels): the slot stays taken until every frame is acknowledged.
+   */
+  hold: PartialHold | undefined;
   /** Whether the user wants `drain` once the queue is back to half full. */
   wantDrain = false;
   #items: Entry[] | undefined;

@@ -225,7 +225,7 @@ describe(`openharmony fuzzing (seed ${SEED})`, () => {
             if (e.type === "opened" || (e.type === "open" && rand() < 0.5)) {
               l.send(e.stream, new Uint8Array(1 + int(rand, 1024)));
             }
-            if (rand() < 0.05) l.closeStream(e.type === "linkClosed" ? 0 : e.stream, now);
+            if (rand() < 0.05) l.closeStream("stream" in e ? e.stream : 0, now);
           }
           if (draining) { while (l.pollTransmit(now)) { /* hand everything out */ } }
           if (rand() < 0.2) {

@@ -1,0 +1,241 @@
+/**
+ * A link over several channels, in memory with a virtual clock: 1 to 8
+ * channels of random latency, rate, MTU and loss (a lost segment holds its
+ * channel back by a retransmission timeout, as TCP's does); channels that
+ * die at random points (closed, cut silently, or removed gracefully); a
+ * channel that joins while data flows. Every message arrives once, in order,
+ * intact; no stream notices the loss of a channel while one is left; what a
+ * link keeps to send again never exceeds what is in flight. A failing case
+ * names its seed (`LINKWEAVE_FUZZ_SEED=<seed>` replays it).
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { acceptAll, Pair, type SimChannelOptions } from "../../../tests/harness/link_pair.ts";
+import { fuzz, FUZZ_SEED, type Rand } from "../../../tests/harness/fuzz.ts";
+import { createCodec } from "../../../wasm/mod.ts";
+import { nativeCrc } from "../../../platform/crc.ts";
+import type { Link, LinkEvent } from "./mod.ts";
+
+const codec = createCodec({ crc: nativeCrc() });
+const MTUS = [300, 1500, 4096, 65535];
+
+function bytes(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed * 7 + (i >> 8)) & 0xff;
+  return b;
+}
+
+function randomChannel(rnd: Rand): SimChannelOptions {
+  return {
+    latency: 1 + rnd(60),
+    rate: rnd(4) === 0 ? 0 : 20 + rnd(2000),
+    mtu: MTUS[rnd(MTUS.length)],
+    loss: rnd(2) === 0 ? 0 : rnd(50) / 1000,
+    segment: 1460,
+  };
+}
+
+/** What arrived on each stream, in order. */
+function received(events: LinkEvent[]): Map<number, Uint8Array[]> {
+  const got = new Map<number, Uint8Array[]>();
+  for (const e of events) {
+    if (e.type !== "data") continue;
+    let list = got.get(e.stream);
+    if (list === undefined) got.set(e.stream, list = []);
+    list.push(new Uint8Array(e.data));
+  }
+  return got;
+}
+
+/** What a link keeps to send again is part of what is in flight: checked for every channel. */
+function checkBounded(link: Link): void {
+  for (const id of link.channelIds) {
+    const s = link.channelStats(id)!;
+    assert.ok(
+      s.retained <= s.inFlight,
+      `channel ${id} keeps ${s.retained} B, ${s.inFlight} in flight`,
+    );
+  }
+}
+
+interface Plan {
+  channels: SimChannelOptions[];
+  /** Channel deaths: when, which (index into the channels), how. */
+  deaths: { at: number; id: number; how: "close" | "cut" | "remove" }[];
+  /** A channel that joins at `at`. */
+  join?: { at: number; channel: SimChannelOptions };
+}
+
+/** Two streams from A, one from B, random messages both ways; run the plan; check delivery. */
+function runCase(rnd: Rand, plan: Plan): void {
+  const pair = new Pair({
+    codec,
+    channels: plan.channels,
+    random: () => rnd(1 << 30) / (1 << 30),
+  });
+  acceptAll(pair);
+  const streams = [
+    { from: pair.a, id: pair.a.open("one") },
+    { from: pair.a, id: pair.a.open("two") },
+    { from: pair.b, id: pair.b.open("three") },
+  ];
+  pair.run(pair.now + 300);
+  const sent = new Map<number, Uint8Array[]>();
+  let seed = 0;
+  for (const s of streams) {
+    const list: Uint8Array[] = [];
+    for (let k = 0; k < 12 + rnd(20); k++) {
+      const m = bytes(rnd(4) === 0 ? rnd(60_000) : rnd(3000), seed++);
+      list.push(m);
+      assert.ok(s.from.send(s.id, m), "send");
+    }
+    sent.set(s.id, list);
+  }
+  const events = [...plan.deaths.map((d) => d.at), plan.join?.at ?? Infinity].sort((x, y) => x - y);
+  const start = pair.now;
+  const done = () => {
+    const gotA = received(pair.eventsA);
+    const gotB = received(pair.eventsB);
+    return streams.every((s) =>
+      ((s.from === pair.a ? gotB : gotA).get(s.id)?.length ?? 0) >= sent.get(s.id)!.length
+    );
+  };
+  for (let t = start; t < start + 120_000 && !done(); t += 25) {
+    for (const at of events) {
+      if (at + start > t - 25 && at + start <= t) {
+        for (const d of plan.deaths) {
+          if (d.at !== at) continue;
+          if (d.how === "close") pair.closeChannel(d.id);
+          else if (d.how === "cut") pair.cut(d.id);
+          else pair.a.removeChannel(d.id, pair.now);
+        }
+        if (plan.join?.at === at) pair.addChannel(plan.join.channel);
+      }
+    }
+    pair.run(t);
+    checkBounded(pair.a);
+    checkBounded(pair.b);
+  }
+  const gotA = received(pair.eventsA);
+  const gotB = received(pair.eventsB);
+  for (const s of streams) {
+    const got = (s.from === pair.a ? gotB : gotA).get(s.id) ?? [];
+    const want = sent.get(s.id)!;
+    assert.equal(
+      got.length,
+      want.length,
+      `stream ${s.id}: ${got.length} of ${want.length} messages`,
+    );
+    for (let k = 0; k < want.length; k++) {
+      assert.ok(
+        Buffer.compare(got[k], want[k]) === 0,
+        `stream ${s.id}, message ${k} (${want[k].length} B) differs`,
+      );
+    }
+  }
+  for (const [side, list] of [["A", pair.eventsA], ["B", pair.eventsB]] as const) {
+    const bad = list.find((e) => e.type === "closed" || e.type === "linkClosed");
+    assert.equal(bad, undefined, `${side} reported ${JSON.stringify(bad)}`);
+  }
+  assert.equal(pair.a.state, "open");
+  assert.equal(pair.b.state, "open");
+}
+
+describe(`link over several channels (LINKWEAVE_FUZZ_SEED=${FUZZ_SEED})`, () => {
+  for (let n = 1; n <= 8; n++) {
+    it(`${n} channel(s) of random rates, delays, MTUs and loss: every message once, in order`, () => {
+      fuzz(`${n} channels`, (rnd) => {
+        runCase(rnd, { channels: Array.from({ length: n }, () => randomChannel(rnd)), deaths: [] });
+      }, 3);
+    });
+  }
+
+  for (let n = 2; n <= 8; n++) {
+    it(`${n} channels, all but one dying at random points: nothing lost, no stream notices`, () => {
+      fuzz(`${n} channels dying`, (rnd) => {
+        const channels = Array.from({ length: n }, () => randomChannel(rnd));
+        const ids = Array.from({ length: n }, (_, i) => i + 1);
+        const deaths: Plan["deaths"] = [];
+        for (let k = 0; k < 1 + rnd(n - 1); k++) {
+          const id = ids.splice(rnd(ids.length), 1)[0];
+          const how = (["close", "cut", "remove"] as const)[rnd(3)];
+          deaths.push({ at: rnd(3000), id, how });
+        }
+        runCase(rnd, { channels, deaths });
+      }, 3);
+    });
+  }
+
+  it("a channel joins while data flows, then the first one dies: nothing lost", () => {
+    fuzz("join", (rnd) => {
+      const at = rnd(500);
+      runCase(rnd, {
+        channels: [randomChannel(rnd)],
+        join: { at, channel: randomChannel(rnd) },
+        deaths: [{ at: at + 1500 + rnd(1000), id: 1, how: (["close", "cut"] as const)[rnd(2)] }],
+      });
+    }, 4);
+  });
+
+  it("closes the link with its last channel", () => {
+    const pair = new Pair({ codec, channels: [{ latency: 5 }, { latency: 20 }, { latency: 9 }] });
+    acceptAll(pair);
+    const s = pair.a.open("x");
+    pair.run(pair.now + 100);
+    pair.a.send(s, bytes(100_000, 1));
+    pair.closeChannel(1);
+    pair.run(pair.now + 10);
+    pair.closeChannel(3);
+    pair.run(pair.now + 1000);
+    assert.equal(pair.a.state, "open");
+    assert.ok(!pair.eventsB.some((e) => e.type === "closed"));
+    pair.closeChannel(2);
+    assert.equal(pair.a.state, "closed");
+    assert.ok(pair.eventsA.some((e) => e.type === "linkClosed"));
+  });
+
+  for (const scheduler of ["redundant", "backup"] as const) {
+    it(`${scheduler} mode delivers every message once, in order, and survives a channel loss`, () => {
+      const pair = new Pair({
+        codec,
+        scheduler,
+        channels: [{ latency: 3, rate: 500 }, { latency: 10, rate: 500 }],
+      });
+      acceptAll(pair);
+      const s = pair.a.open("x");
+      pair.run(pair.now + 200);
+      const sent = Array.from({ length: 40 }, (_, i) => bytes(500 + i * 97, i));
+      for (const m of sent) pair.a.send(s, m);
+      pair.run(pair.now + 20);
+      pair.closeChannel(1);
+      pair.run(pair.now + 20_000);
+      const got = received(pair.eventsB).get(s) ?? [];
+      assert.deepEqual(got, sent);
+      const dup = pair.b.channelStats(2)!.duplicates;
+      if (scheduler === "backup") {
+        assert.equal(pair.a.state, "open");
+      } else {
+        assert.ok(dup > 0 || pair.a.channelStats(2)!.resent > 0, "copies went on channel 2");
+      }
+    });
+  }
+
+  it("backup mode carries data on one channel while it is up", () => {
+    const pair = new Pair({
+      codec,
+      scheduler: "backup",
+      channels: [{ latency: 3 }, { latency: 3 }],
+    });
+    acceptAll(pair);
+    const s = pair.a.open("x");
+    pair.run(pair.now + 200);
+    for (let i = 0; i < 50; i++) pair.a.send(s, bytes(3000, i));
+    pair.run(pair.now + 5000);
+    assert.equal(received(pair.eventsB).get(s)?.length, 50);
+    assert.ok(
+      pair.a.channelStats(2)!.sent < 200,
+      `standby carried ${pair.a.channelStats(2)!.sent}`,
+    );
+    assert.equal(pair.a.channelStats(2)!.health, "standby");
+  });
+});
