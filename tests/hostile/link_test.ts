@@ -183,8 +183,15 @@ describe("hostile: link", { timeout: 60_000 }, () => {
     await openStream(p, 1);
     await echo(p, 1, 1);
     const grew = report("resets before accept", v);
-    // 65 connections, none of which lived: a few descriptors and MiB of noise.
-    assert.ok(grew.fds <= 8 && grew.rss < 16 * MiB, JSON.stringify(grew));
+    // 65 connections, none of which lived. A runtime may accept the whole queued burst before it
+    // reads the first reset (Bun does on a busy machine), so each may hold one descriptor for a
+    // moment; none may stay: the count falls back to within a few of where it started.
+    assert.ok(grew.fds <= 65 + 8 && grew.rss < 16 * MiB, JSON.stringify(grew));
+    await until(
+      () => usage(v.pid).fds - v.base.fds <= 8,
+      5000,
+      "the reset connections' descriptors to close",
+    );
     await assertServed(c, from);
     stop(v, c.child);
   });
