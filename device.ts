@@ -310,26 +310,15 @@ async function attachToDaemon(
   // No socket file: no daemon, and no connect attempt either.
   if (!required && !socketExists(path)) return undefined;
   const timeout = required ? ATTACH_TIMEOUT : PROBE_TIMEOUT;
-  let socket: Awaited<ReturnType<typeof connectDaemonSocket>> | undefined;
+  // Once attached, it re-attaches by itself when the daemon goes away and comes back.
   const device = new AttachedDevice({
     host,
     socket: path,
     pid: process.pid,
-    transport: {
-      write: (bytes) => socket?.write(bytes),
-      get queued() {
-        return socket?.queued ?? 0;
-      },
-      close: () => socket?.close(),
-    },
+    dial: (events) => connectDaemonSocket(path, events),
   });
+  let timer: unknown;
   try {
-    socket = await connectDaemonSocket(path, {
-      bytes: (b) => device.handleBytes(b),
-      drained: () => device.handleDrained(),
-      closed: (m) => device.handleClosed(m),
-    });
-    let timer: unknown;
     await Promise.race([
       device.attach(),
       new Promise<never>((_, reject) => {
@@ -340,11 +329,10 @@ async function attachToDaemon(
       }),
     ]).finally(() => host.clearTimer(timer));
   } catch (e) {
-    socket?.close();
+    await device.close();
     if (required) throw e;
     return undefined; // no daemon answers: embedded
   }
-  socket.unref();
   return device;
 }
 

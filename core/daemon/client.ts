@@ -7,10 +7,18 @@
  * per connection (its port, and what it has sent that the daemon has not
  * yet handed to the link) and mirrors the device's links and known peers.
  *
- * Sans-IO but for the host's timers: bytes from the socket go in with
- * {@linkcode AttachedDevice.handleBytes}, its end with
- * {@linkcode AttachedDevice.handleClosed}; what to send goes out through
- * the transport given at construction, one write per microtask.
+ * Sans-IO but for the host's timers: the socket is opened by the `dial`
+ * function given at construction, whose events (bytes, drained, closed) come
+ * back here; what to send goes out through it, one write per microtask.
+ *
+ * When the daemon goes away (it stopped, died, or closed this application's
+ * socket), every connection ends as a lost link ends it, and the device
+ * re-attaches by itself: after {@linkcode REATTACH_FIRST_DELAY}, doubling up
+ * to {@linkcode REATTACH_MAX_DELAY} between attempts, for as long as the
+ * application runs. Once welcomed again it names its servers and abilities
+ * anew (`serve`), so they are reached again and its connects work again.
+ * Only the application's own `close()` and a daemon of another major
+ * version end it for good.
  *
  * Flow control mirrors the link's send queue: a connection may have
  * {@linkcode SEND_WINDOW} bytes that the daemon has not yet seen leave the
@@ -41,6 +49,13 @@ import {
 /** Bytes one connection may have sent that the link has not written yet (the link's send queue). */
 export const SEND_WINDOW: number = DEFAULT_SEND_QUEUE_BYTES;
 
+/** The first wait before re-attaching to a daemon that went away (ms). */
+export const REATTACH_FIRST_DELAY = 100;
+/** The longest wait between two re-attach attempts (ms). */
+export const REATTACH_MAX_DELAY = 5000;
+/** How long a re-attach attempt waits for the daemon's welcome (ms). */
+export const REATTACH_WELCOME_TIMEOUT = 3000;
+
 /** Writes above this size go to the socket on their own rather than joined (bytes). */
 const JOIN_LIMIT = 64 * 1024;
 
@@ -56,6 +71,18 @@ export interface AttachTransport {
   readonly queued: number;
   /** Close the socket. */
   close(): void;
+  /** Let the process exit while only this socket is open. */
+  unref?(): void;
+}
+
+/** What the socket reports, as the attached device hears it. */
+export interface AttachEvents {
+  /** Bytes arrived. */
+  bytes(bytes: Uint8Array): void;
+  /** What was queued was taken. */
+  drained(): void;
+  /** It closed (with why, when it failed). */
+  closed(message?: string): void;
 }
 
 interface Conn {
@@ -73,8 +100,15 @@ interface Conn {
 export interface AttachedDeviceOptions {
   /** The machine (clock, timers, holds, warnings). */
   host: DeviceHost;
-  /** The socket. */
-  transport: AttachTransport;
+  /**
+   * Open a socket to the daemon (at attach, and at every re-attach).
+   *
+   * @param events Where its events go.
+   * @returns The socket; rejects when nothing answers.
+   */
+  dial(events: AttachEvents): Promise<AttachTransport>;
+  /** Re-attach by itself when the daemon goes away. @default {true} */
+  reattach?: boolean;
   /** Where the daemon listens (for messages). */
   socket: string;
   /** This process's id (sent in `hello`). @default {0} */
@@ -88,14 +122,18 @@ export class AttachedDevice implements DeviceSurface {
   port = 0;
   bind = "";
   #host: DeviceHost;
-  #transport: AttachTransport;
+  #dial: (events: AttachEvents) => Promise<AttachTransport>;
+  #reattach: boolean;
+  #transport: AttachTransport | undefined;
   #socket: string;
+  #pid: number;
   #decoder = new AttachDecoder("daemon");
   #conns = new Map<number, Conn>();
   #nextHandle = 1;
   #acceptors = new Map<number, Acceptor>();
   #onListenerFailed: (error: Error) => void = () => {};
-  #served = new Map<number, string>();
+  /** The names served, by kind (named again at every re-attach). */
+  #served = new Map<number, string[]>();
   #links = new Map<string, number>();
   #known: string[] = [];
   #out: Uint8Array[] = [];
@@ -103,30 +141,59 @@ export class AttachedDevice implements DeviceSurface {
   #flushQueued = false;
   #lingers = new Set<() => void>();
   #welcome: { resolve(d: AttachedDevice): void; reject(e: Error): void } | undefined;
+  /** Attaching (hello sent), attached (welcomed), away (waiting to re-attach), or closed for good. */
+  #state: "attaching" | "attached" | "away" | "closed" = "away";
+  /** Why the device is away or closed. */
   #gone: string | undefined;
+  /** Bumped at every socket: events of an older one are ignored. */
+  #generation = 0;
+  #attempts = 0;
+  #timer: unknown;
   #errorMessage: string | undefined;
   /** What `Port` reads of its link: the bytes queued on a connection. */
   #link = { link: { bufferedAmount: (handle: number) => this.#buffered(handle) } };
 
-  /** @param options The host, the socket and its path. */
+  /** @param options The host, how to reach the daemon, and its path. */
   constructor(options: AttachedDeviceOptions) {
     this.#host = options.host;
-    this.#transport = options.transport;
+    this.#dial = options.dial;
+    this.#reattach = options.reattach ?? true;
     this.#socket = options.socket;
     this.#pid = options.pid ?? 0;
   }
 
-  #pid: number;
-
   /**
-   * Say hello and wait for the daemon's welcome.
+   * Open the socket, say hello and wait for the daemon's welcome.
    *
-   * @returns This device, once welcomed; rejects when the daemon refuses,
-   *   speaks another major version, or closes.
+   * @returns This device, once welcomed; rejects when nothing answers, the
+   *   daemon refuses, speaks another major version, or closes.
    */
   attach(): Promise<AttachedDevice> {
     return new Promise((resolve, reject) => {
       this.#welcome = { resolve, reject };
+      this.#open();
+    });
+  }
+
+  /** Whether the daemon is away now (or was never reached); nothing works until it is back. */
+  get gone(): boolean {
+    return this.#state !== "attached";
+  }
+
+  /** Open a socket to the daemon and say hello. */
+  #open(): void {
+    const gen = ++this.#generation;
+    this.#state = "attaching";
+    this.#decoder = new AttachDecoder("daemon");
+    this.#errorMessage = undefined;
+    const mine = () => gen === this.#generation;
+    this.#dial({
+      bytes: (b) => mine() && this.handleBytes(b),
+      drained: () => mine() && this.handleDrained(),
+      closed: (m) => mine() && this.handleClosed(m),
+    }).then((t) => {
+      if (!mine()) return t.close(); // closed, or given up, meanwhile
+      this.#transport = t;
       this.#write({
         type: "hello",
         major: ATTACH_MAJOR,
@@ -134,12 +201,21 @@ export class AttachedDevice implements DeviceSurface {
         caps: ATTACH_CAPABILITIES,
         pid: this.#pid,
       });
+      if (this.#welcome !== undefined) return; // the first attach: the caller times it
+      this.#timer = this.#host.setTimer(() => {
+        if (mine() && this.#state === "attaching") {
+          this.#end(`no welcome within ${REATTACH_WELCOME_TIMEOUT} ms`);
+        }
+      }, REATTACH_WELCOME_TIMEOUT);
+    }, (e: Error) => {
+      if (!mine()) return;
+      const w = this.#welcome;
+      if (w === undefined) return this.#end(e.message);
+      this.#welcome = undefined; // the first attach: nothing answers there
+      this.#state = "closed";
+      this.#gone = e.message;
+      w.reject(e);
     });
-  }
-
-  /** Whether the daemon went away (or was never reached); then nothing works anymore. */
-  get gone(): boolean {
-    return this.#gone !== undefined;
   }
 
   /**
@@ -162,18 +238,19 @@ export class AttachedDevice implements DeviceSurface {
   }
 
   serve(kind: number, names: readonly string[]): void {
-    const key = JSON.stringify(names);
-    if (this.#served.get(kind) === key || this.#gone !== undefined) return;
-    this.#served.set(kind, key);
-    this.#write({ type: "serve", kind, names: [...names] });
+    const before = this.#served.get(kind);
+    if (before !== undefined && JSON.stringify(before) === JSON.stringify(names)) return;
+    this.#served.set(kind, [...names]);
+    if (this.#state === "attached") this.#write({ type: "serve", kind, names: [...names] });
   }
 
   connect(peerId: string, name: string, port: Port, options: DriverConnectOptions = {}): void {
     port.peerId = peerId;
     port.driver = this;
     port.link = undefined;
-    if (this.#gone !== undefined) {
-      const why = `the device daemon at "${this.#socket}" is gone (${this.#gone})`;
+    if (this.#state !== "attached") {
+      const why = `the device daemon at "${this.#socket}" is gone (${this.#gone})` +
+        (this.#state === "closed" ? "" : "; re-attaching");
       queueMicrotask(() => {
         if (port.driver === this) port.onFailed(ErrorCode.INTERNAL_ERROR, why);
       });
@@ -223,7 +300,7 @@ export class AttachedDevice implements DeviceSurface {
     port.link = undefined;
     if (c === undefined || c.port !== port) return;
     this.#conns.delete(handle);
-    if (this.#gone === undefined) this.#write({ type: "close", handle });
+    if (this.#state === "attached") this.#write({ type: "close", handle });
   }
 
   linger(ms: number): void {
@@ -245,10 +322,9 @@ export class AttachedDevice implements DeviceSurface {
 
   /** Leave the daemon: every connection ends here (the daemon closes them on the peers' side). */
   close(): Promise<void> {
-    if (this.#gone === undefined) {
+    if (this.#state !== "closed") {
       this.#flush();
-      this.#end("this application detached");
-      this.#transport.close();
+      this.#end("this application detached", true);
     }
     return Promise.resolve();
   }
@@ -261,19 +337,19 @@ export class AttachedDevice implements DeviceSurface {
    * @param bytes The bytes.
    */
   handleBytes(bytes: Uint8Array): void {
-    if (this.#gone !== undefined) return;
+    if (this.#state !== "attaching" && this.#state !== "attached") return;
+    const gen = this.#generation;
     let messages: AttachMessage[];
     try {
       messages = this.#decoder.push(bytes);
     } catch (e) {
       const why = e instanceof AttachProtocolError ? e.message : String(e);
       this.#end(`it sent ${why}`);
-      this.#transport.close();
       return;
     }
     for (const m of messages) {
       this.#message(m);
-      if (this.#gone !== undefined) return;
+      if (gen !== this.#generation) return;
     }
   }
 
@@ -288,6 +364,7 @@ export class AttachedDevice implements DeviceSurface {
    * @param message Why, when it failed.
    */
   handleClosed(message?: string): void {
+    if (this.#state !== "attaching" && this.#state !== "attached") return;
     this.#end(this.#errorMessage ?? message ?? "it closed the connection");
   }
 
@@ -300,7 +377,7 @@ export class AttachedDevice implements DeviceSurface {
         this.#errorMessage = m.message;
         return;
     }
-    if (this.#welcome !== undefined) {
+    if (this.#state !== "attached") {
       this.#protocolError(`a "${m.type}" message before its welcome`);
       return;
     }
@@ -364,25 +441,37 @@ export class AttachedDevice implements DeviceSurface {
   }
 
   #welcomed(m: AttachWelcome): void {
-    const w = this.#welcome;
-    if (w === undefined) {
+    if (this.#state !== "attaching") {
       this.#protocolError("a second welcome");
       return;
     }
-    this.#welcome = undefined;
     if (m.major !== ATTACH_MAJOR) {
       const why = `it speaks attach protocol ${m.major}.${m.minor}, this application ` +
         `${ATTACH_MAJOR}.${ATTACH_MINOR}`;
-      this.#end(why);
-      this.#transport.close();
+      this.#end(why, true);
       return;
     }
+    this.#host.clearTimer(this.#timer);
+    this.#state = "attached";
+    this.#gone = undefined;
+    this.#attempts = 0;
     this.deviceId = m.deviceId;
     this.nonce = m.nonce;
     this.port = m.port;
     this.bind = m.bind;
+    this.#transport?.unref?.();
     trace("daemon.attached", { socket: this.#socket, deviceId: m.deviceId, pid: m.pid });
-    w.resolve(this);
+    const w = this.#welcome;
+    this.#welcome = undefined;
+    if (w !== undefined) {
+      w.resolve(this);
+      return;
+    }
+    // Back after the daemon went away: its servers and abilities are named again.
+    for (const [kind, names] of this.#served) this.#write({ type: "serve", kind, names });
+    this.#host.warn(
+      `linkweave: re-attached to the device daemon at "${this.#socket}" (device ${m.deviceId})`,
+    );
   }
 
   #incoming(
@@ -424,25 +513,52 @@ export class AttachedDevice implements DeviceSurface {
 
   #protocolError(why: string): void {
     this.#end(`it sent ${why}`);
-    this.#transport.close();
   }
 
-  /** The daemon is gone: every connection ends, servers stop, later connects fail. */
-  #end(why: string): void {
-    if (this.#gone !== undefined) return;
-    this.#gone = why;
+  /**
+   * The socket ended: every connection ends as a lost link ends it; then,
+   * unless `final` (or re-attaching is off), wait and attach again, and
+   * otherwise servers stop and later connects fail.
+   */
+  #end(why: string, final = false): void {
+    if (this.#state === "closed" || (this.#state === "away" && !final)) return;
+    const wasAttached = this.#state === "attached";
+    this.#generation++; // the old socket's events are ignored from now on
+    this.#transport?.close();
+    this.#transport = undefined;
+    this.#host.clearTimer(this.#timer);
+    this.#timer = undefined;
     this.#out = [];
     this.#outBytes = 0;
+    this.#gone = why;
     const w = this.#welcome;
     this.#welcome = undefined;
+    const again = this.#reattach && !final && w === undefined;
+    this.#state = again ? "away" : "closed";
     if (w !== undefined) {
       w.reject(new Error(`Cannot attach to the device daemon at "${this.#socket}": ${why}`));
       return;
     }
-    this.#host.warn(
-      `linkweave: the device daemon at "${this.#socket}" is gone: ${why}; ` +
-        "this application's connections ended",
-    );
+    if (wasAttached) this.#lost(why, again, final);
+    if (!again) {
+      this.#onListenerFailed(new Error(`The device daemon is gone: ${why}`));
+      return;
+    }
+    const delay = Math.min(REATTACH_MAX_DELAY, REATTACH_FIRST_DELAY * 2 ** this.#attempts);
+    this.#attempts = Math.min(this.#attempts + 1, 16);
+    this.#timer = this.#host.setTimer(() => {
+      if (this.#state === "away") this.#open();
+    }, delay);
+  }
+
+  /** The daemon went away: every connection ends, as the loss of its link ends it. */
+  #lost(why: string, again: boolean, quiet: boolean): void {
+    if (!quiet) {
+      this.#host.warn(
+        `linkweave: the device daemon at "${this.#socket}" is gone: ${why}; ` +
+          "this application's connections ended" + (again ? "; re-attaching when it is back" : ""),
+      );
+    }
     trace("daemon.gone", { socket: this.#socket, why });
     const conns = [...this.#conns.values()];
     this.#conns.clear();
@@ -454,7 +570,6 @@ export class AttachedDevice implements DeviceSurface {
       if (c.open) c.port.onClosed(DisconnectReason.LINK_CLOSED, false);
       else c.port.onFailed(ErrorCode.INTERNAL_ERROR, `the device daemon is gone: ${why}`);
     }
-    this.#onListenerFailed(new Error(`The device daemon is gone: ${why}`));
     for (const done of [...this.#lingers]) done();
   }
 
@@ -473,7 +588,7 @@ export class AttachedDevice implements DeviceSurface {
   }
 
   #write(m: AttachMessage): void {
-    if (this.#gone !== undefined) return;
+    if (this.#transport === undefined) return;
     const bytes = encodeAttach(m);
     this.#out.push(bytes);
     this.#outBytes += bytes.length;
@@ -492,11 +607,12 @@ export class AttachedDevice implements DeviceSurface {
   /** Hand what was queued in this tick to the socket: small messages joined, big ones alone. */
   #flush(): void {
     const out = this.#out;
-    if (out.length > 0 && this.#gone === undefined) {
+    const t = this.#transport;
+    if (out.length > 0 && t !== undefined) {
       this.#out = [];
       const total = this.#outBytes;
       this.#outBytes = 0;
-      if (out.length === 1) this.#transport.write(out[0]);
+      if (out.length === 1) t.write(out[0]);
       else if (total <= JOIN_LIMIT) {
         const joined = new Uint8Array(total);
         let at = 0;
@@ -504,15 +620,17 @@ export class AttachedDevice implements DeviceSurface {
           joined.set(b, at);
           at += b.length;
         }
-        this.#transport.write(joined);
-      } else for (const b of out) this.#transport.write(b);
+        t.write(joined);
+      } else for (const b of out) t.write(b);
     }
     this.#released();
   }
 
   /** Let lingering holds go once nothing waits to be written. */
   #released(): void {
-    if (this.#lingers.size === 0 || this.#out.length > 0 || this.#transport.queued > 0) return;
+    if (this.#lingers.size === 0 || this.#out.length > 0 || (this.#transport?.queued ?? 0) > 0) {
+      return;
+    }
     for (const done of [...this.#lingers]) done();
   }
 }
