@@ -246,7 +246,10 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
     },
     pairing: {
       offer: async (o = {}) => {
-        const d = notAttached(await api.driver(), "offer pairing");
+        const running = await api.driver();
+        // The daemon owns the identity and the trust store: it pairs its device.
+        if (running instanceof AttachedDevice) return running.offerPairing(o.timeout ?? 120_000);
+        const d = running as DeviceDriver;
         const s = needSecurity(secured, "offer pairing");
         const code = newCode(s.security.crypto);
         const paired = d.offerPairing(code, o.timeout ?? 120_000).then((p) =>
@@ -256,8 +259,6 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
         return { code, paired };
       },
       enter: async (target, code) => {
-        const d = notAttached(await api.driver(), "pair");
-        const s = needSecurity(secured, "pair");
         if (passkey(code) === undefined) {
           throw new ParameterError(
             `Invalid pairing code ${JSON.stringify(code)}: expected six digits`,
@@ -269,6 +270,10 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
             `Invalid pairing target ${JSON.stringify(target)}: expected "host:port"`,
           );
         }
+        const running = await api.driver();
+        if (running instanceof AttachedDevice) return running.enterPairing(target, code);
+        const d = running as DeviceDriver;
+        const s = needSecurity(secured, "pair");
         const p = await d.pair({ host: m[1], port: Number(m[2]) }, code);
         s.trust.remember(p.id, target);
         return s.trust.list().find((t) => t.id === p.id)!;

@@ -29,6 +29,7 @@
  * @module
  */
 import { DisconnectReason, ErrorCode } from "../error_codes.ts";
+import { BusinessError, ParameterError } from "../errors.ts";
 import type { DeviceHost } from "../device/host.ts";
 import type { DeviceSurface, DriverConnectOptions } from "../device/driver_options.ts";
 import type { Acceptor, Port } from "../device/port.ts";
@@ -39,8 +40,12 @@ import {
   ATTACH_CAPABILITIES,
   ATTACH_MAJOR,
   ATTACH_MINOR,
+  AttachCapability,
   AttachDecoder,
   type AttachMessage,
+  type AttachPaired,
+  type AttachPairing,
+  type AttachPairOp,
   AttachProtocolError,
   type AttachWelcome,
   encodeAttach,
@@ -150,6 +155,11 @@ export class AttachedDevice implements DeviceSurface {
   #attempts = 0;
   #timer: unknown;
   #errorMessage: string | undefined;
+  /** The daemon's capability bits (from its welcome). */
+  #caps = 0;
+  /** Pairing requests waiting for the daemon's answers, by request number. */
+  #pairs = new Map<number, (answer: AttachPairing) => void>();
+  #nextPair = 1;
   /** What `Port` reads of its link: the bytes queued on a connection. */
   #link = { link: { bufferedAmount: (handle: number) => this.#buffered(handle) } };
 
@@ -329,6 +339,83 @@ export class AttachedDevice implements DeviceSurface {
     return Promise.resolve();
   }
 
+  // ------------------------------------------------------------ pairing (the daemon's device pairs)
+
+  /**
+   * Show a code through the daemon: the first device that enters it pairs
+   * with the daemon's device.
+   *
+   * @param timeout How long the offer stands (ms).
+   * @returns The code, and the device that paired (rejects when the
+   *   pairing fails, the offer expires, or the daemon goes away).
+   */
+  offerPairing(timeout: number): Promise<{ code: string; paired: Promise<AttachPaired> }> {
+    return new Promise((resolve, reject) => {
+      let settle: { resolve(d: AttachPaired): void; reject(e: Error): void } | undefined;
+      const paired = new Promise<AttachPaired>((res, rej) =>
+        settle = { resolve: res, reject: rej }
+      );
+      paired.catch(() => {}); // the caller decides whether to wait for it
+      let shown = false;
+      this.#pair({ op: "offer", timeout }, (a) => {
+        if ("offer" in a) {
+          shown = true;
+          resolve({ code: a.offer, paired });
+          return false;
+        }
+        const fail = "failed" in a ? pairError(a.failed) : undefined;
+        if (!shown) {
+          if (fail !== undefined) reject(fail);
+          return true;
+        }
+        if (fail !== undefined) settle!.reject(fail);
+        else if ("paired" in a) settle!.resolve(a.paired);
+        return true;
+      });
+    });
+  }
+
+  /**
+   * Enter another device's code through the daemon.
+   *
+   * @param target That device's `host:port`.
+   * @param code The 6 digits.
+   * @returns The device paired with.
+   */
+  enterPairing(target: string, code: string): Promise<AttachPaired> {
+    return new Promise((resolve, reject) => {
+      this.#pair({ op: "enter", target, code }, (a) => {
+        if ("paired" in a) resolve(a.paired);
+        else if ("failed" in a) reject(pairError(a.failed));
+        return true;
+      });
+    });
+  }
+
+  /** Send a `pair`; `answer` hears the daemon's answers until it returns true. */
+  #pair(op: AttachPairOp, answer: (a: AttachPairing) => boolean): void {
+    const failed = (message: string) => void answer({ failed: { code: 0, message } });
+    if (this.#state !== "attached") {
+      return failed(`the device daemon at "${this.#socket}" is gone (${this.#gone})`);
+    }
+    if ((this.#caps & AttachCapability.PAIRING) === 0) {
+      return failed(
+        `the device daemon at "${this.#socket}" cannot pair (an older version); ` +
+          "stop it and pair with the same identity, or update it",
+      );
+    }
+    const request = this.#nextPair;
+    this.#nextPair = this.#nextPair >= 0xffffffff ? 1 : this.#nextPair + 1;
+    // The socket does not keep the process alive: a pairing under way does.
+    this.#host.hold();
+    this.#pairs.set(request, (a) => {
+      if (!answer(a)) return;
+      this.#pairs.delete(request);
+      this.#host.release();
+    });
+    this.#write({ type: "pair", request, ...op });
+  }
+
   // ------------------------------------------------------------ input
 
   /**
@@ -437,6 +524,9 @@ export class AttachedDevice implements DeviceSurface {
       case "listenerFailed":
         this.#onListenerFailed(new Error(m.message));
         return;
+      case "pairing":
+        this.#pairs.get(m.request)?.(m);
+        return;
     }
   }
 
@@ -455,6 +545,7 @@ export class AttachedDevice implements DeviceSurface {
     this.#state = "attached";
     this.#gone = undefined;
     this.#attempts = 0;
+    this.#caps = m.caps;
     this.deviceId = m.deviceId;
     this.nonce = m.nonce;
     this.port = m.port;
@@ -560,6 +651,9 @@ export class AttachedDevice implements DeviceSurface {
       );
     }
     trace("daemon.gone", { socket: this.#socket, why });
+    for (const answer of [...this.#pairs.values()]) {
+      answer({ failed: { code: 0, message: `the device daemon is gone: ${why}` } });
+    }
     const conns = [...this.#conns.values()];
     this.#conns.clear();
     this.#links.clear();
@@ -633,4 +727,11 @@ export class AttachedDevice implements DeviceSurface {
     }
     for (const done of [...this.#lingers]) done();
   }
+}
+
+/** The error of a failed pairing: 401 for a malformed argument, else the code the daemon gave. */
+function pairError(f: { code: number; message: string }): Error {
+  if (f.code === ErrorCode.PARAMETER_ERROR) return new ParameterError(f.message);
+  const message = f.message.startsWith("Cannot") ? f.message : `Cannot pair: ${f.message}`;
+  return new BusinessError(f.code === 0 ? ErrorCode.INTERNAL_ERROR : f.code, message);
 }
