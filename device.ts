@@ -106,7 +106,9 @@ export interface Device {
   /**
    * linkweave extension: pair with a device that is not in this one's
    * account, with a 6-digit code a person reads on one and types on the
-   * other (`docs/security.md`).
+   * other (`docs/security.md`). In an application attached to a device
+   * daemon, the daemon's device pairs (it owns the identity and trust store;
+   * `docs/daemon.md`).
    */
   readonly pairing: Pairing;
   /** linkweave extension: the peers this device has a link to now; `[]` before it started. */
