@@ -180,6 +180,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       pid: process.pid,
       limits: options.limits,
       onEvent: options.onEvent,
+      // The daemon owns the identity and trust store: its applications pair through it.
+      pairing: {
+        offer: (timeout) => device.pairing.offer({ timeout }),
+        enter: (target, code) => device.pairing.enter(target, code),
+      },
     });
     releases.push(() => Promise.resolve(server.close()));
     const listener = await listenDaemonSocket(socket, {

@@ -111,7 +111,9 @@ export interface Device {
   /**
    * linkweave extension: pair with a device that is not in this one's
    * account, with a 6-digit code a person reads on one and types on the
-   * other (`docs/security.md`).
+   * other (`docs/security.md`). In an application attached to a device
+   * daemon, the daemon's device pairs (it owns the identity and trust store;
+   * `docs/daemon.md`).
    */
   readonly pairing: Pairing;
   /** linkweave extension: the peers this device has a link to now; `[]` before it started. */
@@ -251,7 +253,10 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
     },
     pairing: {
       offer: async (o = {}) => {
-        const d = notAttached(await api.driver(), "offer pairing");
+        const running = await api.driver();
+        // The daemon owns the identity and the trust store: it pairs its device.
+        if (running instanceof AttachedDevice) return running.offerPairing(o.timeout ?? 120_000);
+        const d = running as DeviceDriver;
         const s = needSecurity(secured, "offer pairing");
         const code = newCode(s.security.crypto);
         const paired = d.offerPairing(code, o.timeout ?? 120_000).then((p) =>
@@ -261,8 +266,6 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
         return { code, paired };
       },
       enter: async (target, code) => {
-        const d = notAttached(await api.driver(), "pair");
-        const s = needSecurity(secured, "pair");
         if (passkey(code) === undefined) {
           throw new ParameterError(
             `Invalid pairing code ${JSON.stringify(code)}: expected six digits`,
@@ -274,6 +277,10 @@ export function createDevice(options: DeviceOptions = {}, host?: DeviceHost): De
             `Invalid pairing target ${JSON.stringify(target)}: expected "host:port"`,
           );
         }
+        const running = await api.driver();
+        if (running instanceof AttachedDevice) return running.enterPairing(target, code);
+        const d = running as DeviceDriver;
+        const s = needSecurity(secured, "pair");
         const p = await d.pair({ host: m[1], port: Number(m[2]) }, code);
         s.trust.remember(p.id, target);
         return s.trust.list().find((t) => t.id === p.id)!;
@@ -315,26 +322,15 @@ async function attachToDaemon(
   // No socket file: no daemon, and no connect attempt either.
   if (!required && !socketExists(path)) return undefined;
   const timeout = required ? ATTACH_TIMEOUT : PROBE_TIMEOUT;
-  let socket: Awaited<ReturnType<typeof connectDaemonSocket>> | undefined;
+  // Once attached, it re-attaches by itself when the daemon goes away and comes back.
   const device = new AttachedDevice({
     host,
     socket: path,
     pid: process.pid,
-    transport: {
-      write: (bytes) => socket?.write(bytes),
-      get queued() {
-        return socket?.queued ?? 0;
-      },
-      close: () => socket?.close(),
-    },
+    dial: (events) => connectDaemonSocket(path, events),
   });
+  let timer: unknown;
   try {
-    socket = await connectDaemonSocket(path, {
-      bytes: (b) => device.handleBytes(b),
-      drained: () => device.handleDrained(),
-      closed: (m) => device.handleClosed(m),
-    });
-    let timer: unknown;
     await Promise.race([
       device.attach(),
       new Promise<never>((_, reject) => {
@@ -345,11 +341,10 @@ async function attachToDaemon(
       }),
     ]).finally(() => host.clearTimer(timer));
   } catch (e) {
-    socket?.close();
+    await device.close();
     if (required) throw e;
     return undefined; // no daemon answers: embedded
   }
-  socket.unref();
   return device;
 }
 

@@ -123,6 +123,8 @@ export class App implements AppConnection {
   readonly served: Map<number, Set<string>> = new Map();
   readonly relays: Map<number, Relay> = new Map();
   nextHandle: number = 2;
+  /** Pairing requests under way. */
+  pairings: number = 0;
   helloTimer: unknown;
   out: Uint8Array[] = [];
   outBytes: number = 0;

@@ -10,6 +10,7 @@
 import type { DeviceHost } from "../device/host.ts";
 import type { DeviceSurface } from "../device/driver_options.ts";
 import type { Manifest, ManifestEntry } from "./manifest.ts";
+import type { AttachPaired } from "./wire.ts";
 
 /** The daemon's bounds on what applications make it hold. */
 export interface DaemonLimits {
@@ -23,6 +24,8 @@ export interface DaemonLimits {
   servedNames: number;
   /** How long a new application has to say hello (ms). @default {5000} */
   helloTimeout: number;
+  /** Pairing requests one application has under way; one more fails at once. @default {4} */
+  pairings: number;
 }
 
 /** The default bounds. */
@@ -32,6 +35,7 @@ export const DAEMON_LIMITS: Readonly<DaemonLimits> = Object.freeze({
   appQueueBytes: 64 * 1024 * 1024,
   servedNames: 1024,
   helloTimeout: 5000,
+  pairings: 4,
 });
 
 /** How often the device's links and known peers are compared and sent on when they changed (ms). */
@@ -94,6 +98,25 @@ export interface AppConnection {
   handleClosed(message?: string): void;
 }
 
+/** Pairing by the daemon's device (its `pairing`), for its applications. */
+export interface DaemonPairing {
+  /**
+   * Show a code: the first device that enters it pairs.
+   *
+   * @param timeout How long the offer stands (ms).
+   * @returns The code, and the device that paired (rejects when it fails or expires).
+   */
+  offer(timeout: number): Promise<{ code: string; paired: Promise<AttachPaired> }>;
+  /**
+   * Enter the code another device shows.
+   *
+   * @param target That device's `host:port`.
+   * @param code The 6 digits.
+   * @returns The device paired with.
+   */
+  enter(target: string, code: string): Promise<AttachPaired>;
+}
+
 /** Options of {@linkcode DaemonServer}. */
 export interface DaemonServerOptions {
   /** The machine. */
@@ -112,4 +135,6 @@ export interface DaemonServerOptions {
   limits?: Partial<DaemonLimits>;
   /** Hears what happens. @default {nothing} */
   onEvent?: (event: DaemonEvent) => void;
+  /** Pairs for applications. @default {none: a `pair` fails with 32390300} */
+  pairing?: DaemonPairing;
 }

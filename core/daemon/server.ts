@@ -54,6 +54,7 @@ import {
   ATTACH_MAJOR,
   ATTACH_MINOR,
   type AttachMessage,
+  type AttachPaired,
   type AttachProtocolError,
   encodeAttach,
 } from "./wire.ts";
@@ -65,6 +66,7 @@ import {
   DAEMON_LIMITS,
   type DaemonEvent,
   type DaemonLimits,
+  type DaemonPairing,
   type DaemonServerOptions,
   STATE_INTERVAL,
 } from "./_server_types.ts";
@@ -75,6 +77,7 @@ export {
   DAEMON_LIMITS,
   type DaemonEvent,
   type DaemonLimits,
+  type DaemonPairing,
   type DaemonServerOptions,
   type Launch,
   type Launcher,
@@ -98,6 +101,7 @@ export class DaemonServer {
   #state = "";
   #stateTimer: unknown;
   #closed = false;
+  #pairing: DaemonPairing | undefined;
 
   /** @param options The device, the manifest and how to start its commands, the bounds. */
   constructor(options: DaemonServerOptions) {
@@ -107,6 +111,7 @@ export class DaemonServer {
     this.#pid = options.pid ?? 0;
     this.#limits = { ...DAEMON_LIMITS, ...options.limits };
     this.#onEvent = options.onEvent ?? (() => {});
+    this.#pairing = options.pairing;
     this.#abilities = new AbilityStreams({
       host: this.#host,
       owner: this,
@@ -227,6 +232,9 @@ export class DaemonServer {
       case "close":
         this.#closeRelay(app, m.handle);
         return;
+      case "pair":
+        this.#pair(app, m);
+        return;
       default:
         this.detach(app, `it sent "${m.type}" again`, true);
     }
@@ -259,6 +267,45 @@ export class DaemonServer {
     app.write({ type: "state", ...this.#snapshot() });
     trace("daemon.attached", { app: app.id, pid });
     this.#onEvent({ event: "attached", app: app.id, pid });
+  }
+
+  /**
+   * Pair the daemon's device for an application: the answers go back as
+   * `pairing` messages; an offer stands until it is taken or expires, also
+   * when the application detaches meanwhile.
+   */
+  #pair(app: App, m: Extract<AttachMessage, { type: "pair" }>): void {
+    const request = m.request;
+    const fail = (e: unknown) => {
+      const code = (e as { code?: unknown }).code;
+      app.write({
+        type: "pairing",
+        request,
+        failed: {
+          code: typeof code === "number" ? code : ErrorCode.INTERNAL_ERROR,
+          message: e instanceof Error ? e.message : String(e),
+        },
+      });
+    };
+    const p = this.#pairing;
+    if (p === undefined) return fail(new Error("Cannot pair: this device daemon does not pair"));
+    if (app.pairings >= this.#limits.pairings) {
+      return fail(
+        new Error(`Cannot pair: ${this.#limits.pairings} pairing requests are under way already`),
+      );
+    }
+    app.pairings++;
+    const done = () => app.pairings--;
+    const paired = (d: AttachPaired) => app.write({ type: "pairing", request, paired: d });
+    trace("daemon.pair", { app: app.id, op: m.op });
+    if (m.op === "enter") {
+      p.enter(m.target, m.code).then(paired, fail).finally(done);
+      return;
+    }
+    p.offer(m.timeout).then((o) => {
+      app.write({ type: "pairing", request, offer: o.code });
+      return o.paired.then(paired);
+    }).catch(fail).finally(done);
   }
 
   /**

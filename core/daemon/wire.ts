@@ -1,6 +1,6 @@
 /**
  * The attach protocol between an application and the device daemon
- * (`docs/daemon.md`, "Attach protocol"), version 1.0: messages on a local
+ * (`docs/daemon.md`, "Attach protocol"), version 1.1: messages on a local
  * stream socket, each a 4-byte big-endian length (of what follows) and a
  * 1-byte type, then the body. Numbers are big-endian; `json` is one UTF-8
  * JSON value filling the rest of the message.
@@ -16,6 +16,7 @@
  * | 5    | reject  | handle u32, code u32                                                      |
  * | 6    | data    | handle u32, the message                                                   |
  * | 7    | close   | handle u32                                                                |
+ * | 8    | pair    | request u32, json `{ op: "offer", timeout }` or `{ op: "enter", target, code }` (1.1) |
  *
  * From the daemon:
  *
@@ -32,6 +33,13 @@
  * | 73   | state          | json `{ links: [[peer, channels]], known: [peer] }`               |
  * | 74   | listenerFailed | UTF-8 message                                                     |
  * | 75   | error          | UTF-8 message (the daemon closes the socket after it)             |
+ * | 76   | pairing        | request u32, json `{ offer: code }`, `{ paired: device }` or `{ failed: { code, message } }` (1.1) |
+ *
+ * Pairing (minor 1, capability {@linkcode AttachCapability.PAIRING}): the
+ * daemon owns the device's identity and trust, so an application's
+ * `pairing.offer()` / `pairing.enter()` ask it. An offer is answered
+ * `{ offer }` with the code to show, then `{ paired }` or `{ failed }`; an
+ * entered code is answered `{ paired }` or `{ failed }`.
  *
  * A connection is a **handle**: odd for those the application opens
  * (`connect`), even for those the daemon offers (`open`). A message this
@@ -54,9 +62,14 @@ import { DEFAULT_MAX_MESSAGE } from "../proto/link/mod.ts";
 /** The major version of the attach protocol this code speaks. */
 export const ATTACH_MAJOR = 1;
 /** The minor version this code speaks (a newer minor only adds capability bits and fields). */
-export const ATTACH_MINOR = 0;
-/** Capability bits (none defined in 1.0; a receiver ignores bits it does not know). */
-export const ATTACH_CAPABILITIES = 0;
+export const ATTACH_MINOR = 1;
+/** Capability bits (a receiver ignores bits it does not know). */
+export const AttachCapability = {
+  /** 1.1: the daemon pairs for its applications (`pair`, `pairing`). */
+  PAIRING: 1,
+} as const;
+/** The capability bits this code has. */
+export const ATTACH_CAPABILITIES: number = AttachCapability.PAIRING;
 /** The first bytes of an application's `hello`. */
 export const ATTACH_MAGIC = "LWAT";
 /**
@@ -74,6 +87,7 @@ export const AttachType = {
   REJECT: 5,
   DATA: 6,
   CLOSE: 7,
+  PAIR: 8,
   WELCOME: 65,
   OPEN: 66,
   OPENED: 67,
@@ -85,6 +99,7 @@ export const AttachType = {
   STATE: 73,
   LISTENER_FAILED: 74,
   ERROR: 75,
+  PAIRING: 76,
 } as const;
 
 /** Who sent a message: the application or the daemon. */
@@ -136,6 +151,31 @@ export interface AttachTarget {
   bundle: string;
 }
 
+/** A device the daemon's device trusts now (`TrustedDevice`). */
+export interface AttachPaired {
+  /** Its device id. */
+  id: string;
+  /** Its key, base64. */
+  key: string;
+  /** How it came to be trusted. */
+  how: "account" | "paired";
+  /** When (ms since the epoch). */
+  since: number;
+  /** Where it was reached when paired (`host:port`). */
+  address?: string;
+}
+
+/** What an application asks the daemon's device to pair. */
+export type AttachPairOp =
+  | { op: "offer"; timeout: number }
+  | { op: "enter"; target: string; code: string };
+
+/** The daemon's answer to a `pair`: the code to show, the device paired, or why it failed. */
+export type AttachPairing =
+  | { offer: string }
+  | { paired: AttachPaired }
+  | { failed: { code: number; message: string } };
+
 /** A message of the attach protocol. */
 export type AttachMessage =
   | AttachHello
@@ -151,6 +191,7 @@ export type AttachMessage =
   | { type: "reject"; handle: number; code: number }
   | { type: "data"; handle: number; bytes: Uint8Array }
   | { type: "close"; handle: number }
+  | ({ type: "pair"; request: number } & AttachPairOp)
   | AttachWelcome
   | ({ type: "open"; handle: number; kind: number } & AttachTarget)
   | { type: "opened"; handle: number }
@@ -161,7 +202,8 @@ export type AttachMessage =
   | { type: "sent"; handle: number; bytes: number; buffered: number }
   | { type: "state"; links: [string, number][]; known: string[] }
   | { type: "listenerFailed"; message: string }
-  | { type: "error"; message: string };
+  | { type: "error"; message: string }
+  | ({ type: "pairing"; request: number } & AttachPairing);
 
 const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
@@ -225,6 +267,20 @@ export function encodeAttach(m: AttachMessage): Uint8Array {
       return frame(AttachType.DATA, 4, (v) => v.setUint32(0, m.handle), m.bytes);
     case "close":
       return frame(AttachType.CLOSE, 4, (v) => v.setUint32(0, m.handle));
+    case "pair": {
+      const body = m.op === "offer"
+        ? { op: m.op, timeout: m.timeout }
+        : { op: m.op, target: m.target, code: m.code };
+      return frame(AttachType.PAIR, 4, (v) => v.setUint32(0, m.request), json(body));
+    }
+    case "pairing": {
+      const body = "offer" in m
+        ? { offer: m.offer }
+        : "paired" in m
+        ? { paired: m.paired }
+        : { failed: m.failed };
+      return frame(AttachType.PAIRING, 4, (v) => v.setUint32(0, m.request), json(body));
+    }
     case "welcome":
       return frame(AttachType.WELCOME, 8, (v) => {
         v.setUint16(0, m.major);
@@ -300,6 +356,37 @@ function target(v: unknown): AttachTarget | undefined {
   return { peer, name, bundle };
 }
 
+function pairOp(v: unknown): AttachPairOp | undefined {
+  if (!isRecord(v)) return undefined;
+  if (v.op === "offer" && Number.isInteger(v.timeout) && (v.timeout as number) > 0) {
+    return { op: "offer", timeout: v.timeout as number };
+  }
+  if (v.op === "enter" && typeof v.target === "string" && typeof v.code === "string") {
+    return { op: "enter", target: v.target, code: v.code };
+  }
+  return undefined;
+}
+
+function pairing(v: unknown): AttachPairing | undefined {
+  if (!isRecord(v)) return undefined;
+  if (typeof v.offer === "string") return { offer: v.offer };
+  const p = v.paired;
+  if (
+    isRecord(p) && typeof p.id === "string" && typeof p.key === "string" &&
+    (p.how === "account" || p.how === "paired") && typeof p.since === "number" &&
+    (p.address === undefined || typeof p.address === "string")
+  ) {
+    const paired: AttachPaired = { id: p.id, key: p.key, how: p.how, since: p.since };
+    if (p.address !== undefined) paired.address = p.address as string;
+    return { paired };
+  }
+  const f = v.failed;
+  if (isRecord(f) && Number.isInteger(f.code) && typeof f.message === "string") {
+    return { failed: { code: f.code as number, message: f.message } };
+  }
+  return undefined;
+}
+
 /** Decode one message body (type byte first); `undefined` when malformed. */
 function decodeBody(m: Uint8Array, from: AttachSide): AttachMessage | undefined {
   const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
@@ -352,6 +439,16 @@ function decodeBody(m: Uint8Array, from: AttachSide): AttachMessage | undefined 
     case AttachType.CLOSE:
       if (!at(4)) return undefined;
       return { type: "close", handle: v.getUint32(1) };
+    case AttachType.PAIR: {
+      if (!at(4)) return undefined;
+      const op = pairOp(parseJson(m.subarray(5)));
+      return op === undefined ? undefined : { type: "pair", request: v.getUint32(1), ...op };
+    }
+    case AttachType.PAIRING: {
+      if (!at(4)) return undefined;
+      const p = pairing(parseJson(m.subarray(5)));
+      return p === undefined ? undefined : { type: "pairing", request: v.getUint32(1), ...p };
+    }
     case AttachType.WELCOME: {
       if (!at(8)) return undefined;
       const o = parseJson(m.subarray(9));

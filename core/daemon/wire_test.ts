@@ -20,6 +20,8 @@ const FROM_APP: AttachMessage[] = [
   { type: "reject", handle: 4, code: 32390201 },
   { type: "data", handle: 3, bytes: new Uint8Array([1, 2, 3]) },
   { type: "close", handle: 3 },
+  { type: "pair", request: 1, op: "offer", timeout: 120_000 },
+  { type: "pair", request: 2, op: "enter", target: "127.0.0.1:38470", code: "123456" },
 ];
 
 const FROM_DAEMON: AttachMessage[] = [
@@ -44,6 +46,13 @@ const FROM_DAEMON: AttachMessage[] = [
   { type: "state", links: [["02:00:00:00:00:01", 1]], known: ["02:00:00:00:00:01"] },
   { type: "listenerFailed", message: "gone" },
   { type: "error", message: "bye" },
+  { type: "pairing", request: 1, offer: "654321" },
+  {
+    type: "pairing",
+    request: 1,
+    paired: { id: "02:00:00:00:00:0B", key: "a2V5", how: "paired", since: 5, address: "h:1" },
+  },
+  { type: "pairing", request: 2, failed: { code: 32390300, message: "wrong code" } },
 ];
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -118,7 +127,22 @@ describe("attach protocol", () => {
     const truncated = new Uint8Array([0, 0, 0, 3, 3, 0, 0]); // connect without its fields
     const badJson = concat([new Uint8Array([0, 0, 0, 4, 2, 0, 1]), new TextEncoder().encode("[")]);
     badJson[3] = badJson.length - 4;
-    for (const bytes of [badMagic, unknown, truncated, badJson]) {
+    const pair = (body: unknown) => {
+      const b = concat([
+        new Uint8Array([0, 0, 0, 0, 8, 0, 0, 0, 1]),
+        new TextEncoder().encode(
+          JSON.stringify(body),
+        ),
+      ]);
+      b[3] = b.length - 4;
+      return b;
+    };
+    const badPairs = [
+      pair({ op: "offer", timeout: 0 }),
+      pair({ op: "enter", target: "h:1" }),
+      pair({ op: "revoke" }),
+    ];
+    for (const bytes of [badMagic, unknown, truncated, badJson, ...badPairs]) {
       assert.throws(
         () => new AttachDecoder("app").push(bytes),
         /a malformed or unexpected message \(type \d+, \d+ bytes\)/,

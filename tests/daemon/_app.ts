@@ -6,7 +6,9 @@
  * (default bundle `com.example.lw`) that accepts a collaboration (or
  * rejects it when the caller's `parameters.mode` is `reject`) and echoes
  * every text. It prints `{"ready":deviceId,"port":n}` once both serve, and
- * one JSON line per event.
+ * one JSON line per event. With `LW_STDIN=1` it reads commands from stdin:
+ * `dial ID NAME` connects to server NAME of device ID and sends one message
+ * (events `dialed`, `dialEcho`, `dialDisconnected`).
  *
  * @module
  */
@@ -29,6 +31,33 @@ server.on("connectionAccepted", (c) => {
   c.on("disconnected", (reason: number) => log({ event: "disconnected", reason }));
 });
 server.start();
+
+/** `dial ID NAME`: a linkEnhance connection from this application to a peer's server. */
+function command(line: string): void {
+  const [verb, id, name] = line.trim().split(" ");
+  if (verb !== "dial") return;
+  const c = dev.createConnection(id, name);
+  c.on("connectResult", (r) => {
+    log({ event: "dialed", success: r.success, reason: r.reason });
+    if (r.success) c.sendData(new TextEncoder().encode("dial echo").buffer as ArrayBuffer);
+  });
+  c.on("dataReceived", (d: ArrayBuffer) => {
+    log({ event: "dialEcho", text: new TextDecoder().decode(d) });
+  });
+  c.on("disconnected", (reason: number) => log({ event: "dialDisconnected", reason }));
+  c.connect();
+}
+
+if (process.env.LW_STDIN === "1") {
+  let pending = "";
+  process.stdin.on("data", (b: Uint8Array) => {
+    pending += new TextDecoder().decode(b);
+    for (let i = pending.indexOf("\n"); i >= 0; i = pending.indexOf("\n")) {
+      command(pending.slice(0, i));
+      pending = pending.slice(i + 1);
+    }
+  });
+}
 
 class EntryAbility extends UIAbility {
   onCollaborate(wantParam: Record<string, unknown>): number {
