@@ -30,7 +30,7 @@
  */
 import { DisconnectReason, ErrorCode } from "../error_codes.ts";
 import { BusinessError, ParameterError } from "../errors.ts";
-import type { DeviceHost } from "../device/host.ts";
+import { type DeviceHost, Lingers } from "../device/host.ts";
 import type { DeviceSurface, DriverConnectOptions } from "../device/driver_options.ts";
 import type { Acceptor, Port } from "../device/port.ts";
 import type { PeerLink } from "../device/endpoint.ts";
@@ -144,7 +144,7 @@ export class AttachedDevice implements DeviceSurface {
   #out: Uint8Array[] = [];
   #outBytes = 0;
   #flushQueued = false;
-  #lingers = new Set<() => void>();
+  #lingers: Lingers;
   #welcome: { resolve(d: AttachedDevice): void; reject(e: Error): void } | undefined;
   /** Attaching (hello sent), attached (welcomed), away (waiting to re-attach), or closed for good. */
   #state: "attaching" | "attached" | "away" | "closed" = "away";
@@ -166,6 +166,7 @@ export class AttachedDevice implements DeviceSurface {
   /** @param options The host, how to reach the daemon, and its path. */
   constructor(options: AttachedDeviceOptions) {
     this.#host = options.host;
+    this.#lingers = new Lingers(options.host);
     this.#dial = options.dial;
     this.#reattach = options.reattach ?? true;
     this.#socket = options.socket;
@@ -315,15 +316,7 @@ export class AttachedDevice implements DeviceSurface {
 
   linger(ms: number): void {
     this.#scheduleFlush();
-    this.#host.hold();
-    const timer: { id?: unknown } = {};
-    const done = () => {
-      if (!this.#lingers.delete(done)) return;
-      this.#host.clearTimer(timer.id);
-      this.#host.release();
-    };
-    timer.id = this.#host.setTimer(done, ms);
-    this.#lingers.add(done);
+    this.#lingers.add(ms);
   }
 
   links(): Map<string, number> {
@@ -664,7 +657,7 @@ export class AttachedDevice implements DeviceSurface {
       if (c.open) c.port.onClosed(DisconnectReason.LINK_CLOSED, false);
       else c.port.onFailed(ErrorCode.INTERNAL_ERROR, `the device daemon is gone: ${why}`);
     }
-    for (const done of [...this.#lingers]) done();
+    this.#lingers.releaseAll();
   }
 
   // ------------------------------------------------------------ output
@@ -722,10 +715,10 @@ export class AttachedDevice implements DeviceSurface {
 
   /** Let lingering holds go once nothing waits to be written. */
   #released(): void {
-    if (this.#lingers.size === 0 || this.#out.length > 0 || (this.#transport?.queued ?? 0) > 0) {
+    if (!this.#lingers.active || this.#out.length > 0 || (this.#transport?.queued ?? 0) > 0) {
       return;
     }
-    for (const done of [...this.#lingers]) done();
+    this.#lingers.releaseAll();
   }
 }
 

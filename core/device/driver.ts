@@ -23,7 +23,7 @@ import type { DeviceConfig } from "./config.ts";
 import type { Codec } from "../proto/frame.ts";
 import type { PeerAddress, PeerFinder, Transport } from "./channel.ts";
 import { Endpoint, type EndpointEvent, type EndpointOptions, type PeerLink } from "./endpoint.ts";
-import type { DeviceHost } from "./host.ts";
+import { type DeviceHost, Lingers } from "./host.ts";
 import { type Acceptor, deliverToPort, type Port } from "./port.ts";
 import { ChannelTable } from "./_channels.ts";
 import { type LinkInfo, linkStats } from "./_link_info.ts";
@@ -64,7 +64,7 @@ export class DeviceDriver implements DeviceRuntime {
   #flushing = false;
   #timer: unknown;
   #timerAt = Infinity;
-  #lingers = new Set<() => void>();
+  #lingers: Lingers;
   #closing: Promise<void> | undefined;
 
   private constructor(
@@ -82,6 +82,7 @@ export class DeviceDriver implements DeviceRuntime {
   ) {
     this.#config = init.config;
     this.#host = init.host;
+    this.#lingers = new Lingers(init.host);
     this.#transports = init.transports;
     this.deviceId = init.deviceId;
     this.nonce = init.nonce;
@@ -285,15 +286,7 @@ export class DeviceDriver implements DeviceRuntime {
    */
   linger(ms: number): void {
     this.#scheduleFlush();
-    this.#host.hold();
-    const timer: { id?: unknown } = {};
-    const done = () => {
-      if (!this.#lingers.delete(done)) return;
-      this.#host.clearTimer(timer.id);
-      this.#host.release();
-    };
-    timer.id = this.#host.setTimer(done, ms);
-    this.#lingers.add(done);
+    this.#lingers.add(ms);
   }
 
   /**
@@ -396,7 +389,7 @@ export class DeviceDriver implements DeviceRuntime {
       this.#flushing = false;
     }
     this.#arm();
-    if (this.#lingers.size > 0 && this.#quiet()) { for (const done of [...this.#lingers]) done(); }
+    if (this.#lingers.active && this.#quiet()) this.#lingers.releaseAll();
   }
 
   #event(ev: EndpointEvent): void {

@@ -36,3 +36,44 @@ export interface DeviceHost {
   /** Report a problem nobody asked about (an id clash, a failed listener). */
   warn(message: string): void;
 }
+
+/**
+ * Holds on a host that let go when their time is up or when all are let go
+ * at once: what `linger(ms)` of a runtime keeps while its data is flushed.
+ */
+export class Lingers {
+  #host: DeviceHost;
+  #holds = new Set<() => void>();
+
+  /** @param host The host whose process the holds keep alive. */
+  constructor(host: DeviceHost) {
+    this.#host = host;
+  }
+
+  /** Whether any hold is kept. */
+  get active(): boolean {
+    return this.#holds.size > 0;
+  }
+
+  /**
+   * Keep the process alive for at most `ms` milliseconds.
+   *
+   * @param ms How long at most.
+   */
+  add(ms: number): void {
+    this.#host.hold();
+    const timer: { id?: unknown } = {};
+    const done = () => {
+      if (!this.#holds.delete(done)) return;
+      this.#host.clearTimer(timer.id);
+      this.#host.release();
+    };
+    timer.id = this.#host.setTimer(done, ms);
+    this.#holds.add(done);
+  }
+
+  /** Let every hold go now. */
+  releaseAll(): void {
+    for (const done of [...this.#holds]) done();
+  }
+}
