@@ -56,7 +56,7 @@ export const MessageType = {
 } as const;
 
 /** The highest session wire version this code speaks (see above). */
-export const WIRE_VERSION = 2;
+export const WIRE_VERSION: number = 2;
 
 /** What a transfer carries. */
 export const TransferKind = {
