@@ -25,6 +25,7 @@ import {
   decodeMessage,
   encodeAck,
   encodeBegin,
+  encodeChunk,
   encodeHello,
   encodePiece,
   type Hello,
@@ -92,6 +93,16 @@ function hello(token: string, serviceName = "h", wire?: number): Hello {
 async function waitFor(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 250 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
   assert.ok(cond(), what);
+}
+
+/** What a promise gives, failing after the 5 s of {@linkcode waitFor} instead of hanging. */
+async function settled<T>(p: Promise<T>, what: string): Promise<T> {
+  let out: { v: T } | undefined;
+  let error: { e: unknown } | undefined;
+  p.then((v) => out = { v }, (e) => error = { e });
+  await waitFor(() => out !== undefined || error !== undefined, what);
+  if (error !== undefined) throw error.e;
+  return out!.v;
 }
 
 describe("abilityConnectionManager against a peer that breaks the protocol", {
@@ -229,7 +240,7 @@ describe("abilityConnectionManager against a peer that breaks the protocol", {
       assert.deepEqual(new Uint8Array(bytes), data);
       const begin = p.got[0] as { id: number };
       p.send(encodeAck(begin.id));
-      await sent;
+      await settled(sent, "sendData resolved");
       p.close();
     }
   });
@@ -265,7 +276,22 @@ describe("abilityConnectionManager against a peer that breaks the protocol", {
     assert.equal(filled, data.length);
     assert.ok(bytes.every((v, i) => v === data[i]), "the bytes, in order");
     p.send(encodeAck((p.got[0] as { id: number }).id));
-    await sent;
+    await settled(sent, "sendData resolved");
+    p.close();
+  });
+
+  it("a version 1 peer's chunks are received", async () => {
+    const m = b.abilityConnectionManager;
+    const { p, id } = await accepted("recv1");
+    const data = pattern(200_000);
+    const received = new Promise<EventCallbackInfo>((r) => m.on("receiveData", id, r));
+    p.send(encodeBegin(3, TransferKind.DATA, data.length));
+    for (let off = 0; off < data.length; off += 65_536) {
+      p.send(encodeChunk(3, data, { start: off, end: Math.min(data.length, off + 65_536) }));
+    }
+    assert.deepEqual(new Uint8Array((await settled(received, "receiveData")).data!), data);
+    await waitFor(() => p.got.length === 1, "an acknowledgement");
+    assert.deepEqual(p.got[0], { type: "ack", id: 3 });
     p.close();
   });
 
@@ -280,7 +306,7 @@ describe("abilityConnectionManager against a peer that breaks the protocol", {
       p.send(encodePiece(7, piece.length));
       p.send(piece);
     }
-    assert.deepEqual(new Uint8Array((await received).data!), data);
+    assert.deepEqual(new Uint8Array((await settled(received, "receiveData")).data!), data);
     await waitFor(() => p.got.length === 1, "an acknowledgement");
     assert.deepEqual(p.got[0], { type: "ack", id: 7 });
 
