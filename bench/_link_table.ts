@@ -7,55 +7,18 @@
  *
  * @module
  */
-import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { meets, type Row } from "./_report.ts";
+import { writeFileSync } from "node:fs";
+import type { Row } from "./_report.ts";
+import { formatFiles, loadResults, type ResultsDoc, table, writeSection } from "./_format.ts";
 import { collect, svg } from "../scripts/bench_chart.ts";
 
-interface Doc {
-  machine: string;
-  rows: (Row & { range?: [number, number]; baselineRange?: [number, number] })[];
-}
+type Doc = ResultsDoc<Row & { range?: [number, number]; baselineRange?: [number, number] }>;
 
-const load = (runtime: string): Doc =>
-  JSON.parse(readFileSync(new URL(`./results/link-${runtime}.json`, import.meta.url), "utf8"));
-
-const num = (n: number): string =>
-  n >= 1000
-    ? Math.round(n).toLocaleString("en-US")
-    : n >= 100
-    ? n.toFixed(0)
-    : n >= 10
-    ? n.toFixed(1)
-    : n.toFixed(3);
-
-const generic = (baseline: string): string =>
-  baseline.replace(/raw (Deno|Bun)\.connect/, "raw runtime TCP (`Deno.connect` / `Bun.connect`)");
-
-const denoDoc = load("deno");
-const bun = load("bun");
-const cell = (r: Row | undefined): string =>
-  r === undefined
-    ? "(not measured)"
-    : `${num(r.value)} vs ${num(r.baselineValue)} (x${r.ratio.toFixed(2)}${
-      r.target === undefined ? "" : meets(r) ? ", met" : ", **not met**"
-    })`;
-const key = (r: Row) => `${r.name}|${generic(r.baseline)}`;
-const bunRows = new Map(bun.rows.map((r) => [key(r), r]));
+const denoDoc: Doc = loadResults("link", "deno");
+const bun: Doc = loadResults("link", "bun");
 
 const lines = [
-  "| Measure | Unit | Baseline (same run) | Deno: linkweave vs baseline | Bun: linkweave vs baseline | Target |",
-  "| --- | --- | --- | --- | --- | --- |",
-  ...denoDoc.rows.map((r) => {
-    const t = r.target === undefined ? "" : [
-      r.target.min === undefined ? "" : `${r.target.on} >= ${r.target.min}`,
-      r.target.max === undefined ? "" : `${r.target.on} <= ${r.target.max}`,
-    ].filter(Boolean).join(", ");
-    return `| ${r.name} | ${r.unit} | ${generic(r.baseline)} | ${cell(r)} | ${
-      cell(bunRows.get(key(r)))
-    } | ${t} |`;
-  }),
+  ...table(denoDoc, bun),
   "",
   `Deno: ${denoDoc.machine}. Bun: ${bun.machine}. Ratios are "higher is better"`,
   "(baseline / value for latency and memory); each figure is the median of 3 runs.",
@@ -90,16 +53,7 @@ const lines = [
   "",
 ];
 const out = new URL("../docs/link-enhance.md", import.meta.url);
-const doc = readFileSync(out, "utf8");
-const start = "<!-- bench:link -->";
-const end = "<!-- /bench:link -->";
-const i = doc.indexOf(start);
-const j = doc.indexOf(end);
-if (i < 0 || j < i) throw new Error(`docs/link-enhance.md lacks the ${start} ... ${end} markers`);
-writeFileSync(
-  out,
-  doc.slice(0, i + start.length) + "\n\n" + lines.join("\n") + "\n" + doc.slice(j),
-);
+writeSection(out, "link", lines);
 
 // The chart: round trips under load, in ms.
 const ms = (xs: [number, number] | undefined) => xs?.map((x) => x / 1000) as [number, number];
@@ -135,10 +89,6 @@ writeFileSync(
   ),
 );
 
-// `deno fmt --check` covers docs/: write it formatted.
-const deno = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
-spawnSync(deno, ["fmt", "--quiet", fileURLToPath(out), fileURLToPath(chartOut)], {
-  stdio: "inherit",
-});
+formatFiles([out, chartOut]);
 console.log(out.pathname);
 console.log(chartOut.pathname);

@@ -11,7 +11,7 @@ import type { IncomingRequest, Port } from "../device/driver.ts";
 import { trace } from "../trace.ts";
 import { type AbilityCallbacks, AbilityConstant, type AbilityInfo } from "./ability.ts";
 import type { SessionOptions } from "./_session_port.ts";
-import type { Hello } from "./wire.ts";
+import { type Hello, WIRE_VERSION } from "./wire.ts";
 import { abilityKey, type AbilityRegistry } from "./_abilities.ts";
 import { Incoming } from "./_incoming.ts";
 import { COLLAB_TIMEOUT, ConnectErrorCode, type PeerInfo, StartOptionParams } from "./types.ts";
@@ -51,6 +51,7 @@ export function callerHello(
     },
     serviceName: peer.serviceName,
     options,
+    wire: WIRE_VERSION,
   };
 }
 

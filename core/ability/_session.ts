@@ -45,6 +45,7 @@ import {
   type SessionMessage,
   type StreamControl,
   TransferKind,
+  WIRE_VERSION,
 } from "./wire.ts";
 import {
   DETACHED,
@@ -105,6 +106,8 @@ export class Session implements PortOwner {
   #outbound = new Outbound();
   #inbound: Inbound;
   #pendingPiece: Uint8Array | undefined;
+  /** The transfer piece whose bytes are the next message (a `piece` header came). */
+  #piece: { id: number; length: number } | undefined;
   #connecting: { resolve: (r: ConnectResult) => void; timer: unknown } | undefined;
   #held = false;
   #pumping = false;
@@ -254,7 +257,8 @@ export class Session implements PortOwner {
     this.#port = port;
     this.state = "connecting";
     this.#hold();
-    this.#queue(encodeResult({}));
+    this.#outbound.split((incoming.hello?.wire ?? 1) >= 2);
+    this.#queue(encodeResult({ wire: WIRE_VERSION }));
     this.#connected();
     return Promise.resolve();
   }
@@ -347,6 +351,12 @@ export class Session implements PortOwner {
     if (port === undefined || this.#pumping) return;
     this.#pumping = true;
     try {
+      // The bytes of a piece whose header went come next, before anything else.
+      if (this.#outbound.owed) {
+        if (!port.send(this.#outbound.peek()!)) return;
+        this.#pendingPiece = undefined;
+        this.#outbound.sent();
+      }
       while (this.#urgent.length > 0) {
         if (!port.send(this.#urgent[0])) return;
         this.#urgentBytes -= this.#urgent.shift()!.length;
@@ -387,6 +397,16 @@ export class Session implements PortOwner {
 
   /** A message arrived on the stream. */
   data(bytes: Uint8Array): void {
+    const piece = this.#piece;
+    if (piece !== undefined) {
+      this.#piece = undefined;
+      if (bytes.length !== piece.length) {
+        this.#violation(`a ${bytes.length}-byte piece announced as ${piece.length} bytes`);
+        return;
+      }
+      this.#inboundResult(this.#inbound.chunk(piece.id, bytes));
+      return;
+    }
     const m = decodeMessage(bytes);
     if (m === undefined) {
       this.#violation(`a malformed message (type ${bytes[0]}, ${bytes.length} bytes)`);
@@ -406,6 +426,7 @@ export class Session implements PortOwner {
 
   #answered(r: Result): void {
     if (r.errorCode === undefined) {
+      this.#outbound.split((r.wire ?? 1) >= 2);
       this.#connected();
       this.pump();
     } else {
@@ -425,6 +446,9 @@ export class Session implements PortOwner {
       }
       case "chunk":
         this.#inboundResult(this.#inbound.chunk(m.id, m.bytes));
+        return;
+      case "piece":
+        this.#piece = { id: m.id, length: m.length };
         return;
       case "ack":
         this.#outbound.settle(m.id, undefined);
@@ -549,6 +573,7 @@ export class Session implements PortOwner {
     this.state = "idle";
     this.#pendingHello = undefined;
     this.#pendingPiece = undefined;
+    this.#piece = undefined;
     const port = this.#port;
     this.#port = undefined;
     if (closePort && port !== undefined) {

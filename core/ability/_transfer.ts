@@ -12,7 +12,7 @@
  * @module
  */
 import { CHUNK_BYTES, MAX_DATA_BYTES, MAX_IMAGE_WIRE_BYTES } from "./types.ts";
-import { encodeBegin, encodeChunk, TransferKind } from "./wire.ts";
+import { encodeBegin, encodeChunk, encodePiece, TransferKind } from "./wire.ts";
 
 /** Bytes held by transfers not yet delivered, shared by every session of a device. */
 export interface ReceiveBudget {
@@ -152,18 +152,36 @@ export interface OutboundTransfer {
   settle: (error: Error | undefined) => void;
 }
 
-/** The sending side of a session's transfers: the next message to send, one at a time. */
+/**
+ * The sending side of a session's transfers: the next message to send, one
+ * at a time. To a peer of wire version 2 ({@linkcode Outbound.split}) a
+ * piece goes as a `piece` header and then the bytes themselves, a view of
+ * the caller's buffer; that view is owed from the moment the header is
+ * taken, and is the next message whatever happens to its transfer.
+ */
 export class Outbound {
   #queue: OutboundTransfer[] = [];
   #offset = -1;
   #awaiting = new Map<number, OutboundTransfer>();
   #nextId = 1;
+  #split = false;
+  #owed: Uint8Array | undefined;
 
   /** A new transfer id. */
   nextId(): number {
     const id = this.#nextId;
     this.#nextId = (this.#nextId + 1) >>> 0 || 1;
     return id;
+  }
+
+  /**
+   * Send pieces as a header and their bytes (the peer speaks wire version 2),
+   * or as `chunk` copies (version 1).
+   *
+   * @param on Whether to split.
+   */
+  split(on: boolean): void {
+    this.#split = on;
   }
 
   /**
@@ -177,28 +195,45 @@ export class Outbound {
 
   /** Whether a message is ready. */
   get pending(): boolean {
-    return this.#queue.length > 0;
+    return this.#owed !== undefined || this.#queue.length > 0;
+  }
+
+  /** Whether the bytes of a piece whose header was taken are still to go (nothing else may go first). */
+  get owed(): boolean {
+    return this.#owed !== undefined;
   }
 
   /**
-   * The next message of the transfer under way (a new buffer each call).
-   * Call {@linkcode Outbound.sent} once the link took it.
+   * The next message: the same until {@linkcode Outbound.sent} says the link
+   * took it (a `begin`, `chunk` or `piece` header is a new buffer each call,
+   * a piece's bytes a view of the transfer's).
    *
    * @returns The message, or `undefined` when nothing is queued.
    */
   peek(): Uint8Array | undefined {
+    if (this.#owed !== undefined) return this.#owed;
     const t = this.#queue[0];
     if (t === undefined) return undefined;
     if (this.#offset < 0) return encodeBegin(t.id, t.kind, t.bytes.length);
     const end = Math.min(t.bytes.length, this.#offset + CHUNK_BYTES);
+    if (this.#split) return encodePiece(t.id, end - this.#offset);
     return encodeChunk(t.id, t.bytes, { start: this.#offset, end });
   }
 
   /** The message from {@linkcode Outbound.peek} was taken by the link. */
   sent(): void {
+    if (this.#owed !== undefined) {
+      this.#owed = undefined;
+      return;
+    }
     const t = this.#queue[0];
     if (t === undefined) return;
-    this.#offset = this.#offset < 0 ? 0 : Math.min(t.bytes.length, this.#offset + CHUNK_BYTES);
+    if (this.#offset < 0) this.#offset = 0;
+    else {
+      const end = Math.min(t.bytes.length, this.#offset + CHUNK_BYTES);
+      if (this.#split) this.#owed = t.bytes.subarray(this.#offset, end);
+      this.#offset = end;
+    }
     if (this.#offset >= t.bytes.length) {
       this.#queue.shift();
       this.#offset = -1;
@@ -258,6 +293,7 @@ export class Outbound {
     this.#queue = [];
     this.#awaiting.clear();
     this.#offset = -1;
+    this.#owed = undefined;
     for (const t of all) t.settle(error);
   }
 }

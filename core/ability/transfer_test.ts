@@ -81,3 +81,56 @@ describe("transfers", () => {
     assert.equal(out.peek(), undefined);
   });
 });
+
+describe("transfers to a wire version 2 peer", () => {
+  it("each piece is a header, then the transfer's own bytes (a view, not a copy)", () => {
+    const bytes = new Uint8Array(CHUNK_BYTES + 10).map((_, i) => i * 3);
+    const out = new Outbound();
+    out.split(true);
+    out.push({ id: out.nextId(), kind: TransferKind.DATA, bytes, settle: () => {} });
+    const seen: string[] = [];
+    for (let m = out.peek(); m !== undefined; m = out.peek()) {
+      assert.deepEqual(out.peek(), m, "the same message until it is taken");
+      if (out.owed) {
+        assert.equal(m.buffer, bytes.buffer, "the caller's buffer");
+        seen.push(`${m.length} bytes at ${m.byteOffset}`);
+      } else {
+        const d = decodeMessage(m)!;
+        seen.push(d.type === "piece" ? `piece ${d.length}` : d.type);
+      }
+      out.sent();
+    }
+    assert.deepEqual(seen, [
+      "begin",
+      `piece ${CHUNK_BYTES}`,
+      `${CHUNK_BYTES} bytes at 0`,
+      "piece 10",
+      `10 bytes at ${CHUNK_BYTES}`,
+    ]);
+  });
+
+  it("the bytes of a piece whose header went still go when its transfer is given up or refused", () => {
+    for (const end of ["cancel", "refuse"] as const) {
+      const out = new Outbound();
+      out.split(true);
+      const first = new Uint8Array(CHUNK_BYTES * 2);
+      out.push({ id: out.nextId(), kind: TransferKind.DATA, bytes: first, settle: () => {} });
+      out.push({
+        id: out.nextId(),
+        kind: TransferKind.DATA,
+        bytes: new Uint8Array(3),
+        settle: () => {},
+      });
+      out.sent(); // begin of 1
+      out.sent(); // the first piece's header
+      if (end === "cancel") assert.deepEqual(out.cancel(1), { started: true, head: true });
+      else assert.equal(out.settle(1, new Error("refused"))?.id, 1);
+      assert.ok(out.owed, `${end}: the bytes are owed`);
+      assert.equal(out.peek()!.length, CHUNK_BYTES);
+      out.sent();
+      assert.equal(decodeMessage(out.peek()!)?.type, "begin", `${end}: then transfer 2`);
+      out.fail(new Error("gone"));
+      assert.equal(out.peek(), undefined);
+    }
+  });
+});

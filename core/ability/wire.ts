@@ -18,6 +18,15 @@
  * | 9    | frame   | source    | seq u32, timestamp f64, width u16, height u16, format i8, rotation u16, flip i8, bytes |
  * | 10   | bye     | both      | reason u8 (`DisconnectReason` the peer reports)            |
  * | 11   | cancel  | both      | id u32: the sender gave the transfer up (an `AbortSignal`) |
+ * | 12   | piece   | both      | id u32, length u32: the next message is that many bytes of the transfer, bare |
+ *
+ * Wire versions: a `hello` and an accepting `result` say the highest
+ * version their sender speaks (`wire`, absent: 1); each side sends what the
+ * other understands. Version 2 adds `piece`: a transfer's bytes go as a
+ * `piece` header, then the bytes as a message of their own, so the sender
+ * hands the link views of the caller's buffer instead of copying every piece
+ * behind a header (`chunk`, still sent to version 1 peers). Nothing may come
+ * between a `piece` and its bytes.
  *
  * @example
  * ```ts
@@ -43,7 +52,11 @@ export const MessageType = {
   FRAME: 9,
   BYE: 10,
   CANCEL: 11,
+  PIECE: 12,
 } as const;
+
+/** The highest session wire version this code speaks (see above). */
+export const WIRE_VERSION: number = 2;
 
 /** What a transfer carries. */
 export const TransferKind = {
@@ -71,6 +84,8 @@ export interface Hello {
     startOptions: number;
     parameters: Record<string, string>;
   };
+  /** The highest wire version the caller speaks; absent: 1. */
+  wire?: number;
 }
 
 /** The callee's answer. */
@@ -79,6 +94,8 @@ export interface Result {
   errorCode?: number;
   /** The rejecting app's reason. */
   reason?: string;
+  /** The highest wire version the callee speaks (when accepting); absent: 1. */
+  wire?: number;
 }
 
 /** Stream control. */
@@ -116,6 +133,7 @@ export type SessionMessage =
   | { type: "message"; text: string }
   | { type: "begin"; id: number; kind: number; total: number }
   | { type: "chunk"; id: number; bytes: Uint8Array }
+  | { type: "piece"; id: number; length: number }
   | { type: "ack"; id: number }
   | { type: "refuse"; id: number; reason: string }
   | { type: "stream"; control: StreamControl }
@@ -199,6 +217,23 @@ export function encodeChunk(
   out[0] = MessageType.CHUNK;
   new DataView(out.buffer).setUint32(1, id);
   out.set(bytes.subarray(range.start, range.end), 5);
+  return out;
+}
+
+/**
+ * The header of a piece of a transfer whose bytes follow as the next message
+ * (wire version 2).
+ *
+ * @param id The transfer's id.
+ * @param length The piece's length.
+ * @returns The bytes.
+ */
+export function encodePiece(id: number, length: number): Uint8Array {
+  const out = new Uint8Array(9);
+  const v = new DataView(out.buffer);
+  out[0] = MessageType.PIECE;
+  v.setUint32(1, id);
+  v.setUint32(5, length);
   return out;
 }
 
@@ -318,6 +353,7 @@ function parseHello(v: unknown): Hello | undefined {
     typeof o.needReceiveStream !== "boolean" || typeof o.startOptions !== "number" ||
     !isStrings(o.parameters)
   ) return undefined;
+  if (v.wire !== undefined && typeof v.wire !== "number") return undefined;
   return v as unknown as Hello;
 }
 
@@ -341,6 +377,7 @@ export function decodeMessage(m: Uint8Array): SessionMessage | undefined {
       if (!isRecord(r)) return undefined;
       if (r.errorCode !== undefined && typeof r.errorCode !== "number") return undefined;
       if (r.reason !== undefined && typeof r.reason !== "string") return undefined;
+      if (r.wire !== undefined && typeof r.wire !== "number") return undefined;
       return { type: "result", result: r as Result };
     }
     case MessageType.MESSAGE:
@@ -355,6 +392,9 @@ export function decodeMessage(m: Uint8Array): SessionMessage | undefined {
     case MessageType.CHUNK:
       if (m.length < 5) return undefined;
       return { type: "chunk", id: v.getUint32(1), bytes: m.subarray(5) };
+    case MessageType.PIECE:
+      if (m.length < 9) return undefined;
+      return { type: "piece", id: v.getUint32(1), length: v.getUint32(5) };
     case MessageType.ACK:
       return m.length < 5 ? undefined : { type: "ack", id: v.getUint32(1) };
     case MessageType.CANCEL:

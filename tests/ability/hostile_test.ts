@@ -23,20 +23,29 @@ import {
 } from "../../ability_connection_manager.ts";
 import {
   decodeMessage,
+  encodeAck,
   encodeBegin,
+  encodeChunk,
   encodeHello,
+  encodePiece,
   type Hello,
   type SessionMessage,
   TransferKind,
+  WIRE_VERSION,
 } from "../../core/ability/wire.ts";
 
 const A = "02:00:00:00:AD:01";
 const B = "02:00:00:00:AD:02";
 const INFO = { bundleName: "com.example.h", moduleName: "entry", abilityName: "EntryAbility" };
 
-/** A raw stream to B's ability service, recording what B sends. */
+/**
+ * A raw stream to B's ability service, recording what B sends: each message
+ * decoded, except the bytes after a `piece` header, recorded bare (wire
+ * version 2).
+ */
 class RawPort extends Port {
-  got: SessionMessage[] = [];
+  got: (SessionMessage | Uint8Array)[] = [];
+  #bare = false;
   opened: Promise<void>;
   closed: Promise<boolean>;
   #open!: () => void;
@@ -50,16 +59,23 @@ class RawPort extends Port {
     this.#open();
   }
   override onData(data: ArrayBuffer): void {
+    if (this.#bare) {
+      this.#bare = false;
+      this.got.push(new Uint8Array(data));
+      return;
+    }
     const m = decodeMessage(new Uint8Array(data));
     if (m !== undefined) this.got.push(m);
+    this.#bare = m?.type === "piece";
   }
   override onClosed(_reason: number, byPeer: boolean): void {
     this.#close(byPeer);
   }
 }
 
-function hello(token: string, serviceName = "h"): Hello {
+function hello(token: string, serviceName = "h", wire?: number): Hello {
   return {
+    ...(wire === undefined ? {} : { wire }),
     token,
     caller: { ...INFO },
     callee: { ...INFO },
@@ -77,6 +93,16 @@ function hello(token: string, serviceName = "h"): Hello {
 async function waitFor(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 250 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
   assert.ok(cond(), what);
+}
+
+/** What a promise gives, failing after the 5 s of {@linkcode waitFor} instead of hanging. */
+async function settled<T>(p: Promise<T>, what: string): Promise<T> {
+  let out: { v: T } | undefined;
+  let error: { e: unknown } | undefined;
+  p.then((v) => out = { v }, (e) => error = { e });
+  await waitFor(() => out !== undefined || error !== undefined, what);
+  if (error !== undefined) throw error.e;
+  return out!.v;
 }
 
 describe("abilityConnectionManager against a peer that breaks the protocol", {
@@ -139,7 +165,7 @@ describe("abilityConnectionManager against a peer that breaks the protocol", {
     await bad.opened;
     bad.send(encodeHello(hello("1".repeat(48), "h1")));
     await waitFor(() => bad.got.length === 1, "an answer");
-    assert.deepEqual(bad.got[0], { type: "result", result: {} });
+    assert.deepEqual(bad.got[0], { type: "result", result: { wire: WIRE_VERSION } });
     const good = open();
     await good.opened;
     good.send(encodeHello(hello("2".repeat(48), "h2")));
@@ -148,7 +174,7 @@ describe("abilityConnectionManager against a peer that breaks the protocol", {
 
     bad.send(encodeBegin(1, TransferKind.DATA, MAX_DATA_BYTES + 1));
     await waitFor(() => bad.got.length === 2, "a refusal");
-    assert.equal(bad.got[1].type, "refuse");
+    assert.equal((bad.got[1] as SessionMessage).type, "refuse");
     assert.equal(b.abilityConnectionManager.receiving, 0, "nothing allocated for it");
 
     // A chunk of a transfer that never began: a protocol error.
@@ -169,5 +195,127 @@ describe("abilityConnectionManager against a peer that breaks the protocol", {
     );
     assert.equal((await got).msg, "ok");
     assert.deepEqual(a.links(), [B], "the link stays");
+  });
+
+  /** A session with a raw peer speaking `wire` (absent: version 1); B's session id. */
+  async function accepted(name: string, wire?: number): Promise<{ p: RawPort; id: number }> {
+    const p = open();
+    await p.opened;
+    const before = sessions.length;
+    p.send(encodeHello(hello(name.padEnd(48, "0"), name, wire)));
+    await waitFor(() => p.got.length === 1 && sessions.length === before + 1, "an answer");
+    assert.deepEqual(p.got.shift(), { type: "result", result: { wire: WIRE_VERSION } });
+    return { p, id: sessions[before] };
+  }
+
+  /** Bytes that differ from one position to the next. */
+  function pattern(n: number): Uint8Array {
+    return new Uint8Array(n).map((_, i) => (i * 31 + (i >> 11)) & 255);
+  }
+
+  it("a version 1 peer gets chunks (bytes behind a header); a version 2 peer bare pieces", async () => {
+    const m = b.abilityConnectionManager;
+    const data = pattern(300_000);
+    for (const wire of [undefined, 2]) {
+      const { p, id } = await accepted(`w${wire ?? 1}`, wire);
+      const sent = m.sendData(id, data.slice().buffer);
+      await waitFor(() => {
+        const last = p.got.at(-1);
+        return last instanceof Uint8Array
+          ? p.got.length > 1
+          : last?.type === "chunk" && p.got.length === 4;
+      }, "the transfer");
+      await new Promise((r) => setTimeout(r, 50));
+      const types = p.got.map((x) => x instanceof Uint8Array ? `${x.length} bytes` : x.type);
+      const pieces = (x: number) => [`piece`, `${x} bytes`];
+      assert.deepEqual(
+        types,
+        wire === undefined
+          ? ["begin", "chunk", "chunk", "chunk"]
+          : ["begin", ...pieces(131072), ...pieces(131072), ...pieces(300_000 - 262_144)],
+      );
+      const bytes = p.got.flatMap((x) =>
+        x instanceof Uint8Array ? [...x] : x.type === "chunk" ? [...x.bytes] : []
+      );
+      assert.deepEqual(new Uint8Array(bytes), data);
+      const begin = p.got[0] as { id: number };
+      p.send(encodeAck(begin.id));
+      await settled(sent, "sendData resolved");
+      p.close();
+    }
+  });
+
+  it("nothing goes between a piece and its bytes, though the link's queue fills between them", async () => {
+    const m = b.abilityConnectionManager;
+    const { p, id } = await accepted("order", 2);
+    const data = pattern(4 * 1024 * 1024 + 5);
+    const sent = m.sendData(id, data.slice().buffer);
+    // Queued while the transfer waits for the link: texts go first, but never
+    // between a piece header and its bytes.
+    const texts = ["one", "two", "three"];
+    for (const t of texts) await m.sendMessage(id, t);
+    await waitFor(
+      () => p.got.filter((x) => x instanceof Uint8Array).length === 33,
+      "every piece",
+    );
+    const got: string[] = [];
+    const bytes = new Uint8Array(data.length);
+    let filled = 0;
+    for (let i = 0; i < p.got.length; i++) {
+      const x = p.got[i];
+      assert.ok(!(x instanceof Uint8Array), `message ${i}: bytes without a piece header`);
+      if (x.type === "message") got.push(x.text);
+      if (x.type !== "piece") continue;
+      const body = p.got[++i];
+      assert.ok(body instanceof Uint8Array, `message ${i}: not the bytes of the piece before`);
+      assert.equal(body.length, x.length, `message ${i}: the piece's length`);
+      bytes.set(body, filled);
+      filled += body.length;
+    }
+    assert.deepEqual(got, texts, "the texts, in order");
+    assert.equal(filled, data.length);
+    assert.ok(bytes.every((v, i) => v === data[i]), "the bytes, in order");
+    p.send(encodeAck((p.got[0] as { id: number }).id));
+    await settled(sent, "sendData resolved");
+    p.close();
+  });
+
+  it("a version 1 peer's chunks are received", async () => {
+    const m = b.abilityConnectionManager;
+    const { p, id } = await accepted("recv1");
+    const data = pattern(200_000);
+    const received = new Promise<EventCallbackInfo>((r) => m.on("receiveData", id, r));
+    p.send(encodeBegin(3, TransferKind.DATA, data.length));
+    for (let off = 0; off < data.length; off += 65_536) {
+      p.send(encodeChunk(3, data, { start: off, end: Math.min(data.length, off + 65_536) }));
+    }
+    assert.deepEqual(new Uint8Array((await settled(received, "receiveData")).data!), data);
+    await waitFor(() => p.got.length === 1, "an acknowledgement");
+    assert.deepEqual(p.got[0], { type: "ack", id: 3 });
+    p.close();
+  });
+
+  it("a version 2 peer's pieces are received; a piece of the wrong length ends that session", async () => {
+    const m = b.abilityConnectionManager;
+    const { p, id } = await accepted("recv", 2);
+    const data = pattern(200_000);
+    const received = new Promise<EventCallbackInfo>((r) => m.on("receiveData", id, r));
+    p.send(encodeBegin(7, TransferKind.DATA, data.length));
+    for (let off = 0; off < data.length; off += 65_536) {
+      const piece = data.slice(off, off + 65_536);
+      p.send(encodePiece(7, piece.length));
+      p.send(piece);
+    }
+    assert.deepEqual(new Uint8Array((await settled(received, "receiveData")).data!), data);
+    await waitFor(() => p.got.length === 1, "an acknowledgement");
+    assert.deepEqual(p.got[0], { type: "ack", id: 7 });
+
+    const ends = gone.length;
+    p.send(encodeBegin(8, TransferKind.DATA, 100));
+    p.send(encodePiece(8, 100));
+    p.send(new Uint8Array(99));
+    await waitFor(() => gone.length === ends + 1, "the session's end");
+    assert.deepEqual(gone.at(-1), { sessionId: id, reason: DisconnectReason.NETWORK_DISCONNECTED });
+    await p.closed;
   });
 });
