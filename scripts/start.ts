@@ -516,7 +516,7 @@ const deadline = setTimeout(
 out(`${bold("linkweave")} ${dim("·")} linkEnhance between two devices, two processes, one link`);
 out(dim(
   `  ${BULK} bulk connections stream 1 KiB messages to server "bulk"; a probe sends\n` +
-    `  timestamped pings to server "echo", which echoes them: all over one TCP link`,
+    `  timestamped pings to server "echo", which echoes them: all over one link`,
 ));
 if (note !== "") out(yellow(`  ${note}`));
 out();
