@@ -29,6 +29,9 @@ export interface ChannelSlot {
   closed: boolean;
 }
 
+/** Most channels of one link (the link's `MAX_CHANNELS`). */
+const MAX_LINK_CHANNELS = 8;
+
 /** The most received bytes handed to the endpoint before the driver may write again. */
 const RX_SLICE = 64 * 1024;
 
@@ -196,13 +199,20 @@ export class ChannelTable {
   }
 
   /** Tell the endpoint about a new channel and replay what arrived early. */
-  #register(id: number, slot: ChannelSlot, dialer: boolean, peer: string | undefined): void {
+  #register(
+    id: number,
+    slot: ChannelSlot,
+    dialer: boolean,
+    peer: string | undefined,
+    join = false,
+  ): void {
     const info = slot.channel!.info;
     this.#ep.handleChannel(id, {
       dialer,
       peer: info.peer ?? peer,
       mtu: info.mtu,
       profile: info.profile,
+      join,
     }, this.#host.now());
     const early = slot.early ?? [];
     slot.early = undefined;
@@ -227,14 +237,34 @@ export class ChannelTable {
   }
 
   /**
+   * Open the further channels of a link this device dialled (it came up):
+   * `channels` of the configuration in all, or one per address known for
+   * the peer (`auto`), each joining the link. At most the link's 8.
+   *
+   * @param peer The peer's device id.
+   */
+  join(peer: string): void {
+    const { channels } = this.#init.config;
+    const want = Math.min(
+      MAX_LINK_CHANNELS,
+      channels === "auto" ? this.#addresses(peer).length : channels,
+    );
+    for (let i = 1; i < want; i++) void this.dial(peer, i);
+  }
+
+  /**
    * Dial a peer (the endpoint asked): the channel is registered, or the
    * endpoint hears that the dial failed.
    *
    * @param peer The peer's device id.
+   * @param join The further channel of the link to it this is (1, 2, ...),
+   *   dialled at the peer's addresses round robin; a failure is not retried.
    */
-  async dial(peer: string): Promise<void> {
-    const addr = this.#address(peer);
+  async dial(peer: string, join?: number): Promise<void> {
+    const all = join === undefined ? [] : this.#addresses(peer);
+    const addr = join === undefined ? this.#address(peer) : all[join % all.length];
     if (addr === undefined) {
+      if (join !== undefined) return;
       trace("dialFailed", { peer, message: "no address known for it" });
       this.#init.finder()?.announce();
       this.#ep.handleDialFailed(peer, "no address known for it", this.#host.now());
@@ -243,6 +273,7 @@ export class ChannelTable {
     }
     const transport = this.#init.transports.find((t) => t.kind === (addr.transport ?? "tcp"));
     if (transport === undefined) {
+      if (join !== undefined) return;
       this.#ep.handleDialFailed(peer, `no ${addr.transport} transport`, this.#host.now());
       this.#init.flush();
       return;
@@ -254,12 +285,17 @@ export class ChannelTable {
     } catch (e) {
       this.forget(id);
       const where = `${addr.host}:${addr.port}`;
+      if (join !== undefined) {
+        trace("joinFailed", { peer, address: where, message: (e as Error).message });
+        return;
+      }
       trace("dialFailed", { peer, address: where, message: (e as Error).message });
       this.#ep.handleDialFailed(peer, `${where}: ${(e as Error).message}`, this.#host.now());
       this.#init.flush();
       return;
     }
     if (slot.closed) {
+      if (join !== undefined) return;
       this.#ep.handleDialFailed(peer, "channel closed at once", this.#host.now());
       this.#init.flush();
       return;
@@ -270,7 +306,22 @@ export class ChannelTable {
       slot.channel.close();
       return;
     }
-    this.#register(id, slot, true, peer);
+    this.#register(id, slot, true, peer, join !== undefined);
+  }
+
+  /**
+   * Every address known for a peer: each static entry of its id (the same id
+   * may be listed with several addresses), else those of the first
+   * directory of the peer finder that knows it, else the remembered one.
+   */
+  #addresses(peer: string): (PeerAddress & { found?: boolean })[] {
+    const statics = this.#init.config.peers.filter((p) => p.deviceId === peer);
+    if (statics.length > 0) return statics.map((p) => ({ host: p.host, port: p.port }));
+    const finder = this.#init.finder();
+    const found = finder?.addresses?.(peer) ?? [];
+    if (found.length > 0) return found.map((a) => ({ ...a, found: true }));
+    const one = this.#address(peer);
+    return one === undefined ? [] : [one];
   }
 
   #address(peer: string): (PeerAddress & { found?: boolean }) | undefined {

@@ -31,6 +31,7 @@ import type { Codec } from "../proto/frame.ts";
 import { decideIncoming } from "../proto/handshake/decide.ts";
 import type { RefuseReason } from "../proto/handshake/hello.ts";
 import type { ChannelKeys, SecureOptions } from "../proto/handshake/secure.ts";
+import { equalBytes } from "../proto/handshake/crypto.ts";
 import type { RecordOpener, RecordSealer } from "../proto/record.ts";
 import type { ProfileFactory, ProfileLink } from "./profile.ts";
 import type {
@@ -45,6 +46,7 @@ import {
   Link,
   type LinkEvent,
   type LinkOptions,
+  MAX_CHANNELS,
   type Transmit,
 } from "../proto/link/mod.ts";
 
@@ -60,6 +62,12 @@ export const WARN_INTERVAL = 10_000;
 export const WARN_LINES = 3;
 /** Most warning keys remembered (the oldest are forgotten first). */
 const WARN_KEYS = 256;
+/**
+ * Most joins one link accepts in its life: the joins it accepted are
+ * remembered (16 bytes each) so a replayed J1 is refused, and this bounds
+ * them (4 KiB a link).
+ */
+export const MAX_JOINS = 256;
 /** Default most links (peers) at once. */
 export const DEFAULT_MAX_LINKS = 64;
 /** Default most bytes all peers together may make this device hold. */
@@ -109,6 +117,11 @@ export interface NewChannel {
   /** (Dialer) pair over this channel with the code the person typed; `owner` tags the outcome. */
   pair?: { code: string; owner: unknown };
   /**
+   * (Dialer) the channel joins the open link to `peer` (a further channel of
+   * it) instead of making a link; it is closed when there is no such link.
+   */
+  join?: boolean;
+  /**
    * The profile the channel speaks when not linkweave's own (a key of
    * `EndpointOptions.profiles`): no handshake, and `peer` names the peer.
    */
@@ -129,6 +142,12 @@ export class PeerLink {
   timeout: number | undefined;
   /** @internal The secure handshake's keys of its first channel (for joins). */
   keys: ChannelKeys | undefined;
+  /** Whether this device dialled the link's first channel (then it opens the further ones). */
+  dialer = false;
+  /** @internal Joins accepted (secure: their J1 tokens, so a replay is refused). */
+  joins: Set<string> = new Set();
+  /** @internal The peer refused a join of this link (it joins no more). */
+  joinRefused = false;
 
   /**
    * @param link The link.
@@ -204,6 +223,8 @@ export interface Chan {
   hs: ChannelHandshake | undefined;
   deadline: number;
   link: PeerLink | undefined;
+  /** (Dialer) the link this channel joins. */
+  join?: PeerLink;
   /** The record layer, once a secure handshake finished. */
   seal: RecordSealer | undefined;
   open: RecordOpener | undefined;
@@ -294,9 +315,13 @@ export class EndpointCore {
       case "decide":
         this.decide(ch, r.peer, now);
         return;
+      case "join":
+        this.joinRequest(ch, r, now);
+        return;
       case "done":
         this.handshaking.delete(ch);
-        this.attach(ch, r.outcome, now);
+        if (ch.join !== undefined) this.joined(ch, ch.join, r.outcome, now);
+        else this.attach(ch, r.outcome, now);
         return;
       case "paired": {
         this.security?.trust.pair(r.id, r.publicKey);
@@ -316,6 +341,17 @@ export class EndpointCore {
       // A pairing attempt: one per offer; the person makes a new code.
       if (!ch.dialer) this.offer = undefined;
       this.warn(`pairing:${r.message}`, `linkweave: ${r.message}`, now);
+      this.drop(ch, r.message, now);
+      return;
+    }
+    if (ch.join !== undefined) {
+      // A further channel the peer would not take: the link keeps the ones it has.
+      ch.join.joinRefused = true;
+      this.warn(
+        `join:${ch.join.peer}`,
+        `linkweave: ${ch.join.peer} did not take a further channel of the link: ${r.message}`,
+        now,
+      );
       this.drop(ch, r.message, now);
       return;
     }
@@ -415,6 +451,70 @@ export class EndpointCore {
     this.attach(ch, outcome, now);
   }
 
+  /**
+   * Acceptor: a channel asks to join an open link. Refused (`link`) when it
+   * names no open link, does not prove the link's join secret (secure), or
+   * repeats a join already taken (a replayed J1); `busy` when the link has
+   * its most channels or took `MAX_JOINS` joins.
+   */
+  joinRequest(ch: Chan, r: Extract<HandshakeResult, { kind: "join" }>, now: number): void {
+    const hs = ch.hs!;
+    const refuse = (reason: RefuseReason, why: string) => {
+      this.warn(`join:${reason}`, `linkweave: refused a channel's join: ${why}`, now);
+      this.send(ch.id, hs.refuse(reason));
+      this.drop(ch, `refused a join: ${why}`, now);
+    };
+    let pl: PeerLink | undefined;
+    if (r.linkId !== undefined) {
+      for (const l of this.links.values()) {
+        if (l.keys !== undefined && equalBytes(l.keys.linkId, r.linkId)) pl = l;
+      }
+    } else if (r.peer !== undefined) {
+      const l = this.links.get(r.peer.id);
+      if (l !== undefined && l.nonce === r.peer.nonce && r.peer.join === this.nonce) pl = l;
+    }
+    if (pl === undefined || pl.link.state !== "open" || !(pl.link instanceof Link)) {
+      refuse("link", "it names no open link of this device");
+      return;
+    }
+    if (pl.channels.size >= MAX_CHANNELS || pl.joins.size >= MAX_JOINS) {
+      refuse("busy", `the link to ${pl.peer} has its most channels or joins`);
+      return;
+    }
+    if (r.token !== undefined && pl.joins.has(r.token)) {
+      refuse("link", `a join of the link to ${pl.peer} was replayed`);
+      return;
+    }
+    const got = hs.acceptJoin(pl.keys, now);
+    if (got === undefined) {
+      refuse("link", "it does not prove the link's secret");
+      return;
+    }
+    pl.joins.add(r.token ?? String(pl.joins.size));
+    this.handshaking.delete(ch);
+    this.send(ch.id, got.send);
+    this.joined(ch, pl, got.outcome, now);
+  }
+
+  /** A further channel joined a link (both sides): the link spreads its frames over it too. */
+  joined(ch: Chan, pl: PeerLink, outcome: Omit<HandshakeOutcome, "peer">, now: number): void {
+    ch.hs = undefined;
+    ch.join = undefined;
+    if (this.links.get(pl.peer) !== pl || pl.link.state !== "open") {
+      this.drop(ch, "the link it joins is gone", now);
+      return;
+    }
+    if (outcome.records !== undefined) {
+      ch.seal = outcome.records.seal;
+      ch.open = outcome.records.open;
+    }
+    ch.link = pl;
+    pl.channels.add(ch.id);
+    pl.link.addChannel(ch.id, { now, mtu: ch.mtu });
+    if (outcome.rest.length > 0) this.linkBytes(ch, outcome.rest, now);
+    this.touch(pl);
+  }
+
   attach(ch: Chan, outcome: HandshakeOutcome, now: number): void {
     const peer = outcome.peer;
     ch.hs = undefined;
@@ -440,6 +540,7 @@ export class EndpointCore {
       });
       pl = new PeerLink(link, peer.nonce);
       pl.keys = outcome.records?.keys;
+      pl.dialer = ch.dialer;
       link.tag = pl;
       this.links.set(peer.id, pl);
       fresh = true;

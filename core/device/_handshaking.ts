@@ -25,10 +25,12 @@ import {
   Kind,
   type ProvenPeer,
   type Refusal,
+  refusalOf,
   refusePayload,
   SecureHandshake,
   type SecureOptions,
 } from "../proto/handshake/secure.ts";
+import { JoinHandshake } from "../proto/handshake/join.ts";
 import { RecordOpener, RecordSealer } from "../proto/record.ts";
 import { Pairing, PairKind } from "../proto/handshake/pairing.ts";
 
@@ -62,6 +64,18 @@ export type HandshakeResult =
   | { kind: "decide"; send: Uint8Array[]; peer: HandshakePeer }
   /** Attach the channel to the peer's link. */
   | { kind: "done"; send: Uint8Array[]; outcome: HandshakeOutcome }
+  /**
+   * (Acceptor) the channel asks to join an open link: find it (by `linkId`
+   * when secure, by the peer's id and the nonce pair when plain), then
+   * `acceptJoin` or `refuse`. `token` names a secure join (J1) for replays.
+   */
+  | {
+    kind: "join";
+    send: Uint8Array[];
+    linkId?: Uint8Array;
+    token?: string;
+    peer?: { id: string; nonce: string; join: string };
+  }
   /** Pairing succeeded: trust this key as paired, then close the channel. */
   | { kind: "paired"; send: Uint8Array[]; id: string; publicKey: Uint8Array }
   /** Close the channel (after sending `send`). */
@@ -87,6 +101,11 @@ export interface HandshakingOptions {
   pair?: string;
   /** (Acceptor) the code of the open pairing offer, if any (consumed by one attempt). */
   offer?: () => string | undefined;
+  /**
+   * (Dialer) join the open link to the peer instead of making one: the
+   * peer's runtime nonce on that link, and its keys when secure.
+   */
+  join?: { nonce: string; keys?: ChannelKeys };
 }
 
 /** The handshake of one channel. */
@@ -98,6 +117,13 @@ export class ChannelHandshake {
   #rest: Uint8Array = new Uint8Array(0);
   #pending: HandshakePeer | undefined;
   #pairing: Pairing | undefined;
+  /** The secure join (J1/J2) this channel runs, if it joins a link. */
+  #join: JoinHandshake | undefined;
+  /** The J1 a joining channel sent (acceptor). */
+  #j1: Uint8Array | undefined;
+  /** No handshake payload was read yet. */
+  #first = true;
+  #expect: string | undefined;
 
   /**
    * @param dialer Whether this device dialled the channel.
@@ -108,6 +134,7 @@ export class ChannelHandshake {
     this.#o = options;
     this.#dialer = dialer;
     this.#reader = new HandshakeReader(options.codec);
+    this.#expect = expect;
     this.#secure = options.secure === undefined ? undefined : new SecureHandshake(
       dialer ? "dialer" : "acceptor",
       { ...options.secure, nonce: options.nonce, expect },
@@ -130,8 +157,25 @@ export class ChannelHandshake {
       );
       return this.#pairing.start().send.map((m) => this.#frame(m));
     }
+    const join = this.#o.join;
+    if (join !== undefined && this.#secure !== undefined) {
+      const keys = join.keys!;
+      this.#join = new JoinHandshake("dialer", this.#o.secure!.crypto, {
+        joinSecret: keys.joinSecret,
+        linkId: keys.linkId,
+        cipher: keys.tx.cipher,
+      });
+      return [this.#frame(this.#join.start())];
+    }
     if (this.#secure !== undefined) return [this.#frame(this.#secure.start()!)];
-    return [encodeHello(this.#o.codec, { op: "hello", id: this.#o.localId, nonce: this.#o.nonce })];
+    return [
+      encodeHello(this.#o.codec, {
+        op: "hello",
+        id: this.#o.localId,
+        nonce: this.#o.nonce,
+        ...(join !== undefined ? { join: join.nonce } : {}),
+      }),
+    ];
   }
 
   /**
@@ -183,6 +227,38 @@ export class ChannelHandshake {
     return {
       send: [this.#frame(step.send!)],
       outcome: { peer, rest: this.#rest, records: this.#records(keys, now) },
+    };
+  }
+
+  /**
+   * (Acceptor, after `join`) the link the join names was found: answer it.
+   *
+   * @param keys The link's keys (its first channel's), when secure.
+   * @param now The current time (ms).
+   * @returns Frames to send, the bytes after the handshake and the channel's
+   *   records; `undefined` when a secure join does not prove the link's secret.
+   */
+  acceptJoin(
+    keys: ChannelKeys | undefined,
+    now: number,
+  ): { send: Uint8Array[]; outcome: Omit<HandshakeOutcome, "peer"> } | undefined {
+    if (this.#secure === undefined) {
+      const welcome = encodeHello(this.#o.codec, {
+        op: "welcome",
+        id: this.#o.localId,
+        nonce: this.#o.nonce,
+      });
+      return { send: [welcome], outcome: { rest: this.#rest } };
+    }
+    if (keys === undefined || this.#j1 === undefined) return undefined;
+    const got = new JoinHandshake("acceptor", this.#o.secure!.crypto).answer(this.#j1, {
+      joinSecret: keys.joinSecret,
+      cipher: keys.tx.cipher,
+    });
+    if (got === undefined) return undefined;
+    return {
+      send: [this.#frame(got.send)],
+      outcome: { rest: this.#rest, records: this.#records({ ...keys, ...got.keys }, now) },
     };
   }
 
@@ -266,8 +342,11 @@ export class ChannelHandshake {
           remote: false,
         };
       }
-      this.#pending = { id: hello.id, nonce: hello.nonce, proven: false };
       this.#rest = rest;
+      if (hello.join !== undefined) {
+        return { kind: "join", send, peer: { id: hello.id, nonce: hello.nonce, join: hello.join } };
+      }
+      this.#pending = { id: hello.id, nonce: hello.nonce, proven: false };
       return { kind: "decide", send, peer: this.#pending };
     }
     if (hello.op === "refuse") {
@@ -320,6 +399,26 @@ export class ChannelHandshake {
         remote: false,
       };
     }
+    const first = this.#first;
+    this.#first = false;
+    if (this.#join !== undefined) return this.#onJoined(payload, rest, send, now);
+    if (first && !this.#dialer && payload[0] === Kind.JOIN) {
+      const linkId = JoinHandshake.linkOf(payload);
+      if (linkId === undefined) {
+        return {
+          kind: "failed",
+          send,
+          reason: "protocol",
+          message: "malformed join",
+          remote: false,
+        };
+      }
+      this.#j1 = payload.slice();
+      this.#rest = rest;
+      const token = Array.from(payload.subarray(49, 65), (b) => b.toString(16).padStart(2, "0"))
+        .join("");
+      return { kind: "join", send, linkId, token };
+    }
     const step = this.#secure!.handle(payload);
     if (step.send !== undefined) send.push(this.#frame(step.send));
     if (step.error !== undefined) {
@@ -350,6 +449,45 @@ export class ChannelHandshake {
       };
     }
     return undefined;
+  }
+
+  /** (Dialer of a secure join) J2 or a refusal arrived. */
+  #onJoined(
+    payload: Uint8Array,
+    rest: Uint8Array,
+    send: Uint8Array[],
+    now: number,
+  ): HandshakeResult {
+    if (payload[0] === Kind.REFUSE) {
+      const reason = refusalOf(payload);
+      return {
+        kind: "failed",
+        send,
+        reason,
+        message: `the peer refused the join: ${reason}`,
+        remote: true,
+      };
+    }
+    const keys = this.#join!.finish(payload);
+    if (keys === undefined) {
+      return {
+        kind: "failed",
+        send,
+        reason: "link",
+        message: "the join's answer does not prove the link's secret",
+        remote: false,
+      };
+    }
+    const link = this.#o.join!;
+    return {
+      kind: "done",
+      send,
+      outcome: {
+        peer: { id: this.#expect ?? "", nonce: link.nonce, proven: true },
+        rest,
+        records: this.#records({ ...link.keys!, ...keys }, now),
+      },
+    };
   }
 
   #records(keys: ChannelKeys, now: number) {

@@ -116,6 +116,14 @@ export interface PeerFinder {
    * @returns Its address.
    */
   lookup(deviceId: string): PeerAddress | undefined;
+  /**
+   * Every address known for a peer, the one `lookup` gives first (for
+   * opening one channel of its link per address).
+   *
+   * @param deviceId The peer.
+   * @returns Its addresses, possibly none.
+   */
+  addresses?(deviceId: string): PeerAddress[];
   /** Ask the network now (e.g. send an announcement that asks for answers). */
   announce(): void;
   /**

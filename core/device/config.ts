@@ -116,6 +116,12 @@ export interface DeviceConfig {
    * @default {"account"}
    */
   security: "account" | "none";
+  /**
+   * Channels of each link this device dials: `auto` one per address known
+   * for the peer; a number, that many, spread over its addresses round robin
+   * (at most 8, the link's `MAX_CHANNELS`). @default {"auto"}
+   */
+  channels: "auto" | number;
   /** An account secret given to `configure` (else `LINKWEAVE_ACCOUNT`, the file, or per-user). */
   account?: string;
   /** The transports, in order of preference. @default {["bluez", "ip"]} */
@@ -174,6 +180,11 @@ export interface DeviceOptions {
   handshakeTimeout?: number;
   /** `account` (authenticated, encrypted links) or `none`. @default {"account"} */
   security?: "account" | "none";
+  /**
+   * Channels of each link this device dials: `auto` (one per address known
+   * for the peer) or 1..8. @default {"auto"}
+   */
+  channels?: "auto" | number;
   /** The account secret (devices with the same one trust each other). */
   account?: string;
   /** The transports to use, `bluez` and/or `ip`. @default {["bluez", "ip"], BlueZ when present} */
@@ -313,7 +324,7 @@ export function parsePeer(spec: string): StaticPeer {
  * `LINKWEAVE_PEERS` (`ID@host:port,...`), `LINKWEAVE_DISCOVERY` (`auto`|`off`),
  * `LINKWEAVE_CONNECT_TIMEOUT`, `LINKWEAVE_KEEPALIVE_TIMEOUT`,
  * `LINKWEAVE_HANDSHAKE_TIMEOUT` (ms), `LINKWEAVE_LIMITS` (`name=value,...`),
- * `LINKWEAVE_SECURITY` (`account`|`none`), `LINKWEAVE_TRANSPORTS` (`bluez,ip`),
+ * `LINKWEAVE_SECURITY` (`account`|`none`), `LINKWEAVE_CHANNELS` (`auto`|1..8), `LINKWEAVE_TRANSPORTS` (`bluez,ip`),
  * `LINKWEAVE_ADAPTER` (`hciN`), `LINKWEAVE_PROFILE` (`linkweave`|`openharmony`),
  * `LINKWEAVE_BUNDLE` (alias `LINKWEAVE_OH_BUNDLE`), `LINKWEAVE_OH_DEVID`,
  * `LINKWEAVE_DAEMON` (`off` or a socket path), `LINKWEAVE_IDENTITY`. The
@@ -384,6 +395,7 @@ export function resolveConfig(
   ) {
     throw invalidValue({ option: "account" }, options.account, "a non-empty secret string");
   }
+  const [channels, channelsSource] = pick(options.channels, "channels", env, "LINKWEAVE_CHANNELS");
   const ble = parseBle(options, env);
   const [identity, identitySource] = pick(options.identity, "identity", env, "LINKWEAVE_IDENTITY");
   if (identity !== undefined && (typeof identity !== "string" || !IDENTITY.test(identity))) {
@@ -425,6 +437,7 @@ export function resolveConfig(
       5000,
     ),
     security: (security ?? "account") as "account" | "none",
+    channels: parseChannels(channels, channelsSource),
     ...(options.account !== undefined ? { account: options.account } : {}),
     ...ble,
     peerProfiles,
@@ -441,6 +454,19 @@ export function resolveConfig(
     );
   }
   return c;
+}
+
+/** Most channels one link takes (the link's `MAX_CHANNELS`). */
+const MAX_LINK_CHANNELS = 8;
+
+/** `channels` / `LINKWEAVE_CHANNELS`: `auto`, or an integer 1..8. */
+function parseChannels(value: unknown, source: Source): "auto" | number {
+  if (value === undefined || value === "auto") return "auto";
+  const n = typeof value === "string" && /^[0-9]+$/.test(value) ? Number(value) : value;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > MAX_LINK_CHANNELS) {
+    throw invalidValue(source, value, `"auto" or an integer 1..${MAX_LINK_CHANNELS}`);
+  }
+  return n;
 }
 
 const PROFILES: readonly ProfileName[] = ["linkweave", "openharmony"];

@@ -481,6 +481,8 @@ export class DeviceDriver implements DeviceRuntime {
       }
       case "linkUp":
         trace("linkUp", { peer: ev.link.peer, nonce: ev.link.nonce });
+        // The device that dialled the link opens its further channels.
+        if (ev.link.dialer) this.#channels.join(ev.link.peer);
         return;
       case "linkDown":
         trace("linkDown", { peer: ev.link.peer, reason: ev.reason, message: ev.message });

@@ -102,6 +102,17 @@ export class Endpoint {
    * @param now The current time (ms).
    */
   handleChannel(id: ChannelId, channel: NewChannel, now: number): void {
+    let join: PeerLink | undefined;
+    if (channel.join && channel.dialer) {
+      join = channel.peer === undefined ? undefined : this.#c.links.get(channel.peer);
+      if (
+        join === undefined || join.link.state !== "open" || join.joinRefused ||
+        (this.#c.security !== undefined && join.keys === undefined)
+      ) {
+        this.#c.emit({ type: "closeChannel", channel: id, why: "no open link to join" });
+        return;
+      }
+    }
     const ch: Chan = {
       id,
       pairOwner: channel.pair?.owner,
@@ -121,7 +132,9 @@ export class Endpoint {
           ch.pairOwner = o.owner;
           return o.code;
         },
+        join: join === undefined ? undefined : { nonce: join.nonce, keys: join.keys },
       }),
+      join,
       deadline: now + this.#c.handshakeTimeout,
       link: undefined,
       seal: undefined,
@@ -144,7 +157,9 @@ export class Endpoint {
     }
     this.#c.handshaking.add(ch);
     if (ch.dialer) {
-      const d = ch.expect === undefined ? undefined : this.#c.dials.get(ch.expect);
+      const d = ch.expect === undefined || join !== undefined
+        ? undefined
+        : this.#c.dials.get(ch.expect);
       if (d !== undefined) d.state = "handshake";
       this.#c.send(id, ch.hs!.start());
     }

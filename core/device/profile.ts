@@ -38,8 +38,6 @@ export interface ProfileLink {
   readonly streams: number;
   /** Add a channel. */
   addChannel(id: ChannelId, options: ChannelOptions): void;
-  /** What a channel measured (a profile that measures nothing has none). */
-  channelStats?(id: ChannelId): ChannelStats | undefined;
   /** Bytes arrived on a channel. */
   handleBytes(id: ChannelId, bytes: Uint8Array, now: number): void;
   /** A channel's writability changed. */

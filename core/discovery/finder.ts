@@ -121,7 +121,8 @@ export function multicastDirectory(discovery: Discovery): DeviceDirectory {
 
 /**
  * A finder over directories, asked in order: `lookup` takes the first
- * address of the first directory that knows the device; `list` merges the
+ * address of the first directory that knows the device, `addresses` all of
+ * that directory's addresses of it (no repeats); `list` merges the
  * devices by id (addresses in directory order, without repeats).
  *
  * @param directories The directories, most trusted first (local registry, then multicast).
@@ -154,6 +155,21 @@ export function combineDirectories(directories: readonly DeviceDirectory[]): Pee
         if (a !== undefined) return { host: a.host, port: a.port };
       }
       return undefined;
+    },
+    addresses(deviceId) {
+      if (!isDeviceId(deviceId)) return [];
+      const id = deviceId.toUpperCase();
+      for (const d of dirs) {
+        const found = d.find(id)?.addresses ?? [];
+        const out: PeerAddress[] = [];
+        for (const a of found) {
+          if (!out.some((b) => b.host === a.host && b.port === a.port)) {
+            out.push({ host: a.host, port: a.port });
+          }
+        }
+        if (out.length > 0) return out;
+      }
+      return [];
     },
     list() {
       const out = new Map<string, KnownDevice>();

@@ -306,6 +306,32 @@ export class VirtualNet {
     throw new Error("VirtualNet.run did not settle");
   }
 
+  /**
+   * Open a further channel from `dev` to `peer` that joins their open link
+   * (as the driver does for `channels` above 1).
+   *
+   * @param dev The device that dialled the link.
+   * @param peer The peer's id.
+   */
+  join(dev: VirtualDevice, peer: string): void {
+    this.#connectNow(dev, peer, true);
+  }
+
+  /**
+   * Open a channel from nowhere to `target` and write `bytes` on it (an
+   * attacker's channel); what the target answers is dropped.
+   *
+   * @param target The device that accepts it.
+   * @param bytes The first bytes.
+   * @returns The target's id of the channel.
+   */
+  inject(target: VirtualDevice, bytes: Uint8Array): number {
+    const id = this.#nextChannel++;
+    target.ep.handleChannel(id, { dialer: false }, this.now);
+    target.ep.handleBytes(id, bytes, this.now);
+    return id;
+  }
+
   /** The channels a device has open, counted. */
   channels(dev: VirtualDevice): number {
     return this.#pipes.get(dev)!.size;
@@ -400,7 +426,7 @@ export class VirtualNet {
     }
   }
 
-  #connectNow(dev: VirtualDevice, peer: string): void {
+  #connectNow(dev: VirtualDevice, peer: string, join = false): void {
     if (!dev.alive) return;
     const target = this.#routes.get(peer);
     if (target === undefined || !target.alive || !target.listening) {
@@ -421,7 +447,7 @@ export class VirtualNet {
     this.#pipes.get(target)!.set(b, ba);
     const profile = dev.profileFor(peer);
     target.ep.handleChannel(b, { dialer: false, profile, peer: profile && dev.id }, this.now);
-    dev.ep.handleChannel(a, { dialer: true, peer, profile }, this.now);
+    dev.ep.handleChannel(a, { dialer: true, peer, profile, join }, this.now);
   }
 
   /** Close one end: the far end sees bytes already sent, then the close. */

@@ -43,6 +43,12 @@ export interface Hello {
   nonce: string;
   /** Why a channel is refused (`refuse` only). */
   reason?: RefuseReason;
+  /**
+   * (`hello` only) the channel joins the open link this device has with the
+   * acceptor: the acceptor's runtime nonce, which with `nonce` names that
+   * link (its nonce pair). Absent: a new link.
+   */
+  join?: string;
 }
 
 /**
@@ -50,11 +56,12 @@ export interface Hello {
  * exists or is being made, and this channel is not the one the merge rule
  * keeps), `self` (a device dialled itself), `clash` (another runtime uses
  * the same device id), `version` (no common protocol version), `busy` (a
- * limit of the acceptor is reached).
+ * limit of the acceptor is reached), `link` (a join names no open link of
+ * the acceptor's).
  */
-export type RefuseReason = "duplicate" | "self" | "clash" | "version" | "busy";
+export type RefuseReason = "duplicate" | "self" | "clash" | "version" | "busy" | "link";
 
-const REASONS: readonly string[] = ["duplicate", "self", "clash", "version", "busy"];
+const REASONS: readonly string[] = ["duplicate", "self", "clash", "version", "busy", "link"];
 
 /**
  * Encode a handshake frame.
@@ -141,7 +148,7 @@ export function parseHello(
     return bad("payload");
   }
   if (typeof body !== "object" || body === null) return bad("payload");
-  const { v, op, id, nonce, reason } = body;
+  const { v, op, id, nonce, reason, join } = body;
   if (typeof v !== "number" || !Number.isInteger(v)) return bad("payload");
   if (v !== PROTOCOL_VERSION) {
     return {
@@ -151,11 +158,13 @@ export function parseHello(
   }
   if (
     (op !== "hello" && op !== "welcome" && op !== "refuse") || !isDeviceId(id) ||
-    typeof nonce !== "string" || nonce.length > 64
+    typeof nonce !== "string" || nonce.length > 64 ||
+    (join !== undefined && (typeof join !== "string" || join.length > 64))
   ) {
     return bad("payload");
   }
   const hello: Hello = { op, id: id.toUpperCase(), nonce };
+  if (op === "hello" && join !== undefined) hello.join = join;
   if (typeof reason === "string" && REASONS.includes(reason)) {
     hello.reason = reason as RefuseReason;
   }

@@ -284,6 +284,16 @@ export function chooseCipher(
   return undefined;
 }
 
+/**
+ * Why a refusal payload refuses.
+ *
+ * @param m A refusal payload (`Kind.REFUSE`, reason, major).
+ * @returns The reason (`protocol` when unknown).
+ */
+export function refusalOf(m: Uint8Array): Refusal {
+  return REFUSALS[m[1]] ?? "protocol";
+}
+
 /** The refusal payload. */
 export function refusePayload(reason: Refusal): Uint8Array {
   return new Uint8Array([Kind.REFUSE, REFUSALS.indexOf(reason), SECURE_MAJOR]);
@@ -360,7 +370,7 @@ export class SecureHandshake {
   handle(m: Uint8Array): Step {
     if (this.finished) return this.#fail("protocol", "handshake already over", false);
     if (m.length > 0 && m[0] === Kind.REFUSE) {
-      const reason = REFUSALS[m[1]] ?? "protocol";
+      const reason = refusalOf(m);
       this.#state = "failed";
       return { error: { reason, message: `refused by the peer: ${reason}`, remote: true } };
     }

@@ -390,9 +390,11 @@ export class Outbound {
       ch.asked(bytes += FRAME_OVERHEAD);
     }
     const lone = frames.length === 0;
-    if (ch.ackDue && (!lone || (ch.ackAsked && !holdAck) || ch.ping)) {
-      frames.push(ch.ack()); // also keeps the channel alive
-    } else if (lone && (ch.ping || (ch.ask && !ch.askPending))) {
+    const acks = ch.ackDue && (!lone || (ch.ackAsked && !holdAck) || ch.ping);
+    if (acks) frames.push(ch.ack()); // also keeps the channel alive
+    // An ask goes even beside a lone ACK (a joined channel answers the
+    // peer's PING and asks its own: both measure it).
+    if (lone && ((ch.ping && !acks) || (ch.ask && !ch.askPending))) {
       frames.push(PING_FRAME);
       ch.asked(FRAME_OVERHEAD);
     }
