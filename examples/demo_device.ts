@@ -101,7 +101,16 @@ async function server(args: string[]): Promise<void> {
     let channels = 0;
     const links = device.links();
     for (const n of links.values()) channels += n;
-    emit({ type, t: performance.now() - t0, links: links.size, channels, conns: accepted });
+    // Each channel of the link and what it measured (device.linkStats()).
+    const paths = dev.linkStats().flatMap((l) =>
+      l.channels.map((c) => ({
+        kind: c.kind,
+        remote: c.remote,
+        rtt: c.minRtt,
+        received: c.received,
+      }))
+    );
+    emit({ type, t: performance.now() - t0, links: links.size, channels, paths, conns: accepted });
   };
 
   const bulk = dev.createServer("bulk");

@@ -2,8 +2,10 @@
  * `npm start`: the linkEnhance demo. Starts two devices as two processes on
  * loopback (the server device on Bun and the client device on Deno when Bun
  * is available), connects a client to two named servers with several
- * logical connections over one link, shows a live report (connections,
- * messages/s, MB/s, round-trip latency), then a summary, and exits 0; or
+ * logical connections over one link of 2 channels (two TCP connections;
+ * `LINKWEAVE_CHANNELS` sets another count), shows a live report (connections,
+ * messages/s, MB/s, round-trip latency), then a summary with each channel
+ * of the link as `device.linkStats()` shows it, and exits 0; or
  * non-zero with the reason when anything fails.
  *
  * The report refreshes in place when stdout is a terminal and prints plain
@@ -153,7 +155,12 @@ class Device {
     this.proc = spawn(join(BIN, runtime), [...cmd, role, ...args], {
       cwd: ROOT,
       stdio: ["pipe", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
+      // The demo link has 2 channels (two TCP connections on loopback) unless told otherwise.
+      env: {
+        ...process.env,
+        NO_COLOR: "1",
+        LINKWEAVE_CHANNELS: process.env.LINKWEAVE_CHANNELS ?? "2",
+      },
     });
     let buffered = "";
     const decoder = new TextDecoder();
@@ -239,6 +246,8 @@ interface ServerStats {
   t: number;
   links: number;
   channels: number;
+  /** The link's channels as the server's `device.linkStats()` shows them. */
+  paths?: { kind: string; remote: string; rtt?: number; received: number }[];
   conns: Conn[];
 }
 interface ClientStats {
@@ -587,6 +596,14 @@ out(
   `  connections  ${fin.conns.length} logical connections by name, over ${links} link ` +
     `(${channels} TCP connection${channels === 1 ? "" : "s"})`,
 );
+// The channels, from the last report that still saw the link.
+const paths = [...history, fin].reverse().find((s) => (s.paths?.length ?? 0) > 0)?.paths ?? [];
+for (const [i, p] of paths.entries()) {
+  out(
+    `  ${i === 0 ? "channels   " : "           "}  #${i + 1} ${p.kind} from ${p.remote}, ` +
+      `RTT ${ms(p.rtt)}, ${bytes(p.received)} received`,
+  );
+}
 out(
   `  delivered    ${int(received)} bulk messages (${bytes(receivedBytes)}) in ${
     loadS.toFixed(1)

@@ -196,20 +196,31 @@ for (const security of ["account", "none"] as const) {
       await until(() => b.linkStats()[0]?.channels.length === 2, "the second channel");
       await until(() => a.linkStats()[0]?.channels.length === 2, "the second channel at A");
       const disconnects: string[] = [];
-      client.on("disconnected", (reason) => disconnects.push(`client: ${reason}`));
-      peer.on("disconnected", (reason) => disconnects.push(`peer: ${reason}`));
+      let fail: (e: Error) => void = () => {};
+      const failed = new Promise<never>((_, reject) => fail = reject);
+      failed.catch(() => {}); // raced below; the last channel's end disconnects later on purpose
+      const disconnected = (who: string) => (reason: number) => {
+        disconnects.push(`${who}: ${reason}`);
+        fail(new Error(`${who} disconnected (${reason}) with a channel left`));
+      };
+      client.on("disconnected", disconnected("client"));
+      peer.on("disconnected", disconnected("peer"));
       let cut = false;
-      const errors = await transfer(client, peer, (n) => {
-        if (n === COUNT / 4 && !cut) {
-          cut = true;
-          r.cut(0); // the link's first channel
-        }
-      });
+      const errors = await Promise.race([
+        transfer(client, peer, (n) => {
+          if (n === COUNT / 4 && !cut) {
+            cut = true;
+            r.cut(0); // the link's first channel
+          }
+        }),
+        failed,
+      ]);
       assert.ok(cut);
       assert.deepEqual(errors.slice(0, 5), []);
       assert.deepEqual(disconnects, [], "no disconnected while a channel is left");
       await until(() => b.linkStats()[0]?.channels.length === 1, "the lost channel to go");
       assert.equal(a.linkStats().length, 1, "the link lives on at A");
+      fail = () => {};
       const gone = wait<void>((resolve) => peer.on("disconnected", () => resolve()));
       r.cut(1);
       await gone;
@@ -217,3 +228,62 @@ for (const security of ["account", "none"] as const) {
     });
   });
 }
+
+describe("channels: auto", () => {
+  it("opens one channel per address of a peer listed with two", async () => {
+    const common = {
+      port: 0,
+      bind: "127.0.0.1",
+      discovery: "off" as const,
+      security: "none" as const,
+    };
+    const a = createDevice({ ...common, deviceId: A });
+    devices.push(a);
+    const port = (await a.runtime()).port;
+    const [r1, r2] = [await relay(port), await relay(port)];
+    const b = createDevice({
+      ...common,
+      deviceId: B,
+      peers: [`${A}@127.0.0.1:${r1.port}`, `${A}@127.0.0.1:${r2.port}`],
+    });
+    devices.push(b);
+    a.createServer("svc").start();
+    const client = b.createConnection(A, "svc");
+    const res = wait<ConnectResult>((resolve) => client.on("connectResult", resolve));
+    client.connect();
+    assert.equal((await res).success, true);
+    await until(() => b.linkStats()[0]?.channels.length === 2, "the second channel");
+    assert.deepEqual([r1.pairs.length, r2.pairs.length], [1, 1], "one channel through each");
+    client.close();
+  });
+});
+
+describe("a static peer listed with several addresses", () => {
+  it("is dialled at its next address when the first does not answer", async () => {
+    const common = {
+      port: 0,
+      bind: "127.0.0.1",
+      discovery: "off" as const,
+      security: "none" as const,
+      channels: 1,
+    };
+    const a = createDevice({ ...common, deviceId: A });
+    devices.push(a);
+    const port = (await a.runtime()).port;
+    // A port nobody listens on: take one, then free it.
+    const dead = await relay(1);
+    dead.close();
+    const b = createDevice({
+      ...common,
+      deviceId: B,
+      peers: [`${A}@127.0.0.1:${dead.port}`, `${A}@127.0.0.1:${port}`],
+    });
+    devices.push(b);
+    a.createServer("svc").start();
+    const client = b.createConnection(A, "svc");
+    const res = wait<ConnectResult>((resolve) => client.on("connectResult", resolve));
+    client.connect();
+    assert.deepEqual(await res, { deviceId: A, success: true, reason: 0 });
+    client.close();
+  });
+});

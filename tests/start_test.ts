@@ -117,6 +117,8 @@ describe("npm start", { timeout: 50_000 }, () => {
     assert.ok(Number(rate[1].replaceAll(",", "")) > 0, rate[0]);
     assert.ok(Number(rate[2]) > 0, rate[0]);
     assert.match(out, /in order and intact/);
+    assert.match(out, /over 1 link \(2 TCP connections\)/, "the demo link has 2 channels");
+    assert.match(out, /channels +#1 tcp from 127\.0\.0\.1:\d+, RTT .*\n +#2 tcp from/);
     assert.match(out, /latency +RTT idle p50 [\d.]+ ms p99 [\d.]+ ms; under load p50 [\d.]+ ms/);
     assert.match(out, /both devices exited cleanly/);
     for (const m of out.matchAll(/pid (\d+)/g)) assert.ok(!alive(Number(m[1])), `pid ${m[1]} left`);

@@ -29,6 +29,9 @@ export interface ChannelSlot {
   closed: boolean;
 }
 
+/** Most static peers whose failed dials are counted (all are forgotten when more come). */
+const MAX_TRIES = 256;
+
 /** Most channels of one link (the link's `MAX_CHANNELS`). */
 const MAX_LINK_CHANNELS = 8;
 
@@ -64,6 +67,8 @@ export class ChannelTable {
   #host: DeviceHost;
   #ep: Endpoint;
   #slots = new Map<number, ChannelSlot>();
+  /** Per static peer of several addresses: failed dials so far (its address to dial next). */
+  #tries = new Map<string, number>();
   #nextChannel = 1;
   /** Called once no channel is left (while closing). */
   #emptied: (() => void) | undefined;
@@ -262,7 +267,9 @@ export class ChannelTable {
    */
   async dial(peer: string, join?: number): Promise<void> {
     const all = join === undefined ? [] : this.#addresses(peer);
-    const addr = join === undefined ? this.#address(peer) : all[join % all.length];
+    const addr = join === undefined
+      ? this.#address(peer)
+      : all[((this.#tries.get(peer) ?? 0) + join) % all.length];
     if (addr === undefined) {
       if (join !== undefined) return;
       trace("dialFailed", { peer, message: "no address known for it" });
@@ -285,6 +292,7 @@ export class ChannelTable {
     } catch (e) {
       this.forget(id);
       const where = `${addr.host}:${addr.port}`;
+      if (join === undefined) this.#failedAt(peer);
       if (join !== undefined) {
         trace("joinFailed", { peer, address: where, message: (e as Error).message });
         return;
@@ -324,9 +332,22 @@ export class ChannelTable {
     return one === undefined ? [] : [one];
   }
 
+  /**
+   * A dial to a static peer listed with several addresses failed: the next
+   * dial takes its next address (and the further channels the ones after).
+   */
+  #failedAt(peer: string): void {
+    if (this.#init.config.peers.filter((p) => p.deviceId === peer).length < 2) return;
+    if (this.#tries.size >= MAX_TRIES && !this.#tries.has(peer)) this.#tries.clear();
+    this.#tries.set(peer, (this.#tries.get(peer) ?? 0) + 1);
+  }
+
   #address(peer: string): (PeerAddress & { found?: boolean }) | undefined {
-    const p = this.#init.config.peers.find((p) => p.deviceId === peer);
-    if (p !== undefined) return { host: p.host, port: p.port };
+    const statics = this.#init.config.peers.filter((p) => p.deviceId === peer);
+    if (statics.length > 0) {
+      const p = statics[(this.#tries.get(peer) ?? 0) % statics.length];
+      return { host: p.host, port: p.port };
+    }
     const found = this.#init.finder()?.lookup(peer);
     return found !== undefined ? { ...found, found: true } : this.#init.remembered?.(peer);
   }

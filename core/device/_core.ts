@@ -320,8 +320,9 @@ export class EndpointCore {
         return;
       case "done":
         this.handshaking.delete(ch);
-        if (ch.join !== undefined) this.joined(ch, ch.join, r.outcome, now);
-        else this.attach(ch, r.outcome, now);
+        if (ch.join === undefined) this.attach(ch, r.outcome, now);
+        else if (r.outcome.peer.nonce === ch.join.nonce) this.joined(ch, ch.join, r.outcome, now);
+        else this.drop(ch, "the peer of the join runs another runtime than the link's", now);
         return;
       case "paired": {
         this.security?.trust.pair(r.id, r.publicKey);

@@ -80,6 +80,27 @@ describe("device configuration", () => {
     assert.equal(c.handshakeTimeout, 5000);
   });
 
+  it("resolveConfig(): channels (auto, 1..8), and a peer id listed with several addresses", () => {
+    assert.equal(resolveConfig({}, {}).channels, "auto");
+    assert.equal(resolveConfig({}, { LINKWEAVE_CHANNELS: "2" }).channels, 2);
+    assert.equal(resolveConfig({ channels: 3 }, { LINKWEAVE_CHANNELS: "2" }).channels, 3);
+    assert.equal(resolveConfig({}, { LINKWEAVE_CHANNELS: "auto" }).channels, "auto");
+    for (const bad of ["0", "9", "1.5", "two"]) {
+      assert.throws(
+        () => resolveConfig({}, { LINKWEAVE_CHANNELS: bad }),
+        (e: unknown) => e instanceof ParameterError && /LINKWEAVE_CHANNELS/.test(e.message),
+        bad,
+      );
+    }
+    assert.throws(() => resolveConfig({ channels: 0 }, {}), ParameterError);
+    const id = "02:00:00:00:00:0B";
+    const c = resolveConfig({}, { LINKWEAVE_PEERS: `${id}@10.100.2.2:5300,${id}@10.101.2.2:5300` });
+    assert.deepEqual(c.peers.map((p) => `${p.deviceId}@${p.host}:${p.port}`), [
+      `${id}@10.100.2.2:5300`,
+      `${id}@10.101.2.2:5300`,
+    ]);
+  });
+
   it("resolveConfig() reads the environment, and options win over it", () => {
     const env = {
       LINKWEAVE_DEVICE_ID: "00:11:22:33:44:55",

@@ -26,7 +26,7 @@ import { type DiscoveryEvent, DiscoveryMachine } from "./machine.ts";
 import { WarningLimiter } from "./rate_limit.ts";
 import { isLoopback, isWildcard, parseIPv4, type Subnet } from "./subnet.ts";
 import type { DiscoveredPeer } from "./table.ts";
-import { DISCOVERY_GROUP, DISCOVERY_PORT, WIRE_MAJOR } from "./wire.ts";
+import { DISCOVERY_GROUP, DISCOVERY_PORT, MAX_ADDRESSES, WIRE_MAJOR } from "./wire.ts";
 import { trace } from "../trace.ts";
 
 /** Time and timers (a `DeviceHost` is one). */
@@ -232,6 +232,7 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
     maxIdsPerHost: options.maxIdsPerHost,
     maxTtl: options.maxTtl,
     networks: interfaces,
+    addresses: furtherAddresses(interfaces, options.port),
     seal: options.seal,
   }, clock.now());
   const dest: IpEndpoint = { address: group, port: discoveryPort, family: "IPv4" };
@@ -345,4 +346,20 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
       return closing;
     },
   };
+}
+
+/**
+ * What a device with several interfaces announces besides the source
+ * address of each announcement: every interface's address with its TCP
+ * port (at most `MAX_ADDRESSES`), so a peer hearing it on one interface
+ * learns the others and can open a channel of the link over each path. A
+ * device on one interface announces none (the source says it all).
+ *
+ * @param interfaces The interfaces discovery runs on.
+ * @param port The device's TCP port.
+ * @returns The addresses to announce.
+ */
+export function furtherAddresses(interfaces: readonly Subnet[], port: number): PeerAddress[] {
+  if (interfaces.length < 2) return [];
+  return interfaces.slice(0, MAX_ADDRESSES).map((i) => ({ host: i.address, port }));
 }

@@ -12,6 +12,7 @@ import type {
 import { type Clock, type Discovery, shouldMulticast, startDiscovery } from "./driver.ts";
 import type { DiscoveryEvent } from "./machine.ts";
 import { decodeAnnouncement, encodeAnnouncement, randomNonce } from "./wire.ts";
+import { combineDirectories, multicastDirectory } from "./finder.ts";
 import { ParameterError } from "../errors.ts";
 import { testPlatform } from "../../tests/_discovery_peer.ts";
 import { runtimeHost } from "../../platform/host.ts";
@@ -163,6 +164,13 @@ describe("startDiscovery() on an injected clock (sockets in memory)", () => {
       "10.0.0.1",
       "192.168.7.1",
     ]);
+    // A device on two interfaces names both in every announcement (ADDRESS_V4).
+    const first = decodeAnnouncement(sent[0].bytes);
+    assert.ok(first.ok);
+    assert.deepEqual(first.announcement.addresses, [
+      { host: "10.0.0.1", port: 4000 },
+      { host: "192.168.7.1", port: 4000 },
+    ]);
     clock.advance(5000 + 30_000);
     // real time barely moved; the announcements follow the virtual clock
     const times = [0, 1000, 2000, 3000, 8000, 13000, 18000, 23000, 28000];
@@ -173,6 +181,31 @@ describe("startDiscovery() on an injected clock (sockets in memory)", () => {
     const r = decodeAnnouncement(bye.bytes);
     assert.ok(r.ok && r.announcement.ttl === 0);
     assert.equal(clock.pending, 0, "close() cancels its timer");
+  });
+
+  it("a peer's further addresses reach the finder: one channel per path can be dialled", async () => {
+    const { platform, deliver } = memoryPlatform();
+    const d = await startDiscovery({
+      platform,
+      clock: new VirtualClock(),
+      deviceId: A,
+      nonce: NA,
+      port: 4000,
+      interfaces: LAN,
+    });
+    const addresses = [
+      { host: "10.0.0.2", port: 5000 },
+      { host: "10.0.0.3", port: 5000 },
+      { host: "10.9.0.3", port: 5000 }, // off-link: dropped
+    ];
+    deliver(
+      encodeAnnouncement({ deviceId: B, nonce: randomNonce(), port: 5000, addresses }),
+      "10.0.0.2",
+    );
+    const finder = combineDirectories([multicastDirectory(d)]);
+    assert.deepEqual(finder.addresses!(B), addresses.slice(0, 2));
+    assert.deepEqual(finder.lookup(B), addresses[0]);
+    await d.close();
   });
 
   it("learns, expires and refuses by the clock; off-link sources are refused", async () => {

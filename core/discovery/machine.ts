@@ -31,6 +31,7 @@ import {
   type DecodeFailure,
   encodeAnnouncement,
   type IdSeal,
+  type PeerAddress,
 } from "./wire.ts";
 
 /** The default fast announcement interval, in ms. */
@@ -142,6 +143,13 @@ export interface DiscoveryMachineOptions {
   networks?: readonly Subnet[];
   /** This device's capability bits. @default {Capability.LINK_TCP} */
   capabilities?: number;
+  /**
+   * Further addresses of this device announced in every announcement
+   * (option `ADDRESS_V4`, at most `MAX_ADDRESSES`): a device with several
+   * interfaces names them all, so a peer can open a channel per path.
+   * @default {[]}
+   */
+  addresses?: readonly PeerAddress[];
   /** A random number in [0, 1), for the answer delay. @default {Math.random} */
   random?: () => number;
   /**
@@ -217,6 +225,7 @@ export class DiscoveryMachine {
       port: options.port,
       ttl: this.#ttl,
       capabilities: options.capabilities ?? Capability.LINK_TCP,
+      addresses: options.addresses ?? [],
       seal: options.seal,
     };
     this.#seal = options.seal;
