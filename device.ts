@@ -65,7 +65,12 @@ export type {
   TransportName,
 } from "./core/device/config.ts";
 export type { DeviceHost } from "./core/device/host.ts";
-export type { DeviceRuntime, LinkChannelInfo, LinkInfo } from "./core/device/driver.ts";
+export type {
+  ChannelHealth,
+  DeviceRuntime,
+  LinkChannelInfo,
+  LinkInfo,
+} from "./core/device/driver.ts";
 export type { KnownAddress, KnownDevice, PeerSource } from "./core/discovery/finder.ts";
 export type { PeerAddress } from "./core/discovery/wire.ts";
 export type { TrustedDevice } from "./platform/security.ts";

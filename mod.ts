@@ -29,4 +29,4 @@ export {
 } from "./ability_connection_manager.ts";
 export type { Want } from "./ability_connection_manager.ts";
 export { configure, createDevice } from "./device.ts";
-export type { Device, DeviceOptions, LinkChannelInfo, LinkInfo } from "./device.ts";
+export type { ChannelHealth, Device, DeviceOptions, LinkChannelInfo, LinkInfo } from "./device.ts";

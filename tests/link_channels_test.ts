@@ -191,7 +191,7 @@ for (const security of ["account", "none"] as const) {
       client.close();
     });
 
-    it("loses a channel mid-transfer without a message lost or a disconnect; the last one ends it", async () => {
+    it("loses a channel mid-transfer without a message lost or a disconnect, replaces it; losing all ends the link", async () => {
       const { a, b, r, client, peer } = await pair(security);
       await until(() => b.linkStats()[0]?.channels.length === 2, "the second channel");
       await until(() => a.linkStats()[0]?.channels.length === 2, "the second channel at A");
@@ -218,11 +218,15 @@ for (const security of ["account", "none"] as const) {
       assert.ok(cut);
       assert.deepEqual(errors.slice(0, 5), []);
       assert.deepEqual(disconnects, [], "no disconnected while a channel is left");
-      await until(() => b.linkStats()[0]?.channels.length === 1, "the lost channel to go");
+      // The dialer replaces the lost channel (a new join, after a pause).
+      await until(
+        () => r.pairs.length === 3 && b.linkStats()[0]?.channels.length === 2,
+        "a channel to replace the lost one",
+      );
       assert.equal(a.linkStats().length, 1, "the link lives on at A");
       fail = () => {};
       const gone = wait<void>((resolve) => peer.on("disconnected", () => resolve()));
-      r.cut(1);
+      for (let i = 0; i < r.pairs.length; i++) r.cut(i); // every channel: the link ends
       await gone;
       await until(() => b.linkStats().length === 0, "the link to end at B");
     });
@@ -230,7 +234,7 @@ for (const security of ["account", "none"] as const) {
 }
 
 describe("channels: auto", () => {
-  it("opens one channel per address of a peer listed with two", async () => {
+  it("opens one channel per address of a peer listed with two, and replaces one on its path", async () => {
     const common = {
       port: 0,
       bind: "127.0.0.1",
@@ -254,6 +258,13 @@ describe("channels: auto", () => {
     assert.equal((await res).success, true);
     await until(() => b.linkStats()[0]?.channels.length === 2, "the second channel");
     assert.deepEqual([r1.pairs.length, r2.pairs.length], [1, 1], "one channel through each");
+    // The channel through the second address is lost: its replacement goes there again.
+    r2.cut(0);
+    await until(
+      () => r2.pairs.length === 2 && b.linkStats()[0]?.channels.length === 2,
+      "the lost channel replaced",
+    );
+    assert.equal(r1.pairs.length, 1, "not a second channel to the first address");
     client.close();
   });
 });

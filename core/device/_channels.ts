@@ -21,6 +21,8 @@ export interface ChannelSlot {
   channel: Channel | undefined;
   /** Where it was dialled, when the peer finder gave the address. */
   found?: { peer: string; address: PeerAddress };
+  /** Where it was dialled (`host:port`), when this device dialled it. */
+  dialled?: string;
   /** Bytes that arrived before the endpoint knew the channel. */
   early: Uint8Array[] | undefined;
   /** Its last write was not taken whole (it waits for `onDrain`). */
@@ -242,19 +244,17 @@ export class ChannelTable {
   }
 
   /**
-   * Open the further channels of a link this device dialled (it came up):
-   * `channels` of the configuration in all, or one per address known for
-   * the peer (`auto`), each joining the link. At most the link's 8.
+   * How many channels a link this device dialled should have: `channels` of
+   * the configuration, or one per address known for the peer (`auto`); at
+   * most the link's 8.
    *
    * @param peer The peer's device id.
+   * @returns The count.
    */
-  join(peer: string): void {
+  wanted(peer: string): number {
     const { channels } = this.#init.config;
-    const want = Math.min(
-      MAX_LINK_CHANNELS,
-      channels === "auto" ? this.#addresses(peer).length : channels,
-    );
-    for (let i = 1; i < want; i++) void this.dial(peer, i);
+    const n = channels === "auto" ? this.#addresses(peer).length : channels;
+    return Math.max(1, Math.min(MAX_LINK_CHANNELS, n));
   }
 
   /**
@@ -263,15 +263,14 @@ export class ChannelTable {
    *
    * @param peer The peer's device id.
    * @param join The further channel of the link to it this is (1, 2, ...),
-   *   dialled at the peer's addresses round robin; a failure is not retried.
+   *   dialled at the peer's addresses round robin; a failure is reported
+   *   with `handleJoinFailed` (the endpoint tries again later).
    */
   async dial(peer: string, join?: number): Promise<void> {
     const all = join === undefined ? [] : this.#addresses(peer);
-    const addr = join === undefined
-      ? this.#address(peer)
-      : all[((this.#tries.get(peer) ?? 0) + join) % all.length];
+    const addr = join === undefined ? this.#address(peer) : this.#joinAddress(peer, join, all);
     if (addr === undefined) {
-      if (join !== undefined) return;
+      if (join !== undefined) return this.#joinFailed(peer);
       trace("dialFailed", { peer, message: "no address known for it" });
       this.#init.finder()?.announce();
       this.#ep.handleDialFailed(peer, "no address known for it", this.#host.now());
@@ -280,12 +279,13 @@ export class ChannelTable {
     }
     const transport = this.#init.transports.find((t) => t.kind === (addr.transport ?? "tcp"));
     if (transport === undefined) {
-      if (join !== undefined) return;
+      if (join !== undefined) return this.#joinFailed(peer);
       this.#ep.handleDialFailed(peer, `no ${addr.transport} transport`, this.#host.now());
       this.#init.flush();
       return;
     }
     const [id, slot] = this.slot();
+    slot.dialled = `${addr.host}:${addr.port}`;
     if (addr.found) slot.found = { peer, address: { host: addr.host, port: addr.port } };
     try {
       slot.channel = await transport.dial(addr, this.events(id, slot));
@@ -295,7 +295,7 @@ export class ChannelTable {
       if (join === undefined) this.#failedAt(peer);
       if (join !== undefined) {
         trace("joinFailed", { peer, address: where, message: (e as Error).message });
-        return;
+        return this.#joinFailed(peer);
       }
       trace("dialFailed", { peer, address: where, message: (e as Error).message });
       this.#ep.handleDialFailed(peer, `${where}: ${(e as Error).message}`, this.#host.now());
@@ -303,7 +303,7 @@ export class ChannelTable {
       return;
     }
     if (slot.closed) {
-      if (join !== undefined) return;
+      if (join !== undefined) return this.#joinFailed(peer);
       this.#ep.handleDialFailed(peer, "channel closed at once", this.#host.now());
       this.#init.flush();
       return;
@@ -330,6 +330,39 @@ export class ChannelTable {
     if (found.length > 0) return found.map((a) => ({ ...a, found: true }));
     const one = this.#address(peer);
     return one === undefined ? [] : [one];
+  }
+
+  /**
+   * Where a further channel of the link to `peer` goes: the address with the
+   * fewest of the link's channels, the tie going round robin from the
+   * address after the first channel's (so a lost channel is replaced on its
+   * own path when that path still answers, else on the next).
+   */
+  #joinAddress(
+    peer: string,
+    join: number,
+    all: (PeerAddress & { found?: boolean })[],
+  ): (PeerAddress & { found?: boolean }) | undefined {
+    if (all.length === 0) return undefined;
+    const on = new Map<string, number>();
+    for (const id of this.#ep.links.get(peer)?.channels ?? []) {
+      const where = this.#slots.get(id)?.dialled;
+      if (where !== undefined) on.set(where, (on.get(where) ?? 0) + 1);
+    }
+    const start = (this.#tries.get(peer) ?? 0) + join;
+    let best = all[start % all.length];
+    let fewest = Infinity;
+    for (let k = 0; k < all.length; k++) {
+      const a = all[(start + k) % all.length];
+      const n = on.get(`${a.host}:${a.port}`) ?? 0;
+      if (n < fewest) [best, fewest] = [a, n];
+    }
+    return best;
+  }
+
+  #joinFailed(peer: string): void {
+    this.#ep.handleJoinFailed(peer, this.#host.now());
+    this.#init.flush();
   }
 
   /**

@@ -62,6 +62,11 @@ export const WARN_INTERVAL = 10_000;
 export const WARN_LINES = 3;
 /** Most warning keys remembered (the oldest are forgotten first). */
 const WARN_KEYS = 256;
+/** Pause before a link dials a channel to replace one it lost (ms); doubled after each failure. */
+export const REJOIN_MS = 500;
+/** Longest pause between two joins of one link (ms). */
+export const MAX_REJOIN_MS = 30_000;
+
 /**
  * Most joins one link accepts in its life: the joins it accepted are
  * remembered (16 bytes each) so a replayed J1 is refused, and this bounds
@@ -148,6 +153,16 @@ export class PeerLink {
   joins: Set<string> = new Set();
   /** @internal The peer refused a join of this link (it joins no more). */
   joinRefused = false;
+  /** @internal Channels this device wants the link to have (it dialled it; `wantChannels`). */
+  want = 1;
+  /** @internal Joins dialled and not yet joined or failed. */
+  joining = 0;
+  /** @internal When to dial the joins missing (ms), if any are. */
+  joinAt: number | undefined;
+  /** @internal Joins dialled so far (the index of the next, for the address to dial). */
+  joinCount = 0;
+  /** @internal The pause before the next join after one failed (ms). */
+  joinBackoff = 0;
 
   /**
    * @param link The link.
@@ -184,8 +199,12 @@ export type EndpointEvent =
   >
   /** A peer opens a stream: answer with `accept` or `reject`. */
   | { type: "open"; link: PeerLink; stream: number; name: string; kind: number; bundle: string }
-  /** Dial `peer`: make a channel, then `handleChannel`, or `handleDialFailed`. */
-  | { type: "dial"; peer: string }
+  /**
+   * Dial `peer`: make a channel, then `handleChannel`, or `handleDialFailed`.
+   * With `join` (1, 2, ...), a further channel of the open link to it (its
+   * `NewChannel.join`), or `handleJoinFailed`.
+   */
+  | { type: "dial"; peer: string; join?: number }
   /** Close this channel (after writing what was transmitted to it); `why` for traces. */
   | { type: "closeChannel"; channel: ChannelId; why: string }
   /**
@@ -348,6 +367,7 @@ export class EndpointCore {
     if (ch.join !== undefined) {
       // A further channel the peer would not take: the link keeps the ones it has.
       ch.join.joinRefused = true;
+      ch.join.joining = Math.max(0, ch.join.joining - 1);
       this.warn(
         `join:${ch.join.peer}`,
         `linkweave: ${ch.join.peer} did not take a further channel of the link: ${r.message}`,
@@ -500,6 +520,10 @@ export class EndpointCore {
   /** A further channel joined a link (both sides): the link spreads its frames over it too. */
   joined(ch: Chan, pl: PeerLink, outcome: Omit<HandshakeOutcome, "peer">, now: number): void {
     ch.hs = undefined;
+    if (ch.join !== undefined) {
+      pl.joining = Math.max(0, pl.joining - 1);
+      pl.joinBackoff = 0;
+    }
     ch.join = undefined;
     if (this.links.get(pl.peer) !== pl || pl.link.state !== "open") {
       this.drop(ch, "the link it joins is gone", now);
@@ -645,8 +669,8 @@ export class EndpointCore {
       pl.channels.delete(ch.id);
       pl.link.handleChannelClosed(ch.id, why);
       this.touch(pl);
+      this.lostChannel(pl, now);
     }
-    void now;
   }
 
   // ------------------------------------------------------------ links
@@ -723,12 +747,43 @@ export class EndpointCore {
           // The link gave up one of its channels and lives on with the others.
           if (pl.channels.delete(e.channel) && this.channels.delete(e.channel)) {
             this.emit({ type: "closeChannel", channel: e.channel, why: e.message });
+            this.lostChannel(pl, this.lastNow);
           }
           break;
         default:
           this.emit(e);
       }
     }
+  }
+
+  /**
+   * A link this device dialled has fewer channels than it wants (one was
+   * lost, or the link is new): dial the missing ones after `delay`, unless
+   * the peer refused a join. The link lives on meanwhile (make-before-break).
+   */
+  wantJoins(pl: PeerLink, now: number, delay: number): void {
+    if (!pl.dialer || pl.joinRefused || pl.link.state !== "open") return;
+    if (pl.channels.size + pl.joining >= pl.want) return;
+    const at = now + delay;
+    if (pl.joinAt === undefined || at < pl.joinAt) pl.joinAt = at;
+  }
+
+  /** Due joins: ask the driver for the channels a link misses. */
+  dialJoins(now: number): void {
+    for (const pl of this.links.values()) {
+      if (pl.joinAt === undefined || pl.joinAt > now) continue;
+      pl.joinAt = undefined;
+      if (!pl.dialer || pl.joinRefused || pl.link.state !== "open") continue;
+      for (let n = pl.channels.size + pl.joining; n < pl.want; n++) {
+        pl.joining++;
+        this.emit({ type: "dial", peer: pl.peer, join: ++pl.joinCount });
+      }
+    }
+  }
+
+  /** A link lost a channel: replace it later if the link wants more. */
+  lostChannel(pl: PeerLink, now: number): void {
+    this.wantJoins(pl, now, Math.max(REJOIN_MS, pl.joinBackoff));
   }
 
   /** A link is closed: forget it and close its channels. */

@@ -10,6 +10,8 @@ import type { ChannelInfo } from "./channel.ts";
 import type { PeerLink } from "./endpoint.ts";
 import type { ChannelHealth } from "../proto/link/mod.ts";
 
+export type { ChannelHealth };
+
 /** One link of a device and its channels, as {@linkcode DeviceDriver.linkStats} reports it. */
 export interface LinkInfo {
   /** The peer's device id. */

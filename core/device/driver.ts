@@ -29,7 +29,7 @@ import { ChannelTable } from "./_channels.ts";
 import { type LinkInfo, linkStats } from "./_link_info.ts";
 
 export { type Acceptor, type ConnectionRef, type IncomingRequest, Port } from "./port.ts";
-export type { LinkChannelInfo, LinkInfo } from "./_link_info.ts";
+export type { ChannelHealth, LinkChannelInfo, LinkInfo } from "./_link_info.ts";
 import { trace } from "../trace.ts";
 import type {
   DeviceRuntime,
@@ -437,8 +437,8 @@ export class DeviceDriver implements DeviceRuntime {
         return;
       }
       case "dial":
-        trace("dial", { peer: ev.peer });
-        void this.#channels.dial(ev.peer);
+        trace("dial", { peer: ev.peer, join: ev.join });
+        void this.#channels.dial(ev.peer, ev.join);
         return;
       case "refuted": {
         const found = this.#channels.get(ev.channel)?.found;
@@ -482,7 +482,13 @@ export class DeviceDriver implements DeviceRuntime {
       case "linkUp":
         trace("linkUp", { peer: ev.link.peer, nonce: ev.link.nonce });
         // The device that dialled the link opens its further channels.
-        if (ev.link.dialer) this.#channels.join(ev.link.peer);
+        if (ev.link.dialer) {
+          this.#ep.wantChannels(
+            ev.link.peer,
+            this.#channels.wanted(ev.link.peer),
+            this.#host.now(),
+          );
+        }
         return;
       case "linkDown":
         trace("linkDown", { peer: ev.link.peer, reason: ev.reason, message: ev.message });

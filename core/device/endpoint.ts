@@ -9,9 +9,16 @@
  * reports everything as events.
  *
  * Inputs: `handleChannel` (a transport produced a channel, dialled or
- * accepted), `handleDialFailed`, `handleBytes`, `handleWritable`,
- * `handleChannelClosed`, `handleTimeout`, and commands (`connect`, `cancel`,
- * `accept`, `reject`, `send`, `closeStream`, `close`). Outputs:
+ * accepted), `handleDialFailed`, `handleJoinFailed`, `handleBytes`,
+ * `handleWritable`, `handleChannelClosed`, `handleTimeout`, and commands
+ * (`connect`, `cancel`, `accept`, `reject`, `send`, `closeStream`, `close`,
+ * `wantChannels`).
+ *
+ * Several channels: a link this device dialled asks for the channels it
+ * misses (`wantChannels`, and again after losing one) as `dial` events with
+ * `join`; such a channel runs a join handshake and is added to the link; the
+ * acceptor adds a proven join to the link it names instead of refusing it
+ * as `duplicate` (`docs/link-protocol.md` section 2, "Joins"). Outputs:
  * `pollTransmit` (bytes for a channel), `pollEvent`, `pollTimeout`. The
  * driver (`driver.ts`) polls transmits, then events, after every input, and
  * arms one timer at `pollTimeout()`.
@@ -31,10 +38,13 @@ import {
   EndpointCore,
   type EndpointEvent,
   type EndpointOptions,
+  MAX_REJOIN_MS,
   type NewChannel,
   type PeerLink,
+  REJOIN_MS,
   type Waiter,
 } from "./_core.ts";
+import { MAX_CHANNELS } from "../proto/link/mod.ts";
 
 export {
   DEFAULT_DEVICE_BUDGET,
@@ -42,7 +52,10 @@ export {
   DEFAULT_MAX_HANDSHAKES,
   DEFAULT_MAX_LINKS,
   DEFAULT_RETRY_INTERVAL,
+  MAX_JOINS,
+  MAX_REJOIN_MS,
   PeerLink,
+  REJOIN_MS,
   WARN_INTERVAL,
 } from "./_core.ts";
 export type { ConnectOptions, EndpointEvent, EndpointOptions, NewChannel } from "./_core.ts";
@@ -109,6 +122,7 @@ export class Endpoint {
         join === undefined || join.link.state !== "open" || join.joinRefused ||
         (this.#c.security !== undefined && join.keys === undefined)
       ) {
+        if (join !== undefined) join.joining = Math.max(0, join.joining - 1);
         this.#c.emit({ type: "closeChannel", channel: id, why: "no open link to join" });
         return;
       }
@@ -177,6 +191,39 @@ export class Endpoint {
   }
 
   /**
+   * Let the link to a peer (one this device dialled) have `count` channels:
+   * the missing ones are asked for as `dial` events with `join`, now and
+   * whenever one is lost (after a pause). Does nothing for a link the peer
+   * dialled (that peer opens the further channels).
+   *
+   * @param peer The peer's id.
+   * @param count Channels wanted, 1..8 (`MAX_CHANNELS`).
+   * @param now The current time (ms).
+   */
+  wantChannels(peer: string, count: number, now: number): void {
+    const pl = this.#c.links.get(peer);
+    if (pl === undefined || !pl.dialer) return;
+    pl.want = Math.max(1, Math.min(MAX_CHANNELS, Math.floor(count)));
+    this.#c.wantJoins(pl, now, 0);
+  }
+
+  /**
+   * A join (after a `dial` event with `join`) failed before its handshake:
+   * no address, no connection. The link tries again later, waiting longer
+   * each time (up to 30 s).
+   *
+   * @param peer The peer.
+   * @param now The current time (ms).
+   */
+  handleJoinFailed(peer: string, now: number): void {
+    const pl = this.#c.links.get(peer);
+    if (pl === undefined) return;
+    pl.joining = Math.max(0, pl.joining - 1);
+    pl.joinBackoff = Math.min(MAX_REJOIN_MS, Math.max(REJOIN_MS, pl.joinBackoff * 2));
+    this.#c.wantJoins(pl, now, pl.joinBackoff);
+  }
+
+  /**
    * Bytes arrived on a channel.
    *
    * @param id The channel.
@@ -226,6 +273,9 @@ export class Endpoint {
       ch.link.channels.delete(id);
       ch.link.link.handleChannelClosed(id, message);
       this.#c.touch(ch.link);
+      this.#c.lostChannel(ch.link, now);
+    } else if (ch.join !== undefined) {
+      this.handleJoinFailed(ch.join.peer, now);
     } else if (ch.dialer && ch.expect !== undefined) {
       this.handleDialFailed(ch.expect, message, now);
     }
@@ -278,6 +328,7 @@ export class Endpoint {
         this.#c.touch(pl);
       }
     }
+    this.#c.dialJoins(now);
   }
 
   // ------------------------------------------------------------ outputs
@@ -341,6 +392,7 @@ export class Endpoint {
     for (const d of this.#c.dials.values()) if (d.state === "idle") t = Math.min(t, d.retryAt);
     for (const pl of this.#c.links.values()) {
       if (pl.timeout !== undefined) t = Math.min(t, pl.timeout);
+      if (pl.joinAt !== undefined) t = Math.min(t, pl.joinAt);
     }
     return t === Infinity ? undefined : t;
   }

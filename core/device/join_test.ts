@@ -196,3 +196,62 @@ describe("plain joins", () => {
     assert.equal(linkTo(a, B)!.channels.size, 2, "the right nonce pair joins");
   });
 });
+
+describe("a link that wants more channels", () => {
+  it("joins them when it comes up and replaces a lost one, the link never down", () => {
+    const net = new VirtualNet();
+    const a = device(net, A, true);
+    const b = device(net, B, true);
+    linked(net, b, A);
+    b.ep.wantChannels(A, 3, net.now);
+    net.run(net.now + 500);
+    const pb = linkTo(b, A)!;
+    assert.equal(pb.channels.size, 3, "two joins");
+    assert.equal(linkTo(a, B)!.channels.size, 3);
+    // A channel lost: another takes its place after a pause, the link never down.
+    const [, second] = pb.channels;
+    b.ep.handleChannelClosed(second, "cut", net.now);
+    net.run(net.now + 100);
+    assert.equal(pb.channels.size, 2, "not at once");
+    net.run(net.now + 2000);
+    assert.equal(pb.channels.size, 3, "replaced");
+    assert.equal(linkTo(b, A), pb);
+    assert.equal(b.of("linkDown").length, 0);
+    carries(net, b, a, 100);
+  });
+
+  it("stops asking once the peer refused a join; the link keeps its channels", () => {
+    const net = new VirtualNet();
+    const a = device(net, A, true);
+    const b = device(net, B, true);
+    linked(net, b, A);
+    // Every J1 arrives changed: A refuses it (it does not prove the link's secret).
+    net.tamper = (from, _to, bytes) => {
+      if (from !== b || bytes.length !== J1_FRAME || bytes[HEADER_LENGTH] !== 0x14) return bytes;
+      const changed = bytes.slice();
+      changed[HEADER_LENGTH + 60] ^= 1;
+      return frame(changed.slice(HEADER_LENGTH, HEADER_LENGTH + 97));
+    };
+    b.ep.wantChannels(A, 2, net.now);
+    net.run(net.now + 5000);
+    const joins = () => b.of("dial").filter((e) => e.join !== undefined).length;
+    assert.equal(joins(), 1, "one join, refused, not tried again");
+    assert.ok(b.warnings.some((w) => /did not take a further channel/.test(w)), b.warnings.join());
+    assert.equal(linkTo(b, A)!.channels.size, 1);
+    net.tamper = (_f, _t, bytes) => bytes;
+    b.ep.wantChannels(A, 3, net.now); // asked again: still no join
+    net.run(net.now + 5000);
+    carries(net, b, a, 50);
+    assert.equal(joins(), 1);
+  });
+
+  it("a link the peer dialled opens no channel of its own", () => {
+    const net = new VirtualNet();
+    const a = device(net, A, false);
+    const b = device(net, B, false);
+    linked(net, b, A);
+    a.ep.wantChannels(B, 3, net.now);
+    net.run(net.now + 500);
+    assert.equal(linkTo(a, B)!.channels.size, 1);
+  });
+});

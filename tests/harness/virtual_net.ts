@@ -138,7 +138,7 @@ export class VirtualNet {
   #flows = new Set<Pipe>();
   #nextChannel = 1;
   #nonce = 0;
-  #pendingDials: { at: number; dev: VirtualDevice; peer: string }[] = [];
+  #pendingDials: { at: number; dev: VirtualDevice; peer: string; join: boolean }[] = [];
   #identities = new Map<string, Identity>();
   /** Change bytes in flight (attacks): return what arrives instead. */
   tamper: (from: VirtualDevice, to: VirtualDevice, bytes: Uint8Array) => Uint8Array = (_f, _t, b) =>
@@ -347,7 +347,7 @@ export class VirtualNet {
       for (const d of [...this.#pendingDials]) {
         if (d.at > this.now) continue;
         this.#pendingDials.splice(this.#pendingDials.indexOf(d), 1);
-        this.#connectNow(d.dev, d.peer);
+        this.#connectNow(d.dev, d.peer, d.join);
         progress = true;
       }
       for (const dev of this.#devices) {
@@ -404,7 +404,12 @@ export class VirtualNet {
   #react(dev: VirtualDevice, e: EndpointEvent): void {
     switch (e.type) {
       case "dial":
-        this.#pendingDials.push({ at: this.now + this.#latency, dev, peer: e.peer });
+        this.#pendingDials.push({
+          at: this.now + this.#latency,
+          dev,
+          peer: e.peer,
+          join: e.join !== undefined,
+        });
         return;
       case "closeChannel": {
         const p = this.#pipes.get(dev)!.get(e.channel);
@@ -430,6 +435,10 @@ export class VirtualNet {
     if (!dev.alive) return;
     const target = this.#routes.get(peer);
     if (target === undefined || !target.alive || !target.listening) {
+      if (join) {
+        dev.ep.handleJoinFailed(peer, this.now);
+        return;
+      }
       dev.ep.handleDialFailed(
         peer,
         target === undefined ? "no address known for it" : "connection refused",
