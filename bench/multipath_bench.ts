@@ -15,7 +15,7 @@
  * 4. our link over N channels, once `bench/_multipath_link.ts` fills its slot.
  *
  * The router's queue counters say which paths each run used; a kernel MPTCP
- * run that leaves a path idle is reported as a failure. On the unequal
+ * or linkweave run that leaves a path idle is reported as a failure. On the unequal
  * topology it also measures the p99 of 1 KiB request/response round trips on
  * a separate plain TCP connection over the fast path while N parallel TCP
  * connections saturate every path, beside the same connection idle (and our
@@ -54,6 +54,7 @@ const ECHO_PORT = 5400;
 const MSG = 1024;
 const IDLE_MS = 3000;
 const LOAD_WARM_MS = 2000;
+const OURS = "linkweave, one channel per path";
 
 interface Topology {
   key: string;
@@ -309,7 +310,7 @@ function systems(): System[] {
   if (linkThroughput !== undefined) {
     const measure = linkThroughput;
     list.push({
-      name: "linkweave, one channel per path",
+      name: OURS,
       run: (lab, seconds) => measure(lab, { seconds }),
     });
   }
@@ -350,12 +351,12 @@ async function throughput(
           r.mbit.toFixed(2).padStart(6)
         } Mbit/s  (per path ${r.paths.map((m) => m.toFixed(2)).join(" / ")})`,
       );
-      if (system.name === "kernel MPTCP") {
+      if (system.name === "kernel MPTCP" || system.name === OURS) {
         for (const p of lab.paths) {
-          // A path MPTCP uses carries far more than a quarter of its rate.
+          // A path MPTCP (or our link) uses carries far more than a quarter of its rate.
           if (r.paths[p.index] < p.rateMbit / 4) {
             problems.push(
-              `${topology.label}: kernel MPTCP left path ${p.index} idle (${
+              `${topology.label}: ${system.name} left path ${p.index} idle (${
                 r.paths[p.index].toFixed(2)
               } Mbit/s)`,
             );
