@@ -82,6 +82,30 @@ for (const secure of [true, false]) {
       carries(net, b, a, 50);
     });
 
+    it("a channel that stays unwritable past a keep-alive ping holds up no work", () => {
+      const net = new VirtualNet();
+      const a = device(net, A, secure);
+      const b = device(net, B, secure);
+      linked(net, b, A);
+      net.join(b, A);
+      net.run(net.now + 500);
+      const { link, stream } = b.of("opening").at(-1)!;
+      const [first] = linkTo(b, A)!.channels;
+      // The driver's write reported backpressure: nothing goes on that
+      // channel for longer than the keep-alive ping interval (5000 / 3 ms).
+      b.ep.handleWritable(first, false);
+      for (let i = 0; i < 200; i++) {
+        assert.ok(b.ep.send(link, stream, new Uint8Array(1000).fill(i)));
+      }
+      net.run(net.now + 2500); // throws when some work never ends
+      b.ep.handleWritable(first, true);
+      net.run(net.now + 2000);
+      const got = [...a.received.values()].at(-1)!;
+      assert.equal(got.length, 200);
+      got.forEach((m, i) => assert.equal(m[0], i & 0xff));
+      assert.equal(linkTo(b, A)!.channels.size, 2, "both channels stay");
+    });
+
     it("a join for no open link is refused; the dialer joins no more", () => {
       const net = new VirtualNet();
       const a = device(net, A, secure);

@@ -595,7 +595,9 @@ export class Link {
     if (this.#st.state === "closed") return undefined;
     let t = Infinity;
     for (const ch of this.#channels.values()) {
-      t = Math.min(t, ch.lastRx + this.#keepAlive, ch.lastTx + this.#pingInterval);
+      t = Math.min(t, ch.lastRx + this.#keepAlive);
+      // A ping already due waits for the channel to be writable, not for a timer.
+      if (!ch.ping) t = Math.min(t, ch.lastTx + this.#pingInterval);
       if (ch.leave !== undefined) t = Math.min(t, ch.leave.since + this.#keepAlive);
       const at = this.#suspectAt(ch);
       if (at !== undefined) t = Math.min(t, at);

@@ -177,6 +177,28 @@ describe(`link over several channels (LINKWEAVE_FUZZ_SEED=${FUZZ_SEED})`, () => 
     }, 4);
   });
 
+  it("a channel not writable when its keep-alive is due asks for no timer in the past", () => {
+    const pair = new Pair({ codec, channels: [{ latency: 5 }, { latency: 5 }] });
+    acceptAll(pair);
+    pair.a.open("x");
+    pair.run(pair.now + 200);
+    pair.a.handleWritable(1, false);
+    // Past the ping interval (a third of the keep-alive timeout), before the timeout.
+    const later = pair.now + 2000;
+    pair.a.handleTimeout(later);
+    const next = pair.a.pollTimeout();
+    assert.ok(
+      next !== undefined && next > later,
+      `next timer at ${next}, not after ${later}: a driver would fire it again at once`,
+    );
+    pair.a.handleWritable(1, true);
+    const written: number[] = [];
+    for (let tx = pair.a.pollTransmit(later); tx; tx = pair.a.pollTransmit(later)) {
+      written.push(tx.channel);
+    }
+    assert.ok(written.includes(1), `the ping goes once the channel is writable: ${written}`);
+  });
+
   it("closes the link with its last channel", () => {
     const pair = new Pair({ codec, channels: [{ latency: 5 }, { latency: 20 }, { latency: 9 }] });
     acceptAll(pair);
