@@ -77,9 +77,13 @@ async function relay(port: number): Promise<Relay> {
   return r;
 }
 
-function wait<T>(fn: (resolve: (v: T) => void) => void, ms = 20_000): Promise<T> {
+function wait<T>(
+  fn: (resolve: (v: T) => void) => void,
+  ms = 20_000,
+  state: () => string = () => "",
+): Promise<T> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms ${state()}`)), ms);
     fn((v) => {
       clearTimeout(t);
       resolve(v);
@@ -137,20 +141,27 @@ function transfer(
   client: Connection,
   peer: Connection,
   at: (received: number) => void,
+  devices: Device[] = [],
 ): Promise<string[]> {
   const errors: string[] = [];
   let next = 0;
-  const done = wait<void>((resolve) =>
-    peer.on("dataReceived", (d) => {
-      const v = new DataView(d);
-      const seq = v.getUint32(0);
-      if (seq !== next || d.byteLength !== 1024 || v.getUint32(1020) !== seq) {
-        errors.push(`got ${seq} (${d.byteLength} B) expecting ${next}`);
-      }
-      next = seq + 1;
-      at(next);
-      if (next === COUNT) resolve();
-    }), 60_000);
+  const done = wait<void>(
+    (resolve) =>
+      peer.on("dataReceived", (d) => {
+        const v = new DataView(d);
+        const seq = v.getUint32(0);
+        if (seq !== next || d.byteLength !== 1024 || v.getUint32(1020) !== seq) {
+          errors.push(`got ${seq} (${d.byteLength} B) expecting ${next}`);
+        }
+        next = seq + 1;
+        at(next);
+        if (next === COUNT) resolve();
+      }),
+    60_000,
+    () =>
+      // What a rare stall (issue 14) looked like, for whoever reads the failure.
+      JSON.stringify({ sent: seq, received: next, links: devices.map((d) => d.linkStats()) }),
+  );
   let seq = 0;
   const pump = () => {
     while (seq < COUNT) {
@@ -184,7 +195,7 @@ for (const security of ["account", "none"] as const) {
         assert.equal(links.length, 1, "one link");
         assert.deepEqual(links[0].channels.map((c) => c.kind), ["tcp", "tcp"]);
       }
-      const errors = await transfer(client, peer, () => {});
+      const errors = await transfer(client, peer, () => {}, [a, b]);
       assert.deepEqual(errors.slice(0, 5), []);
       const sent = b.linkStats()[0].channels.map((c) => c.sent);
       assert.ok(sent.every((n) => n > 0), `both channels carried bytes: ${sent}`);
@@ -212,7 +223,7 @@ for (const security of ["account", "none"] as const) {
             cut = true;
             r.cut(0); // the link's first channel
           }
-        }),
+        }, [a, b]),
         failed,
       ]);
       assert.ok(cut);
