@@ -225,11 +225,15 @@ describe("abilityConnectionManager: device B as another process", { timeout: 120
     assert.equal(r.bytes, MAX_DATA_BYTES);
     assert.equal(r.sha256, sha256);
     // Within a loose bound: the receiver allocates the delivered buffer and
-    // little more (its chunks are copied into it and dropped).
+    // little more (its chunks are copied into it and dropped). The peer
+    // collects garbage before each 50 ms sample; what piles up between two
+    // collections counts too (Deno: growth 116-121 MiB with 10 ms samples,
+    // 135-151 MiB with 50 ms), so the bound is 1.75x: a receiver that kept
+    // its chunks besides the buffer (2x) still fails it.
     const ready = JSON.parse(b.out.split("\n").find((l) => l.startsWith('{"ready"'))!);
     const growth = r.rss - ready.rss;
     assert.ok(
-      growth < 1.5 * MAX_DATA_BYTES,
+      growth < 1.75 * MAX_DATA_BYTES,
       `the receiver grew by ${(growth / 1048576).toFixed(0)} MiB for a 100 MiB transfer`,
     );
     console.error(`receiver growth ${(growth / 1048576).toFixed(1)} MiB`);
