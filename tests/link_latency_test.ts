@@ -10,6 +10,7 @@ import { after, describe, it } from "node:test";
 import { freePort } from "./_script.ts";
 import { type Connection, createDevice, type Device } from "../link_enhance.ts";
 import { DEFAULT_STREAM_WINDOW } from "../core/proto/link/mod.ts";
+import { within } from "./harness/within.ts";
 
 const A = "02:00:00:00:0C:01";
 const B = "02:00:00:00:0C:02";
@@ -20,14 +21,6 @@ const devices: Device[] = [];
 after(async () => {
   await Promise.all(devices.map((d) => d.close()));
 });
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 function connect(dev: Device, name: string): Promise<Connection> {
   const c = dev.createConnection(A, name);

@@ -15,6 +15,7 @@ import { after, describe, it } from "node:test";
 import { type Child, freePort, start } from "../_script.ts";
 import { createImageCodec } from "../../wasm/image.ts";
 import { photo } from "./_images.ts";
+import { within } from "../harness/within.ts";
 
 const A = "02:00:00:00:AE:0A";
 const B = "02:00:00:00:AE:0B";
@@ -25,14 +26,6 @@ after(() => {
   for (const c of children) c.kill();
   rmSync(dir, { recursive: true, force: true });
 });
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, rej) => t = setTimeout(() => rej(new Error(`${what}: ${ms} ms`)), ms)),
-  ]).finally(() => clearTimeout(t));
-}
 
 function reports(c: Child): Record<string, unknown>[] {
   return c.out.split("\n").filter((l) => l.startsWith('{"b"')).map((l) => JSON.parse(l).b);

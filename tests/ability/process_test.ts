@@ -25,6 +25,7 @@ import {
 import { createPixelMapSync, PixelMapFormat } from "../../image.ts";
 import { getProducer } from "../../core/ability/surface.ts";
 import { photo, psnr } from "./_images.ts";
+import { within } from "../harness/within.ts";
 
 const A_ID = "02:00:00:00:AB:01";
 const B_ID = "02:00:00:00:AB:02";
@@ -67,14 +68,6 @@ async function caller(port: number, id = A_ID): Promise<{ device: Device; abilit
   const ability = new UIAbility();
   await device.abilityConnectionManager.registerAbility(ability, BUNDLE);
   return { device, ability };
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, rej) => t = setTimeout(() => rej(new Error(`${what}: ${ms} ms`)), ms)),
-  ]).finally(() => clearTimeout(t));
 }
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {

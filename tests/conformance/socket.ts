@@ -34,16 +34,8 @@ import {
   type TCPSocketServer,
 } from "../../socket.ts";
 
-/** Reject after `ms` so a test fails instead of hanging. */
-export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    p,
-    new Promise<never>((_, rej) => {
-      t = setTimeout(() => rej(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(t));
-}
+import { within } from "../harness/within.ts";
+export { within };
 
 /** The next event of a type, bounded in time. */
 export function next<T>(

@@ -36,6 +36,7 @@ import type { Connection } from "../../core/link_enhance/mod.ts";
 import { ConnectErrorCode, DisconnectReason } from "../../core/ability/types.ts";
 import { DisconnectReason as LinkReason } from "../../core/error_codes.ts";
 import { ATTACH_MAJOR, ATTACH_MINOR, AttachDecoder, encodeAttach } from "../../core/daemon/wire.ts";
+import { within } from "../harness/within.ts";
 
 const D = "02:00:00:00:DA:0D";
 const P = "02:00:00:00:DA:01";
@@ -76,14 +77,6 @@ after(async () => {
   else process.env.XDG_STATE_HOME = savedState;
   rmSync(dir, { recursive: true, force: true });
 });
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, rej) => t = setTimeout(() => rej(new Error(`${what}: ${ms} ms`)), ms)),
-  ]).finally(() => clearTimeout(t));
-}
 
 /** Start `linkweave daemon` with these arguments. */
 function startDaemon(args: string[], env: Record<string, string> = {}): Child {

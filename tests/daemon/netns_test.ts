@@ -18,17 +18,10 @@ import { after, before, it } from "node:test";
 import { describeWith } from "../harness/env.ts";
 import { type Child, scriptCommand, start } from "../_script.ts";
 import { createLan, type Lan } from "../_netns.ts";
+import { within } from "../harness/within.ts";
 
 const A = "02:00:00:00:DB:0A";
 const B = "02:00:00:00:DB:0B";
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, rej) => t = setTimeout(() => rej(new Error(`${what}: ${ms} ms`)), ms)),
-  ]).finally(() => clearTimeout(t));
-}
 
 describeWith("device daemon across two network namespaces", {
   root: true,

@@ -16,6 +16,7 @@ import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { type Child, freePort, scriptCommand, start } from "../_script.ts";
 import { createDevice, type Device } from "../../device.ts";
+import { within } from "../harness/within.ts";
 
 const D = "02:00:00:00:DA:3D";
 const Q = "02:00:00:00:DA:31";
@@ -44,14 +45,6 @@ after(async () => {
   else process.env.XDG_STATE_HOME = savedState;
   rmSync(dir, { recursive: true, force: true });
 });
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, rej) => t = setTimeout(() => rej(new Error(`${what}: ${ms} ms`)), ms)),
-  ]).finally(() => clearTimeout(t));
-}
 
 /** A `linkweave` command line attached to the daemon (or the daemon itself). */
 function cli(args: string[], env: Record<string, string> = {}): Child {

@@ -22,6 +22,7 @@ import { createDevice, type Device } from "../../device.ts";
 import { UIAbility } from "../../ability_connection_manager.ts";
 import { DisconnectReason } from "../../core/ability/types.ts";
 import { DisconnectReason as LinkReason } from "../../core/error_codes.ts";
+import { within } from "../harness/within.ts";
 
 const D = "02:00:00:00:DA:2D";
 const P = "02:00:00:00:DA:21";
@@ -50,14 +51,6 @@ after(async () => {
   else process.env.XDG_STATE_HOME = savedState;
   rmSync(dir, { recursive: true, force: true });
 });
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, rej) => t = setTimeout(() => rej(new Error(`${what}: ${ms} ms`)), ms)),
-  ]).finally(() => clearTimeout(t));
-}
 
 /** `linkweave daemon` on the test's socket, as device D, with P as a static peer. */
 function startDaemon(): Child {

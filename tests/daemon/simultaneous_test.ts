@@ -20,6 +20,7 @@ import { after, describe, it } from "node:test";
 import { freePort } from "../_script.ts";
 import { createDevice, type Device } from "../../device.ts";
 import { type Daemon, startDaemon } from "../../daemon.ts";
+import { within } from "../harness/within.ts";
 
 const ROUNDS = 12;
 const dir = mkdtempSync(join(tmpdir(), "daemon2-simultaneous-"));
@@ -34,14 +35,6 @@ after(() => {
   }
   rmSync(dir, { recursive: true, force: true });
 });
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, rej) => t = setTimeout(() => rej(new Error(`${what}: ${ms} ms`)), ms)),
-  ]).finally(() => clearTimeout(t));
-}
 
 /** Serve "mutual" (echo) on `device`, and connect to the other side's "mutual"; resolves once echoed. */
 function mutual(device: Device, peer: string): { serve(): void; connect(): Promise<string> } {
