@@ -8,13 +8,12 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
-import { type Child, freePort, scriptCommand, start } from "../_script.ts";
+import { type Child, freePort, start } from "../_script.ts";
 import { createDevice, type Device } from "../../device.ts";
 import { within } from "../harness/within.ts";
 
@@ -48,49 +47,7 @@ after(async () => {
 
 /** A `linkweave` command line attached to the daemon (or the daemon itself). */
 function cli(args: string[], env: Record<string, string> = {}): Child {
-  const [cmd, pre] = scriptCommand("cli/mod.ts");
-  const proc = spawn(cmd, [...pre, ...args], {
-    env: { ...process.env, ...COMMON, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  proc.stdout!.on("data", (b: Uint8Array) => (out += new TextDecoder().decode(b)));
-  proc.stderr!.on("data", (b: Uint8Array) => (err += new TextDecoder().decode(b)));
-  const exited = new Promise<number | string>((r) =>
-    proc.on("exit", (code, signal) => r(code ?? signal ?? -1))
-  );
-  const c: Child = {
-    proc,
-    get out() {
-      return out;
-    },
-    get err() {
-      return err;
-    },
-    exited,
-    async waitFor(re, ms = 15_000) {
-      const until = Date.now() + ms;
-      while (Date.now() < until && proc.exitCode === null) {
-        const m = (out + err).match(re);
-        if (m !== null) return m;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      const m = (out + err).match(re);
-      if (m !== null) return m;
-      throw new Error(`linkweave ${args[0]}: no ${re} within ${ms} ms\n${out}\n${err}`);
-    },
-    write() {
-      throw new Error("no stdin");
-    },
-    kill() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        try {
-          process.kill(proc.pid!, "SIGKILL");
-        } catch { /* gone */ }
-      }
-    },
-  };
+  const c = start("cli/mod.ts", { ...COMMON, ...env }, [], { args });
   children.push(c);
   return c;
 }

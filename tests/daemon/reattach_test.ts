@@ -11,13 +11,12 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
-import { type Child, freePort, scriptCommand, start } from "../_script.ts";
+import { type Child, freePort, start } from "../_script.ts";
 import { createDevice, type Device } from "../../device.ts";
 import { UIAbility } from "../../ability_connection_manager.ts";
 import { DisconnectReason } from "../../core/ability/types.ts";
@@ -54,54 +53,17 @@ after(async () => {
 
 /** `linkweave daemon` on the test's socket, as device D, with P as a static peer. */
 function startDaemon(): Child {
-  const [cmd, pre] = scriptCommand("cli/mod.ts");
-  const proc = spawn(cmd, [...pre, "daemon", "--socket", SOCKET], {
-    env: {
-      ...process.env,
+  const c = start(
+    "cli/mod.ts",
+    {
       ...COMMON,
       LINKWEAVE_DEVICE_ID: D,
       LINKWEAVE_PORT: String(daemonPort),
       LINKWEAVE_PEERS: `${P}@127.0.0.1:${peerPort}`,
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  proc.stdout!.on("data", (b: Uint8Array) => (out += new TextDecoder().decode(b)));
-  proc.stderr!.on("data", (b: Uint8Array) => (out += new TextDecoder().decode(b)));
-  const exited = new Promise<number | string>((r) =>
-    proc.on("exit", (code, signal) => r(code ?? signal ?? -1))
+    [],
+    { args: ["daemon", "--socket", SOCKET] },
   );
-  const c: Child = {
-    proc,
-    get out() {
-      return out;
-    },
-    get err() {
-      return "";
-    },
-    exited,
-    async waitFor(re, ms = 15_000) {
-      const until = Date.now() + ms;
-      while (Date.now() < until && proc.exitCode === null) {
-        const m = out.match(re);
-        if (m !== null) return m;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      const m = out.match(re);
-      if (m !== null) return m;
-      throw new Error(`daemon: no ${re} within ${ms} ms\n${out}`);
-    },
-    write() {
-      throw new Error("no stdin");
-    },
-    kill() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        try {
-          process.kill(proc.pid!, "SIGKILL");
-        } catch { /* gone */ }
-      }
-    },
-  };
   children.push(c);
   return c;
 }
