@@ -256,6 +256,14 @@ describeWith("hostile: trust", { root: true, commands: { ip: "iproute2" } }, () 
       LINKWEAVE_ACCOUNT: "another account",
     });
     await tryR("another account");
+    // Each side logs its refusal as the channel ends: wait for the lines (5 s at most), then count.
+    for (let i = 0; i < 250; i++) {
+      if (
+        warned(v, /refused the channel: account/) > 0 &&
+        warned(xa.c, /not in this device's account/) > 0
+      ) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
     assert.equal(warned(v, /refused the channel: account/), 1, v.err);
     assert.equal(warned(xa.c, /not in this device's account/), 1, xa.c.err);
     xa.c.kill();
