@@ -349,7 +349,7 @@ export class Endpoint {
         // Sealed before the link's events are collected: its last batch (the
         // goodbye) may close the channel.
         const seal = this.#c.channels.get(tx.channel)?.seal;
-        if (seal !== undefined) tx.bytes = seal.seal(tx.bytes, now);
+        if (seal !== undefined) tx.bytes = seal.seal(tx.bytes, now, tx.rate);
       }
       this.#c.collect(pl);
       if (tx !== undefined) return tx;

@@ -6,7 +6,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ErrorCode } from "../error_codes.ts";
-import { equalBytes } from "../proto/handshake/crypto.ts";
+import { equalBytes, TAG_LENGTH } from "../proto/handshake/crypto.ts";
+import { MAX_RECORD_PLAINTEXT, RECORD_HEADER, SEAL_RECORD_PLAINTEXT } from "../proto/record.ts";
 import { linkTo, VirtualNet } from "../../tests/harness/virtual_net.ts";
 
 const A = "02:00:00:00:00:0A";
@@ -117,6 +118,40 @@ describe("secure devices on a virtual network", () => {
     assert.equal(b.received.size, 0, "the forged record was not delivered");
     assert.ok(b.warnings.some((w) => /does not authenticate/.test(w)), b.warnings.join());
     assert.equal(b.of("linkDown").length, 1);
+  });
+
+  it("seals bulk into records sized by the channel's measured rate, none over the limit", () => {
+    const net = new VirtualNet();
+    const a = device(net, A, ACCOUNT);
+    const b = device(net, B, ACCOUNT);
+    net.connect(a, B, "svc");
+    net.run(net.now + 1000);
+    const records: number[] = [];
+    net.tamper = (from, _to, bytes) => {
+      for (let at = 0; from === a && at + RECORD_HEADER <= bytes.length;) {
+        const body = ((bytes[at] & 0x7f) << 24 | bytes[at + 1] << 16 | bytes[at + 2] << 8 |
+          bytes[at + 3]) - TAG_LENGTH;
+        records.push(body);
+        at += RECORD_HEADER + body + TAG_LENGTH;
+      }
+      return bytes;
+    };
+    const { link, stream } = a.of("opening").at(-1)!;
+    let sent = 0;
+    for (let round = 0; round < 20; round++) {
+      while (a.ep.send(link, stream, new Uint8Array(64 * 1024).fill(round))) sent += 64 * 1024;
+      net.run(net.now + 50);
+    }
+    net.run(net.now + 500);
+    const got = [...b.received.values()][0].reduce((n, m) => n + m.length, 0);
+    assert.equal(got, sent, "every byte arrived");
+    assert.ok(Math.max(...records) <= MAX_RECORD_PLAINTEXT, `largest ${Math.max(...records)}`);
+    assert.ok(
+      records.some((n) => n > SEAL_RECORD_PLAINTEXT),
+      `records over ${SEAL_RECORD_PLAINTEXT} B once the rate is known (largest ${
+        Math.max(...records)
+      })`,
+    );
   });
 
   it("a replayed record closes the channel, and is not delivered twice", () => {

@@ -39,11 +39,32 @@ export const RECORD_HEADER = 4;
 /** Largest plaintext of one record (a larger batch is sealed into several). */
 export const MAX_RECORD_PLAINTEXT: number = 256 * 1024;
 /**
- * Largest plaintext of the records this side seals: a batch is cut into
- * records of at most this size, so the peer opens (and acknowledges) the
- * first part of a large batch while the rest is on the way.
+ * Plaintext of the records this side seals on a channel whose rate is not
+ * known or is slow: a batch is cut into records of at most this size, so the
+ * peer opens (and acknowledges) the first part of a large batch while the
+ * rest is on the way.
  */
 export const SEAL_RECORD_PLAINTEXT: number = 16 * 1024;
+/**
+ * Time (ms) one record may take to cross its channel at the channel's
+ * measured rate: on a fast channel records grow from
+ * {@linkcode SEAL_RECORD_PLAINTEXT} up to {@linkcode MAX_RECORD_PLAINTEXT},
+ * so the cost of each AEAD call (a cipher object, an output buffer) is spread
+ * over more bytes, while a small message sealed behind bulk waits at most
+ * about this long longer than in a record of its own.
+ */
+export const RECORD_MS = 0.5;
+
+/**
+ * The largest plaintext of one record on a channel of this rate.
+ *
+ * @param rate The channel's measured delivery rate (bytes per ms), 0 if unknown.
+ * @returns Bytes, from {@linkcode SEAL_RECORD_PLAINTEXT} to {@linkcode MAX_RECORD_PLAINTEXT}.
+ */
+export function recordSize(rate: number): number {
+  const want = Math.floor(rate * RECORD_MS);
+  return Math.min(MAX_RECORD_PLAINTEXT, Math.max(SEAL_RECORD_PLAINTEXT, want));
+}
 /** Largest sealed body of a record (ciphertext + tag): what a peer can make a channel hold. */
 export const MAX_RECORD: number = MAX_RECORD_PLAINTEXT + TAG_LENGTH;
 /** Records sealed under one key before it is updated (2^24). */
@@ -157,23 +178,23 @@ export class RecordSealer {
   }
 
   /**
-   * Seal one batch, as one record or (over {@linkcode MAX_RECORD_PLAINTEXT})
-   * several.
+   * Seal one batch, as one record or (over {@linkcode recordSize} of the
+   * channel's rate) several.
    *
    * @param plaintext The frames.
    * @param now The current time (ms).
+   * @param rate The channel's measured delivery rate (bytes per ms), 0 if
+   *   unknown. @default {0}
    * @returns The records, in a buffer reused by the next call (write it or copy it).
    */
-  seal(plaintext: Uint8Array, now: number): Uint8Array {
-    const parts = Math.max(1, Math.ceil(plaintext.length / SEAL_RECORD_PLAINTEXT));
+  seal(plaintext: Uint8Array, now: number, rate: number = 0): Uint8Array {
+    const size = recordSize(rate);
+    const parts = Math.max(1, Math.ceil(plaintext.length / size));
     const total = SEAL_AT + plaintext.length + parts * (RECORD_HEADER + TAG_LENGTH);
     if (this.#out.length < total) this.#out = new Uint8Array(Math.max(total, 2 * this.#out.length));
     let at = SEAL_AT;
     for (let p = 0; p < parts; p++) {
-      const chunk = plaintext.subarray(
-        p * SEAL_RECORD_PLAINTEXT,
-        (p + 1) * SEAL_RECORD_PLAINTEXT,
-      );
+      const chunk = plaintext.subarray(p * size, (p + 1) * size);
       at += this.#sealOne(chunk, now, at);
     }
     return this.#out.subarray(SEAL_AT, at);

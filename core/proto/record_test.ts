@@ -4,9 +4,12 @@ import { nodeCrypto } from "../../platform/crypto.ts";
 import { Cipher, type CipherId } from "./handshake/crypto.ts";
 import {
   type DirectionKeys,
+  MAX_RECORD_PLAINTEXT,
   RECORD_HEADER,
+  RECORD_MS,
   RecordOpener,
   RecordSealer,
+  recordSize,
   SEAL_RECORD_PLAINTEXT,
 } from "./record.ts";
 
@@ -55,6 +58,51 @@ for (const cipher of crypto.ciphers) {
         assert.equal(got.length, 3 + Math.ceil(70_000 / SEAL_RECORD_PLAINTEXT));
         assert.deepEqual(new Uint8Array(got.slice(3).flatMap((g) => [...g])), batches[3]);
       }
+    });
+
+    it("seals records as large as the channel's rate allows, up to the limit a peer accepts", () => {
+      const sealer = new RecordSealer(crypto, keys(cipher, 5), 0);
+      const batch = bytes(600_000, 6);
+      const lengths = (wire: Uint8Array) => {
+        const ls: number[] = [];
+        for (let at = 0; at < wire.length;) {
+          const n = ((wire[at + 1] << 16) | (wire[at + 2] << 8) | wire[at + 3]) - 16;
+          ls.push(n);
+          at += RECORD_HEADER + n + 16;
+        }
+        return ls;
+      };
+      // Rate unknown or slow: records of SEAL_RECORD_PLAINTEXT.
+      for (const rate of [0, 1250, SEAL_RECORD_PLAINTEXT / RECORD_MS]) {
+        const ls = lengths(sealer.seal(batch, 0, rate));
+        assert.equal(ls.length, Math.ceil(600_000 / SEAL_RECORD_PLAINTEXT), `rate ${rate}`);
+        assert.equal(ls[0], SEAL_RECORD_PLAINTEXT);
+      }
+      // 200 MB/s: a record is what crosses in RECORD_MS.
+      assert.deepEqual(lengths(sealer.seal(batch, 0, 200_000)), [
+        ...Array(Math.floor(600_000 / (200_000 * RECORD_MS))).fill(200_000 * RECORD_MS),
+      ]);
+      // Faster: never over what a peer accepts.
+      const fast = lengths(sealer.seal(batch, 0, 5_000_000));
+      assert.deepEqual(fast, [
+        MAX_RECORD_PLAINTEXT,
+        MAX_RECORD_PLAINTEXT,
+        600_000 - 2 * MAX_RECORD_PLAINTEXT,
+      ]);
+      assert.equal(recordSize(Number.POSITIVE_INFINITY), MAX_RECORD_PLAINTEXT);
+      // Every one of them opens, in order.
+      const o = new RecordOpener(crypto, keys(cipher, 5), 0);
+      const fresh = new RecordSealer(crypto, keys(cipher, 5), 0);
+      const wire = new Uint8Array([
+        ...fresh.seal(bytes(70_000, 7), 0, 200_000),
+        ...fresh.seal(batch, 0, 5_000_000),
+      ]);
+      const { got, error } = openAll(o, wire, [5, 100_001, 300_000]);
+      assert.equal(error, undefined);
+      assert.deepEqual(
+        new Uint8Array(got.flatMap((g) => [...g])),
+        new Uint8Array([...bytes(70_000, 7), ...batch]),
+      );
     });
 
     it("opens records fed a byte at a time, or cut at every offset, holding at most the record in progress", () => {

@@ -82,8 +82,11 @@ export class Pair {
   readonly writes: number[] = [];
   /** Callback run on every event, e.g. to accept opens. */
   onEvent: (side: "a" | "b", e: LinkEvent) => void = () => {};
-  /** Callback run on every write, with the bytes (valid during the call). */
-  onWrite: (side: "a" | "b", channel: number, bytes: Uint8Array) => void = () => {};
+  /**
+   * Callback run on every write, with the bytes (valid during the call) and
+   * the channel's rate the link gave with them (bytes per ms, 0 if unknown).
+   */
+  onWrite: (side: "a" | "b", channel: number, bytes: Uint8Array, rate: number) => void = () => {};
 
   /** @param options Channels and link options. */
   constructor(options: PairOptions = {}) {
@@ -188,7 +191,7 @@ export class Pair {
           const ch = this.#channels[tx.channel - 1];
           progress = true;
           this.writes[ch.id - 1]++;
-          this.onWrite(side, ch.id, tx.bytes);
+          this.onWrite(side, ch.id, tx.bytes, tx.rate ?? 0);
           if (!ch.up) continue;
           const busy = side === "a" ? "busyA" : "busyB";
           const queue = side === "a" ? ch.toB : ch.toA;

@@ -94,6 +94,21 @@ describe("latency under load (virtual time)", () => {
     assert.ok(budget < 4 * rate * minRtt!, `budget ${budget} B, BDP ${rate * minRtt!} B`);
   });
 
+  it("gives each write the channel's measured rate, for the record layer to size its records by", () => {
+    const { pair, open, saturate } = setup({ rate: 5_000, latency: 10 });
+    const rates: number[] = [];
+    pair.onWrite = (side, _, __, rate) => {
+      if (side === "a") rates.push(rate);
+    };
+    const bulk = open("bulk");
+    assert.equal(rates[0], 0, "no rate before the first round trip");
+    saturate(bulk, 16 * 1024);
+    pair.run(pair.now + 1500);
+    const last = rates[rates.length - 1];
+    assert.equal(last, pair.a.channelStats(1)!.rate);
+    assert.ok(Math.abs(last / 5_000 - 1) < 0.2, `rate given with the writes ${last} of 5000`);
+  });
+
   it("follows a change of the path's rate within a few round trips", () => {
     const { pair, open, saturate } = setup({ rate: 5_000, latency: 10 });
     const bulk = open("bulk");

@@ -136,6 +136,12 @@ export interface Transmit {
    * into the link. A driver that keeps them copies them.
    */
   bytes: Uint8Array;
+  /**
+   * The channel's measured delivery rate (bytes per ms), 0 before its first
+   * sample: what a layer below may size its work by (the record layer's
+   * records). @default {0}
+   */
+  rate?: number;
 }
 
 /** Options of a {@linkcode Link}. */
@@ -744,7 +750,7 @@ export class Link {
     }
     if (marked !== undefined) list = marked;
     if (out.holds.size > 0) this.#settleHolds();
-    const tx = { channel: ch.id, bytes: this.#codec.encodeBatch(list) };
+    const tx = { channel: ch.id, bytes: this.#codec.encodeBatch(list), rate: ch.rate };
     ch.sent(tx.bytes.length - uncounted, now, appLimited, minLs);
     if (out.byeSent) this.#finish(DisconnectReason.LINK_CLOSED, "Link closed");
     else if (leave) this.#settle(ch);
