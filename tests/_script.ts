@@ -13,14 +13,26 @@ import process from "node:process";
 import { RUNTIME } from "./harness/env.ts";
 
 let bundleDir: string | undefined;
+const commands = new Map<string, [string, string[]]>();
 
 /**
- * The command line running `module` (a path relative to the repository).
+ * The command line running `module` (a path relative to the repository),
+ * made once per module: under Node the module is bundled (by esbuild), and a
+ * bundle rewritten while another child loads it would break that child.
  *
  * @param module The module.
  * @returns Command and arguments.
  */
 export function scriptCommand(module: string): [string, string[]] {
+  let c = commands.get(module);
+  if (c === undefined) {
+    c = makeCommand(module);
+    commands.set(module, c);
+  }
+  return c;
+}
+
+function makeCommand(module: string): [string, string[]] {
   const path = join(process.cwd(), module);
   if (RUNTIME === "deno") return [process.execPath, ["run", "-A", path]];
   if (RUNTIME === "bun") return [process.execPath, [path]];
@@ -54,6 +66,8 @@ export interface Child {
   kill(): void;
   /** Write to its stdin (started with `stdin: true`). */
   write(text: string): void;
+  /** Close its stdin (started with `stdin: true`). */
+  end(text?: string): void;
 }
 
 /** Options of {@linkcode start}. */
@@ -62,6 +76,12 @@ export interface StartOptions {
   stdin?: boolean;
   /** Arguments given to the module. @default {[]} */
   args?: string[];
+  /**
+   * Resolve {@linkcode Child.exited} once its output is closed too (all of
+   * it read), not at its exit; a child whose own children keep its output
+   * open is then not exited until they end. @default {false}
+   */
+  untilClosed?: boolean;
 }
 
 /**
@@ -70,7 +90,7 @@ export interface StartOptions {
  * @param module The module, relative to the repository.
  * @param env Extra environment variables.
  * @param prefix A command to run it under, e.g. `["ip", "netns", "exec", "ns1"]`.
- * @param options Whether it gets a stdin pipe.
+ * @param options Its arguments, whether it gets a stdin pipe, when it counts as exited.
  * @returns The child.
  */
 export function start(
@@ -92,7 +112,7 @@ export function start(
   proc.stderr!.on("data", (b: Uint8Array) => (err += new TextDecoder().decode(b)));
   let gone = false;
   const exited = new Promise<number | string>((r) =>
-    proc.on("exit", (code, signal) => {
+    proc.on(options.untilClosed ? "close" : "exit", (code, signal) => {
       gone = true;
       r(code ?? signal ?? -1);
     })
@@ -121,6 +141,10 @@ export function start(
     write(text) {
       if (proc.stdin === null) throw new Error(`${module} was started without stdin`);
       if (!gone) proc.stdin.write(text);
+    },
+    end(text) {
+      if (proc.stdin === null) throw new Error(`${module} was started without stdin`);
+      proc.stdin.end(text ?? "");
     },
     kill() {
       // Not proc.kill(): Deno marks a child sent SIGSTOP as killed and would

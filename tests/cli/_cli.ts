@@ -5,12 +5,10 @@
  *
  * @module
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
-import { scriptCommand } from "../_script.ts";
+import { type Child, start } from "../_script.ts";
 
 /** A private place for one test's devices: state, registry, files. */
 export interface Sandbox {
@@ -44,45 +42,10 @@ export function sandbox(options: { discovery?: boolean } = {}): Sandbox {
   return { dir, env, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-const commands = new Map<string, [string, string[]]>();
-
-/**
- * The command line running `module`, made once per module: under Node,
- * `scriptCommand` bundles on every call, and a bundle rewritten while
- * another child loads it breaks that child.
- *
- * @param module The module, relative to the repository.
- * @returns Command and arguments.
- */
-export function command(module: string): [string, string[]] {
-  let c = commands.get(module);
-  if (c === undefined) {
-    c = scriptCommand(module);
-    commands.set(module, c);
-  }
-  return c;
-}
-
-/** A running `linkweave`. */
-export interface Run {
-  /** The process. */
-  proc: ChildProcess;
-  /** Stdout so far. */
-  readonly out: string;
-  /** Stderr so far. */
-  readonly err: string;
-  /** Its exit code (or signal name). */
-  exited: Promise<number | string>;
+/** A running `linkweave`: a {@linkcode Child} whose `exited` waits for all its output. */
+export interface Run extends Child {
   /** Its exit code; SIGKILL it after `ms` (then the code is `"SIGKILL"`). */
   exit(ms?: number): Promise<number | string>;
-  /** Wait until stdout or stderr matches. */
-  waitFor(re: RegExp, ms?: number): Promise<RegExpMatchArray>;
-  /** Write to its stdin. */
-  write(text: string): void;
-  /** Close its stdin. */
-  end(): void;
-  /** SIGKILL it if it still runs. */
-  kill(): void;
 }
 
 /**
@@ -98,66 +61,15 @@ export function linkweave(
   env: Record<string, string> = {},
   module = "cli/mod.ts",
 ): Run {
-  const [cmd, pre] = command(module);
-  const proc = spawn(cmd, [...pre, ...args], {
-    env: { ...process.env, NO_COLOR: "1", ...env },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  proc.stdin!.on("error", () => {});
-  let out = "";
-  let err = "";
-  proc.stdout!.on("data", (b: Uint8Array) => (out += new TextDecoder().decode(b)));
-  proc.stderr!.on("data", (b: Uint8Array) => (err += new TextDecoder().decode(b)));
-  let gone = false;
-  const exited = new Promise<number | string>((r) =>
-    proc.on("close", (code, signal) => {
-      gone = true;
-      r(code ?? signal ?? -1);
-    })
-  );
-  return {
-    proc,
-    get out() {
-      return out;
-    },
-    get err() {
-      return err;
-    },
-    exited,
+  const c = start(module, { NO_COLOR: "1", ...env }, [], { args, stdin: true, untilClosed: true });
+  return Object.assign(c, {
     async exit(ms = 15_000) {
-      const timer = setTimeout(() => this.kill(), ms);
-      const code = await exited;
+      const timer = setTimeout(() => c.kill(), ms);
+      const code = await c.exited;
       clearTimeout(timer);
       return code;
     },
-    async waitFor(re, ms = 15_000) {
-      const until = Date.now() + ms;
-      while (Date.now() < until) {
-        const m = (out + err).match(re);
-        if (m !== null) return m;
-        if (gone) break;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      const m = (out + err).match(re);
-      if (m !== null) return m;
-      throw new Error(`linkweave ${args.join(" ")}: no ${re}\nstdout: ${out}\nstderr: ${err}`);
-    },
-    write(text) {
-      if (!gone) proc.stdin!.write(text);
-    },
-    end() {
-      proc.stdin!.end();
-    },
-    kill() {
-      if (!gone && proc.pid !== undefined) {
-        try {
-          process.kill(proc.pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-    },
-  };
+  });
 }
 
 /** What a finished `linkweave` did. */
@@ -184,7 +96,7 @@ export async function run(
   options: { stdin?: string; ms?: number } = {},
 ): Promise<Done> {
   const r = linkweave(args, env);
-  r.proc.stdin!.end(options.stdin ?? "");
+  r.end(options.stdin);
   const code = await r.exit(options.ms ?? 20_000);
   return { code, out: r.out, err: r.err };
 }

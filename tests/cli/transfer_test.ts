@@ -12,15 +12,8 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
-import {
-  command,
-  jsonLines,
-  linkweave,
-  listeningPort,
-  run,
-  type Sandbox,
-  sandbox,
-} from "./_cli.ts";
+import { scriptCommand } from "../_script.ts";
+import { jsonLines, linkweave, listeningPort, run, type Sandbox, sandbox } from "./_cli.ts";
 
 const RX = "02:00:00:00:C1:01";
 const TX = "02:00:00:00:C1:02";
@@ -121,7 +114,7 @@ describe("linkweave send / receive, as processes", () => {
     const dir = join(box.dir, "in-tty");
     const { r, port } = await receiver(dir);
     try {
-      const [cmd, pre] = command("cli/mod.ts");
+      const [cmd, pre] = scriptCommand("cli/mod.ts");
       const line = [
         cmd,
         ...pre,

@@ -14,7 +14,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -30,13 +30,14 @@ import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { type Child, freePort, scriptCommand, start } from "../_script.ts";
-import { createDevice, type Device } from "../../device.ts";
+import type { Device } from "../../device.ts";
 import { UIAbility } from "../../ability_connection_manager.ts";
 import type { Connection } from "../../core/link_enhance/mod.ts";
 import { ConnectErrorCode, DisconnectReason } from "../../core/ability/types.ts";
 import { DisconnectReason as LinkReason } from "../../core/error_codes.ts";
 import { ATTACH_MAJOR, ATTACH_MINOR, AttachDecoder, encodeAttach } from "../../core/daemon/wire.ts";
 import { within } from "../harness/within.ts";
+import { startPeer } from "./_peer.ts";
 
 const D = "02:00:00:00:DA:0D";
 const P = "02:00:00:00:DA:01";
@@ -80,64 +81,17 @@ after(async () => {
 
 /** Start `linkweave daemon` with these arguments. */
 function startDaemon(args: string[], env: Record<string, string> = {}): Child {
-  const [cmd, pre] = scriptCommand("cli/mod.ts");
-  const c = startCommand(cmd, [...pre, "daemon", ...args], {
-    ...COMMON,
-    LINKWEAVE_DEVICE_ID: D,
-    LINKWEAVE_PORT: String(daemonPort),
-    ...env,
-  });
-  return c;
-}
-
-/** `start()` for a command line rather than a module. */
-function startCommand(cmd: string, args: string[], env: Record<string, string>): Child {
-  const proc = spawn(cmd, args, {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  proc.stdout!.on("data", (b: Uint8Array) => (out += new TextDecoder().decode(b)));
-  proc.stderr!.on("data", (b: Uint8Array) => (err += new TextDecoder().decode(b)));
-  let gone = false;
-  const exited = new Promise<number | string>((r) =>
-    proc.on("exit", (code, signal) => {
-      gone = true;
-      r(code ?? signal ?? -1);
-    })
+  const c = start(
+    "cli/mod.ts",
+    {
+      ...COMMON,
+      LINKWEAVE_DEVICE_ID: D,
+      LINKWEAVE_PORT: String(daemonPort),
+      ...env,
+    },
+    [],
+    { args: ["daemon", ...args] },
   );
-  const c: Child = {
-    proc,
-    get out() {
-      return out;
-    },
-    get err() {
-      return err;
-    },
-    exited,
-    async waitFor(re, ms = 15_000) {
-      const until = Date.now() + ms;
-      while (Date.now() < until && !gone) {
-        const m = (out + err).match(re);
-        if (m !== null) return m;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      const m = (out + err).match(re);
-      if (m !== null) return m;
-      throw new Error(`${cmd}: no ${re} within ${ms} ms\nstdout: ${out}\nstderr: ${err}`);
-    },
-    write() {
-      throw new Error("no stdin");
-    },
-    kill() {
-      if (!gone && proc.pid !== undefined) {
-        try {
-          process.kill(proc.pid, "SIGKILL");
-        } catch { /* gone */ }
-      }
-    },
-  };
   children.push(c);
   return c;
 }
@@ -248,22 +202,13 @@ describe("device daemon", { timeout: 180_000 }, () => {
   before(async () => {
     daemonPort = await freePort();
     peerPort = await freePort();
-    peer = createDevice({
-      deviceId: P,
+    peer = await startPeer({
+      id: P,
       port: peerPort,
-      peers: [`${D}@127.0.0.1:${daemonPort}`],
-      discovery: "off",
+      daemon: { id: D, port: daemonPort },
       account: ACCOUNT,
-      daemon: false,
+      caller,
     });
-    await peer.abilityConnectionManager.registerAbility(caller, {
-      bundleName: "com.example.caller",
-      moduleName: "entry",
-      abilityName: "EntryAbility",
-    });
-    const echo = peer.createServer("peerecho");
-    echo.on("connectionAccepted", (c) => c.on("dataReceived", (d: ArrayBuffer) => c.sendData(d)));
-    echo.start();
     mkdirSync(join(dir, "config"), { recursive: true });
     const [cmd, args] = scriptCommand("examples/ability_sink_001.ts");
     const manifest = {

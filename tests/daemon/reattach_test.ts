@@ -17,11 +17,12 @@ import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { type Child, freePort, start } from "../_script.ts";
-import { createDevice, type Device } from "../../device.ts";
+import type { Device } from "../../device.ts";
 import { UIAbility } from "../../ability_connection_manager.ts";
 import { DisconnectReason } from "../../core/ability/types.ts";
 import { DisconnectReason as LinkReason } from "../../core/error_codes.ts";
 import { within } from "../harness/within.ts";
+import { startPeer } from "./_peer.ts";
 
 const D = "02:00:00:00:DA:2D";
 const P = "02:00:00:00:DA:21";
@@ -133,22 +134,13 @@ describe("an application attached to the device daemon", { timeout: 120_000 }, (
   before(async () => {
     daemonPort = await freePort();
     peerPort = await freePort();
-    peer = createDevice({
-      deviceId: P,
+    peer = await startPeer({
+      id: P,
       port: peerPort,
-      peers: [`${D}@127.0.0.1:${daemonPort}`],
-      discovery: "off",
+      daemon: { id: D, port: daemonPort },
       account: ACCOUNT,
-      daemon: false,
+      caller,
     });
-    await peer.abilityConnectionManager.registerAbility(caller, {
-      bundleName: "com.example.caller",
-      moduleName: "entry",
-      abilityName: "EntryAbility",
-    });
-    const echo = peer.createServer("peerecho");
-    echo.on("connectionAccepted", (c) => c.on("dataReceived", (d: ArrayBuffer) => c.sendData(d)));
-    echo.start();
   });
 
   it("re-attaches after the daemon died and came back: links lost as links, servers, abilities and connects work again", async () => {
