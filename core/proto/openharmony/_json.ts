@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { utf8Length } from "../../_utf8.ts";
 
 /** A parsed JSON value. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | {
@@ -288,27 +289,4 @@ export function stringItem(o: JsonObject, key: string, size: number): string | u
   const nul = v.indexOf("\0");
   const s = nul >= 0 ? v.slice(0, nul) : v;
   return utf8Length(s) < size ? s : undefined;
-}
-
-/**
- * The UTF-8 length of a string.
- *
- * @param s The string.
- * @returns Bytes.
- */
-export function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n += 4;
-        i++;
-      } else n += 3;
-    } else n += 3;
-  }
-  return n;
 }

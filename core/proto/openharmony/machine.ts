@@ -93,7 +93,7 @@ import {
   SoftbusError,
   validName,
 } from "./wire.ts";
-import { utf8Length } from "./_json.ts";
+import { utf8Length } from "../../_utf8.ts";
 import { OhBearer } from "./_bearer.ts";
 import { OhConns } from "./_conns.ts";
 import {

@@ -32,14 +32,8 @@
  *
  * @module
  */
-import {
-  type JsonObject,
-  parseObject,
-  signedItem,
-  stringItem,
-  unsignedItem,
-  utf8Length,
-} from "./_json.ts";
+import { type JsonObject, parseObject, signedItem, stringItem, unsignedItem } from "./_json.ts";
+import { utf8Length } from "../../_utf8.ts";
 
 /** OpenHarmony's softbus GATT service. */
 export const OH_SERVICE_UUID = "11C8B310-80E4-4276-AFC0-F81590B2177F";
