@@ -296,6 +296,21 @@ export class DiscoveryTable {
     if (a.ttl === 0) return this.#goodbye(entry, at);
     const ttl = Math.min(a.ttl, this.#maxTtl);
     const version = Math.min(a.maxMajor, WIRE_MAJOR);
+    /** An endpoint first heard now. */
+    const fresh = (): Endpoint => ({
+      nonce,
+      host,
+      port,
+      version,
+      capabilities: a.capabilities,
+      addresses: Object.freeze([...a.addresses]),
+      ttl,
+      firstSeen: now,
+      lastSeen: now,
+      prevSeen: -Infinity,
+      heard: 1,
+      deadline: now + ttl,
+    });
     if (entry === undefined) {
       if (this.#hostIds(host) >= this.#maxIdsPerHost) return { result: "host-limit" };
       let evicted: string | undefined;
@@ -303,20 +318,7 @@ export class DiscoveryTable {
         evicted = this.#evict();
         if (evicted === undefined) return { result: "full" };
       }
-      const e: Endpoint = {
-        nonce,
-        host,
-        port,
-        version,
-        capabilities: a.capabilities,
-        addresses: Object.freeze([...a.addresses]),
-        ttl,
-        firstSeen: now,
-        lastSeen: now,
-        prevSeen: -Infinity,
-        heard: 1,
-        deadline: now + ttl,
-      };
+      const e = fresh();
       this.#entries.set(deviceId, { deviceId, endpoints: [e] });
       return { result: "new", peer: snapshot(deviceId, e), evicted };
     }
@@ -343,20 +345,7 @@ export class DiscoveryTable {
     const there = eps.findIndex((e, i) => i > 0 && e.host === host && e.port === port);
     if (there > 0) eps.splice(there, 1);
     else if (eps.length >= MAX_ENDPOINTS) eps.splice(1 + pickVictim(eps.slice(1)), 1);
-    eps.push({
-      nonce,
-      host,
-      port,
-      version,
-      capabilities: a.capabilities,
-      addresses: Object.freeze([...a.addresses]),
-      ttl,
-      firstSeen: now,
-      lastSeen: now,
-      prevSeen: -Infinity,
-      heard: 1,
-      deadline: now + ttl,
-    });
+    eps.push(fresh());
     return { result: sameRuntime ? "address" : "contender", peer: snapshot(deviceId, eps[0]) };
   }
 
