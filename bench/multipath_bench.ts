@@ -24,7 +24,8 @@
  * Rows (`bench/results/multipath-<runtime>.json`) keep medians, with the
  * slowest and fastest repetition in `range` / `baselineRange`. Flags:
  * `--seconds N` per run (default 10), `--reps N` (default 3), `--topologies
- * 2x10,4x10,10+2`, `--no-latency`. Needs root and Debian's iproute2,
+ * 2x10,4x10,10+2`, `--no-latency`; a run of some topologies, or without the
+ * latency rows, replaces only the rows it measured in the results file. Needs root and Debian's iproute2,
  * iptables, python3-minimal, iputils-ping, iperf3 and mptcpize; without them
  * it prints what to install and exits 0.
  *
@@ -547,7 +548,9 @@ async function main(): Promise<number> {
       current = undefined;
     }
   }
-  if (rows.length > 0) report("multipath", rows);
+  // A run of some topologies (or without the latency rows) keeps the other rows of the file.
+  const some = chosen.length < TOPOLOGIES.length || process.argv.includes("--no-latency");
+  if (rows.length > 0) report("multipath", rows, { merge: some });
   for (const p of problems) console.error(`Problem: ${p}`);
   return problems.length === 0 ? 0 : 1;
 }
