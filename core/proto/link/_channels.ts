@@ -95,6 +95,8 @@ export const MIN_RTT_WINDOW = 10_000;
  * ages out.
  */
 export const PROBE_RTT_AFTER = 8_000;
+/** The first probe's {@linkcode PROBE_RTT_AFTER} (ms). */
+export const PROBE_RTT_FIRST = 2_000;
 /**
  * A probe holds the bytes in flight to this fraction of a bandwidth-delay
  * product (at least {@linkcode MIN_BUDGET_FLOOR}): the queue drains, and a
@@ -327,6 +329,8 @@ export class LinkChannel {
    * flight first fell to that (-1 before), and its smallest sample so far.
    */
   #probe: { cap: number; drained: number; best: number } | undefined;
+  /** Whether it probed the smallest round trip yet. */
+  #probed = false;
   /** Delivery rates of the last `RATE_ROUNDS` round trips (a ring), and the median of them. */
   #rates = new Float64Array(RATE_ROUNDS);
   #rateCount = 0;
@@ -771,11 +775,15 @@ export class LinkChannel {
     const inFlight = this.#sent - this.#acked;
     let p = this.#probe;
     if (p === undefined) {
-      if (!this.rateKnown || now - this.#minRttAt < PROBE_RTT_AFTER) return;
+      // The first probe comes sooner: the first samples were taken while both
+      // ends were starting (compiling, the other channels' handshakes).
+      const after = this.#probed ? PROBE_RTT_AFTER : PROBE_RTT_FIRST;
+      if (!this.rateKnown || now - this.#minRttAt < after) return;
       const cap = Math.max(MIN_BUDGET_FLOOR, this.#rate * minRtt * PROBE_RTT_SHARE);
       // Less in flight than that: no queue of its own to drain.
       if (inFlight <= cap) return;
       p = this.#probe = { cap, drained: -1, best: Infinity };
+      this.#probed = true;
     }
     if (p.drained < 0) {
       if (inFlight <= p.cap) p.drained = now;
