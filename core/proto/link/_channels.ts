@@ -409,11 +409,6 @@ export class LinkChannel {
     return p === undefined ? this.#budget : Math.min(this.#budget, p.cap);
   }
 
-  /** Whether a probe holds the bytes in flight low to measure the smallest round trip. */
-  get probing(): boolean {
-    return this.#probe !== undefined;
-  }
-
   /** When the oldest unacknowledged write was made, or `undefined` when none is. */
   get oldestUnacked(): number | undefined {
     return this.#recCount > 0 ? this.#recAt[this.#recHead] : undefined;
@@ -760,12 +755,14 @@ export class LinkChannel {
    * Start, follow and end a probe of the smallest round trip (BBR's
    * ProbeRTT): a channel kept full keeps a queue of its own (the budget is
    * `GAIN` bandwidth-delay products), so its round trips never show the
-   * path's smallest again; once the smallest is `PROBE_RTT_AFTER` old, the
-   * bytes in flight are held to `PROBE_RTT_SHARE` of a bandwidth-delay
-   * product until the queue is gone, and for two smallest round trips more,
-   * whose samples say whether the path is as it was. Without it the smallest ages out, the next is one measured over
-   * the queue, the budget grows by it, and the queue and the round trip
-   * double every `MIN_RTT_WINDOW` (a small message waits behind them).
+   * path's smallest again; once the smallest is `PROBE_RTT_AFTER` old
+   * (`PROBE_RTT_FIRST` the first time), the bytes in flight are held to
+   * `PROBE_RTT_SHARE` of a bandwidth-delay product until the queue is gone,
+   * and for two smallest round trips more, whose samples say whether the
+   * path is as it was. Without it the smallest ages out, the next is one
+   * measured over the queue, the budget grows by it, and the queue and the
+   * round trip double every `MIN_RTT_WINDOW` (a small message waits behind
+   * them).
    *
    * @param sentAt When the write this acknowledgement covers was made.
    * @param now The current time.
