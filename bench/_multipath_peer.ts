@@ -9,7 +9,8 @@
  * `echo` (sends every message back), then prints `{"ready":id}`. Every
  * `LW_MP_REPORT_MS` (default 200) it prints
  * `{"progress":bytes,"channels":[...]}` (the link's channels from
- * `device.linkStats()`: kind, far end, bytes each way, health); after
+ * `device.linkStats()`: kind, far end, bytes each way, health, latest and
+ * smallest round trip, bytes in flight, budget, rate); after
  * `LW_MP_BYTES` bytes arrived, `{"done":bytes,"sha256":hex,"ms":n}`; and,
  * `LW_MP_SECONDS` after the first byte, `{"window":bytes,"ms":n}`.
  *
@@ -50,6 +51,10 @@ function channels(dev: Device): unknown[] {
       received: c.received,
       health: c.health,
       rtt: c.rtt,
+      minRtt: c.minRtt,
+      inFlight: c.inFlight,
+      budget: Math.round(c.budget),
+      rate: Math.round(c.rate),
     }))
   );
 }

@@ -9,7 +9,7 @@
  * @module
  */
 import { cpus, totalmem } from "node:os";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { RUNTIME, type Runtime } from "../tests/harness/env.ts";
 
@@ -85,19 +85,41 @@ export function machine(): string {
   } GiB, ${process.platform}, ${version}`;
 }
 
+/** Options of {@linkcode report}. */
+export interface ReportOptions {
+  /**
+   * Keep the rows of the results file that this run did not measure (a run
+   * of some of a benchmark's scenarios): a row with the name and baseline of
+   * a measured one is replaced where it stands, new rows go at the end.
+   * @default {false}
+   */
+  merge?: boolean;
+}
+
 /**
- * Write `bench/results/<bench>-<runtime>.json` and print a table.
+ * Write `bench/results/<bench>-<runtime>.json` and print a table (of the
+ * rows measured).
  *
  * @param bench The benchmark name (`framing`, `socket`, `link`).
  * @param rows The measured rows.
+ * @param options Whether to merge with the rows already in the file.
  * @returns The path written.
  */
-export function report(bench: string, rows: Row[]): string {
+export function report(bench: string, rows: Row[], options: ReportOptions = {}): string {
   const runtime: Runtime = RUNTIME;
   const dir = new URL("./results/", import.meta.url);
   mkdirSync(dir, { recursive: true });
   const path = new URL(`${bench}-${runtime}.json`, dir);
-  const doc = { bench, runtime, machine: machine(), rows };
+  let all = rows;
+  if (options.merge && existsSync(path)) {
+    const key = (r: Row) => `${r.name}\n${r.baseline}`;
+    const fresh = new Map(rows.map((r) => [key(r), r]));
+    const old: Row[] = JSON.parse(readFileSync(path, "utf8")).rows ?? [];
+    all = old.map((r) => fresh.get(key(r)) ?? r);
+    const kept = new Set(old.map(key));
+    for (const r of rows) if (!kept.has(key(r))) all.push(r);
+  }
+  const doc = { bench, runtime, machine: machine(), rows: all };
   writeFileSync(path, JSON.stringify(doc, null, 2) + "\n");
   console.log(`\n${bench} on ${doc.machine}`);
   const fmt = (n: number) => n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(3);

@@ -24,9 +24,11 @@
  * Rows (`bench/results/multipath-<runtime>.json`) keep medians, with the
  * slowest and fastest repetition in `range` / `baselineRange`. Flags:
  * `--seconds N` per run (default 10), `--reps N` (default 3), `--topologies
- * 2x10,4x10,10+2`, `--no-latency`. Needs root and Debian's iproute2,
- * iptables, python3-minimal, iputils-ping, iperf3 and mptcpize; without them
- * it prints what to install and exits 0.
+ * 2x10,4x10,10+2`, `--no-latency`, `--prefix P` (the lab's names start with
+ * it; default `nlb`). A run of some topologies, or without the latency rows,
+ * replaces only the rows it measured in the results file. Needs root and
+ * Debian's iproute2, iptables, python3-minimal, iputils-ping, iperf3 and
+ * mptcpize; without them it prints what to install and exits 0.
  *
  * Run: `npm run bench:multipath` (Deno, then Bun), or `deno run -A
  * bench/multipath_bench.ts --reps 1 --seconds 5`; then `deno run -A
@@ -47,7 +49,8 @@ import { type Lab, LAB_NEEDS, type Shape, type Side, up } from "../scripts/netla
 import { type ChildProcess, spawn } from "node:child_process";
 
 const SCRIPT = fileURLToPath(import.meta.url);
-const PREFIX = "nlb";
+// `--prefix` names the lab (namespaces `<prefix><tag>-c|r|s`), so runs of several people never meet.
+const PREFIX = flag("--prefix") ?? "nlb";
 const PLAIN_PORT = 5201;
 const MPTCP_PORT = 5300;
 const ECHO_PORT = 5400;
@@ -547,7 +550,9 @@ async function main(): Promise<number> {
       current = undefined;
     }
   }
-  if (rows.length > 0) report("multipath", rows);
+  // A run of some topologies (or without the latency rows) keeps the other rows of the file.
+  const some = chosen.length < TOPOLOGIES.length || process.argv.includes("--no-latency");
+  if (rows.length > 0) report("multipath", rows, { merge: some });
   for (const p of problems) console.error(`Problem: ${p}`);
   return problems.length === 0 ? 0 : 1;
 }

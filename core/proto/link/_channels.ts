@@ -28,8 +28,11 @@
  * slower), the rate measured is lower and the budget shrinks within about
  * three round trips; when the path gets faster, the acknowledgements come
  * sooner, the measured rate rises and the budget grows (up to `GAIN` times
- * per round trip). It is BBR's window with a delay-based exit (as LEDBAT),
- * without BBR's probing phases.
+ * per round trip). It is BBR's window with a delay-based exit (as LEDBAT);
+ * of BBR's probing phases it has only the probe of the smallest round trip
+ * (`PROBE_RTT_AFTER`: a full channel's samples never come near it again,
+ * and without the probe the budget would grow by its own queue each time
+ * the smallest aged out).
  *
  * @module
  */
@@ -84,6 +87,30 @@ export const TURN_ALLOWANCE = 0.5;
 const RATE_ROUNDS = 3;
 /** How long the smallest round trip counts (ms). */
 export const MIN_RTT_WINDOW = 10_000;
+/**
+ * How long (ms) the smallest round trip may go without a sample as small
+ * while the channel keeps a queue before it drains that queue to measure it
+ * again (a probe, see {@linkcode LinkChannel}); shorter than
+ * {@linkcode MIN_RTT_WINDOW}, so a fresh sample is there before the old one
+ * ages out.
+ */
+export const PROBE_RTT_AFTER = 8_000;
+/** The first probe's {@linkcode PROBE_RTT_AFTER} (ms). */
+export const PROBE_RTT_FIRST = 2_000;
+/**
+ * A probe holds the bytes in flight to this fraction of a bandwidth-delay
+ * product (at least {@linkcode MIN_BUDGET_FLOOR}): the queue drains, and a
+ * write's own time on the wire adds at most this fraction of the smallest
+ * round trip to the probe's samples.
+ */
+export const PROBE_RTT_SHARE: number = 1 / 8;
+/**
+ * A probe whose smallest sample is at most this many times the smallest
+ * round trip found the path unchanged (the rest is its writes' time on the
+ * wire and the peer's turns): the smallest stays, and counts from now on.
+ * Above, the path got longer and the probe's smallest replaces it.
+ */
+export const PROBE_RTT_SAME = 1.25;
 /** Writes remembered while unacknowledged; beyond, the newest ones are merged. */
 const MAX_RECORDS = 1024;
 
@@ -174,6 +201,13 @@ class WindowedMin {
 
   get value(): number | undefined {
     return this.#empty ? undefined : this.#v[0];
+  }
+
+  /** Start again from one sample (older ones no longer count). */
+  reset(v: number, t: number): void {
+    this.#t.fill(t);
+    this.#v.fill(v);
+    this.#empty = false;
   }
 
   update(v: number, t: number): void {
@@ -288,6 +322,15 @@ export class LinkChannel {
   #roundEnd = -1;
   #roundAppLimited = false;
   #minRtt = new WindowedMin(MIN_RTT_WINDOW);
+  /** When a round trip last matched or lowered the smallest one (or a probe ended). */
+  #minRttAt = 0;
+  /**
+   * The probe under way: the most it lets in flight, when the bytes in
+   * flight first fell to that (-1 before), and its smallest sample so far.
+   */
+  #probe: { cap: number; drained: number; best: number } | undefined;
+  /** Whether it probed the smallest round trip yet. */
+  #probed = false;
   /** Delivery rates of the last `RATE_ROUNDS` round trips (a ring), and the median of them. */
   #rates = new Float64Array(RATE_ROUNDS);
   #rateCount = 0;
@@ -332,7 +375,7 @@ export class LinkChannel {
 
   /** Bytes the budget still allows in flight (0 or less: none). */
   get room(): number {
-    return this.#budget - (this.#sent - this.#acked);
+    return this.budget - (this.#sent - this.#acked);
   }
 
   /** Bytes written and not yet acknowledged. */
@@ -360,9 +403,10 @@ export class LinkChannel {
     return this.#rate;
   }
 
-  /** The in-flight budget (bytes). */
+  /** The in-flight budget (bytes); lower while a probe drains the channel's queue. */
   get budget(): number {
-    return this.#budget;
+    const p = this.#probe;
+    return p === undefined ? this.#budget : Math.min(this.#budget, p.cap);
   }
 
   /** When the oldest unacknowledged write was made, or `undefined` when none is. */
@@ -395,8 +439,9 @@ export class LinkChannel {
    */
   countForAsk(n: number, batch: number): boolean {
     this.#sinceAsk += n;
-    if (this.#sinceAsk < this.#budget / ASKS_PER_BUDGET) return false;
-    if (this.#sent - this.#acked + batch < this.#budget / 2) return false;
+    const budget = this.budget;
+    if (this.#sinceAsk < budget / ASKS_PER_BUDGET) return false;
+    if (this.#sent - this.#acked + batch < budget / 2) return false;
     return true;
   }
 
@@ -513,7 +558,8 @@ export class LinkChannel {
     if (this.#pingEnd > 0) this.#askAt = this.#sent + this.#pingEnd;
     this.#pingEnd = 0;
     this.#sent += n;
-    if (appLimited) this.#roundAppLimited = true;
+    // A round trip of a probe measures the probe's cap, not the path.
+    if (appLimited || this.#probe !== undefined) this.#roundAppLimited = true;
     const cap = this.#recEnd.length;
     if (this.#recCount === cap) {
       if (cap >= MAX_RECORDS) {
@@ -678,8 +724,11 @@ export class LinkChannel {
       this.#recCount--;
     }
     if (sentAt >= 0) {
-      this.#rtt = now - sentAt;
-      this.#minRtt.update(this.#rtt, now);
+      const rtt = this.#rtt = now - sentAt;
+      const min = this.#minRtt.value;
+      this.#minRtt.update(rtt, now);
+      if (min === undefined || rtt <= min) this.#minRttAt = now;
+      if (this.#probe !== undefined || this.rateKnown) this.#probeRtt(sentAt, now);
     }
     if (this.#roundEnd >= 0 && acked >= this.#roundEnd) {
       // A round trip ended: the bytes acknowledged since its write was made,
@@ -700,6 +749,53 @@ export class LinkChannel {
     if (minRtt === undefined) return;
     const bdp = this.#rate * (GAIN * minRtt + TURN_ALLOWANCE);
     this.#budget = Math.min(this.#ceiling, Math.max(this.#floor, bdp));
+  }
+
+  /**
+   * Start, follow and end a probe of the smallest round trip (BBR's
+   * ProbeRTT): a channel kept full keeps a queue of its own (the budget is
+   * `GAIN` bandwidth-delay products), so its round trips never show the
+   * path's smallest again; once the smallest is `PROBE_RTT_AFTER` old
+   * (`PROBE_RTT_FIRST` the first time), the bytes in flight are held to
+   * `PROBE_RTT_SHARE` of a bandwidth-delay product until the queue is gone,
+   * and for two smallest round trips more, whose samples say whether the
+   * path is as it was. Without it the smallest ages out, the next is one
+   * measured over the queue, the budget grows by it, and the queue and the
+   * round trip double every `MIN_RTT_WINDOW` (a small message waits behind
+   * them).
+   *
+   * @param sentAt When the write this acknowledgement covers was made.
+   * @param now The current time.
+   */
+  #probeRtt(sentAt: number, now: number): void {
+    const minRtt = this.#minRtt.value!;
+    const inFlight = this.#sent - this.#acked;
+    let p = this.#probe;
+    if (p === undefined) {
+      // The first probe comes sooner: the first samples were taken while both
+      // ends were starting (compiling, the other channels' handshakes).
+      const after = this.#probed ? PROBE_RTT_AFTER : PROBE_RTT_FIRST;
+      if (!this.rateKnown || now - this.#minRttAt < after) return;
+      const cap = Math.max(MIN_BUDGET_FLOOR, this.#rate * minRtt * PROBE_RTT_SHARE);
+      // Less in flight than that: no queue of its own to drain.
+      if (inFlight <= cap) return;
+      p = this.#probe = { cap, drained: -1, best: Infinity };
+      this.#probed = true;
+    }
+    if (p.drained < 0) {
+      if (inFlight <= p.cap) p.drained = now;
+      return;
+    }
+    if (sentAt < p.drained + minRtt / 2) return;
+    // That write went out after the queue had drained: its round trip is the
+    // path's (and an acknowledgement's wait; the smallest of a few counts).
+    p.best = Math.min(p.best, now - sentAt);
+    if (now < p.drained + 2 * minRtt) return;
+    // The smallest counts again from now on, or the probe's when the path got
+    // longer (samples older than it were taken on the path as it was).
+    this.#minRtt.reset(p.best <= minRtt * PROBE_RTT_SAME ? minRtt : p.best, now);
+    this.#probe = undefined;
+    this.#minRttAt = now;
   }
 
   /** A round trip's delivery rate: the estimate is the median of the last few. */
@@ -725,7 +821,7 @@ export class LinkChannel {
       sent: this.#sent,
       acked: this.#acked,
       inFlight: this.#sent - this.#acked,
-      budget: this.#budget,
+      budget: this.budget,
       minRtt: this.#minRtt.value,
       rtt: this.#rtt,
       rate: this.#rate,

@@ -342,7 +342,7 @@ export class Outbound {
       while (bytes < quietRoom && frames.length < numbers - MAX_TURN_FRAMES) {
         const full = bytes >= room;
         const s = !fresh
-          ? (full ? undefined : scheduler.takeOld())
+          ? (full ? undefined : scheduler.takeOld(this.#quiet))
           : full
           ? scheduler.takeNew()
           : scheduler.take();
@@ -468,6 +468,16 @@ export class Outbound {
     if (pieces !== undefined) { for (const f of pieces) frames.push(f); }
     return bytes;
   }
+
+  /**
+   * Whether a stream waiting in the old line is quiet after all: its queue
+   * is one message that fits in one frame, nothing before it (a request or
+   * a reply of a stream that is not saturating, sent before its turn came
+   * round to take it off the line). Such a message goes on the channel
+   * that delivers soonest, never on one that only takes bulk data: on a
+   * slow path it would arrive after the whole of that path's queue.
+   */
+  #quiet = (s: Stream): boolean => s.sentOff === 0 && s.length === 1 && s.queued <= this.#frameSize;
 
   /** One stream's turn: frames while it has deficit, something sendable and room. */
   #serve(s: Stream, out: FrameInit[], maxData: number, mtu: number, room: number): number {

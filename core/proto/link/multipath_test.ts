@@ -177,6 +177,60 @@ describe(`link over several channels (LINKWEAVE_FUZZ_SEED=${FUZZ_SEED})`, () => 
     }, 4);
   });
 
+  it("keeps the 1 KiB round trips of an idle stream below the slow channel's round trip while bulk fills unequal channels, for 40 s", () => {
+    // The unequal lab topology in bytes per ms: 10 Mbit/s with a 20 ms round
+    // trip, and 2 Mbit/s with 80 ms.
+    const fast = { latency: 10, rate: 1250, segment: 1448 };
+    const slow = { latency: 40, rate: 250, segment: 1448 };
+    const pair = new Pair({ codec, channels: [fast, slow] });
+    const bulk = pair.a.open("bulk");
+    const echo = pair.a.open("echo");
+    const message = bytes(1024, 1);
+    let delivered = 0;
+    let back = false;
+    pair.onEvent = (side, e) => {
+      if (e.type === "open") (side === "a" ? pair.a : pair.b).accept(e.stream);
+      if (side === "a" && e.type === "drain" && e.stream === bulk) {
+        while (pair.a.send(bulk, message));
+      }
+      if (side === "b" && e.type === "data") {
+        if (e.stream === echo) pair.b.send(echo, new Uint8Array(e.data));
+        else delivered += e.data.byteLength;
+      }
+      if (side === "a" && e.type === "data" && e.stream === echo) back = true;
+    };
+    pair.run(pair.now + 300);
+    while (pair.a.send(bulk, message));
+    pair.run(pair.now + 1000);
+    const start = { t: pair.now, bytes: delivered };
+    const rtts: number[] = [];
+    while (pair.now - start.t < 40_000) {
+      const t0 = pair.now;
+      back = false;
+      assert.ok(pair.a.send(echo, message));
+      while (!back) pair.run(pair.now + 1);
+      rtts.push(pair.now - t0);
+    }
+    // Any message on the slow channel takes longer than its round trip (and
+    // its queue); on the fast one, its round trip, the bulk data in flight
+    // ahead (the in-flight budget) and one frame.
+    const slowRtt = 2 * slow.latency;
+    const worst = Math.max(...rtts);
+    const late = rtts.findIndex((r) => r >= slowRtt);
+    assert.ok(
+      late < 0,
+      `round trip ${late} of ${rtts.length} took ${rtts[late]?.toFixed(1)} ms (worst ` +
+        `${worst.toFixed(1)}), the slow channel's round trip is ${slowRtt} ms`,
+    );
+    // The bulk stream kept both channels: more than the fast one alone carries.
+    const rate = (delivered - start.bytes) / (pair.now - start.t);
+    assert.ok(rate > 1.05 * fast.rate, `bulk got ${rate.toFixed(0)} B/ms`);
+    assert.ok(
+      pair.a.channelStats(2)!.sent > 40 * slow.rate * 1000 * 0.8,
+      "the slow channel carried bulk",
+    );
+  });
+
   it("a channel not writable when its keep-alive is due asks for no timer in the past", () => {
     const pair = new Pair({ codec, channels: [{ latency: 5 }, { latency: 5 }] });
     acceptAll(pair);

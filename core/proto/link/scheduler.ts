@@ -125,20 +125,30 @@ export class Scheduler {
 
   /**
    * Like {@linkcode Scheduler.take}, but only a stream of the old line (or an
-   * old stream's turn cut short): what a channel other than the best one may
-   * carry (bulk data, never a quiet stream's message).
+   * old stream's turn cut short) that `quiet` does not call quiet: what a
+   * channel other than the best one may carry (bulk data, never a quiet
+   * stream's message). Quiet streams passed over go to the back of the old
+   * line (the best channel serves them in their turn).
    *
-   * @returns The stream, or `undefined` when no old stream waits.
+   * @param quiet Whether a stream is quiet (its message goes on the best channel only).
+   * @returns The stream, or `undefined` when no such stream waits.
    */
-  takeOld(): Stream | undefined {
+  takeOld(quiet: (s: Stream) => boolean): Stream | undefined {
     if (this.#resume !== undefined && !this.#resumeNew) {
       const s = this.#resume;
+      if (quiet(s)) return undefined;
       this.#resume = undefined;
       return s;
     }
-    const s = this.#old.shift();
-    if (s !== undefined) s.fresh = false;
-    return s;
+    for (let k = this.#old.length; k > 0; k--) {
+      const s = this.#old.shift()!;
+      if (!quiet(s)) {
+        s.fresh = false;
+        return s;
+      }
+      this.#old.push(s);
+    }
+    return undefined;
   }
 
   /**
