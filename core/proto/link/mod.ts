@@ -78,7 +78,7 @@ import { type ChannelId, type LinkEvent, LinkState, type Retained } from "./_sta
 import { Stream, type StreamState } from "./streams.ts";
 
 export { ServiceKind } from "./control.ts";
-export { HELD_OVERHEAD } from "./_inbound.ts";
+export { HELD_OVERHEAD, maxHeld } from "./_inbound.ts";
 export { MAX_UNSENT_ANSWERS } from "./_outbound.ts";
 export { SEQ_WINDOW } from "./_seq.ts";
 export { UNMEASURED_RTT } from "./_paths.ts";

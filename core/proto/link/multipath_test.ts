@@ -14,7 +14,7 @@ import { acceptAll, Pair, type SimChannelOptions } from "../../../tests/harness/
 import { fuzz, FUZZ_SEED, type Rand } from "../../../tests/harness/fuzz.ts";
 import { createCodec } from "../../../wasm/mod.ts";
 import { nativeCrc } from "../../../platform/crc.ts";
-import type { Link, LinkEvent } from "./mod.ts";
+import { DEFAULT_STREAM_WINDOW, type Link, type LinkEvent, maxHeld } from "./mod.ts";
 
 const codec = createCodec({ crc: nativeCrc() });
 const MTUS = [300, 1500, 4096, 65535];
@@ -197,6 +197,51 @@ describe(`link over several channels (LINKWEAVE_FUZZ_SEED=${FUZZ_SEED})`, () => 
       written.push(tx.channel);
     }
     assert.ok(written.includes(1), `the ping goes once the channel is writable: ${written}`);
+  });
+
+  it("a stream that keeps to its credit is not reset while a lost channel's frames are missing", () => {
+    // 1 KiB messages paced by `drain`; channel 1 is cut silently mid-transfer, so the receiver
+    // holds what channel 2 brings behind the missing frames until they come again (the channel
+    // turns suspect). Credit lets the sender put nearly a window of data past them; each message
+    // held costs HELD_OVERHEAD more, so the stream then holds more than its window (issue 14:
+    // "disconnected with a channel left"). Several cut points: at least one holds over a window.
+    const window = DEFAULT_STREAM_WINDOW;
+    let over = 0;
+    for (let cut = 5100; cut <= 5500 && over === 0; cut += 50) {
+      const pair = new Pair({
+        codec,
+        channels: [{ latency: 1, rate: 20_000 }, { latency: 1, rate: 20_000 }],
+      });
+      acceptAll(pair);
+      const s = pair.a.open("x");
+      pair.run(pair.now + 100);
+      const count = cut + 5000;
+      let sent = 0;
+      let got = 0;
+      let peak = 0;
+      const pump = () => {
+        while (sent < count && pair.a.send(s, bytes(1024, sent))) sent++;
+      };
+      const accept = pair.onEvent;
+      pair.onEvent = (side, e) => {
+        accept(side, e);
+        if (side === "a" && e.type === "drain") pump();
+        if (side !== "b" || e.type !== "data") return;
+        assert.ok(Buffer.compare(new Uint8Array(e.data), bytes(1024, got)) === 0, `message ${got}`);
+        if (++got === cut) pair.cut(1);
+        peak = Math.max(peak, pair.b.held);
+      };
+      pump();
+      pair.run(pair.now + 30_000);
+      const ended = [...pair.eventsA, ...pair.eventsB].filter((e) =>
+        e.type === "closed" || e.type === "protocolError" || e.type === "linkClosed"
+      );
+      assert.deepEqual(ended, [], `cut after ${cut} messages (the receiver held ${peak} B)`);
+      assert.equal(got, count, `cut after ${cut} messages`);
+      if (peak > window) over = peak;
+    }
+    assert.ok(over > window, "no cut point made the receiver hold more than a window");
+    assert.ok(over <= maxHeld(window), `held ${over}`);
   });
 
   it("closes the link with its last channel", () => {
