@@ -404,14 +404,17 @@ export class Outbound {
   /**
    * Frames to send again, within the room: the link's (of lost or suspect
    * channels) first, then this channel's redundant copies. A frame larger
-   * than this channel's MTU goes as pieces that fit, each a new numbered
-   * frame (the peer's reassembly drops pieces it has), after the others.
-   * Frames the peer acknowledged meanwhile are dropped.
+   * than this channel's MTU goes as pieces that fit, after the others: the
+   * first keeps the frame's link number (the peer lacks it until a frame
+   * with it comes, and would hold every later number against its window),
+   * the rest are new numbered frames (the peer's reassembly drops pieces it
+   * has). Frames the peer acknowledged meanwhile are dropped.
    */
   #again(ch: LinkChannel, frames: FrameInit[], room: number): number {
     const st = this.#st;
     const resent = this.#resent;
     let bytes = 0;
+    let firsts: Retained[] | undefined;
     let pieces: FrameInit[] | undefined;
     for (const [q, queue] of [st.resend, ch.copies].entries()) {
       let k = 0;
@@ -439,19 +442,29 @@ export class Outbound {
           continue;
         }
         r.copies--;
-        // Too large for this channel: pieces that fit, with new numbers.
+        // Too large for this channel: pieces that fit, the first with its number.
         pieces ??= [];
         const max = ch.mtu - FRAME_OVERHEAD;
         for (let off = 0; off < f.payload.length; off += max) {
           const end = Math.min(f.payload.length, off + max);
-          pieces.push({
+          const piece: FrameInit = {
             type: f.type,
             stream: f.stream,
             seq: f.seq,
             total: f.total,
             offset: f.offset + off,
             payload: f.payload.subarray(off, end),
-          });
+          };
+          if (off === 0) {
+            (firsts ??= []).push({
+              ls: r.ls,
+              frame: piece,
+              acked: false,
+              copies: 0,
+              written: 0,
+              hold: undefined,
+            });
+          } else pieces.push(piece);
           bytes += FRAME_OVERHEAD + end - off;
         }
         // The pieces stand for it from now on.
@@ -463,6 +476,14 @@ export class Outbound {
       }
       if (k > 0) queue.splice(0, k);
       if (skipped !== undefined) queue.unshift(...skipped);
+    }
+    // The first pieces are frames sent again (kept, numbered as their frames
+    // were), right after the others; then the rest, new.
+    if (firsts !== undefined) {
+      for (const r of firsts) {
+        frames.push(r.frame);
+        resent.push(r);
+      }
     }
     ch.resent += resent.length;
     if (pieces !== undefined) { for (const f of pieces) frames.push(f); }

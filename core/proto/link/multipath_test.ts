@@ -14,7 +14,7 @@ import { acceptAll, Pair, type SimChannelOptions } from "../../../tests/harness/
 import { fuzz, FUZZ_SEED, type Rand } from "../../../tests/harness/fuzz.ts";
 import { createCodec } from "../../../wasm/mod.ts";
 import { nativeCrc } from "../../../platform/crc.ts";
-import { DEFAULT_STREAM_WINDOW, type Link, type LinkEvent, maxHeld } from "./mod.ts";
+import { DEFAULT_STREAM_WINDOW, type Link, type LinkEvent, maxHeld, SEQ_WINDOW } from "./mod.ts";
 
 const codec = createCodec({ crc: nativeCrc() });
 const MTUS = [300, 1500, 4096, 65535];
@@ -274,6 +274,36 @@ describe(`link over several channels (LINKWEAVE_FUZZ_SEED=${FUZZ_SEED})`, () => 
       }
     }, 12_000);
     assert.ok(over > DEFAULT_STREAM_WINDOW, `the receiver held ${over} B, not over a window`);
+  });
+
+  it("a frame sent again in pieces on a narrower channel keeps its number: the peer waits for none", () => {
+    // Frames of the wide channel go again as pieces on the 300-byte one. A piece that did not
+    // carry the frame's link number left the peer lacking it for good: SEQ_WINDOW numbers later
+    // the peer took the link for broken, with a channel left.
+    const pair = new Pair({ codec, channels: [{ latency: 5 }, { latency: 5, mtu: 300 }] });
+    acceptAll(pair);
+    const s = pair.a.open("x");
+    pair.run(pair.now + 200);
+    const big = Array.from({ length: 20 }, (_, i) => bytes(4000, i));
+    for (const m of big) pair.a.send(s, m);
+    pair.run(pair.now + 1); // written, not yet arrived
+    assert.ok(pair.a.channelStats(1)!.inFlight > 4000, "the wide channel carries them");
+    pair.closeChannel(1);
+    pair.run(pair.now + 1000);
+    const n = SEQ_WINDOW + 1000;
+    for (let sent = 0; sent < n;) {
+      while (sent < n && pair.a.send(s, new Uint8Array([sent & 0xff]))) sent++;
+      pair.run(pair.now + 50);
+    }
+    pair.run(pair.now + 5000);
+    assert.equal(
+      pair.b.state,
+      "open",
+      JSON.stringify(pair.eventsB.filter((e) => e.type !== "data")),
+    );
+    const got = received(pair.eventsB).get(s) ?? [];
+    assert.equal(got.length, big.length + n);
+    assert.deepEqual(got.slice(0, big.length), big);
   });
 
   it("closes the link with its last channel", () => {
