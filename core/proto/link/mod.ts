@@ -729,7 +729,16 @@ export class Link {
       marked?.push(f);
       ch.txLs = ls + 1;
       if (ls < minLs) minLs = ls;
-      if (!retaining) continue;
+      if (!retaining) {
+        // A frame sent again on the last channel is kept no more: as good as
+        // acknowledged (that channel's loss ends the link), so its half-sent
+        // message's slot is not held for an acknowledgement that never comes.
+        if (again !== undefined && !again.acked) {
+          again.acked = true;
+          this.#acked(again);
+        }
+        continue;
+      }
       let r = again;
       if (r === undefined) {
         r = { ls, frame: this.#own(f), acked: false, copies: 0, written: 0, hold: undefined };
