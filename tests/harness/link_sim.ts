@@ -44,6 +44,7 @@ interface SimChannel {
   rate: number;
   /** Send buffer: a write that leaves more than this waiting says "wait". */
   sndBuf: number;
+  mtu: number | undefined;
   up: boolean;
   /** Whether each side has it (added, not yet closed). */
   has: { a: boolean; b: boolean };
@@ -58,6 +59,8 @@ export interface SimPath {
   rate: number;
   /** Send buffer (bytes). */
   sndBuf: number;
+  /** Largest frame (a BLE channel's is small). @default {65535} */
+  mtu?: number;
 }
 
 /** Something that happens at a time. */
@@ -120,8 +123,8 @@ export class Sim {
   first(p: SimPath): number {
     const ch = this.#make(p);
     ch.has.a = ch.has.b = true;
-    this.a.addChannel(ch.id, { now: this.now });
-    this.b.addChannel(ch.id, { now: this.now });
+    this.a.addChannel(ch.id, { now: this.now, mtu: ch.mtu });
+    this.b.addChannel(ch.id, { now: this.now, mtu: ch.mtu });
     return ch.id;
   }
 
@@ -140,7 +143,7 @@ export class Sim {
       if (!ch.up || link.state !== "open") return;
       if (side === "a" && !ch.has.b) return; // the acceptor never answered
       ch.has[side] = true;
-      link.addChannel(ch.id, { now: this.now });
+      link.addChannel(ch.id, { now: this.now, mtu: ch.mtu });
     };
     this.at(this.now + ch.latency, () => add("b"));
     this.at(this.now + 2 * ch.latency, () => add("a"));
@@ -207,6 +210,7 @@ export class Sim {
       latency: p.latency,
       rate: p.rate,
       sndBuf: p.sndBuf,
+      mtu: p.mtu,
       up: true,
       has: { a: false, b: false },
       dirs: { a: dir(), b: dir() },

@@ -19,12 +19,13 @@ import { nativeCrc } from "../../../platform/crc.ts";
 
 const codec = createCodec({ crc: nativeCrc() });
 
-/** A loopback-like path, or a slower one. */
+/** A loopback-like path, or a slower one; now and then one of a small MTU (BLE's). */
 function path(rnd: Rand): SimPath {
   return {
     latency: rnd(3) === 0 ? 5 + rnd(40) : 0.05 + rnd(100) / 100,
     rate: rnd(3) === 0 ? 200 + rnd(2000) : 2000 + rnd(30_000),
     sndBuf: [16 * 1024, 64 * 1024, 256 * 1024, 2 * 1024 * 1024][rnd(4)],
+    mtu: rnd(4) === 0 ? 247 + rnd(300) : undefined,
   };
 }
 
@@ -157,6 +158,11 @@ function runCase(rnd: Rand): void {
   const report = () =>
     JSON.stringify({
       now: sim.now,
+      heldA: sim.a.held,
+      heldB: sim.b.held,
+      // The last events but data and drain.
+      log: sim.log.filter((x) => x.e.type !== "data" && x.e.type !== "drain").slice(-20)
+        .map((x) => `${x.side}@${x.at.toFixed(1)} ${JSON.stringify(x.e)}`),
       flows: flows.map((f) => ({
         from: f.from,
         id: f.id,
