@@ -41,9 +41,9 @@ export interface Batch {
   /** Whether the streams ran out of things to send before the budget and the batch limit did. */
   appLimited: boolean;
   /**
-   * Frames sent again (of a lost or suspect channel, or redundant copies):
-   * the first `resent.length` numbered frames of `frames`, in order; they
-   * keep their link numbers.
+   * Frames sent again (of a lost or suspect channel, or redundant copies),
+   * in the order they are in `frames` (each one's `frame` is there itself);
+   * they keep their link numbers.
    */
   resent: Retained[];
 }
@@ -455,6 +455,7 @@ export class Outbound {
             offset: f.offset + off,
             payload: f.payload.subarray(off, end),
           };
+          pieces.push(piece);
           if (off === 0) {
             (firsts ??= []).push({
               ls: r.ls,
@@ -464,7 +465,7 @@ export class Outbound {
               written: 0,
               hold: undefined,
             });
-          } else pieces.push(piece);
+          }
           bytes += FRAME_OVERHEAD + end - off;
         }
         // The pieces stand for it from now on.
@@ -477,16 +478,12 @@ export class Outbound {
       if (k > 0) queue.splice(0, k);
       if (skipped !== undefined) queue.unshift(...skipped);
     }
-    // The first pieces are frames sent again (kept, numbered as their frames
-    // were), right after the others; then the rest, new.
-    if (firsts !== undefined) {
-      for (const r of firsts) {
-        frames.push(r.frame);
-        resent.push(r);
-      }
-    }
-    ch.resent += resent.length;
+    // In order, after the others: each frame's pieces in a row (the peer
+    // reassembles them with no hole between), its first piece sent again
+    // (kept, numbered as its frame was), the rest new.
     if (pieces !== undefined) { for (const f of pieces) frames.push(f); }
+    if (firsts !== undefined) { for (const r of firsts) resent.push(r); }
+    ch.resent += resent.length;
     return bytes;
   }
 

@@ -699,7 +699,7 @@ export class Link {
     let end = ch.sentBytes;
     let minLs = Infinity;
     let k = 0;
-    if (retaining) this.#arenaFor(frames, resent.length);
+    if (retaining) this.#arenaFor(frames, resent);
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i];
       if (f.type === ACK) {
@@ -712,7 +712,7 @@ export class Link {
         marked?.push(f);
         continue;
       }
-      const again = k < resent.length ? resent[k++] : undefined;
+      const again = k < resent.length && resent[k].frame === f ? resent[k++] : undefined;
       const ls = again !== undefined ? again.ls : this.#nextLs++;
       if (ls !== ch.txLs) {
         marked ??= frames.slice(0, i);
@@ -768,13 +768,14 @@ export class Link {
     this.#out.holds.clear();
   }
 
-  /** Room for the payloads of the new frames of a batch, in one buffer. */
-  #arenaFor(frames: FrameInit[], skip: number): void {
+  /** Room for the payloads of the new frames of a batch (not those sent again), in one buffer. */
+  #arenaFor(frames: FrameInit[], resent: Retained[]): void {
     let n = 0;
-    let numbered = 0;
+    let k = 0;
     for (const f of frames) {
       if (f.type === ACK || f.type === PING) continue;
-      if (numbered++ >= skip) n += f.payload.length;
+      if (k < resent.length && resent[k].frame === f) k++;
+      else n += f.payload.length;
     }
     this.#arena = new Uint8Array(n);
     this.#arenaUsed = 0;
