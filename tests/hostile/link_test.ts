@@ -197,7 +197,9 @@ describe("hostile: link", { timeout: 60_000 }, () => {
   });
 
   it("reorder bloat: messages ahead of order are bounded by the window, the link and device budgets", async () => {
-    const LINK_BUDGET = 8 * MiB;
+    // Above what one stream may hold out of order (maxHeld: 8 MiB), below what three streams
+    // 3 MiB ahead of order hold (9.6 MiB with the overhead of held messages).
+    const LINK_BUDGET = 9 * MiB;
     const DEVICE_BUDGET = 16 * MiB;
     const { v, c } = await victimAndClient({
       LINKWEAVE_LIMITS: `linkBudget=${LINK_BUDGET},deviceBudget=${DEVICE_BUDGET}`,
@@ -221,9 +223,11 @@ describe("hostile: link", { timeout: 60_000 }, () => {
     await a.until(() => answers(a, 1).includes("close"), 3000, "the reset of stream 1");
     await openStream(a, 3);
     await echo(a, 3, 1);
-    // Empty messages ahead of order cost no window bytes, but are bounded all the same.
+    // Empty messages ahead of order cost no window bytes, but are bounded all the same: 64 bytes
+    // each (HELD_OVERHEAD), a stream holding at most its window and 64 bytes for each of
+    // SEQ_WINDOW messages (maxHeld, the most a sender within its credit can have out of order).
     await openStream(a, 5);
-    for (let seq = 2; seq < 100_000 && !answers(a, 5).includes("close"); seq += 10_000) {
+    for (let seq = 2; seq < 200_000 && !answers(a, 5).includes("close"); seq += 10_000) {
       const batch = [];
       for (let k = 0; k < 10_000; k++) batch.push(dataFrame(5, seq + k, new Uint8Array(0)));
       await a.send(batch);

@@ -612,9 +612,11 @@ export class LinkChannel {
   startRetaining(): void {
     if (this.#acked >= this.unretainedUntil) this.unretainedLs = Infinity;
     this.unretainedUntil = this.#sent;
-    if (this.#recCount > 0) {
-      // In a link of one channel, writes carry rising numbers: the oldest has the lowest.
-      this.unretainedLs = Math.min(this.unretainedLs, this.#recLs[this.#recHead]);
+    // Not only the oldest write's: frames of a lost channel sent again here
+    // while it was the last one carry lower numbers than writes before them.
+    const cap = this.#recLs.length;
+    for (let k = 0; k < this.#recCount; k++) {
+      this.unretainedLs = Math.min(this.unretainedLs, this.#recLs[(this.#recHead + k) % cap]);
     }
   }
 

@@ -43,6 +43,22 @@ describe("link channel accounting", () => {
     assert.equal(ch.stats.inFlight, 40_000);
   });
 
+  it("counts the lowest number of every unacknowledged write made before copies were kept", () => {
+    // Alone, the channel wrote new frames (numbers 100..) and then a lost channel's frames again
+    // (numbers 40..): once copies are kept (a join), the lowest number not known to have arrived
+    // is 40, or the link would number frames SEQ_WINDOW past one the peer lacks.
+    const ch = channel();
+    ch.sent(1000, 0, false, 100);
+    ch.sent(1000, 1, false, 40);
+    ch.sent(1000, 2, false, 120);
+    ch.startRetaining();
+    assert.equal(ch.unretained, true);
+    assert.equal(ch.lowestUnacked(), 40);
+    ch.read(ack(3000), 3);
+    assert.equal(ch.unretained, false);
+    assert.equal(ch.lowestUnacked(), Infinity);
+  });
+
   it("measures round trips and the delivery rate from acknowledgements, and sizes the budget", () => {
     const ch = channel();
     // A path of 100 bytes per ms with 10 ms of round trip, kept full.

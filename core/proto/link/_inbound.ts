@@ -6,10 +6,11 @@
  *
  * - per stream, by the window we granted: data beyond it, a message over the
  *   stream's size limit, data before we accepted the stream, or messages
- *   held out of order beyond the window (each counting
- *   {@linkcode HELD_OVERHEAD} bytes more than its length, so empty messages
- *   are not free) resets that stream only (`closed` with `LINK_CLOSED` here,
- *   a CLOSE to the peer);
+ *   held out of order beyond {@linkcode maxHeld} (the window, and
+ *   {@linkcode HELD_OVERHEAD} bytes for each of the most messages a sender
+ *   within its credit can have out of order, so empty messages are not
+ *   free) resets that stream only (`closed` with `LINK_CLOSED` here, a CLOSE
+ *   to the peer);
  * - per link, by `budget`: bytes in reassembly and reordering beyond it close
  *   the link;
  * - frames for streams that do not exist are dropped unread.
@@ -26,6 +27,7 @@ import { copyOut, type Frame, FrameType, type Message } from "../frame.ts";
 import { decodeControl } from "./control.ts";
 import { closeReason, type Outbound } from "./_outbound.ts";
 import type { LinkState } from "./_state.ts";
+import { SEQ_WINDOW } from "./_seq.ts";
 import { Stream } from "./streams.ts";
 
 const { DATA, CONTROL, CREDIT, PING, CLOSE } = FrameType;
@@ -35,6 +37,23 @@ const { DATA, CONTROL, CREDIT, PING, CLOSE } = FrameType;
  * buffer object), in the stream's window and the link's budget.
  */
 export const HELD_OVERHEAD = 64;
+
+/**
+ * Most bytes a stream may hold out of order, each message counting
+ * {@linkcode HELD_OVERHEAD} more than its length: its window (the data a
+ * sender within its credit can have sent past a missing message) and the
+ * overhead of {@linkcode SEQ_WINDOW} messages (a sender numbers no frame
+ * that far past one the peer lacks, so no more of its messages can be
+ * waiting behind a missing one). Credit counts only the data, so a bound of
+ * the window alone reset a sender that kept to its credit: a 4 MiB window
+ * of 1 KiB messages held behind a lost channel's frames costs 4.25 MiB.
+ *
+ * @param window The stream's receive window (bytes).
+ * @returns The bound (bytes).
+ */
+export function maxHeld(window: number): number {
+  return window + SEQ_WINDOW * HELD_OVERHEAD;
+}
 
 /** The receiving half of a link. */
 export class Inbound {
@@ -170,9 +189,9 @@ export class Inbound {
       const early = s.early ??= new Map();
       if (early.has(seq)) return;
       const cost = data.byteLength + HELD_OVERHEAD;
-      const { window } = this.#st.limits;
-      if (s.held + cost > window) {
-        this.#reset(s, `more messages out of order than the ${window}-byte window holds`);
+      const max = maxHeld(this.#st.limits.window);
+      if (s.held + cost > max) {
+        this.#reset(s, `more messages out of order than the ${max} bytes a stream may hold`);
         return;
       }
       early.set(seq, { type, data });

@@ -41,9 +41,9 @@ export interface Batch {
   /** Whether the streams ran out of things to send before the budget and the batch limit did. */
   appLimited: boolean;
   /**
-   * Frames sent again (of a lost or suspect channel, or redundant copies):
-   * the first `resent.length` numbered frames of `frames`, in order; they
-   * keep their link numbers.
+   * Frames sent again (of a lost or suspect channel, or redundant copies),
+   * in the order they are in `frames` (each one's `frame` is there itself);
+   * they keep their link numbers.
    */
   resent: Retained[];
 }
@@ -404,14 +404,17 @@ export class Outbound {
   /**
    * Frames to send again, within the room: the link's (of lost or suspect
    * channels) first, then this channel's redundant copies. A frame larger
-   * than this channel's MTU goes as pieces that fit, each a new numbered
-   * frame (the peer's reassembly drops pieces it has), after the others.
-   * Frames the peer acknowledged meanwhile are dropped.
+   * than this channel's MTU goes as pieces that fit, after the others: the
+   * first keeps the frame's link number (the peer lacks it until a frame
+   * with it comes, and would hold every later number against its window),
+   * the rest are new numbered frames (the peer's reassembly drops pieces it
+   * has). Frames the peer acknowledged meanwhile are dropped.
    */
   #again(ch: LinkChannel, frames: FrameInit[], room: number): number {
     const st = this.#st;
     const resent = this.#resent;
     let bytes = 0;
+    let firsts: Retained[] | undefined;
     let pieces: FrameInit[] | undefined;
     for (const [q, queue] of [st.resend, ch.copies].entries()) {
       let k = 0;
@@ -439,19 +442,30 @@ export class Outbound {
           continue;
         }
         r.copies--;
-        // Too large for this channel: pieces that fit, with new numbers.
+        // Too large for this channel: pieces that fit, the first with its number.
         pieces ??= [];
         const max = ch.mtu - FRAME_OVERHEAD;
         for (let off = 0; off < f.payload.length; off += max) {
           const end = Math.min(f.payload.length, off + max);
-          pieces.push({
+          const piece: FrameInit = {
             type: f.type,
             stream: f.stream,
             seq: f.seq,
             total: f.total,
             offset: f.offset + off,
             payload: f.payload.subarray(off, end),
-          });
+          };
+          pieces.push(piece);
+          if (off === 0) {
+            (firsts ??= []).push({
+              ls: r.ls,
+              frame: piece,
+              acked: false,
+              copies: 0,
+              written: 0,
+              hold: undefined,
+            });
+          }
           bytes += FRAME_OVERHEAD + end - off;
         }
         // The pieces stand for it from now on.
@@ -464,8 +478,12 @@ export class Outbound {
       if (k > 0) queue.splice(0, k);
       if (skipped !== undefined) queue.unshift(...skipped);
     }
-    ch.resent += resent.length;
+    // In order, after the others: each frame's pieces in a row (the peer
+    // reassembles them with no hole between), its first piece sent again
+    // (kept, numbered as its frame was), the rest new.
     if (pieces !== undefined) { for (const f of pieces) frames.push(f); }
+    if (firsts !== undefined) { for (const r of firsts) resent.push(r); }
+    ch.resent += resent.length;
     return bytes;
   }
 

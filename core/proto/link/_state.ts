@@ -39,7 +39,9 @@ export interface Retained {
  * A message of several frames whose frames are all handed to channels, in
  * a link of several channels: it keeps its share of `MAX_PARTIAL` until the
  * peer has acknowledged every frame (so the peer holds at most that many
- * messages in reassembly, whatever order the channels deliver in).
+ * messages in reassembly, whatever order the channels deliver in). A frame
+ * sent again on the last channel counts as acknowledged when written (it is
+ * kept no more, and that channel delivers in order).
  */
 export interface PartialHold {
   /** Its length (its share of `MAX_PARTIAL_BYTES`); -1 once its slot is free again. */

@@ -15,6 +15,8 @@ import {
   type LinkEvent,
   type LinkOptions,
   MAX_UNSENT_ANSWERS,
+  maxHeld,
+  SEQ_WINDOW,
 } from "./mod.ts";
 
 const codec = createCodec({ crc: nativeCrc() });
@@ -85,21 +87,27 @@ describe("link limits against a hostile peer", () => {
     assert.equal(v.link.state, "open");
   });
 
-  it("bounds a stream's reorder buffer by its window even for empty messages", () => {
+  it("bounds a stream's reorder buffer even for empty messages", () => {
     // Empty DATA, CONTROL and CLOSE messages ahead of the expected one cost no window bytes; each
-    // held one still costs memory, so each counts HELD_OVERHEAD bytes more than its length.
+    // held one still costs memory, so each counts HELD_OVERHEAD bytes more than its length, and
+    // a stream holds at most maxHeld(window): its window and the overhead of SEQ_WINDOW messages.
     for (const type of [DATA, CONTROL, FrameType.CLOSE]) {
       const v = victim({ window: 64 * 1024 });
       v.open(1);
-      const frames: FrameInit[] = [];
-      for (let seq = 2; seq < 2 + 4096; seq++) {
-        frames.push({ type, stream: 1, seq, total: 0, offset: 0, payload: new Uint8Array(0) });
+      let peak = 0;
+      for (let seq = 2; seq < 2 + SEQ_WINDOW + 4096 && v.link.streamState(1) !== "closed";) {
+        const frames: FrameInit[] = [];
+        for (const end = seq + 4096; seq < end; seq++) {
+          frames.push({ type, stream: 1, seq, total: 0, offset: 0, payload: new Uint8Array(0) });
+        }
+        v.feed(frames);
+        peak = Math.max(peak, v.link.held);
       }
-      v.feed(frames);
       assert.ok(
         v.events.some((e) => e.type === "protocolError" && /out of order/.test(e.message)),
         `type ${type}: ${JSON.stringify(v.events.map((e) => e.type))}`,
       );
+      assert.ok(peak <= maxHeld(64 * 1024), `type ${type}: held ${peak}`);
       assert.equal(v.link.streamState(1), "closed");
       assert.equal(v.link.held, 0, "a reset stream holds nothing");
       assert.equal(v.link.state, "open");

@@ -78,7 +78,7 @@ import { type ChannelId, type LinkEvent, LinkState, type Retained } from "./_sta
 import { Stream, type StreamState } from "./streams.ts";
 
 export { ServiceKind } from "./control.ts";
-export { HELD_OVERHEAD } from "./_inbound.ts";
+export { HELD_OVERHEAD, maxHeld } from "./_inbound.ts";
 export { MAX_UNSENT_ANSWERS } from "./_outbound.ts";
 export { SEQ_WINDOW } from "./_seq.ts";
 export { UNMEASURED_RTT } from "./_paths.ts";
@@ -705,7 +705,7 @@ export class Link {
     let end = ch.sentBytes;
     let minLs = Infinity;
     let k = 0;
-    if (retaining) this.#arenaFor(frames, resent.length);
+    if (retaining) this.#arenaFor(frames, resent);
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i];
       if (f.type === ACK) {
@@ -718,7 +718,7 @@ export class Link {
         marked?.push(f);
         continue;
       }
-      const again = k < resent.length ? resent[k++] : undefined;
+      const again = k < resent.length && resent[k].frame === f ? resent[k++] : undefined;
       const ls = again !== undefined ? again.ls : this.#nextLs++;
       if (ls !== ch.txLs) {
         marked ??= frames.slice(0, i);
@@ -735,7 +735,16 @@ export class Link {
       marked?.push(f);
       ch.txLs = ls + 1;
       if (ls < minLs) minLs = ls;
-      if (!retaining) continue;
+      if (!retaining) {
+        // A frame sent again on the last channel is kept no more: as good as
+        // acknowledged (that channel's loss ends the link), so its half-sent
+        // message's slot is not held for an acknowledgement that never comes.
+        if (again !== undefined && !again.acked) {
+          again.acked = true;
+          this.#acked(again);
+        }
+        continue;
+      }
       let r = again;
       if (r === undefined) {
         r = { ls, frame: this.#own(f), acked: false, copies: 0, written: 0, hold: undefined };
@@ -765,13 +774,14 @@ export class Link {
     this.#out.holds.clear();
   }
 
-  /** Room for the payloads of the new frames of a batch, in one buffer. */
-  #arenaFor(frames: FrameInit[], skip: number): void {
+  /** Room for the payloads of the new frames of a batch (not those sent again), in one buffer. */
+  #arenaFor(frames: FrameInit[], resent: Retained[]): void {
     let n = 0;
-    let numbered = 0;
+    let k = 0;
     for (const f of frames) {
       if (f.type === ACK || f.type === PING) continue;
-      if (numbered++ >= skip) n += f.payload.length;
+      if (k < resent.length && resent[k].frame === f) k++;
+      else n += f.payload.length;
     }
     this.#arena = new Uint8Array(n);
     this.#arenaUsed = 0;

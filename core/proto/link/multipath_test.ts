@@ -10,11 +10,12 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { MAX_PARTIAL } from "./scheduler.ts";
 import { acceptAll, Pair, type SimChannelOptions } from "../../../tests/harness/link_pair.ts";
 import { fuzz, FUZZ_SEED, type Rand } from "../../../tests/harness/fuzz.ts";
 import { createCodec } from "../../../wasm/mod.ts";
 import { nativeCrc } from "../../../platform/crc.ts";
-import type { Link, LinkEvent } from "./mod.ts";
+import { DEFAULT_STREAM_WINDOW, type Link, type LinkEvent, maxHeld, SEQ_WINDOW } from "./mod.ts";
 
 const codec = createCodec({ crc: nativeCrc() });
 const MTUS = [300, 1500, 4096, 65535];
@@ -141,6 +142,53 @@ function runCase(rnd: Rand, plan: Plan): void {
   assert.equal(pair.b.state, "open");
 }
 
+/**
+ * `count` 1 KiB messages from A to B on one stream over 2 channels, paced by
+ * `drain` (a sender that keeps to its credit); `at` runs after each message
+ * B gets. Every message arrives, in order, and nothing is reset or closed.
+ * Each message held out of order costs `HELD_OVERHEAD` more than its
+ * length, so nearly a window of them behind a missing one is more than a
+ * window (`maxHeld` allows it).
+ *
+ * @returns The most B held out of order.
+ */
+function heldBehind(at: (pair: Pair, got: number) => void, count: number): number {
+  const pair = new Pair({
+    codec,
+    channels: [{ latency: 0.2, rate: 50_000 }, { latency: 0.2, rate: 50_000 }],
+  });
+  acceptAll(pair);
+  const s = pair.a.open("x");
+  pair.run(pair.now + 100);
+  let sent = 0;
+  let got = 0;
+  let peak = 0;
+  const pump = () => {
+    while (sent < count && pair.a.send(s, bytes(1024, sent))) sent++;
+  };
+  const accept = pair.onEvent;
+  pair.onEvent = (side, e) => {
+    accept(side, e);
+    if (side === "a" && e.type === "drain") pump();
+    if (side !== "b" || e.type !== "data") return;
+    assert.ok(Buffer.compare(new Uint8Array(e.data), bytes(1024, got)) === 0, `message ${got}`);
+    at(pair, ++got);
+    peak = Math.max(peak, pair.b.held);
+  };
+  pump();
+  for (let t = pair.now; t < 30_000 && got < count; t += 5) {
+    pair.run(t);
+    at(pair, got);
+  }
+  const ended = [...pair.eventsA, ...pair.eventsB].filter((e) =>
+    e.type === "closed" || e.type === "protocolError" || e.type === "linkClosed"
+  );
+  assert.deepEqual(ended, [], `the receiver held up to ${peak} B`);
+  assert.equal(got, count);
+  assert.ok(peak <= maxHeld(DEFAULT_STREAM_WINDOW), `held ${peak}`);
+  return peak;
+}
+
 describe(`link over several channels (LINKWEAVE_FUZZ_SEED=${FUZZ_SEED})`, () => {
   for (let n = 1; n <= 8; n++) {
     it(`${n} channel(s) of random rates, delays, MTUs and loss: every message once, in order`, () => {
@@ -251,6 +299,120 @@ describe(`link over several channels (LINKWEAVE_FUZZ_SEED=${FUZZ_SEED})`, () => 
       written.push(tx.channel);
     }
     assert.ok(written.includes(1), `the ping goes once the channel is writable: ${written}`);
+  });
+
+  it("a stream that keeps to its credit is not reset while a lost channel's frames are missing", () => {
+    // Channel 1 is cut silently mid-transfer: the receiver holds what channel 2 brings behind
+    // the missing frames until they come again (the channel turns suspect). Several cut points:
+    // at least one makes it hold more than a window (issue 14: "disconnected with a channel left").
+    let over = 0;
+    for (let cut = 3000; cut <= 3600 && over === 0; cut += 32) {
+      const peak = heldBehind((pair, got) => {
+        if (got === cut) pair.cut(1);
+      }, cut + 5000);
+      if (peak > DEFAULT_STREAM_WINDOW) over = peak;
+    }
+    assert.ok(over > DEFAULT_STREAM_WINDOW, "no cut point made the receiver hold over a window");
+  });
+
+  it("a stream that keeps to its credit is not reset while one channel lags (no loss)", () => {
+    // Channel 2 carries 100 B/ms for half a second (a socket its reader gets to late): what
+    // channel 1 brings meanwhile waits behind its frames (issue 14: a transfer that stops).
+    let until = Infinity;
+    const over = heldBehind((pair, got) => {
+      if (got === 3000 && until === Infinity) {
+        pair.setRate(2, 100);
+        until = pair.now + 500;
+      } else if (pair.now >= until) {
+        pair.setRate(2, 50_000);
+        until = -1;
+      }
+    }, 12_000);
+    assert.ok(over > DEFAULT_STREAM_WINDOW, `the receiver held ${over} B, not over a window`);
+  });
+
+  it("a frame sent again in pieces on a narrower channel keeps its number: the peer waits for none", () => {
+    // Frames of the wide channel go again as pieces on the 300-byte one. A piece that did not
+    // carry the frame's link number left the peer lacking it for good: SEQ_WINDOW numbers later
+    // the peer took the link for broken, with a channel left.
+    const pair = new Pair({ codec, channels: [{ latency: 5 }, { latency: 5, mtu: 300 }] });
+    acceptAll(pair);
+    const s = pair.a.open("x");
+    pair.run(pair.now + 200);
+    const big = Array.from({ length: 20 }, (_, i) => bytes(4000, i));
+    for (const m of big) pair.a.send(s, m);
+    pair.run(pair.now + 1); // written, not yet arrived
+    assert.ok(pair.a.channelStats(1)!.inFlight > 4000, "the wide channel carries them");
+    pair.closeChannel(1);
+    pair.run(pair.now + 1000);
+    const n = SEQ_WINDOW + 1000;
+    for (let sent = 0; sent < n;) {
+      while (sent < n && pair.a.send(s, new Uint8Array([sent & 0xff]))) sent++;
+      pair.run(pair.now + 50);
+    }
+    pair.run(pair.now + 5000);
+    assert.equal(
+      pair.b.state,
+      "open",
+      JSON.stringify(pair.eventsB.filter((e) => e.type !== "data")),
+    );
+    const got = received(pair.eventsB).get(s) ?? [];
+    assert.equal(got.length, big.length + n);
+    assert.deepEqual(got.slice(0, big.length), big);
+  });
+
+  it("a message whose many frames go again in pieces arrives: each frame's pieces in a row", () => {
+    // 100 frames of one message are lost with the wide channel and go again as pieces on the
+    // 300-byte one. Pieces out of their frames' order would leave the peer a hole per frame,
+    // over the codec's cap (MAX_HOLES_CAP): the stream would be reset.
+    const pair = new Pair({
+      codec,
+      frameSize: 600,
+      budgetFloor: 1024 * 1024,
+      channels: [{ latency: 5 }, { latency: 20, mtu: 300 }],
+    });
+    acceptAll(pair);
+    const s = pair.a.open("x");
+    pair.run(pair.now + 200);
+    const m = bytes(100 * 600, 7);
+    pair.a.send(s, m);
+    pair.run(pair.now + 1); // written, not yet arrived
+    assert.ok(pair.a.channelStats(1)!.inFlight > 64 * 600, "the wide channel carries most of it");
+    pair.closeChannel(1);
+    pair.run(pair.now + 5000);
+    assert.deepEqual(pair.eventsB.filter((e) => e.type !== "data" && e.type !== "open"), []);
+    assert.deepEqual(received(pair.eventsB).get(s), [m]);
+  });
+
+  it("a half-sent message whose frames go again on the last channel frees its slot", () => {
+    // Frames of a message of several frames keep its slot (MAX_PARTIAL) until acknowledged. Those
+    // sent again on the last channel are kept no more, so no acknowledgement marked them: each
+    // loss leaked slots, and once MAX_PARTIAL had leaked, every such message waited for good.
+    const pair = new Pair({ codec, channels: [{ latency: 5 }, { latency: 5 }] });
+    acceptAll(pair);
+    const s = pair.a.open("x");
+    pair.run(pair.now + 200);
+    const sent: Uint8Array[] = [];
+    for (let round = 0; round < 3 * MAX_PARTIAL; round++) {
+      for (let i = 0; i < 4; i++) {
+        const m = bytes(40_000, sent.length);
+        if (pair.a.send(s, m)) sent.push(m);
+      }
+      pair.run(pair.now + 1); // written, not yet arrived
+      // The channel that carries most of them is lost; another joins.
+      const ids = pair.a.channelIds;
+      const lost = ids.reduce((x, y) =>
+        pair.a.channelStats(x)!.inFlight >= pair.a.channelStats(y)!.inFlight ? x : y
+      );
+      pair.closeChannel(lost);
+      pair.run(pair.now + 100);
+      pair.addChannel({ latency: 5 });
+      pair.run(pair.now + 100);
+    }
+    pair.run(pair.now + 10_000);
+    const got = received(pair.eventsB).get(s) ?? [];
+    assert.equal(got.length, sent.length, `${got.length} of ${sent.length} messages arrived`);
+    assert.deepEqual(got, sent);
   });
 
   it("closes the link with its last channel", () => {
