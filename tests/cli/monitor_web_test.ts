@@ -67,6 +67,8 @@ describeWith("linkweave monitor --web in headless Chromium", {
     monitor = linkweave(["monitor", "--web", "--interval", "0.25", "--id", MON], box.env);
     const port = await listeningPort(monitor);
     const web = (await monitor.waitFor(/web view on (http:\/\/127\.0\.0\.1:\d+\/)/))[1];
+    // The page first: a browser slow to start must not miss the 3 s the bench runs.
+    page = await openPage(web);
     const bench = linkweave(
       [
         "bench",
@@ -83,7 +85,6 @@ describeWith("linkweave monitor --web in headless Chromium", {
       box.env,
     );
     try {
-      page = await openPage(web);
       let seen: Seen | undefined;
       const until = Date.now() + 15_000;
       while (Date.now() < until) {
